@@ -1,0 +1,13 @@
+// Jest runs the TypeScript sources as native ES modules (got is ESM-only), so
+// `npm test` starts node with --experimental-vm-modules. Type checking is done
+// once by `tsc --noEmit` in `pretest`; ts-jest only transpiles.
+export default {
+  testEnvironment: 'node',
+  extensionsToTreatAsEsm: ['.ts'],
+  transform: {
+    '^.+\\.ts$': ['ts-jest', { useESM: true, isolatedModules: true, diagnostics: false }],
+  },
+  moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
+  testMatch: ['<rootDir>/test/**/*.test.ts'],
+  testTimeout: 60000,
+};

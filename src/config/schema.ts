@@ -1,0 +1,66 @@
+/**
+ * Validation of the merged raw settings (defaults ← TOML ← environment) into the typed,
+ * frozen Config the rest of Keel receives. Unknown keys and wrong types are errors that
+ * name the key.
+ */
+import { z } from 'zod';
+import { parseDuration, parseSize } from './units.js';
+
+const size = z.union([z.number(), z.string()]).transform((v, ctx) => {
+  const bytes = parseSize(v);
+  if (bytes === undefined) {
+    ctx.addIssue({ code: 'custom', message: `expected a size such as "4MiB" or a number of bytes, got ${JSON.stringify(v)}` });
+    return z.NEVER;
+  }
+  return bytes;
+});
+
+const duration = z.union([z.number(), z.string()]).transform((v, ctx) => {
+  const ms = parseDuration(v);
+  if (ms === undefined) {
+    ctx.addIssue({ code: 'custom', message: `expected a duration such as "30s", "5m" or "1h30m", got ${JSON.stringify(v)}` });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+const listen = z.string().transform((v, ctx) => {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]*)):(\d{1,5})$/.exec(v.trim());
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) {
+    ctx.addIssue({ code: 'custom', message: `expected "host:port" (e.g. "0.0.0.0:5000"), got ${JSON.stringify(v)}` });
+    return z.NEVER;
+  }
+  return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
+});
+
+const path = z.string().min(1);
+
+export const configSchema = z
+  .object({
+    listen,
+    registry_storage: path,
+    temporary_registry_storage: path,
+    proxy_storage: path,
+    database: path,
+    limits: z
+      .object({
+        max_manifest_size: size,
+        max_list_page: z.number().int().positive(),
+      })
+      .strict(),
+    http: z
+      .object({
+        idle_timeout: duration,
+        headers_timeout: duration,
+      })
+      .strict(),
+    log: z
+      .object({
+        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+      })
+      .strict(),
+  })
+  .strict();
+
+export type Config = z.output<typeof configSchema>;
