@@ -1,0 +1,137 @@
+/**
+ * Content-addressed bytes on the local filesystem. A file only appears at its digest's
+ * path after it was fully written, verified by the caller, fsynced and renamed into place,
+ * so a reader never sees a partial blob. See paths.ts for the layout.
+ */
+import { randomUUID } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { copyFile, mkdir, open, rename, stat, unlink, readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { Readable } from 'node:stream';
+import type { Digest } from '../registry/types.js';
+import { blobPath, ingestDir } from './paths.js';
+
+/** An inclusive byte range. */
+export interface ByteRange {
+  start: number;
+  end: number;
+}
+
+export interface BlobStatter {
+  /** Size in bytes, or undefined when the content is not stored. */
+  size(digest: Digest): Promise<number | undefined>;
+}
+
+export interface BlobProvider {
+  read(digest: Digest, range?: ByteRange): Readable;
+  /** Reads small content (manifests) whole; refuses more than maxBytes. */
+  readBytes(digest: Digest, maxBytes: number): Promise<Buffer>;
+}
+
+export interface BlobIngester {
+  /** A fresh path in the temporary root for a caller to write to before commitFile. */
+  tempPath(): Promise<string>;
+  /** Makes a fully written and verified file visible under its digest (fsync, then rename). */
+  commitFile(tempPath: string, digest: Digest): Promise<void>;
+  writeBytes(digest: Digest, bytes: Uint8Array): Promise<void>;
+}
+
+export interface BlobRemover {
+  remove(digest: Digest): Promise<boolean>;
+}
+
+export type ContentStore = BlobStatter & BlobProvider & BlobIngester & BlobRemover;
+
+const READ_CHUNK = 1 << 20;
+
+export class FsContentStore implements ContentStore {
+  constructor(
+    private readonly root: string,
+    private readonly tempRoot: string,
+  ) {}
+
+  async size(digest: Digest): Promise<number | undefined> {
+    try {
+      return (await stat(blobPath(this.root, digest))).size;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+  }
+
+  read(digest: Digest, range?: ByteRange): Readable {
+    return createReadStream(blobPath(this.root, digest), {
+      highWaterMark: READ_CHUNK,
+      ...(range ? { start: range.start, end: range.end } : {}),
+    });
+  }
+
+  async readBytes(digest: Digest, maxBytes: number): Promise<Buffer> {
+    const bytes = await readFile(blobPath(this.root, digest));
+    if (bytes.length > maxBytes) throw new Error(`content ${digest} is larger than ${maxBytes} bytes`);
+    return bytes;
+  }
+
+  async tempPath(): Promise<string> {
+    const dir = ingestDir(this.tempRoot);
+    await mkdir(dir, { recursive: true });
+    return join(dir, randomUUID());
+  }
+
+  async commitFile(tempPath: string, digest: Digest): Promise<void> {
+    await fsyncFile(tempPath);
+    const target = blobPath(this.root, digest);
+    await mkdir(dirname(target), { recursive: true });
+    try {
+      await rename(tempPath, target);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
+      // Temporary root on another filesystem: copy to a sibling of the target, then rename there.
+      const sibling = `${target}.${randomUUID()}.tmp`;
+      await copyFile(tempPath, sibling);
+      await fsyncFile(sibling);
+      await rename(sibling, target);
+      await unlink(tempPath);
+    }
+    await fsyncDir(dirname(target));
+  }
+
+  async writeBytes(digest: Digest, bytes: Uint8Array): Promise<void> {
+    const temp = await this.tempPath();
+    const handle = await open(temp, 'w');
+    try {
+      await handle.writeFile(bytes);
+    } finally {
+      await handle.close();
+    }
+    await this.commitFile(temp, digest);
+  }
+
+  async remove(digest: Digest): Promise<boolean> {
+    try {
+      await unlink(blobPath(this.root, digest));
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw err;
+    }
+  }
+}
+
+export async function fsyncFile(path: string): Promise<void> {
+  const handle = await open(path, 'r+');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+async function fsyncDir(path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}

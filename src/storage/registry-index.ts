@@ -1,0 +1,67 @@
+/**
+ * What Keel records about content, separate from the bytes themselves: repositories,
+ * which blobs each repository may see, manifests and what they reference, tags and upload
+ * sessions. Methods are async so that an index on another database (PostgreSQL for
+ * several replicas) can implement the same interface; the SQLite one answers at once.
+ */
+import type { Digest, RepoName, Tag } from '../registry/types.js';
+
+export interface ManifestRecord {
+  digest: Digest;
+  mediaType: string;
+  size: number;
+  artifactType: string | null;
+  subject: Digest | null;
+  /** JSON text of the manifest's annotations, kept for the referrers API. */
+  annotations: string | null;
+}
+
+export interface ManifestReference {
+  digest: Digest;
+  kind: 'blob' | 'manifest';
+}
+
+export interface UploadRecord {
+  id: string;
+  repository: RepoName;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface RegistryIndex {
+  repositoryExists(repo: RepoName): Promise<boolean>;
+  /** Repository names in byte order after `after`, at most `limit`. */
+  listRepositories(after: string | undefined, limit: number): Promise<string[]>;
+
+  /** Size of a blob the repository may see, or undefined. */
+  repositoryBlobSize(repo: RepoName, digest: Digest): Promise<number | undefined>;
+  /** Size of stored content by digest, whichever repository has it. */
+  blobSize(digest: Digest): Promise<number | undefined>;
+  /** Records stored content and lets `repo` see it (one transaction). */
+  linkBlob(repo: RepoName, digest: Digest, size: number, now: number): Promise<void>;
+  unlinkBlob(repo: RepoName, digest: Digest): Promise<boolean>;
+  /** Recorded sizes of those of `digests` that the repository may see as blobs. */
+  repositoryBlobSizes(repo: RepoName, digests: Digest[]): Promise<Map<Digest, number>>;
+
+  getManifest(repo: RepoName, digest: Digest): Promise<ManifestRecord | undefined>;
+  /** Which of `digests` are manifests in the repository. */
+  existingManifests(repo: RepoName, digests: Digest[]): Promise<Set<Digest>>;
+  /** Records a manifest, its references and optionally points a tag at it (one transaction). */
+  putManifest(repo: RepoName, manifest: ManifestRecord, references: ManifestReference[], tag: Tag | undefined, now: number): Promise<void>;
+  /** Removes a manifest, its references and every tag pointing at it. */
+  deleteManifest(repo: RepoName, digest: Digest): Promise<boolean>;
+
+  resolveTag(repo: RepoName, tag: Tag): Promise<ManifestRecord | undefined>;
+  listTags(repo: RepoName, after: string | undefined, limit: number): Promise<string[]>;
+  deleteTag(repo: RepoName, tag: Tag): Promise<boolean>;
+
+  /** Manifests in the repository whose subject is `subject`. */
+  referrers(repo: RepoName, subject: Digest): Promise<ManifestRecord[]>;
+
+  createUpload(id: string, repo: RepoName, now: number): Promise<void>;
+  getUpload(id: string): Promise<UploadRecord | undefined>;
+  touchUpload(id: string, now: number): Promise<void>;
+  deleteUpload(id: string): Promise<void>;
+
+  close(): void;
+}

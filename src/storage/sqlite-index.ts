@@ -1,0 +1,232 @@
+/**
+ * The RegistryIndex on SQLite (better-sqlite3, WAL mode). All SQL of the registry lives
+ * here as prepared statements; multi-row changes run in one transaction so a reader never
+ * sees half of one.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import type { Digest, RepoName, Tag } from '../registry/types.js';
+import { up as initial } from './migrations/001-initial.js';
+import type { ManifestRecord, ManifestReference, RegistryIndex, UploadRecord } from './registry-index.js';
+
+const MIGRATIONS: string[] = [initial];
+
+interface ManifestRow {
+  digest: string;
+  media_type: string;
+  size: number;
+  artifact_type: string | null;
+  subject: string | null;
+  annotations: string | null;
+}
+
+function toRecord(row: ManifestRow): ManifestRecord {
+  return {
+    digest: row.digest as Digest,
+    mediaType: row.media_type,
+    size: row.size,
+    artifactType: row.artifact_type,
+    subject: row.subject as Digest | null,
+    annotations: row.annotations,
+  };
+}
+
+export function openDatabase(path: string): Database.Database {
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  const db = new Database(path);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.pragma('foreign_keys = ON');
+  db.pragma('busy_timeout = 5000');
+  migrate(db);
+  return db;
+}
+
+function migrate(db: Database.Database): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  for (let version = current; version < MIGRATIONS.length; version++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[version] as string);
+      db.pragma(`user_version = ${version + 1}`);
+    })();
+  }
+}
+
+export class SqliteIndex implements RegistryIndex {
+  private readonly s;
+  private readonly tx;
+
+  constructor(private readonly db: Database.Database) {
+    const manifestColumns = 'm.digest, m.media_type, m.size, m.artifact_type, m.subject, m.annotations';
+    this.s = {
+      repoId: db.prepare<[string], { id: number }>('SELECT id FROM repositories WHERE name = ?'),
+      insertRepo: db.prepare<[string, number]>('INSERT INTO repositories (name, created_at) VALUES (?, ?) ON CONFLICT(name) DO NOTHING'),
+      listRepos: db.prepare<[string, number], { name: string }>('SELECT name FROM repositories WHERE name > ? ORDER BY name LIMIT ?'),
+      repoBlobSize: db.prepare<[string, string], { size: number }>(
+        `SELECT b.size FROM repository_blobs rb JOIN repositories r ON r.id = rb.repository_id
+         JOIN blobs b ON b.digest = rb.digest WHERE r.name = ? AND rb.digest = ?`,
+      ),
+      blobSize: db.prepare<[string], { size: number }>('SELECT size FROM blobs WHERE digest = ?'),
+      insertBlob: db.prepare<[string, number, number]>('INSERT INTO blobs (digest, size, created_at) VALUES (?, ?, ?) ON CONFLICT(digest) DO NOTHING'),
+      insertLink: db.prepare<[number, string, number]>(
+        'INSERT INTO repository_blobs (repository_id, digest, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
+      ),
+      deleteLink: db.prepare<[string, string]>(
+        'DELETE FROM repository_blobs WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) AND digest = ?',
+      ),
+      getManifest: db.prepare<[string, string], ManifestRow>(
+        `SELECT ${manifestColumns} FROM manifests m JOIN repositories r ON r.id = m.repository_id WHERE r.name = ? AND m.digest = ?`,
+      ),
+      insertManifest: db.prepare<[number, string, string, number, string | null, string | null, string | null, number]>(
+        `INSERT INTO manifests (repository_id, digest, media_type, size, artifact_type, subject, annotations, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+      ),
+      insertReference: db.prepare<[number, string, string, string]>(
+        'INSERT INTO manifest_references (repository_id, manifest_digest, child_digest, kind) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING',
+      ),
+      deleteManifest: db.prepare<[number, string]>('DELETE FROM manifests WHERE repository_id = ? AND digest = ?'),
+      upsertTag: db.prepare<[number, string, string, number]>(
+        `INSERT INTO tags (repository_id, name, digest, updated_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT(repository_id, name) DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at`,
+      ),
+      resolveTag: db.prepare<[string, string], ManifestRow>(
+        `SELECT ${manifestColumns} FROM tags t JOIN repositories r ON r.id = t.repository_id
+         JOIN manifests m ON m.repository_id = t.repository_id AND m.digest = t.digest WHERE r.name = ? AND t.name = ?`,
+      ),
+      listTags: db.prepare<[string, string, number], { name: string }>(
+        `SELECT t.name FROM tags t JOIN repositories r ON r.id = t.repository_id WHERE r.name = ? AND t.name > ? ORDER BY t.name LIMIT ?`,
+      ),
+      deleteTag: db.prepare<[string, string]>(
+        'DELETE FROM tags WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) AND name = ?',
+      ),
+      referrers: db.prepare<[string, string], ManifestRow>(
+        `SELECT ${manifestColumns} FROM manifests m JOIN repositories r ON r.id = m.repository_id
+         WHERE r.name = ? AND m.subject = ? ORDER BY m.created_at, m.digest`,
+      ),
+      insertUpload: db.prepare<[string, string, number, number]>('INSERT INTO uploads (id, repository, created_at, updated_at) VALUES (?, ?, ?, ?)'),
+      getUpload: db.prepare<[string], { id: string; repository: string; created_at: number; updated_at: number }>(
+        'SELECT id, repository, created_at, updated_at FROM uploads WHERE id = ?',
+      ),
+      touchUpload: db.prepare<[number, string]>('UPDATE uploads SET updated_at = ? WHERE id = ?'),
+      deleteUpload: db.prepare<[string]>('DELETE FROM uploads WHERE id = ?'),
+    };
+
+    this.tx = {
+      linkBlob: db.transaction((repo: string, digest: string, size: number, now: number) => {
+        const repoId = this.ensureRepo(repo, now);
+        this.s.insertBlob.run(digest, size, now);
+        this.s.insertLink.run(repoId, digest, now);
+      }),
+      putManifest: db.transaction(
+        (repo: string, m: ManifestRecord, references: ManifestReference[], tag: string | undefined, now: number) => {
+          const repoId = this.ensureRepo(repo, now);
+          this.s.insertBlob.run(m.digest, m.size, now);
+          this.s.insertManifest.run(repoId, m.digest, m.mediaType, m.size, m.artifactType, m.subject, m.annotations, now);
+          for (const ref of references) this.s.insertReference.run(repoId, m.digest, ref.digest, ref.kind);
+          if (tag !== undefined) this.s.upsertTag.run(repoId, tag, m.digest, now);
+        },
+      ),
+    };
+  }
+
+  private ensureRepo(name: string, now: number): number {
+    this.s.insertRepo.run(name, now);
+    return (this.s.repoId.get(name) as { id: number }).id;
+  }
+
+  private repoIdOf(name: string): number | undefined {
+    return this.s.repoId.get(name)?.id;
+  }
+
+  async repositoryExists(repo: RepoName): Promise<boolean> {
+    return this.repoIdOf(repo) !== undefined;
+  }
+
+  async listRepositories(after: string | undefined, limit: number): Promise<string[]> {
+    return this.s.listRepos.all(after ?? '', limit).map((r) => r.name);
+  }
+
+  async repositoryBlobSize(repo: RepoName, digest: Digest): Promise<number | undefined> {
+    return this.s.repoBlobSize.get(repo, digest)?.size;
+  }
+
+  async blobSize(digest: Digest): Promise<number | undefined> {
+    return this.s.blobSize.get(digest)?.size;
+  }
+
+  async linkBlob(repo: RepoName, digest: Digest, size: number, now: number): Promise<void> {
+    this.tx.linkBlob(repo, digest, size, now);
+  }
+
+  async unlinkBlob(repo: RepoName, digest: Digest): Promise<boolean> {
+    return this.s.deleteLink.run(repo, digest).changes > 0;
+  }
+
+  async repositoryBlobSizes(repo: RepoName, digests: Digest[]): Promise<Map<Digest, number>> {
+    const sizes = new Map<Digest, number>();
+    for (const digest of new Set(digests)) {
+      const row = this.s.repoBlobSize.get(repo, digest);
+      if (row) sizes.set(digest, row.size);
+    }
+    return sizes;
+  }
+
+  async getManifest(repo: RepoName, digest: Digest): Promise<ManifestRecord | undefined> {
+    const row = this.s.getManifest.get(repo, digest);
+    return row && toRecord(row);
+  }
+
+  async existingManifests(repo: RepoName, digests: Digest[]): Promise<Set<Digest>> {
+    return new Set(digests.filter((d) => this.s.getManifest.get(repo, d) !== undefined));
+  }
+
+  async putManifest(repo: RepoName, manifest: ManifestRecord, references: ManifestReference[], tag: Tag | undefined, now: number): Promise<void> {
+    this.tx.putManifest(repo, manifest, references, tag, now);
+  }
+
+  async deleteManifest(repo: RepoName, digest: Digest): Promise<boolean> {
+    const repoId = this.repoIdOf(repo);
+    if (repoId === undefined) return false;
+    // Tags and references go with it (ON DELETE CASCADE).
+    return this.s.deleteManifest.run(repoId, digest).changes > 0;
+  }
+
+  async resolveTag(repo: RepoName, tag: Tag): Promise<ManifestRecord | undefined> {
+    const row = this.s.resolveTag.get(repo, tag);
+    return row && toRecord(row);
+  }
+
+  async listTags(repo: RepoName, after: string | undefined, limit: number): Promise<string[]> {
+    return this.s.listTags.all(repo, after ?? '', limit).map((r) => r.name);
+  }
+
+  async deleteTag(repo: RepoName, tag: Tag): Promise<boolean> {
+    return this.s.deleteTag.run(repo, tag).changes > 0;
+  }
+
+  async referrers(repo: RepoName, subject: Digest): Promise<ManifestRecord[]> {
+    return this.s.referrers.all(repo, subject).map(toRecord);
+  }
+
+  async createUpload(id: string, repo: RepoName, now: number): Promise<void> {
+    this.s.insertUpload.run(id, repo, now, now);
+  }
+
+  async getUpload(id: string): Promise<UploadRecord | undefined> {
+    const row = this.s.getUpload.get(id);
+    return row && { id: row.id, repository: row.repository as RepoName, createdAt: row.created_at, updatedAt: row.updated_at };
+  }
+
+  async touchUpload(id: string, now: number): Promise<void> {
+    this.s.touchUpload.run(now, id);
+  }
+
+  async deleteUpload(id: string): Promise<void> {
+    this.s.deleteUpload.run(id);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}

@@ -1,0 +1,61 @@
+/**
+ * The bytes of upload sessions, one file per session under the temporary root
+ * (paths.ts). Appends are all-or-nothing: a chunk that fails half way is cut off again,
+ * so the file always ends at the last acknowledged offset.
+ */
+import type { Hash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdir, open, stat, truncate, unlink } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { DigestStream } from './digest-stream.js';
+import { uploadPath, uploadsDir } from './paths.js';
+
+export class UploadFiles {
+  constructor(private readonly tempRoot: string) {}
+
+  path(id: string): string {
+    return uploadPath(this.tempRoot, id);
+  }
+
+  async create(id: string): Promise<void> {
+    await mkdir(uploadsDir(this.tempRoot), { recursive: true });
+    const handle = await open(this.path(id), 'wx');
+    await handle.close();
+  }
+
+  async size(id: string): Promise<number | undefined> {
+    try {
+      return (await stat(this.path(id))).size;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+  }
+
+  /**
+   * Writes `source` at `offset`, feeding `hash` as it goes; at most `limit` bytes.
+   * Returns the number of bytes written. On any failure the file is truncated back to `offset`.
+   */
+  async append(id: string, offset: number, source: Readable, hash: Hash | undefined, limit = Infinity): Promise<number> {
+    const counter = new DigestStream(hash, limit);
+    const sink = createWriteStream(this.path(id), { flags: 'r+', start: offset, highWaterMark: 1 << 20 });
+    try {
+      await pipeline(source, counter, sink);
+      return counter.bytes;
+    } catch (err) {
+      await truncate(this.path(id), offset).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  async truncate(id: string, size: number): Promise<void> {
+    await truncate(this.path(id), size);
+  }
+
+  async remove(id: string): Promise<void> {
+    await unlink(this.path(id)).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+    });
+  }
+}
