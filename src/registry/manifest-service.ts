@@ -1,0 +1,103 @@
+/**
+ * Manifests by tag or digest. A pushed manifest is capped in size, parsed, checked against
+ * what the repository holds (MANIFEST_BLOB_UNKNOWN for a missing blob or child manifest),
+ * stored byte for byte in the content store and recorded with its references in the index.
+ */
+import type { Readable } from 'node:stream';
+import type { ContentStore } from '../storage/content-store.js';
+import type { ManifestRecord, ManifestReference, RegistryIndex } from '../storage/registry-index.js';
+import type { Clock } from './clock.js';
+import { digestBuffer } from './digest.js';
+import { RegistryError } from './errors.js';
+import { parseManifest, type ParsedManifest } from './manifest-parser.js';
+import { readCapped } from './read-capped.js';
+import { digestAlgorithm, type Digest, type Reference, type RepoName } from './types.js';
+
+export interface StoredManifest {
+  record: ManifestRecord;
+  bytes: Buffer;
+}
+
+export interface PushedManifest {
+  digest: Digest;
+  subject: Digest | null;
+}
+
+function unknownManifest(repo: RepoName, ref: Reference): RegistryError {
+  return new RegistryError('MANIFEST_UNKNOWN', 'manifest unknown to registry', {
+    name: repo,
+    ...(ref.kind === 'tag' ? { tag: ref.tag } : { digest: ref.digest }),
+  });
+}
+
+export class ManifestService {
+  constructor(
+    private readonly index: RegistryIndex,
+    private readonly content: ContentStore,
+    private readonly clock: Clock,
+    private readonly maxSize: number,
+  ) {}
+
+  async stat(repo: RepoName, ref: Reference): Promise<ManifestRecord> {
+    const record = ref.kind === 'tag' ? await this.index.resolveTag(repo, ref.tag) : await this.index.getManifest(repo, ref.digest);
+    if (!record) throw unknownManifest(repo, ref);
+    return record;
+  }
+
+  async get(repo: RepoName, ref: Reference): Promise<StoredManifest> {
+    const record = await this.stat(repo, ref);
+    try {
+      return { record, bytes: await this.content.readBytes(record.digest, Math.max(record.size, this.maxSize)) };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw unknownManifest(repo, ref);
+      throw err;
+    }
+  }
+
+  async put(repo: RepoName, ref: Reference, contentType: string | undefined, body: Readable): Promise<PushedManifest> {
+    const bytes = await readCapped(body, this.maxSize);
+    const parsed = parseManifest(bytes, contentType);
+    const digest = digestBuffer(bytes, ref.kind === 'digest' ? digestAlgorithm(ref.digest) : 'sha256');
+    if (ref.kind === 'digest' && ref.digest !== digest) {
+      throw new RegistryError('DIGEST_INVALID', 'manifest digest does not match its content', { expected: ref.digest, actual: digest });
+    }
+    await this.checkReferences(repo, parsed);
+    if ((await this.content.size(digest)) !== bytes.length) await this.content.writeBytes(digest, bytes);
+    const record: ManifestRecord = {
+      digest,
+      mediaType: parsed.mediaType,
+      size: bytes.length,
+      artifactType: parsed.artifactType,
+      subject: parsed.subject?.digest ?? null,
+      annotations: parsed.annotations ? JSON.stringify(parsed.annotations) : null,
+    };
+    const references: ManifestReference[] = [
+      ...parsed.blobs.map((d) => ({ digest: d.digest, kind: 'blob' as const })),
+      ...parsed.manifests.map((d) => ({ digest: d.digest, kind: 'manifest' as const })),
+    ];
+    await this.index.putManifest(repo, record, references, ref.kind === 'tag' ? ref.tag : undefined, this.clock.now());
+    return { digest, subject: record.subject };
+  }
+
+  /** By digest: the manifest and every tag on it. By tag: only the tag. */
+  async delete(repo: RepoName, ref: Reference): Promise<void> {
+    const deleted = ref.kind === 'tag' ? await this.index.deleteTag(repo, ref.tag) : await this.index.deleteManifest(repo, ref.digest);
+    if (!deleted) throw unknownManifest(repo, ref);
+  }
+
+  private async checkReferences(repo: RepoName, parsed: ParsedManifest): Promise<void> {
+    const sizes = await this.index.repositoryBlobSizes(repo, parsed.blobs.map((d) => d.digest));
+    for (const blob of parsed.blobs) {
+      const size = sizes.get(blob.digest);
+      if (size === undefined) throw new RegistryError('MANIFEST_BLOB_UNKNOWN', 'manifest references a blob unknown to this repository', { digest: blob.digest });
+      if (size !== blob.size) {
+        throw new RegistryError('MANIFEST_INVALID', `descriptor size ${blob.size} does not match the stored blob's ${size} bytes`, { digest: blob.digest });
+      }
+    }
+    const present = await this.index.existingManifests(repo, parsed.manifests.map((d) => d.digest));
+    const missing = parsed.manifests.find((d) => !present.has(d.digest));
+    if (missing) {
+      throw new RegistryError('MANIFEST_BLOB_UNKNOWN', 'index references a manifest unknown to this repository', { digest: missing.digest });
+    }
+  }
+}

@@ -1,0 +1,39 @@
+/** The referrers API: manifests whose `subject` is a given digest, as an OCI image index. */
+import type { RegistryIndex } from '../storage/registry-index.js';
+import { RegistryError } from './errors.js';
+import { OCI_INDEX } from './media-types.js';
+import type { Digest, RepoName } from './types.js';
+
+export interface ReferrerDescriptor {
+  mediaType: string;
+  digest: Digest;
+  size: number;
+  artifactType?: string;
+  annotations?: Record<string, string>;
+}
+
+export interface ReferrersIndex {
+  schemaVersion: 2;
+  mediaType: typeof OCI_INDEX;
+  manifests: ReferrerDescriptor[];
+}
+
+export class ReferrersService {
+  constructor(private readonly index: RegistryIndex) {}
+
+  async list(repo: RepoName, subject: Digest, artifactType?: string): Promise<ReferrersIndex> {
+    if (!(await this.index.repositoryExists(repo))) {
+      throw new RegistryError('NAME_UNKNOWN', 'repository name not known to registry', { name: repo });
+    }
+    const manifests = (await this.index.referrers(repo, subject))
+      .filter((m) => artifactType === undefined || m.artifactType === artifactType)
+      .map((m): ReferrerDescriptor => ({
+        mediaType: m.mediaType,
+        digest: m.digest,
+        size: m.size,
+        ...(m.artifactType ? { artifactType: m.artifactType } : {}),
+        ...(m.annotations ? { annotations: JSON.parse(m.annotations) as Record<string, string> } : {}),
+      }));
+    return { schemaVersion: 2, mediaType: OCI_INDEX, manifests };
+  }
+}

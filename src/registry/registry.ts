@@ -1,0 +1,36 @@
+/** The registry's services, built from the stores they use. */
+import type { ContentStore } from '../storage/content-store.js';
+import type { RegistryIndex } from '../storage/registry-index.js';
+import type { UploadFiles } from '../storage/upload-files.js';
+import { BlobService } from './blob-service.js';
+import type { Clock } from './clock.js';
+import { ListingService } from './listing-service.js';
+import { ManifestService } from './manifest-service.js';
+import { ReferrersService } from './referrers-service.js';
+import { UploadService } from './upload-service.js';
+
+export interface Registry {
+  blobs: BlobService;
+  uploads: UploadService;
+  manifests: ManifestService;
+  listings: ListingService;
+  referrers: ReferrersService;
+}
+
+export interface RegistryDeps {
+  index: RegistryIndex;
+  content: ContentStore;
+  uploadFiles: UploadFiles;
+  clock: Clock;
+  limits: { maxManifestSize: number; maxListPage: number };
+}
+
+export function createRegistry(deps: RegistryDeps): Registry {
+  return {
+    blobs: new BlobService(deps.index, deps.content),
+    uploads: new UploadService(deps.index, deps.content, deps.uploadFiles, deps.clock),
+    manifests: new ManifestService(deps.index, deps.content, deps.clock, deps.limits.maxManifestSize),
+    listings: new ListingService(deps.index, deps.limits.maxListPage),
+    referrers: new ReferrersService(deps.index),
+  };
+}

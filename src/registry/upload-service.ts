@@ -1,0 +1,171 @@
+/**
+ * Blob upload sessions: start, append chunks, finish with a digest, cancel, and
+ * cross-repository mounts. Sessions are recorded in the index and their bytes in a file,
+ * so they survive a restart. A sha256 is kept incrementally in memory while chunks arrive
+ * in order; when it is missing (restart, failed chunk, sha512) the file is hashed at finish.
+ */
+import { randomUUID, type Hash } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import type { ContentStore } from '../storage/content-store.js';
+import { TooLargeError } from '../storage/digest-stream.js';
+import type { RegistryIndex } from '../storage/registry-index.js';
+import type { UploadFiles } from '../storage/upload-files.js';
+import type { Clock } from './clock.js';
+import { createHasher, digestFile, digestOf } from './digest.js';
+import { RegistryError } from './errors.js';
+import { digestAlgorithm, type Digest, type RepoName } from './types.js';
+
+/** What the client said about a chunk: Content-Range (inclusive) and/or Content-Length. */
+export interface ChunkInfo {
+  range?: { start: number; end: number };
+  length?: number;
+}
+
+interface RunningHash {
+  hash: Hash;
+  offset: number;
+}
+
+const UPLOAD_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+function unknownUpload(id: string): RegistryError {
+  return new RegistryError('BLOB_UPLOAD_UNKNOWN', 'blob upload unknown to registry', { id: id.slice(0, 100) });
+}
+
+export class UploadService {
+  private readonly hashes = new Map<string, RunningHash>();
+  private readonly busy = new Set<string>();
+
+  constructor(
+    private readonly index: RegistryIndex,
+    private readonly content: ContentStore,
+    private readonly files: UploadFiles,
+    private readonly clock: Clock,
+  ) {}
+
+  async start(repo: RepoName): Promise<string> {
+    const id = randomUUID();
+    await this.files.create(id);
+    await this.index.createUpload(id, repo, this.clock.now());
+    return id;
+  }
+
+  /** Links a blob that `from` may see into `repo`; false when there is nothing to mount. */
+  async mount(repo: RepoName, digest: Digest, from: RepoName): Promise<boolean> {
+    const size = await this.index.repositoryBlobSize(from, digest);
+    if (size === undefined || (await this.content.size(digest)) !== size) return false;
+    await this.index.linkBlob(repo, digest, size, this.clock.now());
+    return true;
+  }
+
+  /** Bytes received so far. */
+  async offset(repo: RepoName, id: string): Promise<number> {
+    await this.session(repo, id);
+    const size = await this.files.size(id);
+    if (size === undefined) throw unknownUpload(id);
+    return size;
+  }
+
+  /** Appends a chunk; returns the new offset. */
+  async append(repo: RepoName, id: string, body: Readable, chunk: ChunkInfo): Promise<number> {
+    await this.session(repo, id);
+    return this.exclusive(id, () => this.write(id, body, chunk));
+  }
+
+  /** Appends an optional last chunk, verifies the digest and makes the blob visible in `repo`. */
+  async finish(repo: RepoName, id: string, digest: Digest, body: Readable | undefined, chunk: ChunkInfo): Promise<void> {
+    await this.session(repo, id);
+    await this.exclusive(id, async () => {
+      if (body) await this.write(id, body, chunk);
+      const size = (await this.files.size(id)) ?? 0;
+      const algorithm = digestAlgorithm(digest);
+      const running = this.hashes.get(id);
+      const actual =
+        running && running.offset === size && algorithm === 'sha256'
+          ? digestOf(running.hash, 'sha256')
+          : await digestFile(this.files.path(id), algorithm);
+      this.hashes.delete(id);
+      if (actual !== digest) {
+        await this.discard(id);
+        throw new RegistryError('DIGEST_INVALID', 'provided digest did not match uploaded content', { expected: digest, actual });
+      }
+      await this.content.commitFile(this.files.path(id), digest);
+      await this.index.linkBlob(repo, digest, size, this.clock.now());
+      await this.index.deleteUpload(id);
+    });
+  }
+
+  /** A whole blob in one request (POST ?digest= or PUT without prior chunks). */
+  async putMonolithic(repo: RepoName, digest: Digest, body: Readable, chunk: ChunkInfo): Promise<void> {
+    const id = await this.start(repo);
+    try {
+      await this.finish(repo, id, digest, body, chunk);
+    } catch (err) {
+      await this.discard(id);
+      throw err;
+    }
+  }
+
+  async cancel(repo: RepoName, id: string): Promise<void> {
+    await this.session(repo, id);
+    await this.discard(id);
+  }
+
+  private async session(repo: RepoName, id: string): Promise<void> {
+    if (!UPLOAD_ID.test(id)) throw unknownUpload(id);
+    const record = await this.index.getUpload(id);
+    if (!record || record.repository !== repo) throw unknownUpload(id);
+  }
+
+  private async write(id: string, body: Readable, chunk: ChunkInfo): Promise<number> {
+    const offset = await this.files.size(id);
+    if (offset === undefined) throw unknownUpload(id);
+    const { range, length } = chunk;
+    if (range && range.start !== offset) {
+      body.resume();
+      throw new RegistryError('BLOB_UPLOAD_INVALID', `chunk starts at ${range.start} but the upload has ${offset} bytes`, { offset }, 416);
+    }
+    const expected = range ? range.end - range.start + 1 : length;
+    if (range && length !== undefined && length !== expected) {
+      body.resume();
+      throw new RegistryError('BLOB_UPLOAD_INVALID', 'Content-Length does not match Content-Range', { range, length });
+    }
+    const running = this.hashes.get(id);
+    const hash = running && running.offset === offset ? running.hash : offset === 0 ? createHasher('sha256') : undefined;
+    this.hashes.delete(id);
+    let written: number;
+    try {
+      written = await this.files.append(id, offset, body, hash, expected);
+    } catch (err) {
+      if (err instanceof TooLargeError) {
+        throw new RegistryError('BLOB_UPLOAD_INVALID', `chunk is longer than the ${err.limit} bytes declared`, { declared: err.limit });
+      }
+      throw err;
+    }
+    if (expected !== undefined && written !== expected) {
+      await this.files.truncate(id, offset);
+      throw new RegistryError('BLOB_UPLOAD_INVALID', `chunk has ${written} bytes but ${expected} were declared`, { declared: expected, received: written });
+    }
+    if (hash) this.hashes.set(id, { hash, offset: offset + written });
+    await this.index.touchUpload(id, this.clock.now());
+    return offset + written;
+  }
+
+  private async exclusive<T>(id: string, work: () => Promise<T>): Promise<T> {
+    if (this.busy.has(id)) {
+      throw new RegistryError('BLOB_UPLOAD_INVALID', 'another request is writing to this upload', { id }, 416);
+    }
+    this.busy.add(id);
+    try {
+      return await work();
+    } finally {
+      this.busy.delete(id);
+    }
+  }
+
+  private async discard(id: string): Promise<void> {
+    this.hashes.delete(id);
+    await this.files.remove(id);
+    await this.index.deleteUpload(id);
+  }
+}
