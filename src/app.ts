@@ -1,0 +1,28 @@
+/** createApp(deps): the Express application, with no I/O of its own at import time. */
+import express, { type Express } from 'express';
+import type { Logger } from 'pino';
+import { errorHandler, notFound } from './http/error-handler.js';
+import { requestLog } from './http/request-log.js';
+import { v2Router } from './http/v2-router.js';
+import type { Registry } from './registry/registry.js';
+
+export interface AppDeps {
+  registry: Registry;
+  logger: Logger;
+}
+
+export function createApp(deps: AppDeps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.set('query parser', 'simple');
+  app.use((_req, res, next) => {
+    res.set('Docker-Distribution-API-Version', 'registry/2.0');
+    next();
+  });
+  app.use(requestLog(deps.logger));
+  app.use(v2Router(deps.registry));
+  app.use(notFound);
+  app.use(errorHandler(deps.logger));
+  return app;
+}

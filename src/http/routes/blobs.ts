@@ -1,0 +1,53 @@
+/** `/v2/<name>/blobs/<digest>`: GET (with Range), HEAD, DELETE. */
+import { pipeline } from 'node:stream/promises';
+import type { Response } from 'express';
+import type { MethodTable } from '../handler.js';
+import { parseRange } from '../negotiate.js';
+import { digestParam, repoName } from '../request.js';
+import { RegistryError } from '../../registry/errors.js';
+import type { Digest } from '../../registry/types.js';
+
+function blobHeaders(res: Response, digest: Digest): void {
+  res.set({
+    'Docker-Content-Digest': digest,
+    'Content-Type': 'application/octet-stream',
+    'Accept-Ranges': 'bytes',
+    ETag: `"${digest}"`,
+    'Cache-Control': 'max-age=31536000, immutable',
+  });
+}
+
+export const blobRoutes: MethodTable<'blob'> = {
+  HEAD: async (_req, res, route, registry) => {
+    const repo = repoName(route.name);
+    const digest = digestParam(route.digest);
+    const size = await registry.blobs.stat(repo, digest);
+    blobHeaders(res, digest);
+    res.status(200).set('Content-Length', String(size)).end();
+  },
+
+  GET: async (req, res, route, registry) => {
+    const repo = repoName(route.name);
+    const digest = digestParam(route.digest);
+    const size = await registry.blobs.stat(repo, digest);
+    const range = parseRange(req.headers.range, size);
+    if (range === 'unsatisfiable') {
+      res.set('Content-Range', `bytes */${size}`);
+      throw new RegistryError('SIZE_INVALID', 'requested range is not satisfiable', { size }, 416);
+    }
+    blobHeaders(res, digest);
+    if (range) {
+      res.status(206).set({ 'Content-Range': `bytes ${range.start}-${range.end}/${size}`, 'Content-Length': String(range.end - range.start + 1) });
+    } else {
+      res.status(200).set('Content-Length', String(size));
+    }
+    await pipeline(registry.blobs.open(digest, range), res);
+  },
+
+  DELETE: async (_req, res, route, registry) => {
+    const repo = repoName(route.name);
+    const digest = digestParam(route.digest);
+    await registry.blobs.delete(repo, digest);
+    res.status(202).set('Content-Length', '0').end();
+  },
+};

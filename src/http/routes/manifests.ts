@@ -1,0 +1,53 @@
+/** `/v2/<name>/manifests/<reference>`: GET, HEAD, PUT, DELETE by tag or digest. */
+import type { Request, Response } from 'express';
+import type { MethodTable } from '../handler.js';
+import { accepts } from '../negotiate.js';
+import { referenceParam, repoName } from '../request.js';
+import { RegistryError } from '../../registry/errors.js';
+import type { ManifestRecord } from '../../storage/registry-index.js';
+
+function manifestHeaders(res: Response, record: ManifestRecord): void {
+  res.set({
+    'Content-Type': record.mediaType,
+    'Content-Length': String(record.size),
+    'Docker-Content-Digest': record.digest,
+    ETag: `"${record.digest}"`,
+  });
+}
+
+function negotiate(req: Request, record: ManifestRecord): void {
+  if (!accepts(req.headers.accept, record.mediaType)) {
+    throw new RegistryError('MANIFEST_UNKNOWN', `manifest is ${record.mediaType}, which the request's Accept header does not allow`, {
+      mediaType: record.mediaType,
+    }, 404);
+  }
+}
+
+export const manifestRoutes: MethodTable<'manifest'> = {
+  HEAD: async (req, res, route, registry) => {
+    const record = await registry.manifests.stat(repoName(route.name), referenceParam(route.reference));
+    negotiate(req, record);
+    manifestHeaders(res, record);
+    res.status(200).end();
+  },
+
+  GET: async (req, res, route, registry) => {
+    const { record, bytes } = await registry.manifests.get(repoName(route.name), referenceParam(route.reference));
+    negotiate(req, record);
+    manifestHeaders(res, record);
+    res.status(200).end(bytes);
+  },
+
+  PUT: async (req, res, route, registry) => {
+    const repo = repoName(route.name);
+    const { digest, subject } = await registry.manifests.put(repo, referenceParam(route.reference), req.headers['content-type'], req);
+    res.status(201).set({ Location: `/v2/${repo}/manifests/${digest}`, 'Docker-Content-Digest': digest, 'Content-Length': '0' });
+    if (subject) res.set('OCI-Subject', subject);
+    res.end();
+  },
+
+  DELETE: async (_req, res, route, registry) => {
+    await registry.manifests.delete(repoName(route.name), referenceParam(route.reference));
+    res.status(202).set('Content-Length', '0').end();
+  },
+};

@@ -1,0 +1,39 @@
+/**
+ * Start Keel: `node dist/main.js [--config <file>]` (or KEEL_CONFIG). Reads the
+ * configuration once, starts the server, and closes it cleanly on SIGTERM/SIGINT.
+ */
+import { parseArgs } from 'node:util';
+import { pino } from 'pino';
+import { ConfigError, loadConfig } from './config/load.js';
+import { systemClock } from './registry/clock.js';
+import { startServer } from './server.js';
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { config: { type: 'string', short: 'c' } }, strict: true });
+  const explicit = values.config ?? process.env.KEEL_CONFIG;
+  const config = loadConfig({ file: explicit ?? 'configuration.toml', optional: explicit === undefined });
+  const logger = pino({ level: config.log.level });
+  const running = await startServer({ config, logger, clock: systemClock });
+
+  const stop = (signal: string): void => {
+    logger.info({ signal }, 'shutting down');
+    running.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+}
+
+main().catch((err: unknown) => {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`keel: configuration error: ${err.message}\n`);
+  } else {
+    process.stderr.write(`keel: ${(err as Error).stack ?? String(err)}\n`);
+  }
+  process.exit(1);
+});

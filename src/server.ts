@@ -1,0 +1,71 @@
+/**
+ * Wires configuration, stores and services into a listening HTTP server. Used by main.ts
+ * and by tests (which pass their own config, clock and logger).
+ */
+import { mkdir } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import { createApp } from './app.js';
+import type { Config } from './config/schema.js';
+import type { Clock } from './registry/clock.js';
+import { createRegistry } from './registry/registry.js';
+import { FsContentStore } from './storage/content-store.js';
+import { openDatabase, SqliteIndex } from './storage/sqlite-index.js';
+import { UploadFiles } from './storage/upload-files.js';
+
+export interface ServerDeps {
+  config: Config;
+  logger: Logger;
+  clock: Clock;
+}
+
+export interface RunningServer {
+  server: Server;
+  /** Host and port actually bound (port 0 in the config picks a free one). */
+  address: AddressInfo;
+  close(): Promise<void>;
+}
+
+export async function startServer({ config, logger, clock }: ServerDeps): Promise<RunningServer> {
+  for (const dir of [config.registry_storage, config.temporary_registry_storage, config.proxy_storage]) {
+    await mkdir(dir, { recursive: true });
+  }
+  const index = new SqliteIndex(openDatabase(config.database));
+  const registry = createRegistry({
+    index,
+    content: new FsContentStore(config.registry_storage, config.temporary_registry_storage),
+    uploadFiles: new UploadFiles(config.temporary_registry_storage),
+    clock,
+    limits: { maxManifestSize: config.limits.max_manifest_size, maxListPage: config.limits.max_list_page },
+  });
+  const server = createServer(createApp({ registry, logger }));
+  // Large blobs take long: no limit on a whole request, but on idle sockets and slow headers.
+  server.requestTimeout = 0;
+  server.headersTimeout = config.http.headers_timeout;
+  server.timeout = config.http.idle_timeout;
+  server.keepAliveTimeout = 65_000;
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.listen.port, config.listen.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  logger.info({ address: address.address, port: address.port, storage: config.registry_storage }, 'keel listening');
+
+  let closed: Promise<void> | undefined;
+  return {
+    server,
+    address,
+    close: () => {
+      closed ??= new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      }).then(() => index.close());
+      return closed;
+    },
+  };
+}
