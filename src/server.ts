@@ -62,8 +62,15 @@ export async function startServer({ config, logger, clock }: ServerDeps): Promis
     address,
     close: () => {
       closed ??= new Promise<void>((resolve) => {
+        // Stop accepting; let requests in flight finish up to the deadline, then cut the rest.
         server.close(() => resolve());
         server.closeIdleConnections();
+        const idle = setInterval(() => server.closeIdleConnections(), 100);
+        const deadline = setTimeout(() => server.closeAllConnections(), config.http.shutdown_timeout);
+        server.once('close', () => {
+          clearInterval(idle);
+          clearTimeout(deadline);
+        });
       }).then(() => index.close());
       return closed;
     },

@@ -16,6 +16,7 @@ export const DEFAULTS = {
   http: {
     idle_timeout: '5m',
     headers_timeout: '1m',
+    shutdown_timeout: '30s',
   },
   log: {
     level: 'info',

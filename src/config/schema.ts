@@ -53,6 +53,7 @@ export const configSchema = z
       .object({
         idle_timeout: duration,
         headers_timeout: duration,
+        shutdown_timeout: duration,
       })
       .strict(),
     log: z

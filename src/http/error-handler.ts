@@ -28,9 +28,11 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       error = new RegistryError('UNAVAILABLE', 'internal server error', undefined, 500);
     }
     res.locals.errorCode = error.code;
+    // A request body the handler did not read (refused upload, oversized manifest) is not
+    // worth receiving: answer, then close the connection instead of draining it.
+    if (!req.complete) res.set('Connection', 'close');
     res.status(error.status).set('Content-Type', 'application/json').end(JSON.stringify({ errors: [error.toJSON()] }));
-    // A request body the handler did not read would otherwise stall the connection.
-    if (!req.readableEnded) req.resume();
+    if (!req.complete) req.resume();
   };
 }
 

@@ -9,7 +9,6 @@ export async function readCapped(source: Readable, max: number): Promise<Buffer>
     const buf = chunk as Buffer;
     total += buf.length;
     if (total > max) {
-      source.destroy();
       throw new RegistryError('MANIFEST_INVALID', `manifest is larger than the limit of ${max} bytes`, { limit: max }, 413);
     }
     chunks.push(buf);

@@ -1,0 +1,57 @@
+/**
+ * A real Keel server for tests: listening on a free loopback port, with fresh storage in a
+ * temporary directory, silent logs and an injectable clock.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { parseConfig } from '../../src/config/load.js';
+import type { Config } from '../../src/config/schema.js';
+import { systemClock, type Clock } from '../../src/registry/clock.js';
+import { startServer, type RunningServer } from '../../src/server.js';
+
+export interface KeelProcess {
+  /** http://127.0.0.1:PORT */
+  url: string;
+  /** 127.0.0.1:PORT, as image references use it. */
+  host: string;
+  /** The temporary directory holding this server's storage. */
+  root: string;
+  config: Config;
+  running: RunningServer;
+  /** Stops the server; keeps the storage (for restart tests). */
+  stop(): Promise<void>;
+  /** Stops the server and removes its storage. */
+  destroy(): Promise<void>;
+}
+
+export interface StartOptions {
+  /** TOML text merged over the defaults (storage paths default to the temp dir). */
+  toml?: string;
+  clock?: Clock;
+  /** Reuse an existing storage directory (restart). */
+  root?: string;
+}
+
+export async function startKeel(options: StartOptions = {}): Promise<KeelProcess> {
+  const root = options.root ?? (await mkdtemp(join(tmpdir(), 'keel-test-')));
+  const config = parseConfig(options.toml ?? '', 'test configuration', root, {}, {
+    listen: '127.0.0.1:0',
+    log: { level: 'silent' },
+  });
+  const running = await startServer({ config, logger: pino({ level: 'silent' }), clock: options.clock ?? systemClock });
+  const host = `127.0.0.1:${running.address.port}`;
+  return {
+    url: `http://${host}`,
+    host,
+    root,
+    config,
+    running,
+    stop: () => running.close(),
+    destroy: async () => {
+      await running.close();
+      await rm(root, { recursive: true, force: true });
+    },
+  };
+}
