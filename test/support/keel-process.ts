@@ -1,0 +1,69 @@
+/**
+ * Keel as a separate process (`node dist/main.js`, built by `npm test`'s pretest), for tests
+ * that measure the server itself (memory) or need it outside jest. Stopped by its PID.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+
+const MAIN = resolve('dist/main.js');
+
+export interface KeelChild {
+  url: string;
+  host: string;
+  pid: number;
+  root: string;
+  /** Peak resident memory of the server so far, in bytes (VmHWM). */
+  peakRss(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+export async function spawnKeel(extraToml = ''): Promise<KeelChild> {
+  if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run "npm run build" (npm test does it in pretest)`);
+  const root = await mkdtemp(join(tmpdir(), 'keel-proc-'));
+  const file = join(root, 'keel.toml');
+  await writeFile(file, `listen = "127.0.0.1:0"\n${extraToml}`);
+  const child: ChildProcess = spawn(process.execPath, [MAIN, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  const port = await new Promise<number>((resolvePort, reject) => {
+    const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+    lines.on('line', (line) => {
+      try {
+        const entry = JSON.parse(line) as { msg?: string; port?: number };
+        if (entry.msg === 'keel listening' && entry.port) resolvePort(entry.port);
+      } catch {
+        // not a log line
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`keel exited with ${code}: ${stderr}`)));
+    setTimeout(() => reject(new Error(`keel did not start within 20s: ${stderr}`)), 20_000).unref();
+  });
+  child.stdout?.resume();
+  const pid = child.pid as number;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    host: `127.0.0.1:${port}`,
+    pid,
+    root,
+    peakRss: async () => {
+      const status = await readFile(`/proc/${pid}/status`, 'utf8');
+      const m = /VmHWM:\s+(\d+) kB/.exec(status);
+      if (!m) throw new Error('no VmHWM in /proc status');
+      return Number(m[1]) * 1024;
+    },
+    stop: async () => {
+      if (child.exitCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        process.kill(pid, 'SIGTERM');
+        const timer = setTimeout(() => child.exitCode === null && process.kill(pid, 'SIGKILL'), 10_000);
+        await exited;
+        clearTimeout(timer);
+      }
+      await rm(root, { recursive: true, force: true });
+    },
+  };
+}
