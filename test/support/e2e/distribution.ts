@@ -1,0 +1,136 @@
+// CNCF Distribution 2.8 (Debian's `docker-registry`) on a free loopback port: the upstream
+// for pull-through tests and the yardstick for benchmarks.
+//
+// Layout under the temp dir:
+//   config.yml     written here: filesystem storage, deletes enabled, no upload purging,
+//                  optional htpasswd auth, optional proxy (pull-through) section
+//   storage/       the registry's data
+//   htpasswd       bcrypt entries from `htpasswd -Bbn` when auth is on
+//   registry.log   its output
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Credentials } from './credentials.js';
+import { freePort } from './ports.js';
+import { allReady, fileContains, httpResponds, startProcess, type ManagedProcess } from './processes.js';
+import { runText } from './run.js';
+import { makeTempDir } from './temp-dir.js';
+import { toolPath } from './tools.js';
+
+export interface StartDistributionOptions {
+  /** Require these credentials (HTTP basic via htpasswd, bcrypt). */
+  auth?: Credentials;
+  /**
+   * Run as a pull-through cache of this upstream (Distribution's `proxy` section). Note:
+   * Distribution 2.8 only sends `credentials` to upstreams with token (Bearer) auth; an
+   * upstream that challenges with Basic auth gets anonymous requests.
+   */
+  proxy?: { remoteUrl: string; credentials?: Credentials };
+}
+
+export interface Distribution {
+  /** host:port, as used in image references. */
+  readonly host: string;
+  /** http://host:port */
+  readonly url: string;
+  readonly dir: string;
+  readonly storageDir: string;
+  readonly process: ManagedProcess;
+  /** Stops the registry and deletes its directory. */
+  stop(): Promise<void>;
+}
+
+const PORT_ATTEMPTS = 5;
+
+interface ConfigInputs extends StartDistributionOptions {
+  storageDir: string;
+  host: string;
+  htpasswd?: string;
+}
+
+function configYaml(opts: ConfigInputs): string {
+  const q = (s: string): string => JSON.stringify(s);
+  const lines = [
+    'version: 0.1',
+    'log:',
+    '  level: info',
+    '  accesslog:',
+    '    disabled: false',
+    'storage:',
+    '  filesystem:',
+    `    rootdirectory: ${q(opts.storageDir)}`,
+    '  delete:',
+    '    enabled: true',
+    '  maintenance:',
+    '    uploadpurging:',
+    '      enabled: false',
+    'http:',
+    `  addr: ${q(opts.host)}`,
+    // A fixed secret silences the "No HTTP secret provided" warning and keeps upload
+    // state valid across a restart on the same directory.
+    '  secret: keel-e2e-not-a-secret',
+  ];
+  if (opts.htpasswd !== undefined) {
+    lines.push('auth:', '  htpasswd:', '    realm: keel-e2e', `    path: ${q(opts.htpasswd)}`);
+  }
+  if (opts.proxy !== undefined) {
+    lines.push('proxy:', `  remoteurl: ${q(opts.proxy.remoteUrl)}`);
+    if (opts.proxy.credentials !== undefined) {
+      lines.push(`  username: ${q(opts.proxy.credentials.username)}`, `  password: ${q(opts.proxy.credentials.password)}`);
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+export async function startDistribution(opts: StartDistributionOptions = {}): Promise<Distribution> {
+  const tmp = await makeTempDir('dist');
+  const dir = tmp.path;
+  const storageDir = join(dir, 'storage');
+  const config = join(dir, 'config.yml');
+  let htpasswd: string | undefined;
+  try {
+    if (opts.auth !== undefined) {
+      htpasswd = join(dir, 'htpasswd');
+      const entry = await runText(toolPath('htpasswd'), ['-Bbn', opts.auth.username, opts.auth.password]);
+      await writeFile(htpasswd, entry);
+    }
+    // The port is picked before the registry binds it; another process may take it in
+    // between, so a start that fails on the address is retried on a new port.
+    for (let attempt = 1; ; attempt++) {
+      const host = `127.0.0.1:${await freePort()}`;
+      await writeFile(config, configYaml({ ...opts, storageDir, host, htpasswd }));
+      const logFile = join(dir, 'registry.log');
+      let proc: ManagedProcess;
+      try {
+        proc = await startProcess({
+          name: 'docker-registry',
+          file: toolPath('docker-registry'),
+          args: ['serve', config],
+          logFile,
+          // The log line proves that *this* process owns the port, not a stranger.
+          ready: allReady(fileContains(logFile, `listening on ${host}`), httpResponds({ url: `http://${host}/v2/` }, [200, 401])),
+          readyTimeoutMs: 30_000,
+        });
+      } catch (e) {
+        if (attempt < PORT_ATTEMPTS && String(e).includes('address already in use')) continue;
+        throw e;
+      }
+      return {
+        host,
+        url: `http://${host}`,
+        dir,
+        storageDir,
+        process: proc,
+        async stop() {
+          try {
+            await proc.stop();
+          } finally {
+            await tmp.remove();
+          }
+        },
+      };
+    }
+  } catch (e) {
+    await tmp.remove();
+    throw e;
+  }
+}
