@@ -1,7 +1,7 @@
 /** Reading what a V2 request says: query values, body presence and lengths, validated names. */
 import type { Request } from 'express';
 import { RegistryError } from '../registry/errors.js';
-import { parseDigest, parseReference, parseRepoName, type Digest, type Reference, type RepoName } from '../registry/types.js';
+import { isDigestLike, isTag, parseDigest, parseReference, parseRepoName, type Digest, type Reference, type RepoName } from '../registry/types.js';
 import type { PageRequest } from '../registry/listing-service.js';
 import { decodeSegment } from './route-match.js';
 
@@ -38,10 +38,18 @@ export function digestParam(raw: string): Digest {
   return parseDigest(decoded);
 }
 
+/** A manifest reference to store under (PUT): an invalid tag is MANIFEST_INVALID. */
 export function referenceParam(raw: string): Reference {
   const decoded = decodeSegment(raw);
   if (decoded === undefined) throw new RegistryError('MANIFEST_INVALID', 'invalid reference', { reference: raw.slice(0, 200) });
   return parseReference(decoded);
+}
+
+/** A manifest reference to look up (GET, HEAD, DELETE): no manifest has an invalid tag, so it is MANIFEST_UNKNOWN. */
+export function lookupReferenceParam(raw: string): Reference {
+  const decoded = decodeSegment(raw);
+  if (decoded !== undefined && (isDigestLike(decoded) || isTag(decoded))) return parseReference(decoded);
+  throw new RegistryError('MANIFEST_UNKNOWN', 'manifest unknown: not a valid tag or digest', { reference: raw.slice(0, 200) });
 }
 
 export function pageRequest(req: Request): PageRequest {

@@ -1,6 +1,5 @@
 /** The referrers API: manifests whose `subject` is a given digest, as an OCI image index. */
 import type { RegistryIndex } from '../storage/registry-index.js';
-import { RegistryError } from './errors.js';
 import { OCI_INDEX } from './media-types.js';
 import type { Digest, RepoName } from './types.js';
 
@@ -22,9 +21,8 @@ export class ReferrersService {
   constructor(private readonly index: RegistryIndex) {}
 
   async list(repo: RepoName, subject: Digest, artifactType?: string): Promise<ReferrersIndex> {
-    if (!(await this.index.repositoryExists(repo))) {
-      throw new RegistryError('NAME_UNKNOWN', 'repository name not known to registry', { name: repo });
-    }
+    // No 404 here, even for a repository without content: OCI 1.1 reserves 404 on this
+    // endpoint for registries without the referrers API (clients then fall back to tags).
     const manifests = (await this.index.referrers(repo, subject))
       .filter((m) => artifactType === undefined || m.artifactType === artifactType)
       .map((m): ReferrerDescriptor => ({

@@ -159,10 +159,14 @@ describe('manifest validation', () => {
     expect(await errorCode(res)).toBe('MANIFEST_INVALID');
   });
 
-  test('an invalid tag is refused', async () => {
-    const res = await client.fetch(`/v2/man/oci/manifests/${'t'.repeat(200)}`);
-    expect(res.status).toBe(400);
-    expect(await errorCode(res)).toBe('MANIFEST_INVALID');
+  test('an invalid tag is refused on push and unknown on pull', async () => {
+    const { manifest } = await client.pushImage('man/badtag', 'ok');
+    const put = await client.fetch(`/v2/man/badtag/manifests/${'t'.repeat(200)}`, { method: 'PUT', headers: { 'Content-Type': OCI_MANIFEST }, body: JSON.stringify(manifest) });
+    expect(put.status).toBe(400);
+    expect(await errorCode(put)).toBe('MANIFEST_INVALID');
+    const get = await client.fetch(`/v2/man/badtag/manifests/${'t'.repeat(200)}`);
+    expect(get.status).toBe(404);
+    expect(await errorCode(get)).toBe('MANIFEST_UNKNOWN');
   });
 });
 
