@@ -4,10 +4,12 @@ import type { Logger } from 'pino';
 import { errorHandler, notFound } from './http/error-handler.js';
 import { requestLog } from './http/request-log.js';
 import { v2Router } from './http/v2-router.js';
+import type { PullThrough } from './proxy/pull-through.js';
 import type { Registry } from './registry/registry.js';
 
 export interface AppDeps {
   registry: Registry;
+  proxy: PullThrough;
   logger: Logger;
 }
 
@@ -21,7 +23,7 @@ export function createApp(deps: AppDeps): Express {
     next();
   });
   app.use(requestLog(deps.logger));
-  app.use(v2Router(deps.registry));
+  app.use(v2Router({ registry: deps.registry, proxy: deps.proxy }));
   app.use(notFound);
   app.use(errorHandler(deps.logger));
   return app;

@@ -9,9 +9,15 @@ import type { Logger } from 'pino';
 import { createApp } from './app.js';
 import type { Config } from './config/schema.js';
 import type { Clock } from './registry/clock.js';
+import { BlobFetcher } from './proxy/blob-fetcher.js';
+import { PullThrough } from './proxy/pull-through.js';
+import { TokenCache } from './proxy/token-cache.js';
+import { UpstreamClient } from './proxy/upstream-client.js';
+import { Upstreams } from './proxy/upstreams.js';
 import { createRegistry } from './registry/registry.js';
 import { FsContentStore } from './storage/content-store.js';
 import { openDatabase, SqliteIndex } from './storage/sqlite-index.js';
+import { SqliteProxyIndex } from './storage/sqlite-proxy-index.js';
 import { UploadFiles } from './storage/upload-files.js';
 
 export interface ServerDeps {
@@ -27,11 +33,27 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+function createPullThrough({ config, logger, clock }: ServerDeps, index: SqliteProxyIndex): PullThrough {
+  const content = new FsContentStore(config.proxy_storage, config.temporary_registry_storage);
+  const client = new UpstreamClient(new TokenCache(clock), logger);
+  return new PullThrough({
+    upstreams: new Upstreams(config.proxy),
+    client,
+    fetcher: new BlobFetcher(client, content, index, clock, logger),
+    index,
+    content,
+    clock,
+    logger,
+    maxManifestSize: config.limits.max_manifest_size,
+  });
+}
+
 export async function startServer({ config, logger, clock }: ServerDeps): Promise<RunningServer> {
   for (const dir of [config.registry_storage, config.temporary_registry_storage, config.proxy_storage]) {
     await mkdir(dir, { recursive: true });
   }
-  const index = new SqliteIndex(openDatabase(config.database));
+  const db = openDatabase(config.database);
+  const index = new SqliteIndex(db);
   const registry = createRegistry({
     index,
     content: new FsContentStore(config.registry_storage, config.temporary_registry_storage),
@@ -39,7 +61,8 @@ export async function startServer({ config, logger, clock }: ServerDeps): Promis
     clock,
     limits: { maxManifestSize: config.limits.max_manifest_size, maxListPage: config.limits.max_list_page },
   });
-  const server = createServer(createApp({ registry, logger }));
+  const proxy = createPullThrough({ config, logger, clock }, new SqliteProxyIndex(db));
+  const server = createServer(createApp({ registry, proxy, logger }));
   // Large blobs take long: no limit on a whole request, but on idle sockets and slow headers.
   server.requestTimeout = 0;
   server.headersTimeout = config.http.headers_timeout;

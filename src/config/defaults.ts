@@ -21,6 +21,24 @@ export const DEFAULTS = {
   log: {
     level: 'info',
   },
+  proxy: {
+    /** Hosts that may be proxied by their own name (https://<host>); anything else is refused. */
+    allow: [
+      'registry-1.docker.io',
+      'quay.io',
+      'ghcr.io',
+      'gcr.io',
+      'registry.k8s.io',
+      'public.ecr.aws',
+      'mcr.microsoft.com',
+      'nvcr.io',
+      'registry.gitlab.com',
+    ] as string[],
+    tag_ttl: '5m',
+    timeout: '30s',
+    /** Named upstreams, `[proxy.upstreams."<name>"]`: not settable from the environment. */
+    upstreams: {} as Record<string, unknown>,
+  },
 };
 
 export type RawConfig = typeof DEFAULTS;

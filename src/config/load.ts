@@ -71,6 +71,22 @@ function fromEnv(env: NodeJS.ProcessEnv): Table {
   return out;
 }
 
+/**
+ * Replaces `${NAME}` in every string under `proxy.upstreams` with the environment variable
+ * (empty when unset), so credentials stay out of the file.
+ */
+function interpolateUpstreams(raw: Table, env: NodeJS.ProcessEnv): Table {
+  const proxy = raw.proxy;
+  if (!isTable(proxy) || !isTable(proxy.upstreams)) return raw;
+  const expand = (value: unknown): unknown => {
+    if (typeof value === 'string') return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_m, name: string) => env[name] ?? '');
+    if (Array.isArray(value)) return value.map(expand);
+    if (isTable(value)) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, expand(v)]));
+    return value;
+  };
+  return { ...raw, proxy: { ...proxy, upstreams: expand(proxy.upstreams) } };
+}
+
 function formatIssuePath(path: PropertyKey[]): string {
   return path.map(String).join('.');
 }
@@ -91,7 +107,7 @@ export function parseConfig(text: string, source: string, baseDir: string, env: 
   } catch (err) {
     throw new ConfigError(`${source}: not valid TOML: ${(err as Error).message}`);
   }
-  const raw = merge(merge(merge(DEFAULTS as unknown as Table, parsed), fromEnv(env)), overrides);
+  const raw = interpolateUpstreams(merge(merge(merge(DEFAULTS as unknown as Table, parsed), fromEnv(env)), overrides), env);
   const result = configSchema.safeParse(raw);
   if (!result.success) {
     const lines = result.error.issues.map((issue) => {

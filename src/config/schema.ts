@@ -36,6 +36,24 @@ const listen = z.string().transform((v, ctx) => {
 
 const path = z.string().min(1);
 
+/** An upstream name is one component of a repository name: it stands in `proxy/<name>/...`. */
+const UPSTREAM_NAME = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*$/;
+
+const upstream = z
+  .object({
+    url: z.url({ protocol: /^https?$/ }).optional(),
+    username: z.string().optional(),
+    password: z.string().optional(),
+    allow_private: z.boolean().default(false),
+    headers: z.record(z.string(), z.string()).default({}),
+    tag_ttl: duration.optional(),
+    timeout: duration.optional(),
+    auth_hosts: z.array(z.string()).default([]),
+  })
+  .strict();
+
+export type UpstreamConfig = z.output<typeof upstream>;
+
 export const configSchema = z
   .object({
     listen,
@@ -59,6 +77,14 @@ export const configSchema = z
     log: z
       .object({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+      })
+      .strict(),
+    proxy: z
+      .object({
+        allow: z.array(z.string().regex(UPSTREAM_NAME, 'expected a lower-case host name')),
+        tag_ttl: duration,
+        timeout: duration,
+        upstreams: z.record(z.string().regex(UPSTREAM_NAME, 'an upstream name must be a lower-case repository name component'), upstream),
       })
       .strict(),
   })

@@ -1,13 +1,14 @@
 /** Dispatches `/v2/...` requests to the route tables by path shape and method. */
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { RegistryError } from '../registry/errors.js';
-import type { Registry } from '../registry/registry.js';
-import type { Handler, MethodTable } from './handler.js';
+import { isProxyName } from '../proxy/proxy-name.js';
+import type { Handler, MethodTable, Services } from './handler.js';
 import { matchV2, type V2Route } from './route-match.js';
 import { baseRoutes } from './routes/base.js';
 import { blobRoutes } from './routes/blobs.js';
 import { catalogRoutes, tagRoutes } from './routes/listings.js';
 import { manifestRoutes } from './routes/manifests.js';
+import { proxyBlobRoutes, proxyManifestRoutes, proxyReferrerRoutes, proxyTagRoutes } from './routes/proxy.js';
 import { referrerRoutes } from './routes/referrers.js';
 import { uploadRoutes, uploadStartRoutes } from './routes/uploads.js';
 
@@ -22,19 +23,37 @@ const TABLES: { [K in V2Route['kind']]: MethodTable<K> } = {
   referrers: referrerRoutes,
 };
 
-export function v2Router(registry: Registry): RequestHandler {
+/** Under `proxy/`: reads only. A route missing here is a write, refused as DENIED. */
+const PROXY_TABLES: { [K in V2Route['kind']]?: MethodTable<K> } = {
+  manifest: proxyManifestRoutes,
+  blob: proxyBlobRoutes,
+  tags: proxyTagRoutes,
+  referrers: proxyReferrerRoutes,
+};
+
+function tableFor(route: V2Route): MethodTable<V2Route['kind']> | undefined {
+  if ('name' in route && isProxyName(route.name)) return PROXY_TABLES[route.kind] as MethodTable<V2Route['kind']> | undefined;
+  return TABLES[route.kind] as MethodTable<V2Route['kind']>;
+}
+
+export function v2Router(services: Services): RequestHandler {
   return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
     const route = matchV2(req.path);
     if (!route) {
       next();
       return;
     }
-    const table = TABLES[route.kind] as MethodTable<typeof route.kind>;
-    const handler = table[req.method as keyof typeof table] as Handler<typeof route.kind> | undefined;
+    const table = tableFor(route);
+    const handler = table?.[req.method as keyof MethodTable<V2Route['kind']>] as Handler<typeof route.kind> | undefined;
+    if (!table || (!handler && 'name' in route && isProxyName(route.name) && req.method !== 'GET' && req.method !== 'HEAD')) {
+      throw new RegistryError('DENIED', 'proxy/ is a read-only pull-through cache: push, mount and delete under a name outside proxy/', {
+        name: 'name' in route ? route.name.slice(0, 300) : undefined,
+      });
+    }
     if (!handler) {
       res.set('Allow', Object.keys(table).join(', '));
       throw new RegistryError('UNSUPPORTED', `${req.method} is not supported on this endpoint`, { method: req.method });
     }
-    await handler(req, res, route as never, registry);
+    await handler(req, res, route as never, services);
   };
 }

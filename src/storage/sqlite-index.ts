@@ -8,9 +8,10 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Digest, RepoName, Tag } from '../registry/types.js';
 import { up as initial } from './migrations/001-initial.js';
+import { up as proxyCache } from './migrations/002-proxy-cache.js';
 import type { ManifestRecord, ManifestReference, RegistryIndex, UploadRecord } from './registry-index.js';
 
-const MIGRATIONS: string[] = [initial];
+const MIGRATIONS: string[] = [initial, proxyCache];
 
 interface ManifestRow {
   digest: string;

@@ -36,10 +36,15 @@ export class Client {
     return fetch(`${this.url}${path}`, { redirect: 'manual', ...init });
   }
 
-  /** Monolithic upload (POST ?digest=); returns the digest. */
+  /** Monolithic upload (POST ?digest=, or POST then PUT where a registry has no single-request upload). */
   async pushBlob(repo: string, data: Uint8Array | string): Promise<Descriptor> {
     const digest = sha256(data);
-    const res = await this.fetch(`/v2/${repo}/blobs/uploads/?digest=${digest}`, { method: 'POST', body: data });
+    let res = await this.fetch(`/v2/${repo}/blobs/uploads/?digest=${digest}`, { method: 'POST', body: data });
+    if (res.status === 202) {
+      const location = new URL(res.headers.get('location') as string, this.url);
+      location.searchParams.set('digest', digest);
+      res = await fetch(location, { method: 'PUT', body: data });
+    }
     if (res.status !== 201) throw new Error(`pushBlob: ${res.status} ${await res.text()}`);
     return { mediaType: 'application/octet-stream', digest, size: Buffer.byteLength(data) };
   }

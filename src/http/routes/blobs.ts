@@ -7,7 +7,7 @@ import { digestParam, repoName } from '../request.js';
 import { RegistryError } from '../../registry/errors.js';
 import type { Digest } from '../../registry/types.js';
 
-function blobHeaders(res: Response, digest: Digest): void {
+export function blobHeaders(res: Response, digest: Digest): void {
   res.set({
     'Docker-Content-Digest': digest,
     'Content-Type': 'application/octet-stream',
@@ -18,7 +18,7 @@ function blobHeaders(res: Response, digest: Digest): void {
 }
 
 export const blobRoutes: MethodTable<'blob'> = {
-  HEAD: async (_req, res, route, registry) => {
+  HEAD: async (_req, res, route, { registry }) => {
     const repo = repoName(route.name);
     const digest = digestParam(route.digest);
     const size = await registry.blobs.stat(repo, digest);
@@ -26,7 +26,7 @@ export const blobRoutes: MethodTable<'blob'> = {
     res.status(200).set('Content-Length', String(size)).end();
   },
 
-  GET: async (req, res, route, registry) => {
+  GET: async (req, res, route, { registry }) => {
     const repo = repoName(route.name);
     const digest = digestParam(route.digest);
     const size = await registry.blobs.stat(repo, digest);
@@ -44,7 +44,7 @@ export const blobRoutes: MethodTable<'blob'> = {
     await pipeline(registry.blobs.open(digest, range), res);
   },
 
-  DELETE: async (_req, res, route, registry) => {
+  DELETE: async (_req, res, route, { registry }) => {
     const repo = repoName(route.name);
     const digest = digestParam(route.digest);
     await registry.blobs.delete(repo, digest);

@@ -3,7 +3,7 @@ import type { MethodTable } from '../handler.js';
 import { nextLink, pageRequest, repoName } from '../request.js';
 
 export const tagRoutes: MethodTable<'tags'> = {
-  GET: async (req, res, route, registry) => {
+  GET: async (req, res, route, { registry }) => {
     const repo = repoName(route.name);
     const page = pageRequest(req);
     const { items, next } = await registry.listings.tags(repo, page);
@@ -13,7 +13,7 @@ export const tagRoutes: MethodTable<'tags'> = {
 };
 
 export const catalogRoutes: MethodTable<'catalog'> = {
-  GET: async (req, res, _route, registry) => {
+  GET: async (req, res, _route, { registry }) => {
     const page = pageRequest(req);
     const { items, next } = await registry.listings.repositories(page);
     if (next !== undefined) res.set('Link', nextLink('/v2/_catalog', page.n, next));

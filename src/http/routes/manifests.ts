@@ -2,11 +2,11 @@
 import type { Request, Response } from 'express';
 import type { MethodTable } from '../handler.js';
 import { accepts } from '../negotiate.js';
-import { referenceParam, repoName } from '../request.js';
+import { lookupReferenceParam, referenceParam, repoName } from '../request.js';
 import { RegistryError } from '../../registry/errors.js';
 import type { ManifestRecord } from '../../storage/registry-index.js';
 
-function manifestHeaders(res: Response, record: ManifestRecord): void {
+export function manifestHeaders(res: Response, record: Pick<ManifestRecord, 'digest' | 'mediaType' | 'size'>): void {
   res.set({
     'Content-Type': record.mediaType,
     'Content-Length': String(record.size),
@@ -15,7 +15,7 @@ function manifestHeaders(res: Response, record: ManifestRecord): void {
   });
 }
 
-function negotiate(req: Request, record: ManifestRecord): void {
+export function negotiate(req: Request, record: Pick<ManifestRecord, 'mediaType'>): void {
   if (!accepts(req.headers.accept, record.mediaType)) {
     throw new RegistryError('MANIFEST_UNKNOWN', `manifest is ${record.mediaType}, which the request's Accept header does not allow`, {
       mediaType: record.mediaType,
@@ -24,21 +24,21 @@ function negotiate(req: Request, record: ManifestRecord): void {
 }
 
 export const manifestRoutes: MethodTable<'manifest'> = {
-  HEAD: async (req, res, route, registry) => {
-    const record = await registry.manifests.stat(repoName(route.name), referenceParam(route.reference));
+  HEAD: async (req, res, route, { registry }) => {
+    const record = await registry.manifests.stat(repoName(route.name), lookupReferenceParam(route.reference));
     negotiate(req, record);
     manifestHeaders(res, record);
     res.status(200).end();
   },
 
-  GET: async (req, res, route, registry) => {
-    const { record, bytes } = await registry.manifests.get(repoName(route.name), referenceParam(route.reference));
+  GET: async (req, res, route, { registry }) => {
+    const { record, bytes } = await registry.manifests.get(repoName(route.name), lookupReferenceParam(route.reference));
     negotiate(req, record);
     manifestHeaders(res, record);
     res.status(200).end(bytes);
   },
 
-  PUT: async (req, res, route, registry) => {
+  PUT: async (req, res, route, { registry }) => {
     const repo = repoName(route.name);
     const { digest, subject } = await registry.manifests.put(repo, referenceParam(route.reference), req.headers['content-type'], req);
     res.status(201).set({ Location: `/v2/${repo}/manifests/${digest}`, 'Docker-Content-Digest': digest, 'Content-Length': '0' });
@@ -46,8 +46,8 @@ export const manifestRoutes: MethodTable<'manifest'> = {
     res.end();
   },
 
-  DELETE: async (_req, res, route, registry) => {
-    await registry.manifests.delete(repoName(route.name), referenceParam(route.reference));
+  DELETE: async (_req, res, route, { registry }) => {
+    await registry.manifests.delete(repoName(route.name), lookupReferenceParam(route.reference));
     res.status(202).set('Content-Length', '0').end();
   },
 };

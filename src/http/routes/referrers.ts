@@ -4,7 +4,7 @@ import { digestParam, queryString, repoName } from '../request.js';
 import { OCI_INDEX } from '../../registry/media-types.js';
 
 export const referrerRoutes: MethodTable<'referrers'> = {
-  GET: async (req, res, route, registry) => {
+  GET: async (req, res, route, { registry }) => {
     const artifactType = queryString(req, 'artifactType');
     const index = await registry.referrers.list(repoName(route.name), digestParam(route.digest), artifactType);
     if (artifactType !== undefined) res.set('OCI-Filters-Applied', 'artifactType');

@@ -47,7 +47,7 @@ function digestQuery(req: Request): Digest {
 }
 
 export const uploadStartRoutes: MethodTable<'uploads'> = {
-  POST: async (req, res, route, registry) => {
+  POST: async (req, res, route, { registry }) => {
     const repo = repoName(route.name);
     const mount = queryString(req, 'mount');
     const from = queryString(req, 'from');
@@ -70,7 +70,7 @@ export const uploadStartRoutes: MethodTable<'uploads'> = {
 };
 
 export const uploadRoutes: MethodTable<'upload'> = {
-  GET: async (_req, res, route, registry) => {
+  GET: async (_req, res, route, { registry }) => {
     const repo = repoName(route.name);
     const offset = await registry.uploads.offset(repo, route.id);
     res
@@ -79,20 +79,20 @@ export const uploadRoutes: MethodTable<'upload'> = {
       .end();
   },
 
-  PATCH: async (req, res, route, registry) => {
+  PATCH: async (req, res, route, { registry }) => {
     const repo = repoName(route.name);
     const offset = await registry.uploads.append(repo, route.id, req, chunkInfo(req));
     accepted(res, repo, route.id, offset);
   },
 
-  PUT: async (req, res, route, registry) => {
+  PUT: async (req, res, route, { registry }) => {
     const repo = repoName(route.name);
     const digest = digestQuery(req);
     await registry.uploads.finish(repo, route.id, digest, hasBody(req) ? req : undefined, chunkInfo(req));
     created(res, repo, digest);
   },
 
-  DELETE: async (_req, res, route, registry) => {
+  DELETE: async (_req, res, route, { registry }) => {
     const repo = repoName(route.name);
     await registry.uploads.cancel(repo, route.id);
     res.status(204).end();

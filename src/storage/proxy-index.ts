@@ -1,0 +1,37 @@
+/**
+ * What Keel records about the pull-through cache: cached manifests (with their references)
+ * and blobs per upstream, and tags with the time the upstream last confirmed them.
+ */
+import type { Digest } from '../registry/types.js';
+import type { ManifestReference } from './registry-index.js';
+
+export interface CachedManifest {
+  digest: Digest;
+  mediaType: string;
+  size: number;
+}
+
+export interface CachedTag extends CachedManifest {
+  /** When the upstream last confirmed (or supplied) the tag's digest. */
+  checkedAt: number;
+}
+
+export interface ProxyIndex {
+  getTag(upstream: string, repo: string, tag: string): Promise<CachedTag | undefined>;
+  /** Marks a tag as confirmed by the upstream now. */
+  confirmTag(upstream: string, repo: string, tag: string, now: number): Promise<void>;
+  /** Records a read of the tag (last access only). */
+  touchTag(upstream: string, repo: string, tag: string, now: number): Promise<void>;
+  listTags(upstream: string, repo: string): Promise<string[]>;
+  deleteTag(upstream: string, repo: string, tag: string): Promise<void>;
+
+  getManifest(upstream: string, repo: string, digest: Digest): Promise<CachedManifest | undefined>;
+  /** Records a cached manifest and its references; with `tag`, points the tag at it (one transaction). */
+  putManifest(upstream: string, repo: string, manifest: CachedManifest, references: ManifestReference[], tag: string | undefined, now: number): Promise<void>;
+  touchManifest(upstream: string, repo: string, digest: Digest, now: number): Promise<void>;
+
+  /** Size of a blob cached from this upstream. */
+  getBlob(upstream: string, digest: Digest): Promise<number | undefined>;
+  putBlob(upstream: string, digest: Digest, size: number, now: number): Promise<void>;
+  touchBlob(upstream: string, digest: Digest, now: number): Promise<void>;
+}

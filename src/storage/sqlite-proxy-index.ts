@@ -1,0 +1,103 @@
+/** The ProxyIndex on the same SQLite database as the registry index (tables of migration 002). */
+import type Database from 'better-sqlite3';
+import type { Digest } from '../registry/types.js';
+import type { CachedManifest, CachedTag, ProxyIndex } from './proxy-index.js';
+import type { ManifestReference } from './registry-index.js';
+
+export class SqliteProxyIndex implements ProxyIndex {
+  private readonly s;
+  private readonly putManifestTx;
+
+  constructor(db: Database.Database) {
+    this.s = {
+      getTag: db.prepare<[string, string, string], { digest: string; media_type: string; size: number; checked_at: number }>(
+        `SELECT t.digest, m.media_type, m.size, t.checked_at FROM proxy_tags t
+         JOIN proxy_manifests m ON m.upstream = t.upstream AND m.repository = t.repository AND m.digest = t.digest
+         WHERE t.upstream = ? AND t.repository = ? AND t.tag = ?`,
+      ),
+      confirmTag: db.prepare<[number, number, string, string, string]>(
+        'UPDATE proxy_tags SET checked_at = ?, last_access = ? WHERE upstream = ? AND repository = ? AND tag = ?',
+      ),
+      touchTag: db.prepare<[number, string, string, string]>('UPDATE proxy_tags SET last_access = ? WHERE upstream = ? AND repository = ? AND tag = ?'),
+      listTags: db.prepare<[string, string], { tag: string }>('SELECT tag FROM proxy_tags WHERE upstream = ? AND repository = ? ORDER BY tag'),
+      deleteTag: db.prepare<[string, string, string]>('DELETE FROM proxy_tags WHERE upstream = ? AND repository = ? AND tag = ?'),
+      upsertTag: db.prepare<[string, string, string, string, number, number]>(
+        `INSERT INTO proxy_tags (upstream, repository, tag, digest, checked_at, last_access) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT DO UPDATE SET digest = excluded.digest, checked_at = excluded.checked_at, last_access = excluded.last_access`,
+      ),
+      getManifest: db.prepare<[string, string, string], { digest: string; media_type: string; size: number }>(
+        'SELECT digest, media_type, size FROM proxy_manifests WHERE upstream = ? AND repository = ? AND digest = ?',
+      ),
+      insertManifest: db.prepare<[string, string, string, string, number, number, number]>(
+        `INSERT INTO proxy_manifests (upstream, repository, digest, media_type, size, fetched_at, last_access) VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT DO UPDATE SET last_access = excluded.last_access`,
+      ),
+      insertReference: db.prepare<[string, string, string, string, string]>(
+        `INSERT INTO proxy_manifest_references (upstream, repository, manifest_digest, child_digest, kind) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT DO NOTHING`,
+      ),
+      touchManifest: db.prepare<[number, string, string, string]>(
+        'UPDATE proxy_manifests SET last_access = ? WHERE upstream = ? AND repository = ? AND digest = ?',
+      ),
+      getBlob: db.prepare<[string, string], { size: number }>('SELECT size FROM proxy_blobs WHERE upstream = ? AND digest = ?'),
+      putBlob: db.prepare<[string, string, number, number, number]>(
+        `INSERT INTO proxy_blobs (upstream, digest, size, fetched_at, last_access) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT DO UPDATE SET last_access = excluded.last_access`,
+      ),
+      touchBlob: db.prepare<[number, string, string]>('UPDATE proxy_blobs SET last_access = ? WHERE upstream = ? AND digest = ?'),
+    };
+    this.putManifestTx = db.transaction(
+      (upstream: string, repo: string, m: CachedManifest, references: ManifestReference[], tag: string | undefined, now: number) => {
+        this.s.insertManifest.run(upstream, repo, m.digest, m.mediaType, m.size, now, now);
+        for (const ref of references) this.s.insertReference.run(upstream, repo, m.digest, ref.digest, ref.kind);
+        if (tag !== undefined) this.s.upsertTag.run(upstream, repo, tag, m.digest, now, now);
+      },
+    );
+  }
+
+  async getTag(upstream: string, repo: string, tag: string): Promise<CachedTag | undefined> {
+    const row = this.s.getTag.get(upstream, repo, tag);
+    return row && { digest: row.digest as Digest, mediaType: row.media_type, size: row.size, checkedAt: row.checked_at };
+  }
+
+  async confirmTag(upstream: string, repo: string, tag: string, now: number): Promise<void> {
+    this.s.confirmTag.run(now, now, upstream, repo, tag);
+  }
+
+  async touchTag(upstream: string, repo: string, tag: string, now: number): Promise<void> {
+    this.s.touchTag.run(now, upstream, repo, tag);
+  }
+
+  async listTags(upstream: string, repo: string): Promise<string[]> {
+    return this.s.listTags.all(upstream, repo).map((r) => r.tag);
+  }
+
+  async deleteTag(upstream: string, repo: string, tag: string): Promise<void> {
+    this.s.deleteTag.run(upstream, repo, tag);
+  }
+
+  async getManifest(upstream: string, repo: string, digest: Digest): Promise<CachedManifest | undefined> {
+    const row = this.s.getManifest.get(upstream, repo, digest);
+    return row && { digest: row.digest as Digest, mediaType: row.media_type, size: row.size };
+  }
+
+  async putManifest(upstream: string, repo: string, manifest: CachedManifest, references: ManifestReference[], tag: string | undefined, now: number): Promise<void> {
+    this.putManifestTx(upstream, repo, manifest, references, tag, now);
+  }
+
+  async touchManifest(upstream: string, repo: string, digest: Digest, now: number): Promise<void> {
+    this.s.touchManifest.run(now, upstream, repo, digest);
+  }
+
+  async getBlob(upstream: string, digest: Digest): Promise<number | undefined> {
+    return this.s.getBlob.get(upstream, digest)?.size;
+  }
+
+  async putBlob(upstream: string, digest: Digest, size: number, now: number): Promise<void> {
+    this.s.putBlob.run(upstream, digest, size, now, now);
+  }
+
+  async touchBlob(upstream: string, digest: Digest, now: number): Promise<void> {
+    this.s.touchBlob.run(now, upstream, digest);
+  }
+}
