@@ -3,11 +3,12 @@
 //
 // Layout under the temp dir:
 //   config.yml     written here: filesystem storage, deletes enabled, no upload purging,
-//                  optional htpasswd auth, optional proxy (pull-through) section
+//                  optional htpasswd or token auth, optional proxy (pull-through) section
 //   storage/       the registry's data
 //   htpasswd       bcrypt entries from `htpasswd -Bbn` when auth is on
+//   token-root.crt.pem  a copy of tokenAuth.rootCertBundle (read once, at start)
 //   registry.log   its output
-import { writeFile } from 'node:fs/promises';
+import { copyFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Credentials } from './credentials.js';
 import { freePort } from './ports.js';
@@ -16,9 +17,24 @@ import { runText } from './run.js';
 import { makeTempDir } from './temp-dir.js';
 import { toolPath } from './tools.js';
 
+/**
+ * Distribution's `auth: token:` section: clients must present a Bearer JWT from `realm`
+ * whose `iss` is `issuer`, whose `aud` is `service`, and whose signing certificate (`x5c`
+ * header) chains to a certificate in `rootCertBundle` (PEM). 2.8 allows 60 s of clock skew
+ * on `exp` and `nbf`. A token server's `tokenAuth` (token-server.ts) has this shape.
+ */
+export interface DistributionTokenAuth {
+  realm: string;
+  service: string;
+  issuer: string;
+  rootCertBundle: string;
+}
+
 export interface StartDistributionOptions {
-  /** Require these credentials (HTTP basic via htpasswd, bcrypt). */
+  /** Require these credentials (HTTP basic via htpasswd, bcrypt). Not with `tokenAuth`. */
   auth?: Credentials;
+  /** Require Bearer tokens from a token server (Docker token auth). Not with `auth`. */
+  tokenAuth?: DistributionTokenAuth;
   /**
    * Run as a pull-through cache of this upstream (Distribution's `proxy` section). Note:
    * Distribution 2.8 only sends `credentials` to upstreams with token (Bearer) auth; an
@@ -45,6 +61,8 @@ interface ConfigInputs extends StartDistributionOptions {
   storageDir: string;
   host: string;
   htpasswd?: string;
+  /** The copy of tokenAuth.rootCertBundle inside the registry's directory. */
+  tokenRootCerts?: string;
 }
 
 function configYaml(opts: ConfigInputs): string {
@@ -72,6 +90,16 @@ function configYaml(opts: ConfigInputs): string {
   if (opts.htpasswd !== undefined) {
     lines.push('auth:', '  htpasswd:', '    realm: keel-e2e', `    path: ${q(opts.htpasswd)}`);
   }
+  if (opts.tokenAuth !== undefined && opts.tokenRootCerts !== undefined) {
+    lines.push(
+      'auth:',
+      '  token:',
+      `    realm: ${q(opts.tokenAuth.realm)}`,
+      `    service: ${q(opts.tokenAuth.service)}`,
+      `    issuer: ${q(opts.tokenAuth.issuer)}`,
+      `    rootcertbundle: ${q(opts.tokenRootCerts)}`,
+    );
+  }
   if (opts.proxy !== undefined) {
     lines.push('proxy:', `  remoteurl: ${q(opts.proxy.remoteUrl)}`);
     if (opts.proxy.credentials !== undefined) {
@@ -82,22 +110,31 @@ function configYaml(opts: ConfigInputs): string {
 }
 
 export async function startDistribution(opts: StartDistributionOptions = {}): Promise<Distribution> {
+  if (opts.auth !== undefined && opts.tokenAuth !== undefined) {
+    throw new Error('startDistribution: `auth` (htpasswd) and `tokenAuth` are exclusive: Distribution takes one auth method');
+  }
   const tmp = await makeTempDir('dist');
   const dir = tmp.path;
   const storageDir = join(dir, 'storage');
   const config = join(dir, 'config.yml');
   let htpasswd: string | undefined;
+  let tokenRootCerts: string | undefined;
   try {
     if (opts.auth !== undefined) {
       htpasswd = join(dir, 'htpasswd');
       const entry = await runText(toolPath('htpasswd'), ['-Bbn', opts.auth.username, opts.auth.password]);
       await writeFile(htpasswd, entry);
     }
+    if (opts.tokenAuth !== undefined) {
+      // A copy in our own directory: the registry must not depend on the token server's files.
+      tokenRootCerts = join(dir, 'token-root.crt.pem');
+      await copyFile(opts.tokenAuth.rootCertBundle, tokenRootCerts);
+    }
     // The port is picked before the registry binds it; another process may take it in
     // between, so a start that fails on the address is retried on a new port.
     for (let attempt = 1; ; attempt++) {
       const host = `127.0.0.1:${await freePort()}`;
-      await writeFile(config, configYaml({ ...opts, storageDir, host, htpasswd }));
+      await writeFile(config, configYaml({ ...opts, storageDir, host, htpasswd, tokenRootCerts }));
       const logFile = join(dir, 'registry.log');
       let proc: ManagedProcess;
       try {

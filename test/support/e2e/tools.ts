@@ -18,7 +18,8 @@ export type ToolName =
   | 'skopeo'
   | 'docker-registry'
   | 'umoci'
-  | 'htpasswd';
+  | 'htpasswd'
+  | 'openssl';
 
 interface Tool {
   path: string;
@@ -37,6 +38,7 @@ export const TOOLS: Readonly<Record<ToolName, Tool>> = Object.freeze({
   'docker-registry': { path: '/usr/bin/docker-registry', pkg: 'docker-registry' },
   umoci: { path: '/usr/bin/umoci', pkg: 'umoci' },
   htpasswd: { path: '/usr/bin/htpasswd', pkg: 'apache2-utils' },
+  openssl: { path: '/usr/bin/openssl', pkg: 'openssl' },
 });
 
 export function toolPath(name: ToolName): string {
