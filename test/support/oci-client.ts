@@ -30,10 +30,14 @@ export async function errorCode(res: Response): Promise<string | undefined> {
 }
 
 export class Client {
-  constructor(readonly url: string) {}
+  /** `headers` go with every request (e.g. an Authorization for a registry with auth). */
+  constructor(
+    readonly url: string,
+    private readonly headers: Record<string, string> = {},
+  ) {}
 
   fetch(path: string, init?: RequestInit): Promise<Response> {
-    return fetch(`${this.url}${path}`, { redirect: 'manual', ...init });
+    return fetch(`${this.url}${path}`, { redirect: 'manual', ...init, headers: { ...this.headers, ...(init?.headers as Record<string, string> | undefined) } });
   }
 
   /** Monolithic upload (POST ?digest=, or POST then PUT where a registry has no single-request upload). */
@@ -43,7 +47,7 @@ export class Client {
     if (res.status === 202) {
       const location = new URL(res.headers.get('location') as string, this.url);
       location.searchParams.set('digest', digest);
-      res = await fetch(location, { method: 'PUT', body: data });
+      res = await fetch(location, { method: 'PUT', body: data, headers: this.headers });
     }
     if (res.status !== 201) throw new Error(`pushBlob: ${res.status} ${await res.text()}`);
     return { mediaType: 'application/octet-stream', digest, size: Buffer.byteLength(data) };
