@@ -103,3 +103,28 @@ describe('units', () => {
     expect(parseDuration('')).toBeUndefined();
   });
 });
+
+describe('proxy configuration', () => {
+  test('upstreams take ${NAME} from the environment and default to the global TTL and timeout', () => {
+    const config = parseConfig(
+      '[proxy]\ntag_ttl = "2m"\n[proxy.upstreams."registry-1.docker.io"]\nusername = "${HUB_USER}"\npassword = "${HUB_PASS}"\n[proxy.upstreams."mirror.internal"]\nurl = "http://127.0.0.1:5070"\nallow_private = true\ntag_ttl = "1m"\n',
+      'c.toml',
+      '/',
+      { HUB_USER: 'alice', HUB_PASS: 's3cret' },
+    );
+    expect(config.proxy.upstreams['registry-1.docker.io']).toMatchObject({ username: 'alice', password: 's3cret', allow_private: false });
+    expect(config.proxy.upstreams['mirror.internal']).toMatchObject({ url: 'http://127.0.0.1:5070', allow_private: true, tag_ttl: 60_000 });
+    expect(config.proxy.tag_ttl).toBe(120_000);
+    expect(config.proxy.allow).toContain('quay.io');
+  });
+
+  test('an unknown upstream key, a bad URL or an upstream name that cannot be a path component name the key', () => {
+    expect(() => parseConfig('[proxy.upstreams.x]\nurll = "http://a"\n', 'c.toml', '/')).toThrow(/unknown key "proxy.upstreams.x.urll"/);
+    expect(() => parseConfig('[proxy.upstreams.x]\nurl = "ftp://a"\n', 'c.toml', '/')).toThrow(/key "proxy.upstreams.x.url"/);
+    expect(() => parseConfig('[proxy.upstreams."Mirror:5000"]\nurl = "http://a"\n', 'c.toml', '/')).toThrow(/proxy.upstreams/);
+  });
+
+  test('KEEL_PROXY_ALLOW replaces the allow list', () => {
+    expect(parseConfig('', 'c.toml', '/', { KEEL_PROXY_ALLOW: 'quay.io, ghcr.io' }).proxy.allow).toEqual(['quay.io', 'ghcr.io']);
+  });
+});
