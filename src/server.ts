@@ -15,6 +15,7 @@ import { TokenCache } from './proxy/token-cache.js';
 import { UpstreamClient } from './proxy/upstream-client.js';
 import { Upstreams } from './proxy/upstreams.js';
 import { createRegistry } from './registry/registry.js';
+import { CachedContentStore } from './storage/cached-content-store.js';
 import { FsContentStore } from './storage/content-store.js';
 import { openDatabase, SqliteIndex } from './storage/sqlite-index.js';
 import { SqliteProxyIndex } from './storage/sqlite-proxy-index.js';
@@ -34,7 +35,7 @@ export interface RunningServer {
 }
 
 function createPullThrough({ config, logger, clock }: ServerDeps, index: SqliteProxyIndex): PullThrough {
-  const content = new FsContentStore(config.proxy_storage, config.temporary_registry_storage);
+  const content = new CachedContentStore(new FsContentStore(config.proxy_storage, config.temporary_registry_storage), config.limits.manifest_cache_size);
   const client = new UpstreamClient(new TokenCache(clock), logger);
   return new PullThrough({
     upstreams: new Upstreams(config.proxy),
@@ -56,7 +57,7 @@ export async function startServer({ config, logger, clock }: ServerDeps): Promis
   const index = new SqliteIndex(db);
   const registry = createRegistry({
     index,
-    content: new FsContentStore(config.registry_storage, config.temporary_registry_storage),
+    content: new CachedContentStore(new FsContentStore(config.registry_storage, config.temporary_registry_storage), config.limits.manifest_cache_size),
     uploadFiles: new UploadFiles(config.temporary_registry_storage),
     clock,
     limits: { maxManifestSize: config.limits.max_manifest_size, maxListPage: config.limits.max_list_page },

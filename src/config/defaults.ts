@@ -12,6 +12,7 @@ export const DEFAULTS = {
   limits: {
     max_manifest_size: '4MiB',
     max_list_page: 10000,
+    manifest_cache_size: '16MiB',
   },
   http: {
     idle_timeout: '5m',

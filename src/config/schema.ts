@@ -65,6 +65,7 @@ export const configSchema = z
       .object({
         max_manifest_size: size,
         max_list_page: z.number().int().positive(),
+        manifest_cache_size: size,
       })
       .strict(),
     http: z

@@ -29,6 +29,12 @@ async function write(d: BlobDownload, data: Buffer): Promise<void> {
 
 const tick = (): Promise<void> => new Promise((r) => setTimeout(r, 5));
 
+/** Polls until `value()` reaches `target` (or two seconds pass), then returns it. */
+async function settle(value: () => number, target: number): Promise<number> {
+  for (let i = 0; i < 400 && value() < target; i++) await tick();
+  return value();
+}
+
 describe('BlobDownload readers', () => {
   test('a reader gets every byte as the download grows, the last one only after verification', async () => {
     const data = randomBytes(3000);
@@ -37,12 +43,13 @@ describe('BlobDownload readers', () => {
     const received: Buffer[] = [];
     reader.on('data', (c: Buffer) => received.push(c));
     const ended = new Promise((r) => reader.once('end', r));
+    const length = (): number => Buffer.concat(received).length;
     await write(d, data.subarray(0, 1000));
-    await tick();
-    expect(Buffer.concat(received).length).toBe(999);
+    expect(await settle(length, 999)).toBe(999);
     await write(d, data.subarray(1000));
+    expect(await settle(length, 2999)).toBe(2999);
     await tick();
-    expect(Buffer.concat(received).length).toBe(2999);
+    expect(length()).toBe(2999);
     d.succeeded();
     await ended;
     expect(Buffer.concat(received).equals(data)).toBe(true);
