@@ -4,12 +4,14 @@ import type { Logger } from 'pino';
 import { errorHandler, notFound } from './http/error-handler.js';
 import { requestLog } from './http/request-log.js';
 import { v2Router } from './http/v2-router.js';
+import type { Mirror } from './proxy/mirror.js';
 import type { PullThrough } from './proxy/pull-through.js';
 import type { Registry } from './registry/registry.js';
 
 export interface AppDeps {
   registry: Registry;
   proxy: PullThrough;
+  mirror: Mirror;
   logger: Logger;
 }
 
@@ -23,7 +25,7 @@ export function createApp(deps: AppDeps): Express {
     next();
   });
   app.use(requestLog(deps.logger));
-  app.use(v2Router({ registry: deps.registry, proxy: deps.proxy }));
+  app.use(v2Router({ registry: deps.registry, proxy: deps.proxy, mirror: deps.mirror }));
   app.use(notFound);
   app.use(errorHandler(deps.logger));
   return app;

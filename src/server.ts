@@ -10,7 +10,11 @@ import { createApp } from './app.js';
 import type { Config } from './config/schema.js';
 import type { Clock } from './registry/clock.js';
 import { BlobFetcher } from './proxy/blob-fetcher.js';
+import { MemberHealth } from './proxy/member-health.js';
+import { Mirror } from './proxy/mirror.js';
 import { PullThrough } from './proxy/pull-through.js';
+import { SourceRequester } from './proxy/source-requester.js';
+import { Sources } from './proxy/sources.js';
 import { TokenCache } from './proxy/token-cache.js';
 import { UpstreamClient } from './proxy/upstream-client.js';
 import { Upstreams } from './proxy/upstreams.js';
@@ -34,13 +38,13 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-function createPullThrough({ config, logger, clock }: ServerDeps, index: SqliteProxyIndex): PullThrough {
+function createPullThrough({ config, logger, clock }: ServerDeps, index: SqliteProxyIndex, sources: Sources): PullThrough {
   const content = new CachedContentStore(new FsContentStore(config.proxy_storage, config.temporary_registry_storage), config.limits.manifest_cache_size);
-  const client = new UpstreamClient(new TokenCache(clock), logger);
+  const requester = new SourceRequester(new UpstreamClient(new TokenCache(clock), logger), new MemberHealth(clock, config.proxy.backoff), logger);
   return new PullThrough({
-    upstreams: new Upstreams(config.proxy),
-    client,
-    fetcher: new BlobFetcher(client, content, index, clock, logger),
+    sources,
+    requester,
+    fetcher: new BlobFetcher(requester, content, index, clock, logger),
     index,
     content,
     clock,
@@ -62,8 +66,10 @@ export async function startServer({ config, logger, clock }: ServerDeps): Promis
     clock,
     limits: { maxManifestSize: config.limits.max_manifest_size, maxListPage: config.limits.max_list_page },
   });
-  const proxy = createPullThrough({ config, logger, clock }, new SqliteProxyIndex(db));
-  const server = createServer(createApp({ registry, proxy, logger }));
+  const sources = new Sources(config.proxy, new Upstreams(config.proxy));
+  const proxy = createPullThrough({ config, logger, clock }, new SqliteProxyIndex(db), sources);
+  const mirror = new Mirror(config.mirror, sources);
+  const server = createServer(createApp({ registry, proxy, mirror, logger }));
   // Large blobs take long: no limit on a whole request, but on idle sockets and slow headers.
   server.requestTimeout = 0;
   server.headersTimeout = config.http.headers_timeout;

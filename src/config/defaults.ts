@@ -37,8 +37,29 @@ export const DEFAULTS = {
     ] as string[],
     tag_ttl: '5m',
     timeout: '30s',
+    /** How long a group member that failed (unreachable, timeout, 5xx) is skipped. */
+    backoff: '30s',
     /** Named upstreams, `[proxy.upstreams."<name>"]`: not settable from the environment. */
     upstreams: {} as Record<string, unknown>,
+    /** Groups of upstreams tried in order, `[proxy.groups.<name>] members = [...]`. */
+    groups: {} as Record<string, unknown>,
+    /** Short names for upstreams or groups, `"docker.io" = "registry-1.docker.io"`. Merged over these defaults. */
+    aliases: {
+      'docker.io': 'registry-1.docker.io',
+      'index.docker.io': 'registry-1.docker.io',
+      'k8s.gcr.io': 'registry.k8s.io',
+      'quay.io': 'quay.io',
+      'ghcr.io': 'ghcr.io',
+      'gcr.io': 'gcr.io',
+      'registry.k8s.io': 'registry.k8s.io',
+      'nvcr.io': 'nvcr.io',
+    } as Record<string, string>,
+  },
+  mirror: {
+    /** Upstream or group that serves ordinary names missing locally (Docker's registry-mirrors); empty: off. */
+    upstream: '',
+    /** Honour containerd's `?ns=<registry host>` to pick the upstream of a mirrored pull. */
+    ns: true,
   },
 };
 

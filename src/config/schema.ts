@@ -4,7 +4,10 @@
  * name the key.
  */
 import { z } from 'zod';
+import { DEFAULTS } from './defaults.js';
 import { parseDuration, parseSize } from './units.js';
+
+const DEFAULT_ALIASES: Record<string, string> = DEFAULTS.proxy.aliases;
 
 const size = z.union([z.number(), z.string()]).transform((v, ctx) => {
   const bytes = parseSize(v);
@@ -54,6 +57,15 @@ const upstream = z
 
 export type UpstreamConfig = z.output<typeof upstream>;
 
+const upstreamName = z.string().regex(UPSTREAM_NAME, 'an upstream name must be a lower-case repository name component');
+
+const group = z
+  .object({
+    members: z.array(upstreamName).min(1),
+    tag_ttl: duration.optional(),
+  })
+  .strict();
+
 export const configSchema = z
   .object({
     listen,
@@ -85,10 +97,43 @@ export const configSchema = z
         allow: z.array(z.string().regex(UPSTREAM_NAME, 'expected a lower-case host name')),
         tag_ttl: duration,
         timeout: duration,
-        upstreams: z.record(z.string().regex(UPSTREAM_NAME, 'an upstream name must be a lower-case repository name component'), upstream),
+        backoff: duration,
+        upstreams: z.record(upstreamName, upstream),
+        groups: z.record(upstreamName, group),
+        aliases: z.record(upstreamName, upstreamName),
+      })
+      .strict(),
+    mirror: z
+      .object({
+        upstream: z.string(),
+        ns: z.boolean(),
       })
       .strict(),
   })
-  .strict();
+  .strict()
+  .superRefine((config, ctx) => {
+    // Names that refer to upstreams must resolve: a typo is a start-up error, not a 403 later.
+    const { allow, upstreams, groups, aliases } = config.proxy;
+    const isUpstream = (n: string): boolean => n in upstreams || allow.includes(n);
+    const isSource = (n: string): boolean => isUpstream(n) || n in groups;
+    for (const [name, g] of Object.entries(groups)) {
+      if (name in upstreams) ctx.addIssue({ code: 'custom', path: ['proxy', 'groups', name], message: `"${name}" is both an upstream and a group` });
+      g.members.forEach((member, i) => {
+        if (!isUpstream(member)) {
+          ctx.addIssue({ code: 'custom', path: ['proxy', 'groups', name, 'members', i], message: `"${member}" is neither in proxy.allow nor under [proxy.upstreams]` });
+        }
+      });
+    }
+    for (const [alias, target] of Object.entries(aliases)) {
+      // Default aliases point at public registries a narrowed allow list may leave out; only user aliases must resolve.
+      if (!isSource(target) && !(alias in DEFAULT_ALIASES && DEFAULT_ALIASES[alias] === target)) {
+        ctx.addIssue({ code: 'custom', path: ['proxy', 'aliases', alias], message: `"${target}" is not an allowed or configured upstream or group` });
+      }
+    }
+    const mirror = config.mirror.upstream;
+    if (mirror !== '' && !isSource(mirror) && !(mirror in aliases)) {
+      ctx.addIssue({ code: 'custom', path: ['mirror', 'upstream'], message: `"${mirror}" is not an allowed or configured upstream, group or alias` });
+    }
+  });
 
 export type Config = z.output<typeof configSchema>;

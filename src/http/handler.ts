@@ -1,5 +1,6 @@
 /** The shape of a V2 route handler: Express request and response plus the matched route. */
 import type { Request, Response } from 'express';
+import type { Mirror } from '../proxy/mirror.js';
 import type { PullThrough } from '../proxy/pull-through.js';
 import type { Registry } from '../registry/registry.js';
 import type { V2Route } from './route-match.js';
@@ -10,6 +11,7 @@ export type RouteOf<K extends V2Route['kind']> = Extract<V2Route, { kind: K }>;
 export interface Services {
   registry: Registry;
   proxy: PullThrough;
+  mirror: Mirror;
 }
 
 export type Handler<K extends V2Route['kind']> = (req: Request, res: Response, route: RouteOf<K>, services: Services) => Promise<void>;

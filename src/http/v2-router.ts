@@ -8,27 +8,27 @@ import { baseRoutes } from './routes/base.js';
 import { blobRoutes } from './routes/blobs.js';
 import { catalogRoutes, tagRoutes } from './routes/listings.js';
 import { manifestRoutes } from './routes/manifests.js';
-import { proxyBlobRoutes, proxyManifestRoutes, proxyReferrerRoutes, proxyTagRoutes } from './routes/proxy.js';
+import { mirrorTables } from './routes/mirror.js';
+import { proxyBlobRoutes, proxyManifestRoutes, proxyNamespace, proxyReferrerRoutes, proxyTagRoutes } from './routes/proxy.js';
 import { referrerRoutes } from './routes/referrers.js';
 import { uploadRoutes, uploadStartRoutes } from './routes/uploads.js';
 
+/** Local names; reads of manifests, blobs and tags fall back to the mirror upstream on a miss. */
 const TABLES: { [K in V2Route['kind']]: MethodTable<K> } = {
   base: baseRoutes,
   catalog: catalogRoutes,
-  tags: tagRoutes,
-  manifest: manifestRoutes,
   uploads: uploadStartRoutes,
   upload: uploadRoutes,
-  blob: blobRoutes,
   referrers: referrerRoutes,
+  ...mirrorTables({ manifest: manifestRoutes, blob: blobRoutes, tags: tagRoutes }),
 };
 
 /** Under `proxy/`: reads only. A route missing here is a write, refused as DENIED. */
 const PROXY_TABLES: { [K in V2Route['kind']]?: MethodTable<K> } = {
-  manifest: proxyManifestRoutes,
-  blob: proxyBlobRoutes,
-  tags: proxyTagRoutes,
-  referrers: proxyReferrerRoutes,
+  manifest: proxyManifestRoutes(proxyNamespace),
+  blob: proxyBlobRoutes(proxyNamespace),
+  tags: proxyTagRoutes(proxyNamespace),
+  referrers: proxyReferrerRoutes(proxyNamespace),
 };
 
 function tableFor(route: V2Route): MethodTable<V2Route['kind']> | undefined {

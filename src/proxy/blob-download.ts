@@ -18,6 +18,11 @@ export class BlobDownload {
   error: Error | undefined;
   private readonly events = new EventEmitter().setMaxListeners(0);
   private refs = 1;
+  private settle: () => void = () => undefined;
+  /** Resolves when the download is stored or has failed. */
+  readonly settled = new Promise<void>((resolve) => {
+    this.settle = resolve;
+  });
 
   constructor(
     readonly handle: FileHandle,
@@ -34,12 +39,14 @@ export class BlobDownload {
   succeeded(): void {
     this.state = 'done';
     this.events.emit('change');
+    this.settle();
   }
 
   failed(error: Error): void {
     this.state = 'failed';
     this.error = error;
     this.events.emit('change');
+    this.settle();
   }
 
   onChange(listener: () => void): () => void {

@@ -16,18 +16,16 @@ import { digestAlgorithm, type Digest } from '../registry/types.js';
 import type { ContentStore } from '../storage/content-store.js';
 import type { ProxyIndex } from '../storage/proxy-index.js';
 import { BlobDownload } from './blob-download.js';
-import type { UpstreamClient } from './upstream-client.js';
-import { statusFailure } from './upstream-errors.js';
-import type { Upstream } from './upstreams.js';
+import { SingleFlight } from './single-flight.js';
+import type { SourceRequester } from './source-requester.js';
+import type { Source } from './sources.js';
 
 export class BlobFetcher {
-  private readonly inflight = new Map<string, Promise<BlobDownload>>();
-  /** Downloads started from the upstream, for tests and metrics. */
-  started = 0;
-  joined = 0;
+  /** Keyed by source and digest; a download leaves it when it is stored or has failed. */
+  readonly flights = new SingleFlight<BlobDownload>();
 
   constructor(
-    private readonly client: UpstreamClient,
+    private readonly requester: SourceRequester,
     private readonly content: ContentStore,
     private readonly index: ProxyIndex,
     private readonly clock: Clock,
@@ -35,38 +33,22 @@ export class BlobFetcher {
   ) {}
 
   /** Starts or joins the download; resolves when the upstream has answered with the blob. */
-  fetch(upstream: Upstream, repo: string, digest: Digest): Promise<BlobDownload> {
-    const key = `${upstream.name}\n${digest}`;
-    const running = this.inflight.get(key);
-    if (running) {
-      this.joined++;
-      return running;
-    }
-    this.started++;
-    const started = this.start(upstream, repo, digest, () => this.inflight.delete(key));
-    this.inflight.set(key, started);
-    started.catch(() => this.inflight.delete(key));
-    return started;
+  fetch(source: Source, repo: string, digest: Digest): Promise<BlobDownload> {
+    // The flight lasts until the download is stored or failed, not only until it started.
+    return this.flights.run(`${source.name}\n${digest}`, () => this.start(source, repo, digest), (download) => download.settled);
   }
 
-  private async start(upstream: Upstream, repo: string, digest: Digest, finished: () => void): Promise<BlobDownload> {
-    const reply = await this.client.request(upstream, { method: 'GET', repo, path: `/v2/${repo}/blobs/${digest}` });
-    if (reply.status !== 200) {
-      reply.body.resume();
-      throw statusFailure(upstream, reply.status, 'BLOB_UNKNOWN');
-    }
+  private async start(source: Source, repo: string, digest: Digest): Promise<BlobDownload> {
+    const { member, reply } = await this.requester.request(source, { method: 'GET', repo, suffix: `blobs/${digest}` }, 'BLOB_UNKNOWN');
     const length = Number(reply.headers['content-length']);
     const temp = await this.content.tempPath();
     const handle = await open(temp, 'w+');
     const download = new BlobDownload(handle, Number.isSafeInteger(length) ? length : undefined);
-    void this.write(upstream, digest, reply.body, download, temp).finally(() => {
-      finished();
-      download.release();
-    });
+    void this.write(source, member.name, digest, reply.body, download, temp).finally(() => download.release());
     return download;
   }
 
-  private async write(upstream: Upstream, digest: Digest, body: Readable, download: BlobDownload, temp: string): Promise<void> {
+  private async write(source: Source, member: string, digest: Digest, body: Readable, download: BlobDownload, temp: string): Promise<void> {
     const hash = createHash(digestAlgorithm(digest));
     try {
       for await (const chunk of body) {
@@ -84,14 +66,14 @@ export class BlobFetcher {
       const actual = `${digestAlgorithm(digest)}:${hash.digest('hex')}`;
       if (actual !== digest) throw new Error(`upstream content has digest ${actual}`);
       await this.content.commitFile(temp, digest);
-      await this.index.putBlob(upstream.name, digest, download.written, this.clock.now());
+      await this.index.putBlob(source.name, digest, download.written, this.clock.now());
       download.succeeded();
-      this.logger.info({ upstream: upstream.name, digest, bytes: download.written }, 'proxy blob cached');
+      this.logger.info({ upstream: source.name, member, digest, bytes: download.written }, 'proxy blob cached');
     } catch (err) {
       await unlink(temp).catch(() => undefined);
       const message = (err as Error).message;
-      this.logger.warn({ upstream: upstream.name, digest, bytes: download.written, error: message }, 'proxy blob download failed; nothing cached');
-      download.failed(new RegistryError('UNAVAILABLE', `download from upstream "${upstream.name}" failed: ${message}`, { digest }));
+      this.logger.warn({ upstream: source.name, member, digest, bytes: download.written, error: message }, 'proxy blob download failed; nothing cached');
+      download.failed(new RegistryError('UNAVAILABLE', `download from upstream "${member}" failed: ${message}`, { digest }));
     }
   }
 }

@@ -232,3 +232,15 @@ describe('proxy/ is read-only and bounded', () => {
     expect(await errorCode(res)).toBe('NAME_INVALID');
   });
 });
+
+describe('concurrent cold pulls of a manifest', () => {
+  test('20 clients asking for the same uncached tag cause one upstream GET', async () => {
+    const image = await up.pushImage('herd/manifest', 'v1');
+    const results = await Promise.all(Array.from({ length: 20 }, () => client.fetch('/v2/proxy/up/herd/manifest/manifests/v1')));
+    for (const res of results) {
+      expect(res.status).toBe(200);
+      expect(res.headers.get('docker-content-digest')).toBe(image.digest);
+    }
+    expect(await upstreamCount('GET', '/v2/herd/manifest/manifests/v1')).toBe(1);
+  });
+});

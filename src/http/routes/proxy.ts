@@ -1,43 +1,51 @@
 /**
- * Reads under `proxy/<upstream>/<repository>`: manifests and blobs (GET, HEAD), tags/list and
- * referrers, served by the pull-through cache. Anything that would write is refused in
- * v2-router.ts: the namespace is a cache.
+ * Reads through the pull-through cache: manifests and blobs (GET, HEAD), tags/list and
+ * referrers. Used for names under `proxy/<upstream>/<repository>` (anything that would write
+ * there is refused in v2-router.ts: the namespace is a cache), and in mirror mode for local
+ * misses, with the proxied name given by `nameOf`.
  */
 import { pipeline } from 'node:stream/promises';
-import type { MethodTable } from '../handler.js';
+import type { Request } from 'express';
+import type { MethodTable, RouteOf } from '../handler.js';
 import { parseRange } from '../negotiate.js';
 import { digestParam, nextLink, pageRequest, queryString, lookupReferenceParam, repoName } from '../request.js';
 import { blobHeaders } from './blobs.js';
 import { manifestHeaders, negotiate } from './manifests.js';
 import { RegistryError } from '../../registry/errors.js';
 import { OCI_INDEX } from '../../registry/media-types.js';
-import { parseProxyName } from '../../proxy/proxy-name.js';
+import { parseProxyName, type ProxyName } from '../../proxy/proxy-name.js';
+import type { Services } from '../handler.js';
 
-export const proxyManifestRoutes: MethodTable<'manifest'> = {
-  GET: async (req, res, route, { proxy }) => {
-    const { record, bytes } = await proxy.manifest(parseProxyName(repoName(route.name)), lookupReferenceParam(route.reference));
+/** How a handler learns the proxied name: from `proxy/...`, or from the mirror policy. */
+export type NameOf = (req: Request, route: RouteOf<'manifest' | 'blob' | 'tags' | 'referrers'>, services: Services) => ProxyName;
+
+export const proxyNamespace: NameOf = (_req, route) => parseProxyName(repoName(route.name));
+
+export const proxyManifestRoutes = (nameOf: NameOf): MethodTable<'manifest'> => ({
+  GET: async (req, res, route, services) => {
+    const { record, bytes } = await services.proxy.manifest(nameOf(req, route, services), lookupReferenceParam(route.reference));
     negotiate(req, record);
     manifestHeaders(res, record);
     res.status(200).end(bytes);
   },
-  HEAD: async (req, res, route, { proxy }) => {
-    const { record } = await proxy.manifest(parseProxyName(repoName(route.name)), lookupReferenceParam(route.reference));
+  HEAD: async (req, res, route, services) => {
+    const { record } = await services.proxy.manifest(nameOf(req, route, services), lookupReferenceParam(route.reference));
     negotiate(req, record);
     manifestHeaders(res, record);
     res.status(200).end();
   },
-};
+});
 
-export const proxyBlobRoutes: MethodTable<'blob'> = {
-  HEAD: async (_req, res, route, { proxy }) => {
+export const proxyBlobRoutes = (nameOf: NameOf): MethodTable<'blob'> => ({
+  HEAD: async (req, res, route, services) => {
     const digest = digestParam(route.digest);
-    const size = await proxy.blobSize(parseProxyName(repoName(route.name)), digest);
+    const size = await services.proxy.blobSize(nameOf(req, route, services), digest);
     blobHeaders(res, digest);
     res.status(200).set('Content-Length', String(size)).end();
   },
-  GET: async (req, res, route, { proxy }) => {
+  GET: async (req, res, route, services) => {
     const digest = digestParam(route.digest);
-    const blob = await proxy.blob(parseProxyName(repoName(route.name)), digest);
+    const blob = await services.proxy.blob(nameOf(req, route, services), digest);
     const range = blob.size === undefined ? undefined : parseRange(req.headers.range, blob.size);
     if (range === 'unsatisfiable') {
       res.set('Content-Range', `bytes */${blob.size}`);
@@ -53,27 +61,27 @@ export const proxyBlobRoutes: MethodTable<'blob'> = {
     res.flushHeaders();
     await pipeline(blob.open(range), res);
   },
-};
+});
 
-export const proxyTagRoutes: MethodTable<'tags'> = {
-  GET: async (req, res, route, { proxy }) => {
-    const name = parseProxyName(repoName(route.name));
+export const proxyTagRoutes = (nameOf: NameOf): MethodTable<'tags'> => ({
+  GET: async (req, res, route, services) => {
+    const name = nameOf(req, route, services);
     const page = pageRequest(req);
     const params = new URLSearchParams();
     if (page.n !== undefined) params.set('n', String(page.n));
     if (page.last !== undefined) params.set('last', page.last);
     const query = params.size > 0 ? `?${params.toString()}` : '';
-    const { tags, link } = await proxy.tags(name, query);
+    const { tags, link } = await services.proxy.tags(name, query);
     if (link) res.set('Link', link);
     else if (page.n !== undefined && tags.length >= page.n && tags.length > 0) res.set('Link', nextLink(`/v2/${name.full}/tags/list`, page.n, tags[tags.length - 1] as string));
     res.status(200).json({ name: name.full, tags });
   },
-};
+});
 
-export const proxyReferrerRoutes: MethodTable<'referrers'> = {
-  GET: async (req, res, route, { proxy }) => {
+export const proxyReferrerRoutes = (nameOf: NameOf): MethodTable<'referrers'> => ({
+  GET: async (req, res, route, services) => {
     const artifactType = queryString(req, 'artifactType');
-    const bytes = await proxy.referrers(parseProxyName(repoName(route.name)), digestParam(route.digest), artifactType);
+    const bytes = await services.proxy.referrers(nameOf(req, route, services), digestParam(route.digest), artifactType);
     let manifests: Array<{ artifactType?: unknown }> = [];
     if (bytes) {
       try {
@@ -89,4 +97,4 @@ export const proxyReferrerRoutes: MethodTable<'referrers'> = {
     }
     res.status(200).set('Content-Type', OCI_INDEX).end(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests }));
   },
-};
+});

@@ -1,0 +1,62 @@
+/**
+ * Mirror mode for local names: GET/HEAD of manifests and blobs, and tags/list, are answered
+ * locally first; a miss (unknown manifest, blob or repository) is answered through the
+ * pull-through cache when the mirror policy names an upstream for the request.
+ */
+import type { Handler, MethodTable } from '../handler.js';
+import { queryString, repoName } from '../request.js';
+import { RegistryError, type ErrorCode } from '../../registry/errors.js';
+import { proxyBlobRoutes, proxyManifestRoutes, proxyTagRoutes, type NameOf } from './proxy.js';
+
+const MISSES: ReadonlySet<ErrorCode> = new Set(['MANIFEST_UNKNOWN', 'BLOB_UNKNOWN', 'NAME_UNKNOWN']);
+
+class NotMirrored extends Error {}
+
+const mirroredName: NameOf = (req, route, { mirror }) => {
+  const name = mirror.proxiedName(repoName(route.name), queryString(req, 'ns'));
+  if (!name) throw new NotMirrored();
+  return name;
+};
+
+type Kind = 'manifest' | 'blob' | 'tags';
+
+function withFallback<K extends Kind>(local: Handler<K>, mirrored: Handler<K> | undefined): Handler<K> {
+  if (!mirrored) return local;
+  return async (req, res, route, services) => {
+    try {
+      await local(req, res, route, services);
+    } catch (err) {
+      if (!(err instanceof RegistryError) || !MISSES.has(err.code) || res.headersSent) throw err;
+      try {
+        await mirrored(req, res, route, services);
+      } catch (mirrorErr) {
+        // Not mirrored, or the upstream has nothing either: the local answer stands.
+        if (mirrorErr instanceof NotMirrored) throw err;
+        if (mirrorErr instanceof RegistryError && MISSES.has(mirrorErr.code)) throw err;
+        throw mirrorErr;
+      }
+    }
+  };
+}
+
+function fallbackTable<K extends Kind>(local: MethodTable<K>, mirrored: MethodTable<K>): MethodTable<K> {
+  const table: MethodTable<K> = { ...local };
+  for (const method of ['GET', 'HEAD'] as const) {
+    const handler = local[method];
+    if (handler) table[method] = withFallback(handler, mirrored[method]);
+  }
+  return table;
+}
+
+export function mirrorTables(local: { manifest: MethodTable<'manifest'>; blob: MethodTable<'blob'>; tags: MethodTable<'tags'> }): {
+  manifest: MethodTable<'manifest'>;
+  blob: MethodTable<'blob'>;
+  tags: MethodTable<'tags'>;
+} {
+  return {
+    manifest: fallbackTable(local.manifest, proxyManifestRoutes(mirroredName)),
+    blob: fallbackTable(local.blob, proxyBlobRoutes(mirroredName)),
+    tags: fallbackTable(local.tags, proxyTagRoutes(mirroredName)),
+  };
+}
+

@@ -1,0 +1,28 @@
+/**
+ * One piece of work per key at a time: a caller that asks for a key already in flight gets
+ * the same promise (success or failure), so concurrent cache misses make one upstream
+ * request. The key is free again when the work settles, or, with `hold`, when what it
+ * produced is finished (a download that is handed out while it still runs).
+ */
+export class SingleFlight<T> {
+  private readonly inflight = new Map<string, Promise<T>>();
+  /** Work started, and callers that joined work already in flight (for tests and metrics). */
+  started = 0;
+  joined = 0;
+
+  run(key: string, work: () => Promise<T>, hold?: (value: T) => Promise<unknown>): Promise<T> {
+    const running = this.inflight.get(key);
+    if (running) {
+      this.joined++;
+      return running;
+    }
+    this.started++;
+    const promise = work();
+    this.inflight.set(key, promise);
+    promise
+      .then((value) => hold?.(value))
+      .catch(() => undefined)
+      .finally(() => this.inflight.delete(key));
+    return promise;
+  }
+}
