@@ -1,7 +1,9 @@
 /**
- * Mirror mode for local names: GET/HEAD of manifests and blobs, and tags/list, are answered
- * locally first; a miss (unknown manifest, blob or repository) is answered through the
- * pull-through cache when the mirror policy names an upstream for the request.
+ * Mirror mode for local names: GET/HEAD of manifests, GET of blobs, and tags/list, are
+ * answered locally first; a miss (unknown manifest, blob or repository) is answered through
+ * the pull-through cache when the mirror policy names an upstream for the request.
+ * HEAD of a blob is never mirrored: it is how a pushing client asks whether the local
+ * repository already has a layer, and a mirrored "yes" would make it skip the upload.
  */
 import type { Handler, MethodTable } from '../handler.js';
 import { queryString, repoName } from '../request.js';
@@ -39,9 +41,9 @@ function withFallback<K extends Kind>(local: Handler<K>, mirrored: Handler<K> | 
   };
 }
 
-function fallbackTable<K extends Kind>(local: MethodTable<K>, mirrored: MethodTable<K>): MethodTable<K> {
+function fallbackTable<K extends Kind>(local: MethodTable<K>, mirrored: MethodTable<K>, methods: ReadonlyArray<'GET' | 'HEAD'>): MethodTable<K> {
   const table: MethodTable<K> = { ...local };
-  for (const method of ['GET', 'HEAD'] as const) {
+  for (const method of methods) {
     const handler = local[method];
     if (handler) table[method] = withFallback(handler, mirrored[method]);
   }
@@ -54,9 +56,9 @@ export function mirrorTables(local: { manifest: MethodTable<'manifest'>; blob: M
   tags: MethodTable<'tags'>;
 } {
   return {
-    manifest: fallbackTable(local.manifest, proxyManifestRoutes(mirroredName)),
-    blob: fallbackTable(local.blob, proxyBlobRoutes(mirroredName)),
-    tags: fallbackTable(local.tags, proxyTagRoutes(mirroredName)),
+    manifest: fallbackTable(local.manifest, proxyManifestRoutes(mirroredName), ['GET', 'HEAD']),
+    blob: fallbackTable(local.blob, proxyBlobRoutes(mirroredName), ['GET']),
+    tags: fallbackTable(local.tags, proxyTagRoutes(mirroredName), ['GET']),
   };
 }
 

@@ -22,8 +22,13 @@ export interface CtrPullOptions {
   /** Fetch every child of an index (ctr --all-platforms). */
   allPlatforms?: boolean;
   credentials?: Credentials;
-  /** Default true: the registries under test speak plain HTTP on loopback. */
+  /**
+   * Default true without `hostsDir`: the registries under test speak plain HTTP on loopback.
+   * With `hostsDir` the default is false: each hosts.toml entry's scheme decides.
+   */
   plainHttp?: boolean;
+  /** ctr --hosts-dir: a directory of `<registry host>/hosts.toml` files (mirrors, schemes). */
+  hostsDir?: string;
 }
 
 export interface Containerd {
@@ -112,7 +117,8 @@ export async function startContainerd(opts: StartContainerdOptions = {}): Promis
     ctr,
     async pull(ref, pullOpts = {}) {
       const args = ['images', 'pull', '--snapshotter', 'native'];
-      if (pullOpts.plainHttp ?? true) args.push('--plain-http');
+      if (pullOpts.plainHttp ?? pullOpts.hostsDir === undefined) args.push('--plain-http');
+      if (pullOpts.hostsDir !== undefined) args.push('--hosts-dir', pullOpts.hostsDir);
       if (pullOpts.platform !== undefined) args.push('--platform', pullOpts.platform);
       if (pullOpts.allPlatforms === true) args.push('--all-platforms');
       if (pullOpts.credentials !== undefined) args.push('--user', credsArg(pullOpts.credentials));
