@@ -55,6 +55,18 @@ export const DEFAULTS = {
       'nvcr.io': 'nvcr.io',
     } as Record<string, string>,
   },
+  gc: {
+    /** Nothing younger than this is deleted: uploads and downloads in progress are safe. */
+    grace: '1h',
+    /** Upload sessions untouched for this long are removed. */
+    upload_max_age: '24h',
+    proxy: {
+      /** Cached content not read for this long is evicted ("0s": never by age). */
+      max_age: '30d',
+      /** Least recently used cached images are evicted beyond this size ("0": no cap). */
+      max_size: '0',
+    },
+  },
   mirror: {
     /** Upstream or group that serves ordinary names missing locally (Docker's registry-mirrors); empty: off. */
     upstream: '',

@@ -103,6 +103,13 @@ export const configSchema = z
         aliases: z.record(upstreamName, upstreamName),
       })
       .strict(),
+    gc: z
+      .object({
+        grace: duration,
+        upload_max_age: duration,
+        proxy: z.object({ max_age: duration, max_size: size }).strict(),
+      })
+      .strict(),
     mirror: z
       .object({
         upstream: z.string(),

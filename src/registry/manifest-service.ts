@@ -75,7 +75,10 @@ export class ManifestService {
       ...parsed.blobs.map((d) => ({ digest: d.digest, kind: 'blob' as const })),
       ...parsed.manifests.map((d) => ({ digest: d.digest, kind: 'manifest' as const })),
     ];
-    await this.index.putManifest(repo, record, references, ref.kind === 'tag' ? ref.tag : undefined, this.clock.now());
+    const missing = await this.index.putManifest(repo, record, references, ref.kind === 'tag' ? ref.tag : undefined, this.clock.now());
+    if (missing) {
+      throw new RegistryError('MANIFEST_BLOB_UNKNOWN', `manifest references a ${missing.kind} unknown to this repository`, { digest: missing.digest });
+    }
     return { digest, subject: record.subject };
   }
 

@@ -46,8 +46,13 @@ export interface RegistryIndex {
   getManifest(repo: RepoName, digest: Digest): Promise<ManifestRecord | undefined>;
   /** Which of `digests` are manifests in the repository. */
   existingManifests(repo: RepoName, digests: Digest[]): Promise<Set<Digest>>;
-  /** Records a manifest, its references and optionally points a tag at it (one transaction). */
-  putManifest(repo: RepoName, manifest: ManifestRecord, references: ManifestReference[], tag: Tag | undefined, now: number): Promise<void>;
+  /**
+   * Records a manifest, its references and optionally points a tag at it, in one transaction
+   * that first re-checks every reference (a blob linked to the repository, a child manifest in
+   * it), so a garbage collection running at the same time cannot remove one in between.
+   * Returns the first missing reference, having written nothing, or undefined.
+   */
+  putManifest(repo: RepoName, manifest: ManifestRecord, references: ManifestReference[], tag: Tag | undefined, now: number): Promise<ManifestReference | undefined>;
   /** Removes a manifest, its references and every tag pointing at it. */
   deleteManifest(repo: RepoName, digest: Digest): Promise<boolean>;
 

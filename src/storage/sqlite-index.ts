@@ -120,12 +120,17 @@ export class SqliteIndex implements RegistryIndex {
         this.s.insertLink.run(repoId, digest, now);
       }),
       putManifest: db.transaction(
-        (repo: string, m: ManifestRecord, references: ManifestReference[], tag: string | undefined, now: number) => {
+        (repo: string, m: ManifestRecord, references: ManifestReference[], tag: string | undefined, now: number): ManifestReference | undefined => {
+          const missing = references.find((ref) =>
+            ref.kind === 'blob' ? this.s.repoBlobSize.get(repo, ref.digest) === undefined : this.s.getManifest.get(repo, ref.digest) === undefined,
+          );
+          if (missing) return missing;
           const repoId = this.ensureRepo(repo, now);
           this.s.insertBlob.run(m.digest, m.size, now);
           this.s.insertManifest.run(repoId, m.digest, m.mediaType, m.size, m.artifactType, m.subject, m.annotations, now);
           for (const ref of references) this.s.insertReference.run(repoId, m.digest, ref.digest, ref.kind);
           if (tag !== undefined) this.s.upsertTag.run(repoId, tag, m.digest, now);
+          return undefined;
         },
       ),
     };
@@ -182,8 +187,8 @@ export class SqliteIndex implements RegistryIndex {
     return new Set(digests.filter((d) => this.s.getManifest.get(repo, d) !== undefined));
   }
 
-  async putManifest(repo: RepoName, manifest: ManifestRecord, references: ManifestReference[], tag: Tag | undefined, now: number): Promise<void> {
-    this.tx.putManifest(repo, manifest, references, tag, now);
+  async putManifest(repo: RepoName, manifest: ManifestRecord, references: ManifestReference[], tag: Tag | undefined, now: number): Promise<ManifestReference | undefined> {
+    return this.tx.putManifest(repo, manifest, references, tag, now);
   }
 
   async deleteManifest(repo: RepoName, digest: Digest): Promise<boolean> {

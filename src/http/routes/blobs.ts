@@ -1,5 +1,6 @@
 /** `/v2/<name>/blobs/<digest>`: GET (with Range), HEAD, DELETE. */
 import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
 import type { Response } from 'express';
 import type { MethodTable } from '../handler.js';
 import { parseRange } from '../negotiate.js';
@@ -15,6 +16,18 @@ export function blobHeaders(res: Response, digest: Digest): void {
     ETag: `"${digest}"`,
     'Cache-Control': 'max-age=31536000, immutable',
   });
+}
+
+/** Streams blob content; content removed by garbage collection after its row was read is BLOB_UNKNOWN. */
+export async function sendBlob(res: Response, content: Readable, digest: Digest): Promise<void> {
+  try {
+    await pipeline(content, res);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT' && !res.headersSent) {
+      throw new RegistryError('BLOB_UNKNOWN', 'blob unknown to registry', { digest });
+    }
+    throw err;
+  }
 }
 
 export const blobRoutes: MethodTable<'blob'> = {
@@ -41,7 +54,7 @@ export const blobRoutes: MethodTable<'blob'> = {
     } else {
       res.status(200).set('Content-Length', String(size));
     }
-    await pipeline(registry.blobs.open(digest, range), res);
+    await sendBlob(res, registry.blobs.open(digest, range), digest);
   },
 
   DELETE: async (_req, res, route, { registry }) => {

@@ -4,12 +4,11 @@
  * there is refused in v2-router.ts: the namespace is a cache), and in mirror mode for local
  * misses, with the proxied name given by `nameOf`.
  */
-import { pipeline } from 'node:stream/promises';
 import type { Request } from 'express';
 import type { MethodTable, RouteOf } from '../handler.js';
 import { parseRange } from '../negotiate.js';
 import { digestParam, nextLink, pageRequest, queryString, lookupReferenceParam, repoName } from '../request.js';
-import { blobHeaders } from './blobs.js';
+import { blobHeaders, sendBlob } from './blobs.js';
 import { manifestHeaders, negotiate } from './manifests.js';
 import { RegistryError } from '../../registry/errors.js';
 import { OCI_INDEX } from '../../registry/media-types.js';
@@ -58,8 +57,7 @@ export const proxyBlobRoutes = (nameOf: NameOf): MethodTable<'blob'> => ({
       res.status(200);
       if (blob.size !== undefined) res.set('Content-Length', String(blob.size));
     }
-    res.flushHeaders();
-    await pipeline(blob.open(range), res);
+    await sendBlob(res, blob.open(range), digest);
   },
 });
 

@@ -1,0 +1,93 @@
+/**
+ * `scripts/gc` (or `npm run gc -- ...`): one garbage-collection run, then exit, for cron.
+ *   --config <file>    same configuration as the server (default ./configuration.toml)
+ *   --store registry|proxy|all   (default all)
+ *   --dry-run          report what would be deleted, delete nothing
+ *   --delete-untagged  also delete manifests no tag reaches (off by default)
+ *   --json             print a machine-readable summary on stdout
+ * Exit status 0 on success, 1 on failure (message on stderr), 2 on bad arguments,
+ * 75 (EX_TEMPFAIL) when another run holds the lock.
+ */
+import { parseArgs } from 'node:util';
+import cliProgress from 'cli-progress';
+import { pino } from 'pino';
+import { ConfigError, loadConfig } from '../config/load.js';
+import { systemClock } from '../registry/clock.js';
+import { GcLockedError, runGc, type GcOptions } from './run-gc.js';
+import type { GcSummary, Progress } from './summary.js';
+
+function terminalProgress(): Progress {
+  const bar = new cliProgress.SingleBar({ format: 'gc {phase} [{bar}] {value}/{total}', stream: process.stderr }, cliProgress.Presets.shades_classic);
+  return {
+    start: (phase, total) => {
+      if (total > 0) bar.start(total, 0, { phase });
+    },
+    tick: () => bar.increment(),
+    stop: () => bar.stop(),
+  };
+}
+
+function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = n;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
+}
+
+function printHuman(summary: GcSummary): void {
+  const verb = summary.dryRun ? 'would free' : 'freed';
+  for (const s of summary.stores) {
+    process.stdout.write(
+      `${s.store}: ${verb} ${formatBytes(s.bytes)} — ${s.blobs} blobs, ${s.manifests} manifests, ${s.tags} tags, ${s.links} repository links, ${s.uploads} upload sessions, ${s.orphans} orphaned files\n`,
+    );
+  }
+  process.stdout.write(`${summary.dryRun ? 'dry run, nothing deleted; ' : ''}took ${summary.durationMs} ms\n`);
+}
+
+async function main(): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      options: {
+        config: { type: 'string', short: 'c' },
+        store: { type: 'string', default: 'all' },
+        'dry-run': { type: 'boolean', default: false },
+        'delete-untagged': { type: 'boolean', default: false },
+        json: { type: 'boolean', default: false },
+      },
+      strict: true,
+    }));
+  } catch (err) {
+    process.stderr.write(`keel gc: ${(err as Error).message}\n`);
+    return 2;
+  }
+  if (!['registry', 'proxy', 'all'].includes(values.store)) {
+    process.stderr.write(`keel gc: --store must be registry, proxy or all, not "${values.store}"\n`);
+    return 2;
+  }
+  const explicit = values.config ?? process.env.KEEL_CONFIG;
+  const config = loadConfig({ file: explicit ?? 'configuration.toml', optional: explicit === undefined });
+  const logger = pino({ level: config.log.level }, pino.destination(2));
+  const options: GcOptions = { stores: values.store as GcOptions['stores'], dryRun: values['dry-run'], deleteUntagged: values['delete-untagged'] };
+  const summary = await runGc(config, options, { clock: systemClock, logger, ...(process.stderr.isTTY && !values.json ? { progress: terminalProgress() } : {}) });
+  if (values.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
+  else printHuman(summary);
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    if (err instanceof GcLockedError) {
+      process.stderr.write(`keel gc: ${err.message}\n`);
+      process.exit(75);
+    }
+    const message = err instanceof ConfigError ? `configuration error: ${err.message}` : ((err as Error).stack ?? String(err));
+    process.stderr.write(`keel gc: ${message}\n`);
+    process.exit(1);
+  },
+);

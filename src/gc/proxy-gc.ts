@@ -1,0 +1,182 @@
+/**
+ * Cache retention for the proxy store. The unit is an image: a cached tag with its manifest,
+ * an index's child manifests, and their blobs go together; a blob that a retained manifest
+ * (of the same upstream) references is never evicted.
+ *   - By age: what was not read for gc.proxy.max_age is evicted.
+ *   - By size: beyond gc.proxy.max_size, the least recently read images are evicted until
+ *     the cache fits.
+ * Nothing fetched within the grace period is evicted. Rows go first (transactions that
+ * re-check last_access, so a read in between keeps the row), then files no row names.
+ */
+import type { Digest } from '../registry/types.js';
+import type { GcContext } from './context.js';
+import { removeContent, removeFile, strayContent } from './file-sweeper.js';
+import { emptySummary, type StoreSummary } from './summary.js';
+
+interface Manifest {
+  key: string;
+  upstream: string;
+  repository: string;
+  digest: string;
+  size: number;
+  fetchedAt: number;
+  lastAccess: number;
+  children: string[];
+  blobs: string[];
+}
+
+interface Blob {
+  key: string;
+  upstream: string;
+  digest: string;
+  size: number;
+  fetchedAt: number;
+  lastAccess: number;
+  refs: number;
+}
+
+const mkey = (upstream: string, repository: string, digest: string): string => `${upstream}\n${repository}\n${digest}`;
+const bkey = (upstream: string, digest: string): string => `${upstream}\n${digest}`;
+
+export async function collectProxy(ctx: GcContext): Promise<StoreSummary> {
+  const { db, q, config, logger, progress } = ctx;
+  const summary = emptySummary('proxy');
+  const cutoff = ctx.now - config.gc.grace;
+  const { max_age: maxAge, max_size: maxSize } = config.gc.proxy;
+  const ageCutoff = maxAge > 0 ? ctx.now - maxAge : -Infinity;
+  const fresh = (fetchedAt: number): boolean => fetchedAt >= cutoff;
+
+  const stray = await strayContent(config.proxy_storage, cutoff, (d) => q.proxyContentKnown.get(d, d) !== undefined);
+  for (const file of stray) {
+    summary.orphans++;
+    summary.bytes += file.size;
+    if (!ctx.dryRun) await removeFile(file.path);
+  }
+
+  const manifests = new Map<string, Manifest>();
+  for (const m of q.proxyManifests.all()) {
+    const key = mkey(m.upstream, m.repository, m.digest);
+    manifests.set(key, { key, upstream: m.upstream, repository: m.repository, digest: m.digest, size: m.size, fetchedAt: m.fetched_at, lastAccess: m.last_access, children: [], blobs: [] });
+  }
+  for (const r of q.proxyReferences.all()) {
+    const parent = manifests.get(mkey(r.upstream, r.repository, r.manifest_digest));
+    if (!parent) continue;
+    if (r.kind === 'manifest') parent.children.push(mkey(r.upstream, r.repository, r.child_digest));
+    else parent.blobs.push(bkey(r.upstream, r.child_digest));
+  }
+  const blobs = new Map<string, Blob>();
+  for (const b of q.proxyBlobs.all()) {
+    const key = bkey(b.upstream, b.digest);
+    blobs.set(key, { key, upstream: b.upstream, digest: b.digest, size: b.size, fetchedAt: b.fetched_at, lastAccess: b.last_access, refs: 0 });
+  }
+  const tags = q.proxyTags.all();
+
+  // An image is a root (a tag, or a manifest no tag points at) and what it reaches.
+  const reach = (root: string): Manifest[] => {
+    const seen = new Map<string, Manifest>();
+    const stack = [root];
+    while (stack.length > 0) {
+      const m = manifests.get(stack.pop() as string);
+      if (!m || seen.has(m.key)) continue;
+      seen.set(m.key, m);
+      stack.push(...m.children);
+    }
+    return [...seen.values()];
+  };
+  const tagged = new Set(tags.map((t) => mkey(t.upstream, t.repository, t.digest)));
+  const childKeys = new Set([...manifests.values()].flatMap((m) => m.children));
+  interface Image {
+    lastAccess: number;
+    fresh: boolean;
+    manifests: Manifest[];
+    tag?: (typeof tags)[number];
+  }
+  const images: Image[] = [
+    ...tags.map((t) => {
+      const members = reach(mkey(t.upstream, t.repository, t.digest));
+      return { lastAccess: Math.max(t.last_access, ...members.map((m) => m.lastAccess)), fresh: fresh(t.checked_at) || members.some((m) => fresh(m.fetchedAt)), manifests: members, tag: t };
+    }),
+    ...[...manifests.values()]
+      .filter((m) => !tagged.has(m.key) && !childKeys.has(m.key))
+      .map((m) => {
+        const members = reach(m.key);
+        return { lastAccess: Math.max(...members.map((x) => x.lastAccess)), fresh: members.some((x) => fresh(x.fetchedAt)), manifests: members };
+      }),
+  ];
+
+  // Reference counts: how many kept images hold each manifest and blob.
+  const referenced = new Set([...manifests.values()].flatMap((m) => m.blobs));
+  const manifestRefs = new Map<string, number>();
+  const keptManifest = (m: Manifest): boolean => (manifestRefs.get(m.key) ?? 0) > 0 || fresh(m.fetchedAt);
+  // A blob no cached manifest references (fetched by digest alone) lives by its own last read.
+  const keptBlob = (b: Blob): boolean => b.refs > 0 || fresh(b.fetchedAt) || (!referenced.has(b.key) && b.lastAccess >= ageCutoff);
+  for (const image of images) {
+    for (const m of image.manifests) {
+      manifestRefs.set(m.key, (manifestRefs.get(m.key) ?? 0) + 1);
+      for (const b of m.blobs) {
+        const blob = blobs.get(b);
+        if (blob) blob.refs++;
+      }
+    }
+  }
+
+  const evicted: Image[] = [];
+  /** Lets go of an image; returns the bytes that frees (what no other kept image holds). */
+  const evict = (image: Image): number => {
+    evicted.push(image);
+    let freed = 0;
+    for (const m of image.manifests) {
+      manifestRefs.set(m.key, (manifestRefs.get(m.key) ?? 0) - 1);
+      if (!keptManifest(m)) freed += m.size;
+      for (const b of m.blobs) {
+        const blob = blobs.get(b);
+        if (!blob) continue;
+        blob.refs--;
+        if (blob.refs === 0 && !keptBlob(blob)) freed += blob.size;
+      }
+    }
+    return freed;
+  };
+  for (const image of images) if (!image.fresh && image.lastAccess < ageCutoff) evict(image);
+
+  if (maxSize > 0) {
+    let total =
+      [...manifests.values()].filter(keptManifest).reduce((n, m) => n + m.size, 0) + [...blobs.values()].filter(keptBlob).reduce((n, b) => n + b.size, 0);
+    const gone = new Set(evicted);
+    const byAge = images.filter((i) => !gone.has(i) && !i.fresh).sort((a, b) => a.lastAccess - b.lastAccess);
+    for (const image of byAge) {
+      if (total <= maxSize) break;
+      total -= evict(image);
+    }
+  }
+
+  // Rows: evicted tags, manifests no kept image holds, blobs nothing holds.
+  const deadManifests = [...manifests.values()].filter((m) => !keptManifest(m));
+  const deadBlobs = [...blobs.values()].filter((b) => !keptBlob(b));
+  db.transaction(() => {
+    for (const image of evicted) {
+      if (image.tag) summary.tags += q.deleteProxyTag.run(image.tag.upstream, image.tag.repository, image.tag.tag, image.tag.last_access).changes;
+    }
+    for (const m of deadManifests) summary.manifests += q.deleteProxyManifest.run(m.upstream, m.repository, m.digest, m.lastAccess).changes;
+  })();
+  const removed: Blob[] = [];
+  db.transaction(() => {
+    for (const b of deadBlobs) if (q.deleteProxyBlob.run(b.upstream, b.digest, b.lastAccess).changes > 0) removed.push(b);
+  })();
+
+  // Files: a digest whose last row is gone (manifest content and blobs share the store).
+  const digests = new Map<string, number>();
+  const removedDigests = new Set(removed.map((b) => b.digest));
+  for (const b of removed) digests.set(b.digest, b.size);
+  for (const m of deadManifests) digests.set(m.digest, m.size);
+  progress.start('proxy cache', digests.size);
+  for (const [digest, size] of digests) {
+    progress.tick();
+    if (q.proxyContentKnown.get(digest, digest) !== undefined) continue;
+    if (removedDigests.has(digest)) summary.blobs++;
+    summary.bytes += ctx.dryRun ? size : await removeContent(config.proxy_storage, digest as Digest, cutoff, () => q.proxyContentKnown.get(digest, digest) !== undefined);
+  }
+  progress.stop();
+  logger.info({ ...summary }, 'gc: proxy cache done');
+  return summary;
+}

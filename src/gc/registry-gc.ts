@@ -1,0 +1,81 @@
+/**
+ * Mark and sweep of the local registry, from the index (no walk of the store to decide what
+ * is live):
+ *   1. files the index does not know (a crash between write and index), stale temp files;
+ *   2. with --delete-untagged, manifests no tag reaches (untagged.ts);
+ *   3. repository links to blobs that no manifest of that repository references;
+ *   4. blobs no repository links and no manifest references, then their files;
+ *   5. upload sessions untouched for gc.upload_max_age.
+ * Nothing younger than the grace period is deleted at any step.
+ */
+import type { Digest } from '../registry/types.js';
+import { uploadPath } from '../storage/paths.js';
+import type { GcContext } from './context.js';
+import { removeContent, removeFile, strayContent, strayTemporary } from './file-sweeper.js';
+import { emptySummary, type StoreSummary } from './summary.js';
+import { untaggedManifests } from './untagged.js';
+
+const BATCH = 500;
+
+export async function collectRegistry(ctx: GcContext, options: { deleteUntagged: boolean }): Promise<StoreSummary> {
+  const { db, q, config, logger, progress } = ctx;
+  const summary = emptySummary('registry');
+  const cutoff = ctx.now - config.gc.grace;
+
+  // Files unknown to the index before anything is deleted here (so a dry run, which deletes
+  // rows in a copy only, does not count what it would delete twice).
+  const stray = [
+    ...(await strayContent(config.registry_storage, cutoff, (d) => q.blobKnown.get(d) !== undefined)),
+    ...(await strayTemporary(config.temporary_registry_storage, cutoff, (id) => q.uploadKnown.get(id) !== undefined)),
+  ];
+  for (const file of stray) {
+    summary.orphans++;
+    summary.bytes += file.size;
+    if (!ctx.dryRun) await removeFile(file.path);
+  }
+
+  if (options.deleteUntagged) {
+    const doomed = untaggedManifests({ manifests: q.manifests.all(), tagged: q.tagged.all(), children: q.childEdges.all() }, cutoff);
+    for (let i = 0; i < doomed.length; i += BATCH) {
+      db.transaction(() => {
+        for (const m of doomed.slice(i, i + BATCH)) summary.manifests += q.deleteUntaggedManifest.run(m.repository_id, m.digest).changes;
+      })();
+    }
+    logger.info({ store: 'registry', manifests: summary.manifests }, 'gc: untagged manifests deleted');
+  }
+
+  const links = q.unreferencedLinks.all({ cutoff });
+  for (let i = 0; i < links.length; i += BATCH) {
+    db.transaction(() => {
+      for (const l of links.slice(i, i + BATCH)) summary.links += q.deleteLink.run({ cutoff, ...l }).changes;
+    })();
+  }
+
+  const blobs = q.unreferencedBlobs.all({ cutoff });
+  progress.start('registry blobs', blobs.length);
+  for (let i = 0; i < blobs.length; i += BATCH) {
+    const batch = blobs.slice(i, i + BATCH);
+    const deleted: Digest[] = [];
+    // Rows first, in one transaction: a reader never finds a row whose file is gone.
+    db.transaction(() => {
+      for (const b of batch) if (q.deleteBlob.run({ cutoff, digest: b.digest }).changes > 0) deleted.push(b.digest as Digest);
+    })();
+    for (const digest of deleted) {
+      summary.blobs++;
+      if (!ctx.dryRun) summary.bytes += await removeContent(config.registry_storage, digest, cutoff, () => q.blobKnown.get(digest) !== undefined);
+      else summary.bytes += batch.find((b) => b.digest === digest)?.size ?? 0;
+      progress.tick();
+    }
+  }
+  progress.stop();
+
+  const uploadCutoff = ctx.now - Math.max(config.gc.upload_max_age, config.gc.grace);
+  for (const { id } of q.staleUploads.all(uploadCutoff)) {
+    if (q.deleteUpload.run(id, uploadCutoff).changes === 0) continue;
+    summary.uploads++;
+    if (!ctx.dryRun) await removeFile(uploadPath(config.temporary_registry_storage, id));
+  }
+
+  logger.info({ ...summary }, 'gc: registry store done');
+  return summary;
+}

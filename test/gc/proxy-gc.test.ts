@@ -1,0 +1,105 @@
+import { existsSync } from 'node:fs';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from '@jest/globals';
+import { pino } from 'pino';
+import { parseConfig } from '../../src/config/load.js';
+import { runGc } from '../../src/gc/run-gc.js';
+import type { Digest } from '../../src/registry/types.js';
+import { blobPath } from '../../src/storage/paths.js';
+import { startKeel, type KeelProcess } from '../support/keel-server.js';
+import { ManualClock } from '../support/manual-clock.js';
+import { Client, OCI_MANIFEST, randomBytes } from '../support/oci-client.js';
+
+const DAY = 86_400_000;
+// The upstream is a second Keel: a real registry on loopback, without extra tools.
+let upstream: KeelProcess;
+let up: Client;
+let keel: KeelProcess;
+let client: Client;
+let clock: ManualClock;
+
+beforeAll(async () => {
+  upstream = await startKeel();
+  up = new Client(upstream.url);
+});
+afterAll(() => upstream.destroy());
+
+beforeEach(async () => {
+  clock = new ManualClock();
+  keel = await startKeel({ clock, toml: `[proxy.upstreams.up]\nurl = "${upstream.url}"\nallow_private = true\n[gc]\ngrace = "1h"\n` });
+  client = new Client(keel.url);
+});
+afterEach(() => keel.destroy());
+
+async function gcProxy(overrides: string): Promise<{ blobs: number; manifests: number; tags: number; bytes: number }> {
+  const config = parseConfig(`[gc]\ngrace = "1h"\n${overrides}`, 'gc test', keel.root);
+  const summary = await runGc({ ...keel.config, gc: config.gc }, { stores: 'proxy', dryRun: false, deleteUntagged: false }, { clock, logger: pino({ level: 'silent' }) });
+  const proxy = summary.stores[0];
+  if (!proxy) throw new Error('no proxy summary');
+  return proxy;
+}
+
+const cached = (digest: string): boolean => existsSync(blobPath(keel.config.proxy_storage, digest as Digest));
+
+/** Pushes an image upstream whose layers include `shared`, and pulls it all through Keel. */
+async function cacheImage(repo: string, tag: string, shared: { digest: string; size: number }): Promise<{ digest: string; own: string[] }> {
+  const image = await up.pushImage(repo, tag);
+  const mounted = await up.fetch(`/v2/${repo}/blobs/uploads/?mount=${shared.digest}&from=shared/src`, { method: 'POST' });
+  expect(mounted.status).toBe(201);
+  const manifest = { ...image.manifest, layers: [...(image.manifest as { layers: object[] }).layers, { mediaType: 'application/vnd.oci.image.layer.v1.tar', ...shared }] };
+  const pushed = await up.pushManifest(repo, tag, manifest, OCI_MANIFEST);
+  const res = await client.fetch(`/v2/proxy/up/${repo}/manifests/${tag}`);
+  expect(res.status).toBe(200);
+  for (const d of [...image.blobs.map((b) => b.digest), shared.digest]) {
+    const blob = await client.fetch(`/v2/proxy/up/${repo}/blobs/${d}`);
+    expect(blob.status).toBe(200);
+    await blob.arrayBuffer(); // the blob is stored once the whole body went through
+  }
+  return { digest: pushed.digest, own: image.blobs.map((b) => b.digest) };
+}
+
+describe('proxy cache retention', () => {
+  test('evicts images not read for max_age; a blob shared with a retained image stays', async () => {
+    const shared = await up.pushBlob('shared/src', randomBytes(4000));
+    const old = await cacheImage('lib/old', 'v1', shared);
+    clock.advance(20 * DAY);
+    const recent = await cacheImage('lib/recent', 'v1', shared);
+    clock.advance(15 * DAY);
+
+    const summary = await gcProxy('[gc.proxy]\nmax_age = "30d"\n');
+    expect(summary.tags).toBe(1);
+    expect(summary.manifests).toBe(1);
+    for (const d of old.own) expect([d, cached(d)]).toEqual([d, false]);
+    expect(cached(old.digest)).toBe(false);
+    expect(cached(shared.digest)).toBe(true);
+    for (const d of [...recent.own, recent.digest]) expect(cached(d)).toBe(true);
+    // Evicted content is fetched again from the upstream on the next pull.
+    expect((await client.fetch('/v2/proxy/up/lib/old/manifests/v1')).status).toBe(200);
+  });
+
+  test('beyond max_size the least recently read images go first; a recent read keeps an old image', async () => {
+    const shared = await up.pushBlob('shared/src', randomBytes(100));
+    const a = await cacheImage('lib/a', 'v1', shared);
+    clock.advance(2 * 3_600_000);
+    const b = await cacheImage('lib/b', 'v1', shared);
+    clock.advance(2 * 3_600_000);
+    const c = await cacheImage('lib/c', 'v1', shared);
+    clock.advance(2 * 3_600_000);
+    // Reading a makes it the most recently used.
+    expect((await client.fetch('/v2/proxy/up/lib/a/manifests/v1')).status).toBe(200);
+    clock.advance(2 * 3_600_000);
+
+    // Each image holds ~2.7 KiB of its own (two 1 KiB layers, config, manifest): 6 KiB keeps two of three.
+    const summary = await gcProxy('[gc.proxy]\nmax_age = "0s"\nmax_size = "6KiB"\n');
+    expect(summary.tags).toBe(1);
+    for (const d of b.own) expect(cached(d)).toBe(false);
+    for (const d of [...a.own, ...c.own, shared.digest]) expect(cached(d)).toBe(true);
+  });
+
+  test('nothing fetched within the grace period is evicted', async () => {
+    const shared = await up.pushBlob('shared/src', randomBytes(100));
+    const fresh = await cacheImage('lib/fresh', 'v1', shared);
+    const summary = await gcProxy('[gc.proxy]\nmax_size = "1"\n');
+    expect(summary).toMatchObject({ blobs: 0, manifests: 0, tags: 0 });
+    for (const d of fresh.own) expect(cached(d)).toBe(true);
+  });
+});
