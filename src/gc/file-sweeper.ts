@@ -62,15 +62,13 @@ export async function strayContent(root: string, cutoff: number, isKnown: (diges
     for (const prefix of await entries(join(blobs, algorithm))) {
       const dir = join(blobs, algorithm, prefix);
       for (const name of await entries(dir)) {
+        // Known content needs no stat: only names the index lacks are looked at closer.
+        const digest = HEX.test(name) ? (`${algorithm}:${name}` as Digest) : undefined;
+        if (digest && isKnown(digest)) continue;
         const path = join(dir, name);
         const info = await stat(path).catch(() => undefined);
         if (!info?.isFile() || info.mtimeMs >= cutoff) continue;
-        if (HEX.test(name)) {
-          const digest = `${algorithm}:${name}` as Digest;
-          if (!isKnown(digest)) stray.push({ path, size: info.size, digest });
-        } else {
-          stray.push({ path, size: info.size });
-        }
+        stray.push({ path, size: info.size, ...(digest ? { digest } : {}) });
       }
     }
   }

@@ -11,6 +11,8 @@
 import type { Digest } from '../registry/types.js';
 import type { GcContext } from './context.js';
 import { removeContent, removeFile, strayContent } from './file-sweeper.js';
+import pLimit from 'p-limit';
+import { FILE_CONCURRENCY } from './registry-gc.js';
 import { emptySummary, type StoreSummary } from './summary.js';
 
 interface Manifest {
@@ -47,11 +49,10 @@ export async function collectProxy(ctx: GcContext): Promise<StoreSummary> {
   const fresh = (fetchedAt: number): boolean => fetchedAt >= cutoff;
 
   const stray = await strayContent(config.proxy_storage, cutoff, (d) => q.proxyContentKnown.get(d, d) !== undefined);
-  for (const file of stray) {
-    summary.orphans++;
-    summary.bytes += file.size;
-    if (!ctx.dryRun) await removeFile(file.path);
-  }
+  const files = pLimit(FILE_CONCURRENCY);
+  summary.orphans = stray.length;
+  summary.bytes += stray.reduce((n, f) => n + f.size, 0);
+  if (!ctx.dryRun) await Promise.all(stray.map((f) => files(() => removeFile(f.path))));
 
   const manifests = new Map<string, Manifest>();
   for (const m of q.proxyManifests.all()) {
@@ -170,12 +171,17 @@ export async function collectProxy(ctx: GcContext): Promise<StoreSummary> {
   for (const b of removed) digests.set(b.digest, b.size);
   for (const m of deadManifests) digests.set(m.digest, m.size);
   progress.start('proxy cache', digests.size);
-  for (const [digest, size] of digests) {
-    progress.tick();
-    if (q.proxyContentKnown.get(digest, digest) !== undefined) continue;
-    if (removedDigests.has(digest)) summary.blobs++;
-    summary.bytes += ctx.dryRun ? size : await removeContent(config.proxy_storage, digest as Digest, cutoff, () => q.proxyContentKnown.get(digest, digest) !== undefined);
-  }
+  await Promise.all(
+    [...digests].map(([digest, size]) =>
+      files(async () => {
+        progress.tick();
+        if (q.proxyContentKnown.get(digest, digest) !== undefined) return;
+        if (removedDigests.has(digest)) summary.blobs++;
+        const freed = ctx.dryRun ? size : await removeContent(config.proxy_storage, digest as Digest, cutoff, () => q.proxyContentKnown.get(digest, digest) !== undefined);
+        summary.bytes += freed;
+      }),
+    ),
+  );
   progress.stop();
   logger.info({ ...summary }, 'gc: proxy cache done');
   return summary;

@@ -14,12 +14,16 @@ import type { GcContext } from './context.js';
 import { removeContent, removeFile, strayContent, strayTemporary } from './file-sweeper.js';
 import { emptySummary, type StoreSummary } from './summary.js';
 import { untaggedManifests } from './untagged.js';
+import pLimit from 'p-limit';
 
 const BATCH = 500;
+/** File removals in flight at once (each is rename, stat, unlink on the libuv thread pool). */
+export const FILE_CONCURRENCY = 32;
 
 export async function collectRegistry(ctx: GcContext, options: { deleteUntagged: boolean }): Promise<StoreSummary> {
   const { db, q, config, logger, progress } = ctx;
   const summary = emptySummary('registry');
+  const files = pLimit(FILE_CONCURRENCY);
   const cutoff = ctx.now - config.gc.grace;
 
   // Files unknown to the index before anything is deleted here (so a dry run, which deletes
@@ -28,11 +32,9 @@ export async function collectRegistry(ctx: GcContext, options: { deleteUntagged:
     ...(await strayContent(config.registry_storage, cutoff, (d) => q.blobKnown.get(d) !== undefined)),
     ...(await strayTemporary(config.temporary_registry_storage, cutoff, (id) => q.uploadKnown.get(id) !== undefined)),
   ];
-  for (const file of stray) {
-    summary.orphans++;
-    summary.bytes += file.size;
-    if (!ctx.dryRun) await removeFile(file.path);
-  }
+  summary.orphans = stray.length;
+  summary.bytes += stray.reduce((n, f) => n + f.size, 0);
+  if (!ctx.dryRun) await Promise.all(stray.map((f) => files(() => removeFile(f.path))));
 
   if (options.deleteUntagged) {
     const doomed = untaggedManifests({ manifests: q.manifests.all(), tagged: q.tagged.all(), children: q.childEdges.all() }, cutoff);
@@ -60,12 +62,18 @@ export async function collectRegistry(ctx: GcContext, options: { deleteUntagged:
     db.transaction(() => {
       for (const b of batch) if (q.deleteBlob.run({ cutoff, digest: b.digest }).changes > 0) deleted.push(b.digest as Digest);
     })();
-    for (const digest of deleted) {
-      summary.blobs++;
-      if (!ctx.dryRun) summary.bytes += await removeContent(config.registry_storage, digest, cutoff, () => q.blobKnown.get(digest) !== undefined);
-      else summary.bytes += batch.find((b) => b.digest === digest)?.size ?? 0;
-      progress.tick();
-    }
+    const sizes = new Map(batch.map((b) => [b.digest, b.size]));
+    await Promise.all(
+      deleted.map((digest) =>
+        files(async () => {
+          // Await first, then add: `summary.bytes += await ...` would read the total before the await.
+          const freed = ctx.dryRun ? (sizes.get(digest) ?? 0) : await removeContent(config.registry_storage, digest, cutoff, () => q.blobKnown.get(digest) !== undefined);
+          summary.blobs++;
+          summary.bytes += freed;
+          progress.tick();
+        }),
+      ),
+    );
   }
   progress.stop();
 

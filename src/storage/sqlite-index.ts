@@ -9,9 +9,10 @@ import Database from 'better-sqlite3';
 import type { Digest, RepoName, Tag } from '../registry/types.js';
 import { up as initial } from './migrations/001-initial.js';
 import { up as proxyCache } from './migrations/002-proxy-cache.js';
+import { up as gcIndexes } from './migrations/003-gc-indexes.js';
 import type { ManifestRecord, ManifestReference, RegistryIndex, UploadRecord } from './registry-index.js';
 
-const MIGRATIONS: string[] = [initial, proxyCache];
+const MIGRATIONS: string[] = [initial, proxyCache, gcIndexes];
 
 interface ManifestRow {
   digest: string;
