@@ -12,7 +12,8 @@ async function main(): Promise<void> {
   const { values } = parseArgs({ options: { config: { type: 'string', short: 'c' } }, strict: true });
   const explicit = values.config ?? process.env.KEEL_CONFIG;
   const config = loadConfig({ file: explicit ?? 'configuration.toml', optional: explicit === undefined });
-  const logger = pino({ level: config.log.level });
+  // Nothing Keel logs carries secrets; the redaction is a second line of defence.
+  const logger = pino({ level: config.log.level, redact: ['authorization', 'password', 'token', '*.authorization', '*.password', '*.token', 'headers.authorization'] });
   const running = await startServer({ config, logger, clock: systemClock });
 
   const stop = (signal: string): void => {

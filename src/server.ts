@@ -3,10 +3,13 @@
  * and by tests (which pass their own config, clock and logger).
  */
 import { mkdir } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
+import { readFileSync } from 'node:fs';
+import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { createApp } from './app.js';
+import { createAuth } from './auth/create-auth.js';
 import type { Config } from './config/schema.js';
 import type { Clock } from './registry/clock.js';
 import { BlobFetcher } from './proxy/blob-fetcher.js';
@@ -64,12 +67,18 @@ export async function startServer({ config, logger, clock }: ServerDeps): Promis
     content: new CachedContentStore(new FsContentStore(config.registry_storage, config.temporary_registry_storage), config.limits.manifest_cache_size),
     uploadFiles: new UploadFiles(config.temporary_registry_storage),
     clock,
-    limits: { maxManifestSize: config.limits.max_manifest_size, maxListPage: config.limits.max_list_page },
+    limits: { maxManifestSize: config.limits.max_manifest_size, maxListPage: config.limits.max_list_page, maxBlobSize: config.limits.max_blob_size },
   });
   const sources = new Sources(config.proxy, new Upstreams(config.proxy));
   const proxy = createPullThrough({ config, logger, clock }, new SqliteProxyIndex(db), sources);
   const mirror = new Mirror(config.mirror, sources);
-  const server = createServer(createApp({ registry, proxy, mirror, logger }));
+  const auth = createAuth(config, clock, logger);
+  const app = createApp({ registry, proxy, mirror, logger, ...(auth ? { auth } : {}) });
+  const limits = { maxHeaderSize: config.http.max_header_size };
+  const server: Server =
+    config.tls.cert === ''
+      ? createHttpServer(limits, app)
+      : createHttpsServer({ ...limits, cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) }, app);
   // Large blobs take long: no limit on a whole request, but on idle sockets and slow headers.
   server.requestTimeout = 0;
   server.headersTimeout = config.http.headers_timeout;
@@ -84,7 +93,7 @@ export async function startServer({ config, logger, clock }: ServerDeps): Promis
     });
   });
   const address = server.address() as AddressInfo;
-  logger.info({ address: address.address, port: address.port, storage: config.registry_storage }, 'keel listening');
+  logger.info({ address: address.address, port: address.port, tls: config.tls.cert !== '', auth: auth !== undefined, storage: config.registry_storage }, 'keel listening');
 
   let closed: Promise<void> | undefined;
   return {

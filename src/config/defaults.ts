@@ -13,8 +13,12 @@ export const DEFAULTS = {
     max_manifest_size: '4MiB',
     max_list_page: 10000,
     manifest_cache_size: '16MiB',
+    /** Largest blob accepted on push ("0": no limit). */
+    max_blob_size: '0',
   },
   http: {
+    /** Largest request head (request line and headers). */
+    max_header_size: '16KiB',
     idle_timeout: '5m',
     headers_timeout: '1m',
     shutdown_timeout: '30s',
@@ -54,6 +58,26 @@ export const DEFAULTS = {
       'registry.k8s.io': 'registry.k8s.io',
       'nvcr.io': 'nvcr.io',
     } as Record<string, string>,
+  },
+  auth: {
+    /** htpasswd file (bcrypt) of users; empty: authentication off (the quick-start default). */
+    htpasswd: '',
+    /** Token endpoint URL given to clients in the challenge; empty: this server's /token, from the request's Host. */
+    realm: '',
+    service: 'keel',
+    issuer: 'keel',
+    token_ttl: '5m',
+    /** PEM private key (EC P-256) signing tokens; created on first start when missing. */
+    signing_key: 'storage/auth/signing-key.pem',
+    /** Named groups of users for access rules: `[auth.groups] team-a = ["alice", "bob"]`. */
+    groups: {} as Record<string, string[]>,
+    /** `[[auth.access]]` rules; none: every user may pull, push and delete everything, anonymous nothing. */
+    access: [] as unknown[],
+  },
+  tls: {
+    /** PEM certificate chain and key: serve HTTPS. Both or neither. */
+    cert: '',
+    key: '',
   },
   gc: {
     /** Nothing younger than this is deleted: uploads and downloads in progress are safe. */

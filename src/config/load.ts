@@ -123,6 +123,12 @@ export function parseConfig(text: string, source: string, baseDir: string, env: 
   for (const key of ['registry_storage', 'temporary_registry_storage', 'proxy_storage', 'database'] as const) {
     config[key] = resolve(baseDir, config[key]);
   }
+  for (const key of ['htpasswd', 'signing_key'] as const) {
+    if (config.auth[key] !== '') config.auth[key] = resolve(baseDir, config.auth[key]);
+  }
+  for (const key of ['cert', 'key'] as const) {
+    if (config.tls[key] !== '') config.tls[key] = resolve(baseDir, config.tls[key]);
+  }
   return deepFreeze(config);
 }
 

@@ -78,10 +78,12 @@ export const configSchema = z
         max_manifest_size: size,
         max_list_page: z.number().int().positive(),
         manifest_cache_size: size,
+        max_blob_size: size,
       })
       .strict(),
     http: z
       .object({
+        max_header_size: size,
         idle_timeout: duration,
         headers_timeout: duration,
         shutdown_timeout: duration,
@@ -103,6 +105,27 @@ export const configSchema = z
         aliases: z.record(upstreamName, upstreamName),
       })
       .strict(),
+    auth: z
+      .object({
+        htpasswd: z.string(),
+        realm: z.string(),
+        service: z.string().min(1),
+        issuer: z.string().min(1),
+        token_ttl: duration,
+        signing_key: z.string().min(1),
+        groups: z.record(z.string(), z.array(z.string())),
+        access: z.array(
+          z
+            .object({
+              repository: z.string().min(1),
+              users: z.array(z.string().min(1)).min(1),
+              actions: z.array(z.enum(['pull', 'push', 'delete'])).min(1),
+            })
+            .strict(),
+        ),
+      })
+      .strict(),
+    tls: z.object({ cert: z.string(), key: z.string() }).strict(),
     gc: z
       .object({
         grace: duration,
@@ -137,6 +160,16 @@ export const configSchema = z
         ctx.addIssue({ code: 'custom', path: ['proxy', 'aliases', alias], message: `"${target}" is not an allowed or configured upstream or group` });
       }
     }
+    if ((config.tls.cert === '') !== (config.tls.key === '')) {
+      ctx.addIssue({ code: 'custom', path: ['tls', config.tls.cert === '' ? 'cert' : 'key'], message: 'tls.cert and tls.key go together' });
+    }
+    config.auth.access.forEach((rule, i) => {
+      rule.users.forEach((user, j) => {
+        if (user.startsWith('group:') && !(user.slice(6) in config.auth.groups)) {
+          ctx.addIssue({ code: 'custom', path: ['auth', 'access', i, 'users', j], message: `no group "${user.slice(6)}" under [auth.groups]` });
+        }
+      });
+    });
     const mirror = config.mirror.upstream;
     if (mirror !== '' && !isSource(mirror) && !(mirror in aliases)) {
       ctx.addIssue({ code: 'custom', path: ['mirror', 'upstream'], message: `"${mirror}" is not an allowed or configured upstream, group or alias` });

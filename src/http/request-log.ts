@@ -13,6 +13,7 @@ export function requestLog(logger: Logger): RequestHandler {
         status: res.statusCode,
         bytes_out: Number(res.getHeader('content-length') ?? 0),
         duration_ms: Math.round(ms * 10) / 10,
+        ...(res.locals.user ? { user: res.locals.user as string } : {}),
         ...(res.locals.errorCode ? { error: res.locals.errorCode as string } : {}),
         ...(res.writableFinished ? {} : { aborted: true }),
       };

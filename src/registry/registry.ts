@@ -22,13 +22,13 @@ export interface RegistryDeps {
   content: ContentStore;
   uploadFiles: UploadFiles;
   clock: Clock;
-  limits: { maxManifestSize: number; maxListPage: number };
+  limits: { maxManifestSize: number; maxListPage: number; maxBlobSize: number };
 }
 
 export function createRegistry(deps: RegistryDeps): Registry {
   return {
     blobs: new BlobService(deps.index, deps.content),
-    uploads: new UploadService(deps.index, deps.content, deps.uploadFiles, deps.clock),
+    uploads: new UploadService(deps.index, deps.content, deps.uploadFiles, deps.clock, deps.limits.maxBlobSize),
     manifests: new ManifestService(deps.index, deps.content, deps.clock, deps.limits.maxManifestSize),
     listings: new ListingService(deps.index, deps.limits.maxListPage),
     referrers: new ReferrersService(deps.index),

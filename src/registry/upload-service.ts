@@ -28,6 +28,10 @@ interface RunningHash {
 
 const UPLOAD_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
+function tooLarge(limit: number): RegistryError {
+  return new RegistryError('SIZE_INVALID', `blob is larger than limits.max_blob_size (${limit} bytes)`, { limit }, 413);
+}
+
 function unknownUpload(id: string): RegistryError {
   return new RegistryError('BLOB_UPLOAD_UNKNOWN', 'blob upload unknown to registry', { id: id.slice(0, 100) });
 }
@@ -41,6 +45,8 @@ export class UploadService {
     private readonly content: ContentStore,
     private readonly files: UploadFiles,
     private readonly clock: Clock,
+    /** Largest blob accepted; 0 for no limit. */
+    private readonly maxBlobSize = 0,
   ) {}
 
   async start(repo: RepoName): Promise<string> {
@@ -130,14 +136,20 @@ export class UploadService {
       body.resume();
       throw new RegistryError('BLOB_UPLOAD_INVALID', 'Content-Length does not match Content-Range', { range, length });
     }
+    const room = this.maxBlobSize > 0 ? this.maxBlobSize - offset : Infinity;
+    if (expected !== undefined && expected > room) {
+      body.resume();
+      throw tooLarge(this.maxBlobSize);
+    }
     const running = this.hashes.get(id);
     const hash = running && running.offset === offset ? running.hash : offset === 0 ? createHasher('sha256') : undefined;
     this.hashes.delete(id);
     let written: number;
     try {
-      written = await this.files.append(id, offset, body, hash, expected);
+      written = await this.files.append(id, offset, body, hash, Math.min(expected ?? Infinity, room));
     } catch (err) {
       if (err instanceof TooLargeError) {
+        if (expected === undefined || expected > room) throw tooLarge(this.maxBlobSize);
         throw new RegistryError('BLOB_UPLOAD_INVALID', `chunk is longer than the ${err.limit} bytes declared`, { declared: err.limit });
       }
       throw err;

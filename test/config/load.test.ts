@@ -128,3 +128,14 @@ describe('proxy configuration', () => {
     expect(parseConfig('', 'c.toml', '/', { KEEL_PROXY_ALLOW: 'quay.io, ghcr.io' }).proxy.allow).toEqual(['quay.io', 'ghcr.io']);
   });
 });
+
+describe('auth and tls configuration', () => {
+  test('paths resolve against the configuration directory; errors name the key', () => {
+    const config = parseConfig('[auth]\nhtpasswd = "users.htpasswd"\n', 'c.toml', '/etc/keel');
+    expect(config.auth.htpasswd).toBe('/etc/keel/users.htpasswd');
+    expect(config.auth.signing_key).toBe('/etc/keel/storage/auth/signing-key.pem');
+    expect(() => parseConfig('[tls]\ncert = "c.pem"\n', 'c.toml', '/')).toThrow(/key "tls.key": tls.cert and tls.key go together/);
+    expect(() => parseConfig('[[auth.access]]\nrepository = "a/**"\nusers = ["group:nope"]\nactions = ["pull"]\n', 'c.toml', '/')).toThrow(/key "auth.access.0.users.0": no group "nope"/);
+    expect(() => parseConfig('[[auth.access]]\nrepository = "a/**"\nusers = ["bob"]\nactions = ["read"]\n', 'c.toml', '/')).toThrow(/key "auth.access.0.actions.0"/);
+  });
+});

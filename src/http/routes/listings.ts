@@ -17,6 +17,8 @@ export const catalogRoutes: MethodTable<'catalog'> = {
     const page = pageRequest(req);
     const { items, next } = await registry.listings.repositories(page);
     if (next !== undefined) res.set('Link', nextLink('/v2/_catalog', page.n, next));
-    res.status(200).json({ repositories: items });
+    // With auth on, a user sees the repositories they may pull.
+    const visible = res.locals.mayList as ((repo: string) => boolean) | undefined;
+    res.status(200).json({ repositories: visible ? items.filter(visible) : items });
   },
 };

@@ -4,6 +4,7 @@
  * GET (status), DELETE (cancel).
  */
 import type { Request, Response } from 'express';
+import type { Principal } from '../../auth/auth-service.js';
 import type { MethodTable } from '../handler.js';
 import { parseContentRange } from '../negotiate.js';
 import { contentLength, digestParam, hasBody, queryString, repoName } from '../request.js';
@@ -51,7 +52,9 @@ export const uploadStartRoutes: MethodTable<'uploads'> = {
     const repo = repoName(route.name);
     const mount = queryString(req, 'mount');
     const from = queryString(req, 'from');
-    if (mount !== undefined && from !== undefined) {
+    // With auth on, a mount needs pull on the source repository too; otherwise it is a normal upload.
+    const principal = res.locals.principal as Principal | undefined;
+    if (mount !== undefined && from !== undefined && (principal === undefined || principal.allows(from, 'pull'))) {
       const digest = digestParam(mount);
       if (await registry.uploads.mount(repo, digest, parseRepoName(from))) {
         created(res, repo, digest);

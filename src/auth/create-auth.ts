@@ -1,0 +1,34 @@
+/**
+ * Builds authentication from [auth]: nothing when no htpasswd file is configured (the
+ * quick-start default, with a warning when the server is reachable from other machines).
+ */
+import type { Logger } from 'pino';
+import type { AppAuth } from '../app.js';
+import type { Config } from '../config/schema.js';
+import type { Clock } from '../registry/clock.js';
+import { AccessPolicy } from './access-policy.js';
+import { AuthService } from './auth-service.js';
+import { Htpasswd } from './htpasswd.js';
+import { loadOrCreateSigningKey } from './signing-key.js';
+import { TokenIssuer } from './tokens.js';
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+
+export function createAuth(config: Config, clock: Clock, logger: Logger): AppAuth | undefined {
+  const auth = config.auth;
+  if (auth.htpasswd === '') {
+    if (!LOOPBACK.has(config.listen.host)) {
+      logger.warn({ listen: `${config.listen.host}:${config.listen.port}` }, 'authentication is off and the registry listens beyond loopback: anyone who can reach it can push and delete (set auth.htpasswd)');
+    }
+    return undefined;
+  }
+  const users = Htpasswd.load(auth.htpasswd);
+  const { key, created } = loadOrCreateSigningKey(auth.signing_key);
+  if (created) logger.info({ path: auth.signing_key }, 'created a token signing key');
+  logger.info({ users: users.size, rules: auth.access.length }, 'authentication on');
+  const issuer = new TokenIssuer(key, { issuer: auth.issuer, service: auth.service, ttlMs: auth.token_ttl }, clock);
+  return {
+    service: new AuthService(users, new AccessPolicy(auth), issuer),
+    options: { service: auth.service, realm: auth.realm === '' ? undefined : auth.realm },
+  };
+}

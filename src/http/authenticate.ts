@@ -1,0 +1,82 @@
+/**
+ * Bearer-token checks in front of /v2 when auth is on. Each request needs a scope (pull for
+ * reads, push for writes, delete for deletes) on its repository:
+ *   - no or invalid token: 401 with the challenge (`WWW-Authenticate: Bearer realm,service,scope`);
+ *   - a token that was not issued for this action: 401 asking for that scope;
+ *   - a token whose request for this action was refused: 403 DENIED (the user may not), so the
+ *     client shows a clear error instead of asking for tokens in a loop.
+ * GET /v2/ needs any valid token (an anonymous one too); _catalog a signed-in user.
+ */
+import type { Request, RequestHandler, Response } from 'express';
+import type { AuthService, Principal } from '../auth/auth-service.js';
+import { formatScope, type Action } from '../auth/scope.js';
+import { RegistryError } from '../registry/errors.js';
+import { matchV2 } from './route-match.js';
+
+type Need = { kind: 'any' } | { kind: 'catalog' } | { kind: 'repository'; name: string; actions: Action[] };
+
+function needOf(req: Request): Need | undefined {
+  const route = matchV2(req.path);
+  if (!route) return undefined;
+  if (route.kind === 'base') return { kind: 'any' };
+  if (route.kind === 'catalog') return { kind: 'catalog' };
+  const method = req.method;
+  const read = method === 'GET' || method === 'HEAD';
+  if (method === 'DELETE' && (route.kind === 'manifest' || route.kind === 'blob')) return { kind: 'repository', name: route.name, actions: ['delete'] };
+  if (read && route.kind !== 'upload') return { kind: 'repository', name: route.name, actions: ['pull'] };
+  // Uploads (start, chunks, status, finish, cancel) and manifest PUT; docker asks for pull too.
+  return { kind: 'repository', name: route.name, actions: ['pull', 'push'] };
+}
+
+export interface AuthOptions {
+  service: string;
+  /** Fixed realm URL, or undefined to derive it from the request. */
+  realm: string | undefined;
+}
+
+function challenge(res: Response, req: Request, options: AuthOptions, scope: string | undefined, error?: string): void {
+  const realm = options.realm ?? `${req.protocol}://${req.get('host') ?? 'localhost'}/token`;
+  const parts = [`realm="${realm}"`, `service="${options.service}"`];
+  if (scope) parts.push(`scope="${scope}"`);
+  if (error) parts.push(`error="${error}"`);
+  res.set('WWW-Authenticate', `Bearer ${parts.join(',')}`);
+}
+
+export function authenticate(auth: AuthService, options: AuthOptions): RequestHandler {
+  return async (req, res, next) => {
+    const need = needOf(req);
+    if (!need) {
+      next();
+      return;
+    }
+    const scope = need.kind === 'repository' ? formatScope(need.name, need.actions) : need.kind === 'catalog' ? 'registry:catalog:*' : undefined;
+    const header = req.headers.authorization;
+    const token = header?.toLowerCase().startsWith('bearer ') ? header.slice(7).trim() : undefined;
+    const principal: Principal | undefined = token ? await auth.principal(token) : undefined;
+    if (!principal) {
+      challenge(res, req, options, scope, token ? 'invalid_token' : undefined);
+      throw new RegistryError('UNAUTHORIZED', token ? 'access token is invalid or expired' : 'authentication required', scope ? { scope } : undefined);
+    }
+    if (need.kind === 'catalog' && principal.user === undefined) {
+      challenge(res, req, options, scope, 'insufficient_scope');
+      throw new RegistryError('UNAUTHORIZED', 'listing the catalog needs a signed-in user');
+    }
+    if (need.kind === 'repository') {
+      const missing = need.actions.filter((a) => !principal.allows(need.name, a));
+      if (missing.length > 0) {
+        if (!missing.some((a) => principal.refused(need.name, a))) {
+          challenge(res, req, options, scope, 'insufficient_scope');
+          throw new RegistryError('UNAUTHORIZED', 'authentication required', { scope });
+        }
+        throw new RegistryError('DENIED', `requested access to the resource is denied: ${principal.user ?? 'anonymous'} may not ${missing.join(', ')} ${need.name}`, {
+          name: need.name,
+          actions: missing,
+        });
+      }
+    }
+    res.locals.principal = principal;
+    res.locals.user = principal.user;
+    res.locals.mayList = (repo: string): boolean => auth.mayPull(principal.user, repo);
+    next();
+  };
+}
