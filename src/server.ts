@@ -74,7 +74,8 @@ export async function startServer({ config, logger, clock }: ServerDeps): Promis
   const mirror = new Mirror(config.mirror, sources);
   const auth = createAuth(config, clock, logger);
   const app = createApp({ registry, proxy, mirror, logger, ...(auth ? { auth } : {}) });
-  const limits = { maxHeaderSize: config.http.max_header_size };
+  // Slow headers are only noticed when connections are checked: check often enough for the timeout to mean something.
+  const limits = { maxHeaderSize: config.http.max_header_size, connectionsCheckingInterval: Math.max(250, Math.min(30_000, config.http.headers_timeout / 4)) };
   const server: Server =
     config.tls.cert === ''
       ? createHttpServer(limits, app)

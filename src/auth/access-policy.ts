@@ -1,8 +1,8 @@
 /**
  * Who may do what: `[[auth.access]]` rules match repositories by glob (`team-a/**`,
  * `proxy/**`, `*` for one path component) and name users, `group:<name>` from [auth.groups],
- * `*` (any signed-in user) or `anonymous`. A user gets the union of the actions of every rule
- * that matches. Without rules, every signed-in user may pull, push and delete everything and
+ * `*` (any signed-in user) or `anonymous` (everyone: signing in never gives less than not
+ * signing in). A user gets the union of the actions of every rule that matches. Without rules, every signed-in user may pull, push and delete everything and
  * anonymous requests get nothing.
  */
 import picomatch from 'picomatch';
@@ -42,9 +42,8 @@ export class AccessPolicy {
     for (const rule of this.rules) {
       if (!rule.matches(repo)) continue;
       const applies =
-        user === undefined
-          ? rule.users.has('anonymous')
-          : rule.users.has(user) || rule.users.has('*') || rule.groups.some((g) => groups?.has(g));
+        rule.users.has('anonymous') ||
+        (user !== undefined && (rule.users.has(user) || rule.users.has('*') || rule.groups.some((g) => groups?.has(g))));
       if (applies) for (const a of rule.actions) granted.add(a);
     }
     return granted;

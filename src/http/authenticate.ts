@@ -3,8 +3,9 @@
  * reads, push for writes, delete for deletes) on its repository:
  *   - no or invalid token: 401 with the challenge (`WWW-Authenticate: Bearer realm,service,scope`);
  *   - a token that was not issued for this action: 401 asking for that scope;
- *   - a token whose request for this action was refused: 403 DENIED (the user may not), so the
- *     client shows a clear error instead of asking for tokens in a loop.
+ *   - a signed-in user's token whose request for this action was refused: 403 DENIED (the user
+ *     may not), so the client shows a clear error instead of asking for tokens in a loop;
+ *     for an anonymous token, 401: signing in may help, and clients say so.
  * GET /v2/ needs any valid token (an anonymous one too); _catalog a signed-in user.
  */
 import type { Request, RequestHandler, Response } from 'express';
@@ -64,9 +65,11 @@ export function authenticate(auth: AuthService, options: AuthOptions): RequestHa
     if (need.kind === 'repository') {
       const missing = need.actions.filter((a) => !principal.allows(need.name, a));
       if (missing.length > 0) {
-        if (!missing.some((a) => principal.refused(need.name, a))) {
+        const refused = missing.some((a) => principal.refused(need.name, a));
+        if (!refused || principal.user === undefined) {
           challenge(res, req, options, scope, 'insufficient_scope');
-          throw new RegistryError('UNAUTHORIZED', 'authentication required', { scope });
+          const why = refused ? `: anonymous may not ${missing.join(', ')} ${need.name}` : '';
+          throw new RegistryError('UNAUTHORIZED', `authentication required${why}`, { scope });
         }
         throw new RegistryError('DENIED', `requested access to the resource is denied: ${principal.user ?? 'anonymous'} may not ${missing.join(', ')} ${need.name}`, {
           name: need.name,
