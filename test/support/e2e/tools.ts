@@ -19,6 +19,9 @@ export type ToolName =
   | 'docker-registry'
   | 'umoci'
   | 'htpasswd'
+  | 'ab'
+  | 'wrk'
+  | 'curl'
   | 'openssl';
 
 interface Tool {
@@ -38,6 +41,9 @@ export const TOOLS: Readonly<Record<ToolName, Tool>> = Object.freeze({
   'docker-registry': { path: '/usr/bin/docker-registry', pkg: 'docker-registry' },
   umoci: { path: '/usr/bin/umoci', pkg: 'umoci' },
   htpasswd: { path: '/usr/bin/htpasswd', pkg: 'apache2-utils' },
+  ab: { path: '/usr/bin/ab', pkg: 'apache2-utils' },
+  wrk: { path: '/usr/bin/wrk', pkg: 'wrk' },
+  curl: { path: '/usr/bin/curl', pkg: 'curl' },
   openssl: { path: '/usr/bin/openssl', pkg: 'openssl' },
 });
 

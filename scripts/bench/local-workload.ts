@@ -1,0 +1,144 @@
+/**
+ * The registry part: the same pushes, GETs and concurrent load against Keel and against
+ * Distribution, the two taking turns within each step, with fresh random blobs.
+ */
+import { BlobData } from './blob-data.js';
+import { curlGet } from './curl-get.js';
+import { abHead, wrkGet, type LoadResult } from './load.js';
+import { median, mibPerSecond, syncDisks } from './measure.js';
+import type { RegistryClient } from './registry-client.js';
+import { SERVER_LABEL, type Results, type ServerId } from './report.js';
+import type { BenchSettings } from './settings.js';
+
+export interface Target {
+  id: ServerId;
+  url: string;
+  client: RegistryClient;
+}
+
+export interface WorkloadContext {
+  settings: BenchSettings;
+  results: Results;
+  log(message: string): void;
+  /** Records Keel's peak RSS so far under `stepId`; resolves with a few words for the log. */
+  memory(stepId: string): Promise<string>;
+}
+
+const REPO = 'bench/app';
+const TAG = 'bench';
+const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+
+/**
+ * Measures each server `rounds` times, taking turns (Keel, Distribution, Keel, ...) so a
+ * noisy neighbour on the machine hits both alike; records each server's median.
+ */
+async function step(
+  ctx: WorkloadContext,
+  targets: readonly Target[],
+  id: string,
+  rounds: number,
+  measure: (t: Target, round: number) => Promise<number>,
+): Promise<void> {
+  const samples = new Map<ServerId, number[]>(targets.map((t) => [t.id, []]));
+  for (let round = 0; round < rounds; round++) {
+    for (const t of targets) samples.get(t.id)?.push(await measure(t, round));
+  }
+  const figures: string[] = [];
+  for (const t of targets) {
+    const value = median(samples.get(t.id) ?? []);
+    ctx.results.set(id, t.id, value);
+    figures.push(`${SERVER_LABEL[t.id]} ${value.toFixed(2)}`);
+  }
+  ctx.log(`${id}: ${figures.join(', ')}; ${await ctx.memory(id)}`);
+}
+
+/** Fresh blobs, one per round; generating them is not timed. */
+function blobs(count: number, size: number): BlobData[] {
+  return Array.from({ length: count }, () => BlobData.create(size));
+}
+
+function pick(list: readonly BlobData[], index: number): BlobData {
+  const blob = list[index];
+  if (blob === undefined) throw new Error(`no blob #${index}`);
+  return blob;
+}
+
+export async function runLocalWorkload(ctx: WorkloadContext, targets: readonly Target[]): Promise<void> {
+  const s = ctx.settings;
+  const small = blobs(s.smallCount, s.smallSize);
+  await step(ctx, targets, 'push_small_mibps', 1, async (t) => {
+    await syncDisks();
+    let ms = 0;
+    for (const blob of small) ms += await t.client.pushMonolithic(REPO, blob);
+    return mibPerSecond(s.smallCount * s.smallSize, ms);
+  });
+
+  const mediums = blobs(s.mediumPushes, s.mediumSize);
+  await step(ctx, targets, 'push_medium_mibps', s.mediumPushes, async (t, round) => {
+    await syncDisks();
+    return mibPerSecond(s.mediumSize, await t.client.pushMonolithic(REPO, pick(mediums, round)));
+  });
+
+  const larges = blobs(s.largePushes, s.largeSize);
+  await step(ctx, targets, 'push_large_mibps', s.largePushes, async (t, round) => {
+    await syncDisks();
+    return mibPerSecond(s.largeSize, await t.client.pushMonolithic(REPO, pick(larges, round)));
+  });
+
+  const chunked = blobs(s.largePushes, s.largeSize);
+  await step(ctx, targets, 'push_chunked_mibps', s.largePushes, async (t, round) => {
+    await syncDisks();
+    return mibPerSecond(s.largeSize, await t.client.pushChunked(REPO, pick(chunked, round), s.chunkSize));
+  });
+  await syncDisks();
+
+  for (const [id, blob] of [
+    ['get_medium_mibps', pick(mediums, 0)],
+    ['get_large_mibps', pick(larges, 0)],
+  ] as const) {
+    await step(ctx, targets, id, s.getRepeats, async (t) => {
+      const d = await curlGet(`${t.url}/v2/${REPO}/blobs/${blob.digest}`);
+      if (d.bytes !== blob.size) throw new Error(`${t.id}: GET ${blob.digest} gave ${d.bytes} of ${blob.size} bytes`);
+      return mibPerSecond(d.bytes, d.totalMs);
+    });
+  }
+
+  const layer = pick(small, 0);
+  for (const t of targets) await pushImage(t.client, layer);
+  const load = { seconds: s.loadSeconds, connections: s.connections };
+  await loadStep(ctx, targets, 'manifest_get', (t, seconds) =>
+    wrkGet(`${t.url}/v2/${REPO}/manifests/${TAG}`, { ...load, seconds, headers: { Accept: OCI_MANIFEST } }),
+  );
+  await loadStep(ctx, targets, 'blob_head', (t, seconds) => abHead(`${t.url}/v2/${REPO}/blobs/${layer.digest}`, { ...load, seconds }));
+}
+
+/** A warm-up run, then the measured one; records req/s and p99. */
+async function loadStep(
+  ctx: WorkloadContext,
+  targets: readonly Target[],
+  name: string,
+  runLoad: (t: Target, seconds: number) => Promise<LoadResult>,
+): Promise<void> {
+  for (const t of targets) {
+    await runLoad(t, ctx.settings.warmupSeconds);
+    const r = await runLoad(t, ctx.settings.loadSeconds);
+    ctx.results.set(`${name}_rps`, t.id, r.requestsPerSecond);
+    ctx.results.set(`${name}_p99_ms`, t.id, r.p99Ms);
+    ctx.results.extra[`${t.id}_${name}_requests`] = r.requests;
+    ctx.results.extra[`${t.id}_${name}_errors`] = r.errors;
+    if (r.errors > 0) ctx.results.notes.push(`${SERVER_LABEL[t.id]}: ${r.errors} socket errors during ${name}.`);
+    ctx.log(`${name}: ${SERVER_LABEL[t.id]} ${r.requestsPerSecond.toFixed(0)} req/s, p99 ${r.p99Ms.toFixed(2)} ms; ${await ctx.memory(name)}`);
+  }
+}
+
+/** A one-layer OCI image tagged TAG: the manifest wrk asks for. */
+async function pushImage(client: RegistryClient, layer: BlobData): Promise<void> {
+  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } }));
+  const configDigest = await client.pushBytes(REPO, config);
+  await client.putManifest(REPO, TAG, OCI_MANIFEST, {
+    schemaVersion: 2,
+    mediaType: OCI_MANIFEST,
+    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: configDigest, size: config.length },
+    layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: layer.digest, size: layer.size }],
+  });
+}

@@ -1,0 +1,148 @@
+/**
+ * `npm run bench`: Keel against CNCF Distribution 2.8 (Debian's docker-registry), same
+ * workload, same run, this machine. BENCH_QUICK=1 gives a one-minute smoke version.
+ *
+ * Starts four processes on loopback, each with fresh storage in a temp dir, and stops them
+ * all at the end (or on Ctrl-C): Keel, Distribution as a registry, a second Distribution as
+ * the upstream of both pull-through caches, and Distribution as a pull-through cache. Prints
+ * progress on stderr; the table, the notes and the BENCH_JSON line on stdout. Exit status 2
+ * means a tool is missing (the message names its Debian package); 1, that a step failed.
+ */
+import { cpus } from 'node:os';
+import { Cleanup } from '../../test/support/e2e/cleanup.js';
+import { runLocalWorkload, type Target, type WorkloadContext } from './local-workload.js';
+import { runProxyWorkload, type ProxyTarget } from './proxy-workload.js';
+import { RegistryClient } from './registry-client.js';
+import { formatTable, jsonLine, metricDefinitions, Results } from './report.js';
+import { MiB, benchSettings, formatSize, type BenchSettings } from './settings.js';
+import { peakRss, startBenchDistribution, startKeel, type BenchServer } from './servers.js';
+import { MissingToolsError, checkBenchTools } from './tools.js';
+
+/** The name Keel knows the upstream by: /v2/proxy/<name>/<repo>/... */
+const UPSTREAM_NAME = 'bench-upstream';
+
+const began = performance.now();
+const elapsed = (): number => (performance.now() - began) / 1000;
+const log = (message: string): void => void process.stderr.write(`[${elapsed().toFixed(1).padStart(5)}s] ${message}\n`);
+const round = (n: number): number => Math.round(n * 10) / 10;
+
+const cleanup = new Cleanup();
+/** Set once a signal asked us to stop: the handler cleans up and exits, nobody else. */
+let interrupted = false;
+
+async function main(): Promise<void> {
+  // The harness unrefs its daemons and their stop timers (so a forgotten one cannot hang
+  // jest); without this, node would exit in the middle of stopping them. Every way out of
+  // this script calls process.exit.
+  setInterval(() => undefined, 60_000);
+  const settings = benchSettings(process.env.BENCH_QUICK === '1');
+  await checkBenchTools();
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      interrupted = true;
+      log(`${signal}: stopping the servers`);
+      void cleanup.run().finally(() => process.exit(130));
+    });
+  }
+
+  log(`${settings.quick ? 'quick' : 'full'} run: starting servers`);
+  const start = async (name: string, starting: Promise<BenchServer>): Promise<BenchServer> =>
+    cleanup.add(name, await starting, (s) => s.stop());
+  const client = (url: string): RegistryClient => cleanup.add(`client of ${url}`, new RegistryClient(url), async (c) => c.close());
+  const upstream = await start('upstream distribution', startBenchDistribution());
+  const distribution = await start('distribution', startBenchDistribution());
+  const distributionProxy = await start('distribution proxy', startBenchDistribution({ proxy: { remoteUrl: upstream.url } }));
+  const keel = await start('keel', startKeel([{ name: UPSTREAM_NAME, url: upstream.url }]));
+  log(
+    `keel ${keel.url} (pid ${keel.pid}), distribution ${distribution.url} (pid ${distribution.pid}), ` +
+      `distribution proxy ${distributionProxy.url} (pid ${distributionProxy.pid}), upstream ${upstream.url}`,
+  );
+
+  const results = new Results();
+  results.extra.keel_rss_mib_at_start = round((await peakRss(keel.pid)) / MiB);
+  const memory = async (stepId: string): Promise<string> => {
+    const mib = round((await peakRss(keel.pid)) / MiB);
+    results.extra[`keel_peak_rss_mib_after_${stepId}`] = mib;
+    return `Keel peak RSS so far ${mib} MiB`;
+  };
+  const ctx: WorkloadContext = { settings, results, log, memory };
+
+  const local: Target[] = [
+    { id: 'keel', url: keel.url, client: client(keel.url) },
+    { id: 'distribution', url: distribution.url, client: client(distribution.url) },
+  ];
+  const localStart = performance.now();
+  await runLocalWorkload(ctx, local);
+  results.extra.local_seconds = round((performance.now() - localStart) / 1000);
+  results.extra.keel_peak_rss_local_mib = round((await peakRss(keel.pid)) / MiB);
+
+  const proxies: ProxyTarget[] = [
+    { id: 'keel', server: keel, client: client(keel.url), blobPath: (repo, d) => `/v2/proxy/${UPSTREAM_NAME}/${repo}/blobs/${d}` },
+    { id: 'distribution', server: distributionProxy, client: client(distributionProxy.url), blobPath: (repo, d) => `/v2/${repo}/blobs/${d}` },
+  ];
+  const proxyStart = performance.now();
+  await runProxyWorkload(ctx, { server: upstream, client: client(upstream.url) }, proxies);
+  results.extra.proxy_seconds = round((performance.now() - proxyStart) / 1000);
+
+  // Keel is one process for both parts; Distribution needs two (a registry and a proxy).
+  const distributionRss = await peakRss(distribution.pid);
+  const distributionProxyRss = await peakRss(distributionProxy.pid);
+  results.set('peak_rss_mib', 'keel', (await peakRss(keel.pid)) / MiB);
+  results.set('peak_rss_mib', 'distribution', Math.max(distributionRss, distributionProxyRss) / MiB);
+  results.extra.distribution_registry_peak_rss_mib = round(distributionRss / MiB);
+  results.extra.distribution_proxy_peak_rss_mib = round(distributionProxyRss / MiB);
+
+  log('stopping the servers');
+  await cleanup.run();
+  process.stdout.write(report(settings, results));
+}
+
+function report(settings: BenchSettings, results: Results): string {
+  const defs = metricDefinitions(settings);
+  const cpu = cpus();
+  const x = results.extra;
+  const pct = (a: number | undefined, b: number | undefined): string => (a === undefined || b === undefined ? '?' : `${Math.round((a / b) * 100)}%`);
+  const lines = [
+    '',
+    `Keel vs CNCF Distribution 2.8, ${settings.quick ? 'BENCH_QUICK=1 smoke run' : 'full run'}, ${new Date().toISOString()}, ` +
+      `${cpu.length} x ${cpu[0]?.model ?? 'unknown CPU'}, Node ${process.version}`,
+    '',
+    formatTable(defs, results),
+    '',
+    'Notes:',
+    '- Durability: Keel fsyncs a committed blob (the file, then its directory after the rename) before it acknowledges ' +
+      'its digest; the push figures include that cost.',
+    '- Every blob is fresh random data (a random 1 MiB block with its index stamped in each MiB); both servers get the same bytes. ' +
+      '`sync` runs before each timed push, so neither server pays for the other\'s dirty pages.',
+    '- Servers and clients share this machine: pushes, cache misses and the 20 concurrent clients use a Node client; ' +
+      'blob GETs and cache hits use curl (a Node client reads about half as fast here); load comes from wrk and ab.',
+    `- Proxy cache hit as a share of the same server's local ${formatSize(settings.largeSize)} GET: ` +
+      `Keel ${pct(results.get('proxy_hit_mibps', 'keel'), results.get('get_large_mibps', 'keel'))}, ` +
+      `Distribution ${pct(results.get('proxy_hit_mibps', 'distribution'), results.get('get_large_mibps', 'distribution'))}.`,
+    `- Cache miss, time between the last two chunks the client got (the end held back for a digest check shows here): ` +
+      `Keel ${String(x.keel_proxy_miss_last_chunk_gap_ms)} ms of ${String(x.keel_proxy_miss_total_ms)} ms, ` +
+      `Distribution ${String(x.distribution_proxy_miss_last_chunk_gap_ms)} ms of ${String(x.distribution_proxy_miss_total_ms)} ms.`,
+    `- Peak RSS is VmHWM from /proc/<pid>/status. Keel is one process for the whole run: ${String(x.keel_rss_mib_at_start)} MiB ` +
+      `at start, ${String(x.keel_peak_rss_local_mib)} MiB after the registry part. Distribution's figure is the larger of ` +
+      `its registry (${String(x.distribution_registry_peak_rss_mib)} MiB) and its proxy (${String(x.distribution_proxy_peak_rss_mib)} MiB).`,
+    ...results.notes.map((n) => `- ${n}`),
+    '',
+    `Finished in ${elapsed().toFixed(0)} s (registry part ${String(x.local_seconds)} s, proxy part ${String(x.proxy_seconds)} s).`,
+    jsonLine(defs, results, settings, elapsed()),
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
+main().then(
+  () => process.exit(0),
+  async (err: unknown) => {
+    if (interrupted) return; // the signal handler is cleaning up and will exit
+    if (err instanceof MissingToolsError) {
+      process.stderr.write(`bench: ${err.message}\n`);
+      process.exit(2);
+    }
+    process.stderr.write(`bench: failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    await cleanup.run().catch((e: unknown) => process.stderr.write(`bench: ${String(e)}\n`));
+    process.exit(1);
+  },
+);

@@ -1,0 +1,126 @@
+/**
+ * The figures the benchmark produces, in the order the table prints them, and the two
+ * outputs: a table (each figure for both servers and the ratio Keel/Distribution) and one
+ * machine-readable line, `BENCH_JSON {...}`, which the test suite reads.
+ */
+import { cpus } from 'node:os';
+import { formatSize, type BenchSettings } from './settings.js';
+
+export const SERVERS = ['keel', 'distribution'] as const;
+export type ServerId = (typeof SERVERS)[number];
+
+export const SERVER_LABEL: Record<ServerId, string> = { keel: 'Keel', distribution: 'Distribution' };
+
+export interface MetricDefinition {
+  id: string;
+  label: string;
+  unit: string;
+  /** Which way is better, for the reader: the ratio is always Keel / Distribution. */
+  better: 'higher' | 'lower';
+  /** False for a reference figure that is not the servers' own (no ratio is shown). */
+  compare: boolean;
+}
+
+export function metricDefinitions(s: BenchSettings): MetricDefinition[] {
+  const large = formatSize(s.largeSize);
+  const medium = formatSize(s.mediumSize);
+  const proxyBlob = formatSize(s.proxyBlobSize);
+  const def = (id: string, label: string, unit: string, better: 'higher' | 'lower', compare = true): MetricDefinition => ({
+    id,
+    label,
+    unit,
+    better,
+    compare,
+  });
+  return [
+    def('push_small_mibps', `blob push ${s.smallCount} x ${formatSize(s.smallSize)}, monolithic`, 'MiB/s', 'higher'),
+    def('push_medium_mibps', `blob push ${medium}, monolithic`, 'MiB/s', 'higher'),
+    def('push_large_mibps', `blob push ${large}, monolithic`, 'MiB/s', 'higher'),
+    def('push_chunked_mibps', `blob push ${large}, ${formatSize(s.chunkSize)} PATCHes`, 'MiB/s', 'higher'),
+    def('get_medium_mibps', `blob GET ${medium}`, 'MiB/s', 'higher'),
+    def('get_large_mibps', `blob GET ${large}`, 'MiB/s', 'higher'),
+    def('manifest_get_rps', `manifest GET by tag, ${s.connections} conns (wrk)`, 'req/s', 'higher'),
+    def('manifest_get_p99_ms', 'manifest GET by tag, p99 latency', 'ms', 'lower'),
+    def('blob_head_rps', `blob HEAD, ${s.connections} conns (ab -k)`, 'req/s', 'higher'),
+    def('blob_head_p99_ms', 'blob HEAD, p99 latency', 'ms', 'lower'),
+    def('proxy_hit_mibps', `proxy cache-hit GET ${proxyBlob}`, 'MiB/s', 'higher'),
+    def('proxy_miss_ttfb_ms', `proxy cache-miss first byte, ${proxyBlob} (median of ${s.proxyMisses})`, 'ms', 'lower'),
+    def('upstream_ttfb_ms', `  upstream's own first byte (direct, just before)`, 'ms', 'lower', false),
+    def('proxy_miss_ttfb_over_upstream_ms', '  miss first byte minus upstream first byte', 'ms', 'lower'),
+    def('proxy_miss_mibps', `proxy cache-miss GET ${proxyBlob}, whole blob`, 'MiB/s', 'higher'),
+    def('proxy_herd_upstream_gets', `upstream GETs, ${s.herdClients} clients miss ${formatSize(s.herdBlobSize)} at once`, 'GETs', 'lower'),
+    def('proxy_herd_seconds', `  time until all ${s.herdClients} have the blob`, 's', 'lower'),
+    def('peak_rss_mib', 'peak RSS, whole run', 'MiB', 'lower'),
+  ];
+}
+
+export class Results {
+  private readonly values = new Map<string, Partial<Record<ServerId, number>>>();
+  /** Extra figures for the JSON line and the notes (not per server, or not compared). */
+  readonly extra: Record<string, number | string | boolean> = {};
+  readonly notes: string[] = [];
+
+  set(id: string, server: ServerId, value: number): void {
+    const entry = this.values.get(id) ?? {};
+    entry[server] = value;
+    this.values.set(id, entry);
+  }
+
+  get(id: string, server: ServerId): number | undefined {
+    return this.values.get(id)?.[server];
+  }
+
+  ratio(id: string): number | undefined {
+    const keel = this.get(id, 'keel');
+    const dist = this.get(id, 'distribution');
+    if (keel === undefined || dist === undefined || dist === 0) return undefined;
+    return keel / dist;
+  }
+}
+
+function formatNumber(n: number | undefined): string {
+  if (n === undefined || !Number.isFinite(n)) return '-';
+  const abs = Math.abs(n);
+  if (abs >= 1000) return Math.round(n).toLocaleString('en-US');
+  if (abs >= 100) return n.toFixed(0);
+  if (abs >= 10) return n.toFixed(1);
+  return n.toFixed(2);
+}
+
+export function formatTable(defs: readonly MetricDefinition[], results: Results): string {
+  const rows = defs.map((d) => [
+    d.label,
+    `${d.unit} (${d.better === 'higher' ? 'higher' : 'lower'} is better)`,
+    formatNumber(results.get(d.id, 'keel')),
+    formatNumber(results.get(d.id, 'distribution')),
+    ((r) => (r === undefined || !d.compare ? '-' : `${r.toFixed(2)}x`))(results.ratio(d.id)),
+  ]);
+  const header = ['figure', 'unit', SERVER_LABEL.keel, SERVER_LABEL.distribution, 'Keel/Dist'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]): string =>
+    cells.map((c, i) => (i < 2 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+export function jsonLine(defs: readonly MetricDefinition[], results: Results, s: BenchSettings, elapsedSeconds: number): string {
+  const metrics: Record<string, unknown> = {};
+  for (const d of defs) {
+    metrics[d.id] = {
+      unit: d.unit,
+      better: d.better,
+      keel: results.get(d.id, 'keel') ?? null,
+      distribution: results.get(d.id, 'distribution') ?? null,
+      ratio: d.compare ? (results.ratio(d.id) ?? null) : null,
+    };
+  }
+  const cpu = cpus();
+  return `BENCH_JSON ${JSON.stringify({
+    date: new Date().toISOString(),
+    quick: s.quick,
+    machine: { cpus: cpu.length, cpu: cpu[0]?.model ?? 'unknown', node: process.version },
+    elapsed_s: Math.round(elapsedSeconds * 10) / 10,
+    settings: s,
+    metrics,
+    extra: results.extra,
+  })}`;
+}

@@ -1,0 +1,78 @@
+/**
+ * How big and how long each part of the benchmark is: the full run (under 5 minutes on a
+ * 2-core machine) and the BENCH_QUICK=1 smoke run (about a minute) that the test suite uses.
+ */
+export const MiB = 1024 * 1024;
+
+export interface BenchSettings {
+  quick: boolean;
+  /** Small monolithic pushes: this many blobs of `smallSize`, timed together. */
+  smallCount: number;
+  smallSize: number;
+  /** Medium monolithic pushes: this many fresh blobs, the median reported; the first is then GET. */
+  mediumSize: number;
+  mediumPushes: number;
+  /** Large pushes, monolithic and chunked: this many fresh blobs each; the first is then GET. */
+  largeSize: number;
+  largePushes: number;
+  /** Chunked pushes send `largeSize` bytes in PATCHes of `chunkSize`. */
+  chunkSize: number;
+  /** Timed repetitions of a blob GET (and of a cache hit); the median is reported. */
+  getRepeats: number;
+  /** Concurrent load (wrk for manifest GET, ab for blob HEAD). */
+  loadSeconds: number;
+  warmupSeconds: number;
+  connections: number;
+  /** Upstream blobs pulled through each proxy: each a miss (first byte), then hits on the first. */
+  proxyBlobSize: number;
+  proxyMisses: number;
+  /** The blob 20 clients miss at once (a fresh one per server). */
+  herdBlobSize: number;
+  herdClients: number;
+}
+
+export function benchSettings(quick: boolean): BenchSettings {
+  return quick
+    ? {
+        quick,
+        smallCount: 5,
+        smallSize: 1 * MiB,
+        mediumSize: 8 * MiB,
+        mediumPushes: 3,
+        largeSize: 32 * MiB,
+        largePushes: 2,
+        chunkSize: 8 * MiB,
+        getRepeats: 3,
+        loadSeconds: 3,
+        warmupSeconds: 1,
+        connections: 32,
+        proxyBlobSize: 32 * MiB,
+        proxyMisses: 3,
+        herdBlobSize: 8 * MiB,
+        herdClients: 20,
+      }
+    : {
+        quick,
+        smallCount: 20,
+        smallSize: 1 * MiB,
+        mediumSize: 64 * MiB,
+        mediumPushes: 3,
+        largeSize: 512 * MiB,
+        largePushes: 2,
+        chunkSize: 8 * MiB,
+        getRepeats: 5,
+        loadSeconds: 10,
+        warmupSeconds: 2,
+        connections: 32,
+        proxyBlobSize: 512 * MiB,
+        proxyMisses: 3,
+        herdBlobSize: 64 * MiB,
+        herdClients: 20,
+      };
+}
+
+/** "512 MiB", "1 MiB", "512 KiB": sizes as the table prints them. */
+export function formatSize(bytes: number): string {
+  if (bytes >= MiB && bytes % MiB === 0) return `${bytes / MiB} MiB`;
+  return `${Math.round(bytes / 1024)} KiB`;
+}
