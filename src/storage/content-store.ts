@@ -42,7 +42,8 @@ export interface BlobRemover {
 
 export type ContentStore = BlobStatter & BlobProvider & BlobIngester & BlobRemover;
 
-const READ_CHUNK = 1 << 20;
+// 4 MiB reads measured faster than 1 MiB for large blob GETs on loopback (fewer reads and socket writes).
+const READ_CHUNK = 4 << 20;
 
 export class FsContentStore implements ContentStore {
   constructor(
