@@ -6,6 +6,10 @@ import { authenticate, type AuthOptions } from './http/authenticate.js';
 import { errorHandler, notFound } from './http/error-handler.js';
 import { tokenRouter } from './http/routes/token.js';
 import { requestLog } from './http/request-log.js';
+import { healthRouter } from './http/routes/health.js';
+import { metricsRouter } from './http/routes/metrics.js';
+import type { KeelMetrics } from './metrics/keel-metrics.js';
+import type { StoreStats } from './storage/sqlite-stats.js';
 import { v2Router } from './http/v2-router.js';
 import type { Mirror } from './proxy/mirror.js';
 import type { PullThrough } from './proxy/pull-through.js';
@@ -17,8 +21,18 @@ export interface AppAuth {
   options: AuthOptions;
 }
 
+/** Operations endpoints: health, readiness, and metrics on this app unless they have their own port. */
+export interface AppOps {
+  stats: StoreStats;
+  roots: Record<string, string>;
+  metrics?: KeelMetrics;
+  /** Serve /metrics on this app (false when metrics.listen names another address). */
+  metricsHere: boolean;
+}
+
 export interface AppDeps {
   registry: Registry;
+  ops?: AppOps;
   proxy: PullThrough;
   mirror: Mirror;
   logger: Logger;
@@ -34,7 +48,12 @@ export function createApp(deps: AppDeps): Express {
     res.set('Docker-Distribution-API-Version', 'registry/2.0');
     next();
   });
-  app.use(requestLog(deps.logger));
+  const metrics = deps.ops?.metrics;
+  app.use(requestLog(deps.logger, metrics ? (...figures) => metrics.request(...figures) : undefined));
+  if (deps.ops) {
+    app.use(healthRouter(deps.ops.stats, deps.ops.roots));
+    if (metrics && deps.ops.metricsHere) app.use(metricsRouter(metrics));
+  }
   if (deps.auth) {
     app.use(tokenRouter(deps.auth.service, deps.auth.options.service));
     app.use(authenticate(deps.auth.service, deps.auth.options));

@@ -3,8 +3,8 @@
  * configuration once, starts the server, and closes it cleanly on SIGTERM/SIGINT.
  */
 import { parseArgs } from 'node:util';
-import { pino } from 'pino';
 import { ConfigError, loadConfig } from './config/load.js';
+import { createLogger } from './log.js';
 import { systemClock } from './registry/clock.js';
 import { startServer } from './server.js';
 
@@ -12,8 +12,7 @@ async function main(): Promise<void> {
   const { values } = parseArgs({ options: { config: { type: 'string', short: 'c' } }, strict: true });
   const explicit = values.config ?? process.env.KEEL_CONFIG;
   const config = loadConfig({ file: explicit ?? 'configuration.toml', optional: explicit === undefined });
-  // Nothing Keel logs carries secrets; the redaction is a second line of defence.
-  const logger = pino({ level: config.log.level, redact: ['authorization', 'password', 'token', '*.authorization', '*.password', '*.token', 'headers.authorization'] });
+  const logger = createLogger(config.log);
   const running = await startServer({ config, logger, clock: systemClock });
 
   const stop = (signal: string): void => {

@@ -1,32 +1,21 @@
 /**
- * Wires configuration, stores and services into a listening HTTP server. Used by main.ts
- * and by tests (which pass their own config, clock and logger).
+ * Starts Keel: opens the index, builds the services, listens (HTTP or HTTPS, plus an optional
+ * metrics port), and on close drains: stop accepting, let requests in flight finish up to
+ * http.shutdown_timeout, cut the rest, close the index. Used by main.ts and by tests.
  */
-import { mkdir } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import express from 'express';
 import type { Logger } from 'pino';
 import { createApp } from './app.js';
-import { createAuth } from './auth/create-auth.js';
 import type { Config } from './config/schema.js';
+import { metricsRouter } from './http/routes/metrics.js';
 import type { Clock } from './registry/clock.js';
-import { BlobFetcher } from './proxy/blob-fetcher.js';
-import { MemberHealth } from './proxy/member-health.js';
-import { Mirror } from './proxy/mirror.js';
-import { PullThrough } from './proxy/pull-through.js';
-import { SourceRequester } from './proxy/source-requester.js';
-import { Sources } from './proxy/sources.js';
-import { TokenCache } from './proxy/token-cache.js';
-import { UpstreamClient } from './proxy/upstream-client.js';
-import { Upstreams } from './proxy/upstreams.js';
-import { createRegistry } from './registry/registry.js';
-import { CachedContentStore } from './storage/cached-content-store.js';
-import { FsContentStore } from './storage/content-store.js';
-import { openDatabase, SqliteIndex } from './storage/sqlite-index.js';
-import { SqliteProxyIndex } from './storage/sqlite-proxy-index.js';
-import { UploadFiles } from './storage/upload-files.js';
+import { buildServices } from './services.js';
+import { openDatabase } from './storage/sqlite-index.js';
 
 export interface ServerDeps {
   config: Config;
@@ -38,42 +27,50 @@ export interface RunningServer {
   server: Server;
   /** Host and port actually bound (port 0 in the config picks a free one). */
   address: AddressInfo;
+  /** The separate metrics listener's address, when metrics.listen is set. */
+  metricsAddress: AddressInfo | undefined;
   close(): Promise<void>;
 }
 
-function createPullThrough({ config, logger, clock }: ServerDeps, index: SqliteProxyIndex, sources: Sources): PullThrough {
-  const content = new CachedContentStore(new FsContentStore(config.proxy_storage, config.temporary_registry_storage), config.limits.manifest_cache_size);
-  const requester = new SourceRequester(new UpstreamClient(new TokenCache(clock), logger), new MemberHealth(clock, config.proxy.backoff), logger);
-  return new PullThrough({
-    sources,
-    requester,
-    fetcher: new BlobFetcher(requester, content, index, clock, logger),
-    index,
-    content,
-    clock,
-    logger,
-    maxManifestSize: config.limits.max_manifest_size,
+function listen(server: Server, host: string, port: number): Promise<AddressInfo> {
+  return new Promise<AddressInfo>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve(server.address() as AddressInfo);
+    });
+  });
+}
+
+/** Stops accepting, lets requests in flight finish until `deadlineMs`, then cuts what is left. */
+function drain(server: Server, deadlineMs: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    server.close(() => resolve());
+    server.closeIdleConnections();
+    const idle = setInterval(() => server.closeIdleConnections(), 100);
+    const deadline = setTimeout(() => server.closeAllConnections(), deadlineMs);
+    server.once('close', () => {
+      clearInterval(idle);
+      clearTimeout(deadline);
+    });
   });
 }
 
 export async function startServer({ config, logger, clock }: ServerDeps): Promise<RunningServer> {
-  for (const dir of [config.registry_storage, config.temporary_registry_storage, config.proxy_storage]) {
-    await mkdir(dir, { recursive: true });
-  }
+  const roots = { registry_storage: config.registry_storage, temporary_registry_storage: config.temporary_registry_storage, proxy_storage: config.proxy_storage };
+  for (const dir of Object.values(roots)) await mkdir(dir, { recursive: true });
   const db = openDatabase(config.database);
-  const index = new SqliteIndex(db);
-  const registry = createRegistry({
-    index,
-    content: new CachedContentStore(new FsContentStore(config.registry_storage, config.temporary_registry_storage), config.limits.manifest_cache_size),
-    uploadFiles: new UploadFiles(config.temporary_registry_storage),
-    clock,
-    limits: { maxManifestSize: config.limits.max_manifest_size, maxListPage: config.limits.max_list_page, maxBlobSize: config.limits.max_blob_size },
+  const services = buildServices(config, logger, clock, db);
+  const { metrics } = services;
+  const app = createApp({
+    registry: services.registry,
+    proxy: services.proxy,
+    mirror: services.mirror,
+    logger,
+    ops: { stats: services.stats, roots, ...(metrics ? { metrics } : {}), metricsHere: config.metrics.listen === '' },
+    ...(services.auth ? { auth: services.auth } : {}),
   });
-  const sources = new Sources(config.proxy, new Upstreams(config.proxy));
-  const proxy = createPullThrough({ config, logger, clock }, new SqliteProxyIndex(db), sources);
-  const mirror = new Mirror(config.mirror, sources);
-  const auth = createAuth(config, clock, logger);
-  const app = createApp({ registry, proxy, mirror, logger, ...(auth ? { auth } : {}) });
+
   // Slow headers are only noticed when connections are checked: check often enough for the timeout to mean something.
   const limits = { maxHeaderSize: config.http.max_header_size, connectionsCheckingInterval: Math.max(250, Math.min(30_000, config.http.headers_timeout / 4)) };
   const server: Server =
@@ -85,33 +82,26 @@ export async function startServer({ config, logger, clock }: ServerDeps): Promis
   server.headersTimeout = config.http.headers_timeout;
   server.timeout = config.http.idle_timeout;
   server.keepAliveTimeout = 65_000;
+  const address = await listen(server, config.listen.host, config.listen.port);
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.listen.port, config.listen.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const address = server.address() as AddressInfo;
-  logger.info({ address: address.address, port: address.port, tls: config.tls.cert !== '', auth: auth !== undefined, storage: config.registry_storage }, 'keel listening');
+  let metricsServer: Server | undefined;
+  let metricsAddress: AddressInfo | undefined;
+  if (metrics && config.metrics.listen !== '') {
+    metricsServer = createHttpServer(express().use(metricsRouter(metrics)));
+    metricsAddress = await listen(metricsServer, config.metrics.listen.host, config.metrics.listen.port);
+  }
+  logger.info(
+    { address: address.address, port: address.port, tls: config.tls.cert !== '', auth: services.auth !== undefined, metrics_port: metricsAddress?.port, storage: config.registry_storage },
+    'keel listening',
+  );
 
   let closed: Promise<void> | undefined;
   return {
     server,
     address,
+    metricsAddress,
     close: () => {
-      closed ??= new Promise<void>((resolve) => {
-        // Stop accepting; let requests in flight finish up to the deadline, then cut the rest.
-        server.close(() => resolve());
-        server.closeIdleConnections();
-        const idle = setInterval(() => server.closeIdleConnections(), 100);
-        const deadline = setTimeout(() => server.closeAllConnections(), config.http.shutdown_timeout);
-        server.once('close', () => {
-          clearInterval(idle);
-          clearTimeout(deadline);
-        });
-      }).then(() => index.close());
+      closed ??= Promise.all([drain(server, config.http.shutdown_timeout), metricsServer ? drain(metricsServer, 1000) : undefined]).then(() => services.index.close());
       return closed;
     },
   };

@@ -25,6 +25,14 @@ export const DEFAULTS = {
   },
   log: {
     level: 'info',
+    /** "json": one JSON object per line (for collectors); "pretty": colourful lines for a terminal. */
+    format: 'json',
+  },
+  metrics: {
+    /** Serve Prometheus metrics at GET /metrics. */
+    enabled: true,
+    /** A separate "host:port" for /metrics (and nothing else); empty: the main port. */
+    listen: '',
   },
   proxy: {
     /** Hosts that may be proxied by their own name (https://<host>); anything else is refused. */

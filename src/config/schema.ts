@@ -92,6 +92,13 @@ export const configSchema = z
     log: z
       .object({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+        format: z.enum(['json', 'pretty']),
+      })
+      .strict(),
+    metrics: z
+      .object({
+        enabled: z.boolean(),
+        listen: z.union([z.literal(''), listen]),
       })
       .strict(),
     proxy: z

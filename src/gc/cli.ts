@@ -10,8 +10,8 @@
  */
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
-import { pino } from 'pino';
 import { ConfigError, loadConfig } from '../config/load.js';
+import { createLogger } from '../log.js';
 import { systemClock } from '../registry/clock.js';
 import { GcLockedError, runGc, type GcOptions } from './run-gc.js';
 import type { GcSummary, Progress } from './summary.js';
@@ -71,7 +71,7 @@ async function main(): Promise<number> {
   }
   const explicit = values.config ?? process.env.KEEL_CONFIG;
   const config = loadConfig({ file: explicit ?? 'configuration.toml', optional: explicit === undefined });
-  const logger = pino({ level: config.log.level }, pino.destination(2));
+  const logger = createLogger(config.log, 2);
   const options: GcOptions = { stores: values.store as GcOptions['stores'], dryRun: values['dry-run'], deleteUntagged: values['delete-untagged'] };
   const summary = await runGc(config, options, { clock: systemClock, logger, ...(process.stderr.isTTY && !values.json ? { progress: terminalProgress() } : {}) });
   if (values.json) process.stdout.write(`${JSON.stringify(summary)}\n`);

@@ -13,6 +13,7 @@ import type { Clock } from '../registry/clock.js';
 import { gcQueries } from '../storage/sqlite-gc-queries.js';
 import { openDatabase } from '../storage/sqlite-index.js';
 import type { GcContext } from './context.js';
+import { writeLastRun } from './last-run.js';
 import { collectProxy } from './proxy-gc.js';
 import { collectRegistry } from './registry-gc.js';
 import { silentProgress, type GcSummary, type Progress, type StoreSummary } from './summary.js';
@@ -60,6 +61,7 @@ export async function runGc(config: Config, options: GcOptions, deps: { clock: C
     if (options.stores !== 'proxy') stores.push(await collectRegistry(ctx, { deleteUntagged: options.deleteUntagged }));
     if (options.stores !== 'registry') stores.push(await collectProxy(ctx));
     const summary: GcSummary = { dryRun: options.dryRun, durationMs: deps.clock.now() - started, stores };
+    if (!options.dryRun) await writeLastRun(config.database, { ...summary, finishedAt: deps.clock.now() });
     deps.logger.info({ duration_ms: summary.durationMs, dry_run: options.dryRun }, 'gc: finished');
     return summary;
   } finally {

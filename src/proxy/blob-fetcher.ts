@@ -16,13 +16,14 @@ import { digestAlgorithm, type Digest } from '../registry/types.js';
 import type { ContentStore } from '../storage/content-store.js';
 import type { ProxyIndex } from '../storage/proxy-index.js';
 import { BlobDownload } from './blob-download.js';
+import { noProxyMetrics, type ProxyMetrics } from './proxy-metrics.js';
 import { SingleFlight } from './single-flight.js';
 import type { SourceRequester } from './source-requester.js';
 import type { Source } from './sources.js';
 
 export class BlobFetcher {
   /** Keyed by source and digest; a download leaves it when it is stored or has failed. */
-  readonly flights = new SingleFlight<BlobDownload>();
+  readonly flights: SingleFlight<BlobDownload>;
 
   constructor(
     private readonly requester: SourceRequester,
@@ -30,7 +31,10 @@ export class BlobFetcher {
     private readonly index: ProxyIndex,
     private readonly clock: Clock,
     private readonly logger: Logger,
-  ) {}
+    private readonly metrics: ProxyMetrics = noProxyMetrics,
+  ) {
+    this.flights = new SingleFlight<BlobDownload>(() => metrics.joined('blob'));
+  }
 
   /** Starts or joins the download; resolves when the upstream has answered with the blob. */
   fetch(source: Source, repo: string, digest: Digest): Promise<BlobDownload> {
@@ -59,6 +63,7 @@ export class BlobFetcher {
         hash.update(buf);
         await download.handle.write(buf, 0, buf.length, download.written);
         download.progressed(buf.length);
+        this.metrics.upstreamBytes(source.name, member, buf.length);
       }
       if (download.size !== undefined && download.written !== download.size) {
         throw new Error(`upstream sent ${download.written} of ${download.size} bytes`);

@@ -24,6 +24,7 @@ import type { ByteRange, ContentStore } from '../storage/content-store.js';
 import type { CachedManifest, ProxyIndex } from '../storage/proxy-index.js';
 import type { BlobFetcher } from './blob-fetcher.js';
 import type { ProxyName } from './proxy-name.js';
+import { noProxyMetrics, type ProxyMetrics } from './proxy-metrics.js';
 import { SingleFlight } from './single-flight.js';
 import type { SourceRequester } from './source-requester.js';
 import { memberRepository, type Source, type Sources } from './sources.js';
@@ -47,13 +48,18 @@ export interface PullThroughDeps {
   clock: Clock;
   logger: Logger;
   maxManifestSize: number;
+  metrics?: ProxyMetrics;
 }
 
 export class PullThrough {
   /** Concurrent requests for one manifest share one lookup (and so one upstream HEAD or GET). */
-  private readonly manifestFlights = new SingleFlight<CachedManifest>();
+  private readonly manifestFlights: SingleFlight<CachedManifest>;
+  private readonly metrics: ProxyMetrics;
 
-  constructor(private readonly deps: PullThroughDeps) {}
+  constructor(private readonly deps: PullThroughDeps) {
+    this.metrics = deps.metrics ?? noProxyMetrics;
+    this.manifestFlights = new SingleFlight<CachedManifest>(() => this.metrics.joined('manifest'));
+  }
 
   /** The upstream or group a proxied name reads from (DENIED if none is allowed). */
   source(name: ProxyName): Source {
@@ -75,8 +81,10 @@ export class PullThrough {
     const cached = await index.getManifest(source.name, name.repo, digest);
     if (cached && (await content.size(digest)) === cached.size) {
       await index.touchManifest(source.name, name.repo, digest, clock.now());
+      this.metrics.cacheHit(source.name, 'manifest');
       return cached;
     }
+    this.metrics.cacheMiss(source.name, 'manifest');
     return this.fetchManifest(source, name, digest, undefined);
   }
 
@@ -86,18 +94,23 @@ export class PullThrough {
     const usable = cached && (await content.size(cached.digest)) === cached.size ? cached : undefined;
     if (usable && clock.now() - usable.checkedAt < source.tagTtlMs) {
       await index.touchTag(source.name, name.repo, tag, clock.now());
+      this.metrics.cacheHit(source.name, 'manifest');
       return usable;
     }
     try {
+      // After the TTL, a HEAD tells whether the tag moved; the manifest is fetched by digest if it did.
+      let reference: string = tag;
       if (usable) {
         const current = await this.headDigest(source, name, tag);
+        reference = current ?? tag;
         if (current === usable.digest) {
           await index.confirmTag(source.name, name.repo, tag, clock.now());
+          this.metrics.cacheHit(source.name, 'manifest');
           return usable;
         }
-        return await this.fetchManifest(source, name, current ?? tag, tag);
       }
-      return await this.fetchManifest(source, name, tag, tag);
+      this.metrics.cacheMiss(source.name, 'manifest');
+      return await this.fetchManifest(source, name, reference, tag);
     } catch (err) {
       if (usable && isUnavailable(err)) {
         logger.warn({ upstream: source.name, repository: name.repo, tag, error: (err as Error).message }, 'upstream unavailable: serving the cached manifest');
@@ -168,8 +181,10 @@ export class PullThrough {
     const cached = await this.cachedBlobSize(source, digest);
     if (cached !== undefined) {
       await this.deps.index.touchBlob(source.name, digest, this.deps.clock.now());
+      this.metrics.cacheHit(source.name, 'blob');
       return { size: cached, open: (range) => this.deps.content.read(digest, range) };
     }
+    this.metrics.cacheMiss(source.name, 'blob');
     const download = await this.deps.fetcher.fetch(source, name.repo, digest);
     if (download.state === 'failed') throw download.error ?? new RegistryError('UNAVAILABLE', 'upstream download failed');
     if (download.state === 'done') return { size: download.written, open: (range) => this.deps.content.read(digest, range) };

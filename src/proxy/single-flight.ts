@@ -10,10 +10,13 @@ export class SingleFlight<T> {
   started = 0;
   joined = 0;
 
+  constructor(private readonly onJoin: () => void = () => undefined) {}
+
   run(key: string, work: () => Promise<T>, hold?: (value: T) => Promise<unknown>): Promise<T> {
     const running = this.inflight.get(key);
     if (running) {
       this.joined++;
+      this.onJoin();
       return running;
     }
     this.started++;

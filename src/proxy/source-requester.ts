@@ -7,7 +7,9 @@
  */
 import type { Logger } from 'pino';
 import { RegistryError, type ErrorCode } from '../registry/errors.js';
+import { performance } from 'node:perf_hooks';
 import type { MemberHealth } from './member-health.js';
+import { noProxyMetrics, type ProxyMetrics } from './proxy-metrics.js';
 import { memberRepository, type Source } from './sources.js';
 import type { RequestSpec, UpstreamClient, UpstreamReply } from './upstream-client.js';
 import { statusFailure } from './upstream-errors.js';
@@ -32,6 +34,7 @@ export class SourceRequester {
     private readonly client: UpstreamClient,
     private readonly health: MemberHealth,
     private readonly logger: Logger,
+    private readonly metrics: ProxyMetrics = noProxyMetrics,
   ) {}
 
   /** Resolves with the first member's 200 answer; throws the most telling failure otherwise. */
@@ -47,9 +50,12 @@ export class SourceRequester {
       const repo = memberRepository(member, request.repo);
       const spec: RequestSpec = { method: request.method, repo, path: `/v2/${repo}/${request.suffix}`, ...(request.headers ? { headers: request.headers } : {}) };
       let reply: UpstreamReply;
+      const started = performance.now();
       try {
         reply = await this.client.request(member, spec);
+        this.metrics.upstreamRequest(member.name, spec.method, reply.status, (performance.now() - started) / 1000);
       } catch (err) {
+        this.metrics.upstreamRequest(member.name, spec.method, 0, (performance.now() - started) / 1000);
         const error = err instanceof RegistryError ? err : new RegistryError('UNAVAILABLE', String(err));
         if (error.code === 'UNAVAILABLE') this.health.failed(member.name);
         allNotFound = false;

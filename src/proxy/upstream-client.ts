@@ -12,6 +12,7 @@ import got, { type Got, type NormalizedOptions, type OptionsInit } from 'got';
 import type { Logger } from 'pino';
 import { checkLiteralHost, publicOnlyLookup } from './address-guard.js';
 import { parseChallenge, type Challenge } from './auth-challenge.js';
+import { noProxyMetrics, type ProxyMetrics } from './proxy-metrics.js';
 import type { TokenCache } from './token-cache.js';
 import { transportFailure } from './upstream-errors.js';
 import type { Upstream } from './upstreams.js';
@@ -48,6 +49,7 @@ export class UpstreamClient {
   constructor(
     private readonly tokens: TokenCache,
     private readonly logger: Logger,
+    private readonly metrics: ProxyMetrics = noProxyMetrics,
   ) {
     this.http = got.extend({ throwHttpErrors: false, retry: { limit: 0 }, followRedirect: true, maxRedirects: 5, decompress: false });
   }
@@ -99,6 +101,7 @@ export class UpstreamClient {
     } catch (err) {
       throw transportFailure(upstream, err);
     }
+    this.metrics.tokenFetched(upstream.name, response.statusCode === 200);
     if (response.statusCode !== 200) {
       this.logger.warn({ upstream: upstream.name, status: response.statusCode }, 'token request refused');
       return undefined;

@@ -18,6 +18,10 @@ export interface KeelChild {
   root: string;
   /** Peak resident memory of the server so far, in bytes (VmHWM). */
   peakRss(): Promise<number>;
+  /** Settles with the exit code when the process ends. */
+  exited: Promise<number | null>;
+  /** What the process wrote to stdout so far (its JSON log lines). */
+  output(): string;
   stop(): Promise<void>;
 }
 
@@ -28,7 +32,10 @@ export async function spawnKeel(extraToml = ''): Promise<KeelChild> {
   await writeFile(file, `listen = "127.0.0.1:0"\n${extraToml}`);
   const child: ChildProcess = spawn(process.execPath, [MAIN, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
+  let stdout = '';
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const port = await new Promise<number>((resolvePort, reject) => {
     const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
     lines.on('line', (line) => {
@@ -42,13 +49,14 @@ export async function spawnKeel(extraToml = ''): Promise<KeelChild> {
     child.once('exit', (code) => reject(new Error(`keel exited with ${code}: ${stderr}`)));
     setTimeout(() => reject(new Error(`keel did not start within 20s: ${stderr}`)), 20_000).unref();
   });
-  child.stdout?.resume();
   const pid = child.pid as number;
   return {
     url: `http://127.0.0.1:${port}`,
     host: `127.0.0.1:${port}`,
     pid,
     root,
+    exited,
+    output: () => stdout,
     peakRss: async () => {
       const status = await readFile(`/proc/${pid}/status`, 'utf8');
       const m = /VmHWM:\s+(\d+) kB/.exec(status);

@@ -5,7 +5,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { parseConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import { systemClock, type Clock } from '../../src/registry/clock.js';
@@ -32,6 +32,8 @@ export interface StartOptions {
   clock?: Clock;
   /** Reuse an existing storage directory (restart). */
   root?: string;
+  /** Where logs go (silent by default). */
+  logger?: Logger;
 }
 
 export async function startKeel(options: StartOptions = {}): Promise<KeelProcess> {
@@ -40,7 +42,7 @@ export async function startKeel(options: StartOptions = {}): Promise<KeelProcess
     listen: '127.0.0.1:0',
     log: { level: 'silent' },
   });
-  const running = await startServer({ config, logger: pino({ level: 'silent' }), clock: options.clock ?? systemClock });
+  const running = await startServer({ config, logger: options.logger ?? pino({ level: 'silent' }), clock: options.clock ?? systemClock });
   const host = `127.0.0.1:${running.address.port}`;
   return {
     url: `http://${host}`,

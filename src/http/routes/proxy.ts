@@ -4,7 +4,7 @@
  * there is refused in v2-router.ts: the namespace is a cache), and in mirror mode for local
  * misses, with the proxied name given by `nameOf`.
  */
-import type { Request } from 'express';
+import type { Request, Response } from 'express';
 import type { MethodTable, RouteOf } from '../handler.js';
 import { parseRange } from '../negotiate.js';
 import { digestParam, nextLink, pageRequest, queryString, lookupReferenceParam, repoName } from '../request.js';
@@ -20,15 +20,22 @@ export type NameOf = (req: Request, route: RouteOf<'manifest' | 'blob' | 'tags' 
 
 export const proxyNamespace: NameOf = (_req, route) => parseProxyName(repoName(route.name));
 
+/** The proxied name of a request; the upstream it names goes into the request's log line. */
+function proxied(nameOf: NameOf, req: Request, res: Response, route: RouteOf<'manifest' | 'blob' | 'tags' | 'referrers'>, services: Services): ProxyName {
+  const name = nameOf(req, route, services);
+  res.locals.upstream = name.upstream;
+  return name;
+}
+
 export const proxyManifestRoutes = (nameOf: NameOf): MethodTable<'manifest'> => ({
   GET: async (req, res, route, services) => {
-    const { record, bytes } = await services.proxy.manifest(nameOf(req, route, services), lookupReferenceParam(route.reference));
+    const { record, bytes } = await services.proxy.manifest(proxied(nameOf, req, res, route, services), lookupReferenceParam(route.reference));
     negotiate(req, record);
     manifestHeaders(res, record);
     res.status(200).end(bytes);
   },
   HEAD: async (req, res, route, services) => {
-    const { record } = await services.proxy.manifest(nameOf(req, route, services), lookupReferenceParam(route.reference));
+    const { record } = await services.proxy.manifest(proxied(nameOf, req, res, route, services), lookupReferenceParam(route.reference));
     negotiate(req, record);
     manifestHeaders(res, record);
     res.status(200).end();
@@ -38,13 +45,13 @@ export const proxyManifestRoutes = (nameOf: NameOf): MethodTable<'manifest'> => 
 export const proxyBlobRoutes = (nameOf: NameOf): MethodTable<'blob'> => ({
   HEAD: async (req, res, route, services) => {
     const digest = digestParam(route.digest);
-    const size = await services.proxy.blobSize(nameOf(req, route, services), digest);
+    const size = await services.proxy.blobSize(proxied(nameOf, req, res, route, services), digest);
     blobHeaders(res, digest);
     res.status(200).set('Content-Length', String(size)).end();
   },
   GET: async (req, res, route, services) => {
     const digest = digestParam(route.digest);
-    const blob = await services.proxy.blob(nameOf(req, route, services), digest);
+    const blob = await services.proxy.blob(proxied(nameOf, req, res, route, services), digest);
     const range = blob.size === undefined ? undefined : parseRange(req.headers.range, blob.size);
     if (range === 'unsatisfiable') {
       res.set('Content-Range', `bytes */${blob.size}`);
@@ -63,7 +70,7 @@ export const proxyBlobRoutes = (nameOf: NameOf): MethodTable<'blob'> => ({
 
 export const proxyTagRoutes = (nameOf: NameOf): MethodTable<'tags'> => ({
   GET: async (req, res, route, services) => {
-    const name = nameOf(req, route, services);
+    const name = proxied(nameOf, req, res, route, services);
     const page = pageRequest(req);
     const params = new URLSearchParams();
     if (page.n !== undefined) params.set('n', String(page.n));
@@ -79,7 +86,7 @@ export const proxyTagRoutes = (nameOf: NameOf): MethodTable<'tags'> => ({
 export const proxyReferrerRoutes = (nameOf: NameOf): MethodTable<'referrers'> => ({
   GET: async (req, res, route, services) => {
     const artifactType = queryString(req, 'artifactType');
-    const bytes = await services.proxy.referrers(nameOf(req, route, services), digestParam(route.digest), artifactType);
+    const bytes = await services.proxy.referrers(proxied(nameOf, req, res, route, services), digestParam(route.digest), artifactType);
     let manifests: Array<{ artifactType?: unknown }> = [];
     if (bytes) {
       try {

@@ -1,0 +1,139 @@
+/**
+ * Prometheus metrics (prom-client), on a registry of Keel's own (no global state): requests
+ * by route, method and status with latency; bytes pushed and served; the proxy's cache hits
+ * and misses, upstream traffic, latency, errors and token fetches per upstream or group
+ * member; single-flight joins; uploads in progress; store sizes; the last GC run.
+ */
+import client from 'prom-client';
+import { readLastRun } from '../gc/last-run.js';
+import type { ProxyMetrics } from '../proxy/proxy-metrics.js';
+import type { StoreStats } from '../storage/sqlite-stats.js';
+
+export class KeelMetrics implements ProxyMetrics {
+  readonly registry = new client.Registry();
+  private readonly requests;
+  private readonly duration;
+  private readonly bytesIn;
+  private readonly bytesOut;
+  private readonly hits;
+  private readonly misses;
+  private readonly joins;
+  private readonly upstreamRequests;
+  private readonly upstreamDuration;
+  private readonly upstreamBytesTotal;
+  private readonly tokens;
+
+  constructor(stats: StoreStats, database: string) {
+    const registers = [this.registry];
+    client.collectDefaultMetrics({ register: this.registry, prefix: 'keel_' });
+    this.requests = new client.Counter({ name: 'keel_http_requests_total', help: 'HTTP requests by route, method and status', labelNames: ['route', 'method', 'status'], registers });
+    this.duration = new client.Histogram({
+      name: 'keel_http_request_duration_seconds',
+      help: 'HTTP request latency by route and method',
+      labelNames: ['route', 'method'],
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120],
+      registers,
+    });
+    this.bytesIn = new client.Counter({ name: 'keel_bytes_received_total', help: 'Request bytes received (pushes), by route', labelNames: ['route'], registers });
+    this.bytesOut = new client.Counter({ name: 'keel_bytes_served_total', help: 'Response bytes sent (pulls), by route', labelNames: ['route'], registers });
+    this.hits = new client.Counter({ name: 'keel_proxy_cache_hits_total', help: 'Proxy requests served from the cache', labelNames: ['upstream', 'kind'], registers });
+    this.misses = new client.Counter({ name: 'keel_proxy_cache_misses_total', help: 'Proxy requests that went upstream', labelNames: ['upstream', 'kind'], registers });
+    this.joins = new client.Counter({ name: 'keel_proxy_singleflight_joins_total', help: 'Requests that joined a fetch already in flight', labelNames: ['kind'], registers });
+    this.upstreamRequests = new client.Counter({
+      name: 'keel_upstream_requests_total',
+      help: 'Requests to upstream registries by member, method and status (0: no HTTP answer)',
+      labelNames: ['member', 'method', 'status'],
+      registers,
+    });
+    this.upstreamDuration = new client.Histogram({
+      name: 'keel_upstream_request_duration_seconds',
+      help: 'Time to the upstream response headers',
+      labelNames: ['member'],
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    });
+    this.upstreamBytesTotal = new client.Counter({ name: 'keel_upstream_bytes_total', help: 'Blob bytes fetched from upstreams', labelNames: ['upstream', 'member'], registers });
+    this.tokens = new client.Counter({ name: 'keel_upstream_token_fetches_total', help: 'Bearer tokens fetched from upstream token services', labelNames: ['member', 'result'], registers });
+    new client.Gauge({
+      name: 'keel_uploads_in_progress',
+      help: 'Open upload sessions',
+      registers,
+      collect() {
+        this.set(stats.uploadsInProgress());
+      },
+    });
+    new client.Gauge({
+      name: 'keel_store_bytes',
+      help: 'Bytes of content recorded in each store',
+      labelNames: ['store'],
+      registers,
+      collect() {
+        const sizes = stats.storeBytes();
+        this.set({ store: 'registry' }, sizes.registry);
+        this.set({ store: 'proxy' }, sizes.proxy);
+      },
+    });
+    const gcFigure = (name: string, help: string, pick: (s: { blobs: number; bytes: number }) => number): void => {
+      new client.Gauge({
+        name,
+        help,
+        labelNames: ['store'],
+        registers,
+        async collect() {
+          const last = await readLastRun(database);
+          for (const s of last?.stores ?? []) this.set({ store: s.store }, pick(s));
+        },
+      });
+    };
+    gcFigure('keel_gc_last_freed_bytes', 'Bytes the last GC run freed, per store', (s) => s.bytes);
+    gcFigure('keel_gc_last_deleted_blobs', 'Blobs the last GC run deleted, per store', (s) => s.blobs);
+    new client.Gauge({
+      name: 'keel_gc_last_run_timestamp_seconds',
+      help: 'When the last GC run finished (0: never)',
+      registers,
+      async collect() {
+        this.set(((await readLastRun(database))?.finishedAt ?? 0) / 1000);
+      },
+    });
+    new client.Gauge({
+      name: 'keel_gc_last_duration_seconds',
+      help: 'How long the last GC run took',
+      registers,
+      async collect() {
+        this.set(((await readLastRun(database))?.durationMs ?? 0) / 1000);
+      },
+    });
+  }
+
+  request(route: string, method: string, status: number, seconds: number, bytesIn: number, bytesOut: number): void {
+    this.requests.inc({ route, method, status: String(status) });
+    this.duration.observe({ route, method }, seconds);
+    if (bytesIn > 0) this.bytesIn.inc({ route }, bytesIn);
+    if (bytesOut > 0) this.bytesOut.inc({ route }, bytesOut);
+  }
+
+  cacheHit(upstream: string, kind: 'manifest' | 'blob'): void {
+    this.hits.inc({ upstream, kind });
+  }
+
+  cacheMiss(upstream: string, kind: 'manifest' | 'blob'): void {
+    this.misses.inc({ upstream, kind });
+  }
+
+  joined(kind: 'manifest' | 'blob'): void {
+    this.joins.inc({ kind });
+  }
+
+  upstreamRequest(member: string, method: string, status: number, seconds: number): void {
+    this.upstreamRequests.inc({ member, method, status: String(status) });
+    this.upstreamDuration.observe({ member }, seconds);
+  }
+
+  upstreamBytes(upstream: string, member: string, bytes: number): void {
+    this.upstreamBytesTotal.inc({ upstream, member }, bytes);
+  }
+
+  tokenFetched(member: string, ok: boolean): void {
+    this.tokens.inc({ member, result: ok ? 'ok' : 'refused' });
+  }
+}

@@ -1,0 +1,70 @@
+/**
+ * Builds everything the app serves from the configuration: stores, index, registry and proxy
+ * services, mirror policy, authentication, metrics. The one place that knows which
+ * implementation backs each interface.
+ */
+import type Database from 'better-sqlite3';
+import type { Logger } from 'pino';
+import type { AppAuth } from './app.js';
+import { createAuth } from './auth/create-auth.js';
+import type { Config } from './config/schema.js';
+import { KeelMetrics } from './metrics/keel-metrics.js';
+import { BlobFetcher } from './proxy/blob-fetcher.js';
+import { MemberHealth } from './proxy/member-health.js';
+import { Mirror } from './proxy/mirror.js';
+import { PullThrough } from './proxy/pull-through.js';
+import { SourceRequester } from './proxy/source-requester.js';
+import { Sources } from './proxy/sources.js';
+import { TokenCache } from './proxy/token-cache.js';
+import { UpstreamClient } from './proxy/upstream-client.js';
+import { Upstreams } from './proxy/upstreams.js';
+import type { Clock } from './registry/clock.js';
+import { createRegistry, type Registry } from './registry/registry.js';
+import { CachedContentStore } from './storage/cached-content-store.js';
+import { FsContentStore } from './storage/content-store.js';
+import { SqliteIndex } from './storage/sqlite-index.js';
+import { SqliteProxyIndex } from './storage/sqlite-proxy-index.js';
+import { SqliteStats } from './storage/sqlite-stats.js';
+import { UploadFiles } from './storage/upload-files.js';
+
+export interface Services {
+  registry: Registry;
+  proxy: PullThrough;
+  mirror: Mirror;
+  auth: AppAuth | undefined;
+  stats: SqliteStats;
+  metrics: KeelMetrics | undefined;
+  index: SqliteIndex;
+}
+
+export function buildServices(config: Config, logger: Logger, clock: Clock, db: Database.Database): Services {
+  const index = new SqliteIndex(db);
+  const stats = new SqliteStats(db);
+  const metrics = config.metrics.enabled ? new KeelMetrics(stats, config.database) : undefined;
+  const registry = createRegistry({
+    index,
+    content: new CachedContentStore(new FsContentStore(config.registry_storage, config.temporary_registry_storage), config.limits.manifest_cache_size),
+    uploadFiles: new UploadFiles(config.temporary_registry_storage),
+    clock,
+    limits: { maxManifestSize: config.limits.max_manifest_size, maxListPage: config.limits.max_list_page, maxBlobSize: config.limits.max_blob_size },
+  });
+
+  const sources = new Sources(config.proxy, new Upstreams(config.proxy));
+  const proxyIndex = new SqliteProxyIndex(db);
+  const proxyContent = new CachedContentStore(new FsContentStore(config.proxy_storage, config.temporary_registry_storage), config.limits.manifest_cache_size);
+  const client = new UpstreamClient(new TokenCache(clock), logger, metrics);
+  const requester = new SourceRequester(client, new MemberHealth(clock, config.proxy.backoff), logger, metrics);
+  const proxy = new PullThrough({
+    sources,
+    requester,
+    fetcher: new BlobFetcher(requester, proxyContent, proxyIndex, clock, logger, metrics),
+    index: proxyIndex,
+    content: proxyContent,
+    clock,
+    logger,
+    maxManifestSize: config.limits.max_manifest_size,
+    ...(metrics ? { metrics } : {}),
+  });
+
+  return { registry, proxy, mirror: new Mirror(config.mirror, sources), auth: createAuth(config, clock, logger), stats, metrics, index };
+}

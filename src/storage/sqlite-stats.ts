@@ -1,0 +1,42 @@
+/** Figures read at metrics-scrape time and readiness checks, from the index. */
+import type Database from 'better-sqlite3';
+
+export interface StoreStats {
+  /** Can the index answer a query? */
+  ping(): boolean;
+  uploadsInProgress(): number;
+  /** Bytes of content recorded per store. */
+  storeBytes(): { registry: number; proxy: number };
+}
+
+export class SqliteStats implements StoreStats {
+  private readonly s;
+
+  constructor(db: Database.Database) {
+    this.s = {
+      ping: db.prepare<[], { one: number }>('SELECT 1 AS one'),
+      uploads: db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM uploads'),
+      registryBytes: db.prepare<[], { n: number | null }>('SELECT SUM(size) AS n FROM blobs'),
+      proxyBytes: db.prepare<[], { n: number | null }>(
+        `SELECT SUM(size) AS n FROM (SELECT digest, MAX(size) AS size FROM proxy_blobs GROUP BY digest
+           UNION SELECT digest, MAX(size) FROM proxy_manifests GROUP BY digest)`,
+      ),
+    };
+  }
+
+  ping(): boolean {
+    try {
+      return this.s.ping.get()?.one === 1;
+    } catch {
+      return false;
+    }
+  }
+
+  uploadsInProgress(): number {
+    return this.s.uploads.get()?.n ?? 0;
+  }
+
+  storeBytes(): { registry: number; proxy: number } {
+    return { registry: this.s.registryBytes.get()?.n ?? 0, proxy: this.s.proxyBytes.get()?.n ?? 0 };
+  }
+}

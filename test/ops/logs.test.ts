@@ -1,0 +1,52 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import bcrypt from 'bcryptjs';
+import { pino } from 'pino';
+import { startKeel, type KeelProcess } from '../support/keel-server.js';
+import { Client } from '../support/oci-client.js';
+
+const PASSWORD = 'correct-horse-battery-staple';
+const lines: string[] = [];
+let keel: KeelProcess;
+
+beforeAll(async () => {
+  const root = await mkdtemp(join(tmpdir(), 'keel-logs-'));
+  await writeFile(join(root, 'htpasswd'), `alice:${await bcrypt.hash(PASSWORD, 4)}\n`);
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+      done();
+    },
+  });
+  keel = await startKeel({ root, toml: '[auth]\nhtpasswd = "htpasswd"\n', logger: pino({ level: 'info' }, sink) });
+});
+afterAll(() => keel.destroy());
+
+describe('request logs', () => {
+  test('one JSON line per request with method, path, status, bytes, duration and user; no secrets', async () => {
+    const basic = `Basic ${Buffer.from(`alice:${PASSWORD}`).toString('base64')}`;
+    const tokenRes = await fetch(`${keel.url}/token?service=keel&scope=repository:team/app:pull,push`, { headers: { Authorization: basic } });
+    const { token } = (await tokenRes.json()) as { token: string };
+    const client = new Client(keel.url, { Authorization: `Bearer ${token}` });
+    const image = await client.pushImage('team/app', 'v1');
+    expect((await client.fetch('/v2/team/app/manifests/v1')).status).toBe(200);
+    expect((await fetch(`${keel.url}/v2/team/app/manifests/v1`)).status).toBe(401);
+
+    const entries = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    const requests = entries.filter((e) => e.msg === 'request');
+    const put = requests.find((e) => e.method === 'PUT' && e.path === '/v2/team/app/manifests/v1');
+    expect(put).toMatchObject({ status: 201, user: 'alice', level: 30 });
+    expect(typeof put?.duration_ms).toBe('number');
+    expect(put?.bytes_in).toBe(JSON.stringify(image.manifest).length);
+    const get = requests.find((e) => e.method === 'GET' && e.path === '/v2/team/app/manifests/v1' && e.status === 200);
+    expect(get?.bytes_out).toBeGreaterThan(JSON.stringify(image.manifest).length);
+    expect(requests.find((e) => e.status === 401)).toMatchObject({ error: 'UNAUTHORIZED' });
+    expect(requests.length).toBeGreaterThanOrEqual(6);
+
+    const all = lines.join('\n');
+    for (const secret of [PASSWORD, token, basic.slice(6), 'Bearer ', 'Basic ']) expect([secret.slice(0, 12), all.includes(secret)]).toEqual([secret.slice(0, 12), false]);
+  });
+});
