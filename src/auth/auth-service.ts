@@ -49,6 +49,18 @@ export class AuthService {
     return claims && this.principalOf(claims);
   }
 
+  /**
+   * What `user`, signed in with Basic credentials on the request itself (/api/v1, for curl)
+   * rather than with a token, may do: the policy's answer, as a token would have carried it.
+   */
+  principalFor(user: string): Principal {
+    return {
+      user,
+      allows: (repo, action) => this.policy.allowed(user, repo).has(action),
+      refused: (repo, action) => !this.policy.allowed(user, repo).has(action),
+    };
+  }
+
   /** What a signed-in user may read, for filtering listings (policy, not token). */
   mayPull(user: string | undefined, repo: string): boolean {
     return this.policy.allowed(user, repo).has('pull');

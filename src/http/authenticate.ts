@@ -35,7 +35,8 @@ export interface AuthOptions {
   realm: string | undefined;
 }
 
-function challenge(res: Response, req: Request, options: AuthOptions, scope: string | undefined, error?: string): void {
+/** Sets the Bearer challenge pointing clients at the token endpoint (also used by /api/v1). */
+export function challenge(res: Response, req: Request, options: AuthOptions, scope: string | undefined, error?: string): void {
   const realm = options.realm ?? `${req.protocol}://${req.get('host') ?? 'localhost'}/token`;
   const parts = [`realm="${realm}"`, `service="${options.service}"`];
   if (scope) parts.push(`scope="${scope}"`);

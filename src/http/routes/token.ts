@@ -13,7 +13,7 @@ function all(value: unknown): string[] {
   return typeof value === 'string' ? [value] : [];
 }
 
-function basicCredentials(req: Request): { username: string; password: string } | undefined {
+export function basicCredentials(req: Request): { username: string; password: string } | undefined {
   const header = req.headers.authorization;
   if (!header?.toLowerCase().startsWith('basic ')) return undefined;
   const decoded = Buffer.from(header.slice(6).trim(), 'base64').toString('utf8');
