@@ -43,7 +43,7 @@ export interface KeelUpstream {
 }
 
 export async function startKeel(upstreams: readonly KeelUpstream[]): Promise<BenchServer> {
-  const main = resolve('dist/main.js');
+  const main = resolve('scripts/keel');
   if (!existsSync(main)) throw new Error(`${main} is missing: run "npm run build" first (npm run bench does)`);
   const dir = await mkdtemp(join(tmpdir(), 'keel-bench-keel-'));
   // Settings come from the file alone: a KEEL_* variable in the caller's environment would win.
@@ -58,9 +58,9 @@ export async function startKeel(upstreams: readonly KeelUpstream[]): Promise<Ben
       try {
         proc = await startProcess({
           name: 'keel',
-          file: process.execPath,
-          // The same V8 setting as `npm start` (package.json): a small young generation keeps RSS down.
-          args: ['--max-semi-space-size=2', main, '--config', config],
+          // scripts/keel: the same production settings as `npm start`.
+          file: main,
+          args: ['--config', config],
           env: { ...env, NODE_ENV: 'production' },
           logFile,
           ready: httpResponds({ url: `http://${host}/v2/` }, [200]),

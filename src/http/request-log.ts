@@ -34,6 +34,7 @@ export function requestLog(logger: Logger, observe: RequestObserver = () => unde
       const bytesIn = Number.isSafeInteger(declared) && declared > 0 ? declared : Math.max(0, socket.bytesRead - readBefore);
       const bytesOut = socket.bytesWritten - writtenBefore;
       observe(routeLabel(req), req.method, res.statusCode, ms / 1000, bytesIn, bytesOut);
+      if (res.statusCode < 500 && !logger.isLevelEnabled('info')) return;
       const fields = {
         method: req.method,
         path: req.path,

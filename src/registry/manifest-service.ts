@@ -11,7 +11,8 @@ import { digestBuffer } from './digest.js';
 import { RegistryError } from './errors.js';
 import { parseManifest, type ParsedManifest } from './manifest-parser.js';
 import { readCapped } from './read-capped.js';
-import { digestAlgorithm, type Digest, type Reference, type RepoName } from './types.js';
+import { TagCache } from './tag-cache.js';
+import { digestAlgorithm, type Digest, type Reference, type RepoName, type Tag } from './types.js';
 
 export interface StoredManifest {
   record: ManifestRecord;
@@ -31,15 +32,19 @@ function unknownManifest(repo: RepoName, ref: Reference): RegistryError {
 }
 
 export class ManifestService {
+  private readonly tags: TagCache;
+
   constructor(
     private readonly index: RegistryIndex,
     private readonly content: ContentStore,
     private readonly clock: Clock,
     private readonly maxSize: number,
-  ) {}
+  ) {
+    this.tags = new TagCache(clock);
+  }
 
   async stat(repo: RepoName, ref: Reference): Promise<ManifestRecord> {
-    const record = ref.kind === 'tag' ? await this.index.resolveTag(repo, ref.tag) : await this.index.getManifest(repo, ref.digest);
+    const record = ref.kind === 'tag' ? await this.resolveTag(repo, ref.tag) : await this.index.getManifest(repo, ref.digest);
     if (!record) throw unknownManifest(repo, ref);
     return record;
   }
@@ -52,6 +57,15 @@ export class ManifestService {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw unknownManifest(repo, ref);
       throw err;
     }
+  }
+
+  private async resolveTag(repo: RepoName, tag: Tag): Promise<ManifestRecord | undefined> {
+    const cached = this.tags.get(repo, tag);
+    if (cached) return cached;
+    const generation = this.tags.generation(repo);
+    const record = await this.index.resolveTag(repo, tag);
+    if (record) this.tags.set(repo, tag, record, generation);
+    return record;
   }
 
   async put(repo: RepoName, ref: Reference, contentType: string | undefined, body: Readable): Promise<PushedManifest> {
@@ -76,6 +90,7 @@ export class ManifestService {
       ...parsed.manifests.map((d) => ({ digest: d.digest, kind: 'manifest' as const })),
     ];
     const missing = await this.index.putManifest(repo, record, references, ref.kind === 'tag' ? ref.tag : undefined, this.clock.now());
+    this.tags.forget(repo);
     if (missing) {
       throw new RegistryError('MANIFEST_BLOB_UNKNOWN', `manifest references a ${missing.kind} unknown to this repository`, { digest: missing.digest });
     }
@@ -85,6 +100,7 @@ export class ManifestService {
   /** By digest: the manifest and every tag on it. By tag: only the tag. */
   async delete(repo: RepoName, ref: Reference): Promise<void> {
     const deleted = ref.kind === 'tag' ? await this.index.deleteTag(repo, ref.tag) : await this.index.deleteManifest(repo, ref.digest);
+    this.tags.forget(repo);
     if (!deleted) throw unknownManifest(repo, ref);
   }
 

@@ -10,6 +10,7 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 
 const MAIN = resolve('dist/main.js');
+const START = resolve('scripts/keel');
 
 export interface KeelChild {
   url: string;
@@ -30,8 +31,8 @@ export async function spawnKeel(extraToml = ''): Promise<KeelChild> {
   const root = await mkdtemp(join(tmpdir(), 'keel-proc-'));
   const file = join(root, 'keel.toml');
   await writeFile(file, `listen = "127.0.0.1:0"\n${extraToml}`);
-  // The V8 setting of `npm start` (package.json): measured figures are those of production.
-  const child: ChildProcess = spawn(process.execPath, ['--max-semi-space-size=2', MAIN, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // scripts/keel, as `npm start` runs it: measured figures are those of production settings.
+  const child: ChildProcess = spawn(START, ['--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   let stdout = '';
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
