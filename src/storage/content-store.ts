@@ -42,8 +42,9 @@ export interface BlobRemover {
 
 export type ContentStore = BlobStatter & BlobProvider & BlobIngester & BlobRemover;
 
-// 4 MiB reads measured faster than 1 MiB for large blob GETs on loopback (fewer reads and socket writes).
-const READ_CHUNK = 4 << 20;
+// 1 MiB reads: 4 MiB measured no faster within this machine's noise, and every buffer in
+// flight or awaiting collection counts against the server's memory during large transfers.
+const READ_CHUNK = 1 << 20;
 
 export class FsContentStore implements ContentStore {
   constructor(
