@@ -12,12 +12,12 @@ import type { Request, RequestHandler, Response } from 'express';
 import type { AuthService, Principal } from '../auth/auth-service.js';
 import { formatScope, type Action } from '../auth/scope.js';
 import { RegistryError } from '../registry/errors.js';
-import { matchV2 } from './route-match.js';
+import { routeOf } from './route-match.js';
 
 type Need = { kind: 'any' } | { kind: 'catalog' } | { kind: 'repository'; name: string; actions: Action[] };
 
 function needOf(req: Request): Need | undefined {
-  const route = matchV2(req.path);
+  const route = routeOf(req);
   if (!route) return undefined;
   if (route.kind === 'base') return { kind: 'any' };
   if (route.kind === 'catalog') return { kind: 'catalog' };

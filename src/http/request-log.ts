@@ -6,11 +6,11 @@
 import type { Request, RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { isProxyName } from '../proxy/proxy-name.js';
-import { matchV2 } from './route-match.js';
+import { routeOf } from './route-match.js';
 
 /** A low-cardinality name for the route, for metrics: `manifest`, `proxy_blob`, `token`, ... */
 export function routeLabel(req: Request): string {
-  const route = matchV2(req.path);
+  const route = routeOf(req);
   if (route) return 'name' in route && isProxyName(route.name) ? `proxy_${route.kind}` : route.kind;
   if (req.path === '/token' || req.path === '/health' || req.path === '/ready' || req.path === '/metrics') return req.path.slice(1);
   if (req.path.startsWith('/api/v1/')) return req.path.split('/')[3] ?? 'api';

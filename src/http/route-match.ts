@@ -36,6 +36,21 @@ export function matchV2(path: string): V2Route | undefined {
   return undefined;
 }
 
+const matched = new WeakMap<object, V2Route | null>();
+
+/**
+ * The V2 route of a request, matched once: authentication, the router and the request log
+ * all ask, and the patterns need not run three times per request.
+ */
+export function routeOf(req: { path: string }): V2Route | undefined {
+  let route = matched.get(req);
+  if (route === undefined) {
+    route = matchV2(req.path) ?? null;
+    matched.set(req, route);
+  }
+  return route ?? undefined;
+}
+
 /** Percent-decodes a reference segment; undefined when it is malformed. */
 export function decodeSegment(segment: string): string | undefined {
   try {

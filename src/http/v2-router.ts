@@ -3,7 +3,7 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { RegistryError } from '../registry/errors.js';
 import { isProxyName } from '../proxy/proxy-name.js';
 import type { Handler, MethodTable, Services } from './handler.js';
-import { matchV2, type V2Route } from './route-match.js';
+import { routeOf, type V2Route } from './route-match.js';
 import { baseRoutes } from './routes/base.js';
 import { blobRoutes } from './routes/blobs.js';
 import { catalogRoutes, tagRoutes } from './routes/listings.js';
@@ -38,7 +38,7 @@ function tableFor(route: V2Route): MethodTable<V2Route['kind']> | undefined {
 
 export function v2Router(services: Services): RequestHandler {
   return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
-    const route = matchV2(req.path);
+    const route = routeOf(req);
     if (!route) {
       next();
       return;

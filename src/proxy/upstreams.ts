@@ -4,7 +4,7 @@
  * (reached as https://<name> with defaults). Anything else is refused: Keel is not an open
  * proxy to arbitrary hosts.
  */
-import type { Config } from '../config/schema.js';
+import type { Config, UpstreamConfig } from '../config/schema.js';
 import { RegistryError } from '../registry/errors.js';
 
 export interface Credentials {
@@ -34,19 +34,21 @@ export class Upstreams {
   private readonly byName = new Map<string, Upstream>();
 
   constructor(private readonly config: Config['proxy']) {
-    for (const [name, u] of Object.entries(config.upstreams)) {
-      const credentials = u.username && u.password ? { username: u.username, password: u.password } : undefined;
-      this.byName.set(name, {
-        name,
-        baseUrl: (u.url ?? `https://${name}`).replace(/\/+$/, ''),
-        credentials,
-        allowPrivate: u.allow_private,
-        headers: u.headers,
-        tagTtlMs: u.tag_ttl ?? config.tag_ttl,
-        timeoutMs: u.timeout ?? config.timeout,
-        authHosts: [...u.auth_hosts, ...(u.url ? [] : (DEFAULT_AUTH_HOSTS[name] ?? []))],
-      });
-    }
+    for (const [name, u] of Object.entries(config.upstreams)) this.byName.set(name, this.build(name, u));
+  }
+
+  /** An upstream from its settings; an allowed host without settings gets the defaults. */
+  private build(name: string, u: Partial<UpstreamConfig> = {}): Upstream {
+    return {
+      name,
+      baseUrl: (u.url ?? `https://${name}`).replace(/\/+$/, ''),
+      credentials: u.username && u.password ? { username: u.username, password: u.password } : undefined,
+      allowPrivate: u.allow_private ?? false,
+      headers: u.headers ?? {},
+      tagTtlMs: u.tag_ttl ?? this.config.tag_ttl,
+      timeoutMs: u.timeout ?? this.config.timeout,
+      authHosts: [...(u.auth_hosts ?? []), ...(u.url ? [] : (DEFAULT_AUTH_HOSTS[name] ?? []))],
+    };
   }
 
   /** The upstream for `name`, or DENIED naming the settings that would allow it. */
@@ -54,16 +56,7 @@ export class Upstreams {
     const configured = this.byName.get(name);
     if (configured) return configured;
     if (this.config.allow.includes(name)) {
-      const upstream: Upstream = {
-        name,
-        baseUrl: `https://${name}`,
-        credentials: undefined,
-        allowPrivate: false,
-        headers: {},
-        tagTtlMs: this.config.tag_ttl,
-        timeoutMs: this.config.timeout,
-        authHosts: DEFAULT_AUTH_HOSTS[name] ?? [],
-      };
+      const upstream = this.build(name);
       this.byName.set(name, upstream);
       return upstream;
     }
