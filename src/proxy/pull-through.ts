@@ -11,7 +11,8 @@
  *   cost one upstream GET (Docker Hub counts manifest GETs against its pull limit).
  * - Blobs stream to the client while they download (blob-fetcher.ts).
  */
-import type { Readable } from 'node:stream';
+import type { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
 import type { Clock } from '../registry/clock.js';
 import { digestBuffer } from '../registry/digest.js';
@@ -36,7 +37,8 @@ const MAX_TAG_LIST = 16 * 1024 * 1024;
 
 export interface ProxiedBlob {
   size: number | undefined;
-  open(range?: ByteRange): Readable;
+  /** Writes the blob (or a range) to dest without ending it, as it is stored or as it arrives. */
+  send(dest: Writable, range?: ByteRange): Promise<void>;
 }
 
 export interface PullThroughDeps {
@@ -182,13 +184,13 @@ export class PullThrough {
     if (cached !== undefined) {
       await this.deps.index.touchBlob(source.name, digest, this.deps.clock.now());
       this.metrics.cacheHit(source.name, 'blob');
-      return { size: cached, open: (range) => this.deps.content.read(digest, range) };
+      return { size: cached, send: (dest, range) => this.deps.content.send(digest, dest, range) };
     }
     this.metrics.cacheMiss(source.name, 'blob');
     const download = await this.deps.fetcher.fetch(source, name.repo, digest);
     if (download.state === 'failed') throw download.error ?? new RegistryError('UNAVAILABLE', 'upstream download failed');
-    if (download.state === 'done') return { size: download.written, open: (range) => this.deps.content.read(digest, range) };
-    return { size: download.size, open: (range) => download.reader(range) };
+    if (download.state === 'done') return { size: download.written, send: (dest, range) => this.deps.content.send(digest, dest, range) };
+    return { size: download.size, send: (dest, range) => pipeline(download.reader(range), dest, { end: false }) };
   }
 
   private async cachedBlobSize(source: Source, digest: Digest): Promise<number | undefined> {

@@ -1,5 +1,5 @@
 /** Blobs as a repository sees them: only content linked to the repository is visible. */
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import type { ByteRange, ContentStore } from '../storage/content-store.js';
 import type { RegistryIndex } from '../storage/registry-index.js';
 import { RegistryError } from './errors.js';
@@ -20,6 +20,11 @@ export class BlobService {
 
   open(digest: Digest, range?: ByteRange): Readable {
     return this.content.read(digest, range);
+  }
+
+  /** Writes the content to dest without ending it (a response: see storage/file-sender.ts). */
+  send(digest: Digest, dest: Writable, range?: ByteRange): Promise<void> {
+    return this.content.send(digest, dest, range);
   }
 
   /** Unlinks the blob from the repository; the bytes stay until garbage collection. */

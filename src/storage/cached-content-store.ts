@@ -3,7 +3,7 @@
  * digest. Content is immutable under its digest, so the cache never goes stale; it is
  * bounded in bytes (lru-cache) and only holds what readBytes/writeBytes saw.
  */
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { LRUCache } from 'lru-cache';
 import type { Digest } from '../registry/types.js';
 import type { ByteRange, ContentStore } from './content-store.js';
@@ -24,6 +24,10 @@ export class CachedContentStore implements ContentStore {
 
   read(digest: Digest, range?: ByteRange): Readable {
     return this.inner.read(digest, range);
+  }
+
+  send(digest: Digest, dest: Writable, range?: ByteRange): Promise<void> {
+    return this.inner.send(digest, dest, range);
   }
 
   async readBytes(digest: Digest, maxBytes: number): Promise<Buffer> {

@@ -7,8 +7,9 @@ import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { copyFile, mkdir, open, rename, stat, unlink, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import type { Digest } from '../registry/types.js';
+import { sendFile } from './file-sender.js';
 import { blobPath, ingestDir } from './paths.js';
 
 /** An inclusive byte range. */
@@ -24,6 +25,8 @@ export interface BlobStatter {
 
 export interface BlobProvider {
   read(digest: Digest, range?: ByteRange): Readable;
+  /** Writes the content (or a range) to dest without ending it: the fast path for responses. */
+  send(digest: Digest, dest: Writable, range?: ByteRange): Promise<void>;
   /** Reads small content (manifests) whole; refuses more than maxBytes. */
   readBytes(digest: Digest, maxBytes: number): Promise<Buffer>;
 }
@@ -66,6 +69,10 @@ export class FsContentStore implements ContentStore {
       highWaterMark: READ_CHUNK,
       ...(range ? { start: range.start, end: range.end } : {}),
     });
+  }
+
+  send(digest: Digest, dest: Writable, range?: ByteRange): Promise<void> {
+    return sendFile(blobPath(this.root, digest), dest, range);
   }
 
   async readBytes(digest: Digest, maxBytes: number): Promise<Buffer> {

@@ -22,6 +22,21 @@ describe('blob GET and HEAD', () => {
     expect(Buffer.from(await res.arrayBuffer()).equals(data)).toBe(true);
   });
 
+  test('a client that goes away mid-GET leaves the server serving, the next GET whole', async () => {
+    const data = randomBytes(24 * 1024 * 1024);
+    const { digest } = await client.pushBlob('blobs/abort', data);
+    for (let i = 0; i < 3; i++) {
+      const res = await client.fetch(`/v2/blobs/abort/blobs/${digest}`);
+      const reader = res.body?.getReader();
+      const first = await reader?.read();
+      expect(first?.value?.length).toBeGreaterThan(0);
+      await reader?.cancel();
+    }
+    const res = await client.fetch(`/v2/blobs/abort/blobs/${digest}`);
+    expect(res.status).toBe(200);
+    expect(sha256(Buffer.from(await res.arrayBuffer()))).toBe(digest);
+  });
+
   test('HEAD returns headers without a body', async () => {
     const { digest, size } = await client.pushBlob('blobs/head', 'head me');
     const res = await client.fetch(`/v2/blobs/head/blobs/${digest}`, { method: 'HEAD' });

@@ -1,6 +1,6 @@
 /** `/v2/<name>/blobs/<digest>`: GET (with Range), HEAD, DELETE. */
-import { pipeline } from 'node:stream/promises';
-import type { Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
+import type { Writable } from 'node:stream';
 import type { Response } from 'express';
 import type { MethodTable } from '../handler.js';
 import { parseRange } from '../negotiate.js';
@@ -18,10 +18,15 @@ export function blobHeaders(res: Response, digest: Digest): void {
   });
 }
 
-/** Streams blob content; content removed by garbage collection after its row was read is BLOB_UNKNOWN. */
-export async function sendBlob(res: Response, content: Readable, digest: Digest): Promise<void> {
+/**
+ * Sends blob content and ends the response; content removed by garbage collection after its
+ * row was read is BLOB_UNKNOWN.
+ */
+export async function sendBlob(res: Response, send: (dest: Writable) => Promise<void>, digest: Digest): Promise<void> {
   try {
-    await pipeline(content, res);
+    await send(res);
+    res.end();
+    await finished(res);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT' && !res.headersSent) {
       throw new RegistryError('BLOB_UNKNOWN', 'blob unknown to registry', { digest });
@@ -54,7 +59,7 @@ export const blobRoutes: MethodTable<'blob'> = {
     } else {
       res.status(200).set('Content-Length', String(size));
     }
-    await sendBlob(res, registry.blobs.open(digest, range), digest);
+    await sendBlob(res, (dest) => registry.blobs.send(digest, dest, range), digest);
   },
 
   DELETE: async (_req, res, route, { registry }) => {

@@ -64,7 +64,7 @@ export const proxyBlobRoutes = (nameOf: NameOf): MethodTable<'blob'> => ({
       res.status(200);
       if (blob.size !== undefined) res.set('Content-Length', String(blob.size));
     }
-    await sendBlob(res, blob.open(range), digest);
+    await sendBlob(res, (dest) => blob.send(dest, range), digest);
   },
 });
 
