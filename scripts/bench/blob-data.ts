@@ -8,7 +8,9 @@
  * generated again as the request body.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
 import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 
 const BLOCK = 1024 * 1024;
 
@@ -24,6 +26,16 @@ export class BlobData {
     const hash = createHash('sha256');
     for (const chunk of blocks(seed, 0, size)) hash.update(chunk);
     return new BlobData(seed, size, `sha256:${hash.digest('hex')}`);
+  }
+
+  /** Writes the blob to a file (for curl to send). */
+  async writeFile(path: string): Promise<void> {
+    await pipeline(this.stream(), createWriteStream(path));
+  }
+
+  /** The bytes in [start, end) in one buffer (one chunk of a chunked push). */
+  bytes(start: number, end: number): Buffer {
+    return Buffer.concat([...blocks(this.seed, start, end)], end - start);
   }
 
   /** The bytes in [start, end), as a stream of at most 1 MiB chunks. */

@@ -2,6 +2,9 @@
  * The registry part: the same pushes, GETs and concurrent load against Keel and against
  * Distribution, the two taking turns within each step, with fresh random blobs.
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { BlobData } from './blob-data.js';
 import { curlGet } from './curl-get.js';
 import { abHead, wrkGet, type LoadResult } from './load.js';
@@ -57,6 +60,28 @@ function blobs(count: number, size: number): BlobData[] {
   return Array.from({ length: count }, () => BlobData.create(size));
 }
 
+/**
+ * Runs `work` with `file(blob)`, which writes a blob to a temp file on first use (untimed)
+ * for curl to send; the files are removed afterwards.
+ */
+async function withBlobFiles(list: readonly BlobData[], work: (file: (blob: BlobData) => Promise<string>) => Promise<void>): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'keel-bench-blobs-'));
+  const files = new Map<BlobData, string>();
+  try {
+    await work(async (blob) => {
+      let path = files.get(blob);
+      if (path === undefined) {
+        path = join(dir, String(list.indexOf(blob)));
+        await blob.writeFile(path);
+        files.set(blob, path);
+      }
+      return path;
+    });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 function pick(list: readonly BlobData[], index: number): BlobData {
   const blob = list[index];
   if (blob === undefined) throw new Error(`no blob #${index}`);
@@ -74,16 +99,20 @@ export async function runLocalWorkload(ctx: WorkloadContext, targets: readonly T
   });
 
   const mediums = blobs(s.mediumPushes, s.mediumSize);
-  await step(ctx, targets, 'push_medium_mibps', s.mediumPushes, async (t, round) => {
-    await syncDisks();
-    return mibPerSecond(s.mediumSize, await t.client.pushMonolithic(REPO, pick(mediums, round)));
-  });
-
   const larges = blobs(s.largePushes, s.largeSize);
-  await step(ctx, targets, 'push_large_mibps', s.largePushes, async (t, round) => {
-    await syncDisks();
-    return mibPerSecond(s.largeSize, await t.client.pushMonolithic(REPO, pick(larges, round)));
-  });
+  for (const [id, list, size] of [
+    ['push_medium_mibps', mediums, s.mediumSize],
+    ['push_large_mibps', larges, s.largeSize],
+  ] as const) {
+    await withBlobFiles(list, (file) =>
+      step(ctx, targets, id, list.length, async (t, round) => {
+        const blob = pick(list, round);
+        const path = await file(blob);
+        await syncDisks();
+        return mibPerSecond(size, await t.client.pushFile(REPO, blob, path));
+      }),
+    );
+  }
 
   const chunked = blobs(s.largePushes, s.largeSize);
   await step(ctx, targets, 'push_chunked_mibps', s.largePushes, async (t, round) => {

@@ -114,8 +114,10 @@ function report(settings: BenchSettings, results: Results): string {
       'its digest; the push figures include that cost.',
     '- Every blob is fresh random data (a random 1 MiB block with its index stamped in each MiB); both servers get the same bytes. ' +
       '`sync` runs before each timed push, so neither server pays for the other\'s dirty pages.',
-    '- Servers and clients share this machine: pushes, cache misses and the 20 concurrent clients use a Node client; ' +
-      'blob GETs and cache hits use curl (a Node client reads about half as fast here); load comes from wrk and ab.',
+    '- Servers and clients share this machine, so the clients are kept light: medium and large monolithic pushes are sent by ' +
+      '`curl -T` from a file written before the clock starts, blob GETs and cache hits are read by curl (a Node client reads ' +
+      'about half as fast here), load comes from wrk and ab. Small pushes, chunked pushes (each chunk built before its PATCH; ' +
+      'only the requests are timed), cache misses and the 20 concurrent clients use a Node client.',
     `- Proxy cache hit as a share of the same server's local ${formatSize(settings.largeSize)} GET: ` +
       `Keel ${pct(results.get('proxy_hit_mibps', 'keel'), results.get('get_large_mibps', 'keel'))}, ` +
       `Distribution ${pct(results.get('proxy_hit_mibps', 'distribution'), results.get('get_large_mibps', 'distribution'))}.`,
