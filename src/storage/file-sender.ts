@@ -1,6 +1,6 @@
 /**
  * Sends a file (or a byte range of it) to a writable, such as an HTTP response, through two
- * reused 1 MiB buffers: one is read from disk while the other is being written out.
+ * reused buffers from a pool: one is read from disk while the other is being written out.
  *
  * Why not `pipeline(createReadStream(path), res)`: a read stream allocates a fresh buffer for
  * every read, and on a 512 MiB GET the page faults and garbage of those buffers cost more
@@ -11,9 +11,9 @@
  */
 import { open } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
+import type { BufferPool } from './buffer-pool.js';
 import type { ByteRange } from './content-store.js';
 
-const BUFFER_SIZE = 1 << 20;
 const BUFFERS = 2;
 
 /**
@@ -21,25 +21,34 @@ const BUFFERS = 2;
  * without ending it. Resolves once every write has completed; rejects if the file cannot be
  * opened (before anything was written), on a read error, or when `dest` fails or closes first.
  */
-export async function sendFile(path: string, dest: Writable, range?: ByteRange): Promise<void> {
+export async function sendFile(path: string, dest: Writable, pool: BufferPool, range?: ByteRange): Promise<void> {
   const handle = await open(path, 'r');
   const closed = destinationClosed(dest);
+  const slots: Array<{ buffer: Buffer; written: Promise<void>; done: boolean }> = [];
   try {
     const end = range ? range.end + 1 : (await handle.stat()).size;
     let position = range?.start ?? 0;
-    const slots = Array.from({ length: BUFFERS }, () => ({ buffer: Buffer.allocUnsafe(Math.min(BUFFER_SIZE, Math.max(1, end - position))), written: Promise.resolve() }));
-    for (let i = 0; position < end; i = (i + 1) % BUFFERS) {
+    const buffers = Math.min(BUFFERS, Math.ceil((end - position) / pool.size));
+    for (let i = 0; i < buffers; i++) slots.push({ buffer: pool.take(), written: Promise.resolve(), done: true });
+    for (let i = 0; position < end; i = (i + 1) % buffers) {
       const slot = slots[i];
       if (slot === undefined) throw new Error('unreachable: slot index out of range');
       await Promise.race([slot.written, closed.promise]);
       const { bytesRead } = await handle.read(slot.buffer, 0, Math.min(slot.buffer.length, end - position), position);
       if (bytesRead === 0) throw new Error(`${path} ended at byte ${position}, before byte ${end}`);
       position += bytesRead;
+      slot.done = false;
       slot.written = write(dest, slot.buffer.subarray(0, bytesRead));
+      slot.written.then(
+        () => (slot.done = true),
+        () => undefined,
+      );
     }
     await Promise.race([Promise.all(slots.map((s) => s.written)), closed.promise]);
   } finally {
     closed.dispose();
+    // Only buffers whose last write completed go back: the socket may still hold the others.
+    for (const slot of slots) if (slot.done) pool.give(slot.buffer);
     await handle.close();
   }
 }

@@ -4,10 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
+import { BufferPool } from '../../src/storage/buffer-pool.js';
 import { sendFile } from '../../src/storage/file-sender.js';
 
 let dir: string;
+let pool: BufferPool;
 beforeEach(async () => {
+  pool = new BufferPool(1 << 20, 4);
   dir = await mkdtemp(join(tmpdir(), 'keel-sender-'));
 });
 afterEach(() => rm(dir, { recursive: true, force: true }));
@@ -44,16 +47,22 @@ describe('sendFile', () => {
 
   test('sends the whole file byte for byte through reused buffers, without ending the destination', async () => {
     const sink = new SlowSink(5);
-    await sendFile(path, sink);
+    await sendFile(path, sink, pool);
     expect(sink.bytes).toBe(content.length);
     expect(sink.hash.digest('hex')).toBe(sha256(content));
     expect(sink.writableEnded).toBe(false);
+    // Both buffers came back, and the next send reuses them instead of allocating.
+    expect(pool.idleCount).toBe(2);
+    const again = new SlowSink(0);
+    await sendFile(path, again, pool);
+    expect(again.hash.digest('hex')).toBe(sha256(content));
+    expect(pool.idleCount).toBe(2);
   });
 
   test('sends an inclusive byte range that spans several buffers', async () => {
     const sink = new SlowSink(1);
     const range = { start: 1000, end: 3 * 1024 * 1024 + 7 };
-    await sendFile(path, sink, range);
+    await sendFile(path, sink, pool, range);
     expect(sink.bytes).toBe(range.end - range.start + 1);
     expect(sink.hash.digest('hex')).toBe(sha256(content.subarray(range.start, range.end + 1)));
   });
@@ -61,20 +70,22 @@ describe('sendFile', () => {
   test('an empty file sends nothing', async () => {
     await writeFile(path, Buffer.alloc(0));
     const sink = new SlowSink(0);
-    await sendFile(path, sink);
+    await sendFile(path, sink, pool);
     expect(sink.bytes).toBe(0);
   });
 
   test('a missing file rejects with ENOENT before anything is written', async () => {
     const sink = new SlowSink(0);
-    await expect(sendFile(join(dir, 'missing'), sink)).rejects.toMatchObject({ code: 'ENOENT' });
+    await expect(sendFile(join(dir, 'missing'), sink, pool)).rejects.toMatchObject({ code: 'ENOENT' });
     expect(sink.bytes).toBe(0);
   });
 
   test('a destination destroyed mid-way (a client that went away) rejects instead of hanging', async () => {
     const sink = new SlowSink(20);
     setTimeout(() => sink.destroy(), 30);
-    await expect(sendFile(path, sink)).rejects.toThrow();
+    await expect(sendFile(path, sink, pool)).rejects.toThrow();
     expect(sink.bytes).toBeLessThan(content.length);
+    // The buffer whose write never completed is not handed out again.
+    expect(pool.idleCount).toBeLessThan(2);
   });
 });
