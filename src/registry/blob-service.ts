@@ -2,19 +2,31 @@
 import type { Readable, Writable } from 'node:stream';
 import type { ByteRange, ContentStore } from '../storage/content-store.js';
 import type { RegistryIndex } from '../storage/registry-index.js';
+import type { Clock } from './clock.js';
 import { RegistryError } from './errors.js';
+import { RepoCache } from './repo-cache.js';
 import type { Digest, RepoName } from './types.js';
 
 export class BlobService {
+  /** Sizes of blobs found in a repository; a blob not found is looked up again every time. */
+  private readonly sizes: RepoCache<number>;
+
   constructor(
     private readonly index: RegistryIndex,
     private readonly content: ContentStore,
-  ) {}
+    clock: Clock,
+  ) {
+    this.sizes = new RepoCache<number>(clock);
+  }
 
   /** Size of a blob the repository may see; BLOB_UNKNOWN otherwise. */
   async stat(repo: RepoName, digest: Digest): Promise<number> {
+    const cached = this.sizes.get(repo, digest);
+    if (cached !== undefined) return cached;
+    const generation = this.sizes.generation(repo);
     const size = await this.index.repositoryBlobSize(repo, digest);
     if (size === undefined) throw new RegistryError('BLOB_UNKNOWN', 'blob unknown to registry', { digest });
+    this.sizes.set(repo, digest, size, generation);
     return size;
   }
 
@@ -29,8 +41,8 @@ export class BlobService {
 
   /** Unlinks the blob from the repository; the bytes stay until garbage collection. */
   async delete(repo: RepoName, digest: Digest): Promise<void> {
-    if (!(await this.index.unlinkBlob(repo, digest))) {
-      throw new RegistryError('BLOB_UNKNOWN', 'blob unknown to registry', { digest });
-    }
+    const unlinked = await this.index.unlinkBlob(repo, digest);
+    this.sizes.forget(repo);
+    if (!unlinked) throw new RegistryError('BLOB_UNKNOWN', 'blob unknown to registry', { digest });
   }
 }

@@ -11,7 +11,7 @@ import { digestBuffer } from './digest.js';
 import { RegistryError } from './errors.js';
 import { parseManifest, type ParsedManifest } from './manifest-parser.js';
 import { readCapped } from './read-capped.js';
-import { TagCache } from './tag-cache.js';
+import { RepoCache } from './repo-cache.js';
 import { digestAlgorithm, type Digest, type Reference, type RepoName, type Tag } from './types.js';
 
 export interface StoredManifest {
@@ -32,7 +32,7 @@ function unknownManifest(repo: RepoName, ref: Reference): RegistryError {
 }
 
 export class ManifestService {
-  private readonly tags: TagCache;
+  private readonly tags: RepoCache<ManifestRecord>;
 
   constructor(
     private readonly index: RegistryIndex,
@@ -40,7 +40,7 @@ export class ManifestService {
     private readonly clock: Clock,
     private readonly maxSize: number,
   ) {
-    this.tags = new TagCache(clock);
+    this.tags = new RepoCache<ManifestRecord>(clock);
   }
 
   async stat(repo: RepoName, ref: Reference): Promise<ManifestRecord> {

@@ -27,7 +27,7 @@ export interface RegistryDeps {
 
 export function createRegistry(deps: RegistryDeps): Registry {
   return {
-    blobs: new BlobService(deps.index, deps.content),
+    blobs: new BlobService(deps.index, deps.content, deps.clock),
     uploads: new UploadService(deps.index, deps.content, deps.uploadFiles, deps.clock, deps.limits.maxBlobSize),
     manifests: new ManifestService(deps.index, deps.content, deps.clock, deps.limits.maxManifestSize),
     listings: new ListingService(deps.index, deps.limits.maxListPage),

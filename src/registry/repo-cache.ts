@@ -1,19 +1,20 @@
 /**
- * A short-lived memory of tag → manifest lookups, the hottest query of a registry (every
- * `docker pull` of a tag). Entries live `ttlMs` (1 s by default) and are dropped at once when
- * this process changes the repository's tags or manifests; the TTL bounds how long a change
- * made elsewhere (another process on the same index) can go unseen.
+ * A short-lived memory of per-repository index lookups, for the hottest queries of a
+ * registry: tag → manifest (every `docker pull` of a tag) and a repository's blob sizes
+ * (every layer a client checks with HEAD before pushing or pulling). Entries live `ttlMs`
+ * (1 s by default) and are dropped at once when this process changes what the repository
+ * answers; the TTL bounds how long a change made elsewhere (another process on the same
+ * index, such as garbage collection) can go unseen.
  */
-import type { ManifestRecord } from '../storage/registry-index.js';
 import type { Clock } from './clock.js';
 
-interface Entry {
-  record: ManifestRecord;
+interface Entry<V> {
+  value: V;
   expires: number;
 }
 
-export class TagCache {
-  private readonly repos = new Map<string, Map<string, Entry>>();
+export class RepoCache<V> {
+  private readonly repos = new Map<string, Map<string, Entry<V>>>();
   /** Bumped by forget: a lookup that started before a change must not cache what it read. */
   private readonly generations = new Map<string, number>();
   private size = 0;
@@ -24,15 +25,15 @@ export class TagCache {
     private readonly maxEntries = 10_000,
   ) {}
 
-  get(repo: string, tag: string): ManifestRecord | undefined {
-    const entry = this.repos.get(repo)?.get(tag);
+  get(repo: string, key: string): V | undefined {
+    const entry = this.repos.get(repo)?.get(key);
     if (!entry) return undefined;
     if (this.clock.now() >= entry.expires) {
-      this.repos.get(repo)?.delete(tag);
+      this.repos.get(repo)?.delete(key);
       this.size--;
       return undefined;
     }
-    return entry.record;
+    return entry.value;
   }
 
   generation(repo: string): number {
@@ -40,22 +41,22 @@ export class TagCache {
   }
 
   /** Remembers a lookup made when the repository was at `generation`; ignored if it changed since. */
-  set(repo: string, tag: string, record: ManifestRecord, generation: number): void {
+  set(repo: string, key: string, value: V, generation: number): void {
     if (generation !== this.generation(repo)) return;
     if (this.size >= this.maxEntries) {
       this.repos.clear();
       this.size = 0;
     }
-    let tags = this.repos.get(repo);
-    if (!tags) {
-      tags = new Map();
-      this.repos.set(repo, tags);
+    let entries = this.repos.get(repo);
+    if (!entries) {
+      entries = new Map();
+      this.repos.set(repo, entries);
     }
-    if (!tags.has(tag)) this.size++;
-    tags.set(tag, { record, expires: this.clock.now() + this.ttlMs });
+    if (!entries.has(key)) this.size++;
+    entries.set(key, { value, expires: this.clock.now() + this.ttlMs });
   }
 
-  /** Forgets everything about a repository (a tag or manifest in it changed). */
+  /** Forgets everything about a repository (something it answers changed). */
   forget(repo: string): void {
     this.size -= this.repos.get(repo)?.size ?? 0;
     this.repos.delete(repo);

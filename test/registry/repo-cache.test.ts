@@ -1,15 +1,15 @@
 import { describe, expect, test } from '@jest/globals';
-import { TagCache } from '../../src/registry/tag-cache.js';
+import { RepoCache } from '../../src/registry/repo-cache.js';
 import type { Digest } from '../../src/registry/types.js';
 import type { ManifestRecord } from '../../src/storage/registry-index.js';
 import { ManualClock } from '../support/manual-clock.js';
 
 const record = (n: number): ManifestRecord => ({ digest: `sha256:${String(n).padStart(64, '0')}` as Digest, mediaType: 'x', size: n, artifactType: null, subject: null, annotations: null });
 
-describe('TagCache', () => {
+describe('RepoCache', () => {
   test('answers until the TTL runs out', () => {
     const clock = new ManualClock(0);
-    const cache = new TagCache(clock, 1000);
+    const cache = new RepoCache<ManifestRecord>(clock, 1000);
     cache.set('a', 'v1', record(1), cache.generation('a'));
     clock.advance(999);
     expect(cache.get('a', 'v1')).toEqual(record(1));
@@ -18,7 +18,7 @@ describe('TagCache', () => {
   });
 
   test('forget drops a repository, and a lookup that began before it is not cached', () => {
-    const cache = new TagCache(new ManualClock(0));
+    const cache = new RepoCache<ManifestRecord>(new ManualClock(0));
     cache.set('a', 'v1', record(1), cache.generation('a'));
     cache.set('b', 'v1', record(2), cache.generation('b'));
     const before = cache.generation('a');
@@ -30,7 +30,7 @@ describe('TagCache', () => {
   });
 
   test('is bounded in entries', () => {
-    const cache = new TagCache(new ManualClock(0), 1000, 3);
+    const cache = new RepoCache<ManifestRecord>(new ManualClock(0), 1000, 3);
     for (let i = 0; i < 5; i++) cache.set('r', `t${i}`, record(i), 0);
     expect(['t0', 't1', 't2', 't3', 't4'].filter((t) => cache.get('r', t) !== undefined).length).toBeLessThanOrEqual(3);
   });

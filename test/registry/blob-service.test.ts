@@ -1,0 +1,66 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
+import { BlobService } from '../../src/registry/blob-service.js';
+import { digestBuffer } from '../../src/registry/digest.js';
+import { parseRepoName } from '../../src/registry/types.js';
+import { FsContentStore } from '../../src/storage/content-store.js';
+import { openDatabase, SqliteIndex } from '../../src/storage/sqlite-index.js';
+import { ManualClock } from '../support/manual-clock.js';
+
+let dir: string;
+let index: SqliteIndex;
+let other: SqliteIndex;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'keel-blob-service-'));
+  index = new SqliteIndex(openDatabase(join(dir, 'index.db')));
+  // A second connection to the same file: another process, such as garbage collection.
+  other = new SqliteIndex(openDatabase(join(dir, 'index.db')));
+});
+afterEach(async () => {
+  index.close();
+  other.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('BlobService.stat', () => {
+  const repo = parseRepoName('team/app');
+  const bytes = Buffer.from('layer');
+  const digest = digestBuffer(bytes);
+
+  async function service(clock: ManualClock): Promise<BlobService> {
+    const content = new FsContentStore(join(dir, 'store'), join(dir, 'tmp'));
+    await content.writeBytes(digest, bytes);
+    await index.linkBlob(repo, digest, bytes.length, clock.now());
+    return new BlobService(index, content, clock);
+  }
+
+  test('remembers a size for a second; a change made by another process shows once that has passed', async () => {
+    const clock = new ManualClock(0);
+    const blobs = await service(clock);
+    expect(await blobs.stat(repo, digest)).toBe(bytes.length);
+    expect(await other.unlinkBlob(repo, digest)).toBe(true);
+    clock.advance(999);
+    expect(await blobs.stat(repo, digest)).toBe(bytes.length);
+    clock.advance(1);
+    await expect(blobs.stat(repo, digest)).rejects.toMatchObject({ code: 'BLOB_UNKNOWN' });
+  });
+
+  test('a delete through the service is seen at once', async () => {
+    const clock = new ManualClock(0);
+    const blobs = await service(clock);
+    expect(await blobs.stat(repo, digest)).toBe(bytes.length);
+    await blobs.delete(repo, digest);
+    await expect(blobs.stat(repo, digest)).rejects.toMatchObject({ code: 'BLOB_UNKNOWN' });
+  });
+
+  test('an unknown blob is not remembered: linked a moment later, it is found at once', async () => {
+    const clock = new ManualClock(0);
+    const blobs = await service(clock);
+    const otherRepo = parseRepoName('team/other');
+    await expect(blobs.stat(otherRepo, digest)).rejects.toMatchObject({ code: 'BLOB_UNKNOWN' });
+    await other.linkBlob(otherRepo, digest, bytes.length, clock.now());
+    expect(await blobs.stat(otherRepo, digest)).toBe(bytes.length);
+  });
+});
