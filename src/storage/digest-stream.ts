@@ -18,6 +18,8 @@ export class DigestStream extends Transform {
   constructor(
     private readonly hash: Hash | undefined,
     private readonly limit = Infinity,
+    /** Told the running byte count after each chunk. */
+    private readonly progress?: (bytes: number) => void,
   ) {
     super();
   }
@@ -29,6 +31,7 @@ export class DigestStream extends Transform {
       return;
     }
     this.hash?.update(chunk);
+    this.progress?.(this.bytes);
     callback(null, chunk);
   }
 }

@@ -9,7 +9,11 @@ import { mkdir, open, stat, truncate, unlink } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { DigestStream } from './digest-stream.js';
+import { FlushBehind } from './flush-behind.js';
 import { uploadPath, uploadsDir } from './paths.js';
+
+/** Upload bytes are flushed to disk behind the writes every this many bytes (flush-behind.ts). */
+const FLUSH_EVERY = 8 * 1024 * 1024;
 
 export class UploadFiles {
   constructor(private readonly tempRoot: string) {}
@@ -38,14 +42,19 @@ export class UploadFiles {
    * Returns the number of bytes written. On any failure the file is truncated back to `offset`.
    */
   async append(id: string, offset: number, source: Readable, hash: Hash | undefined, limit = Infinity): Promise<number> {
-    const counter = new DigestStream(hash, limit);
+    const flush = new FlushBehind(this.path(id), FLUSH_EVERY);
+    const counter = new DigestStream(hash, limit, (bytes) => flush.wrote(bytes));
     const sink = createWriteStream(this.path(id), { flags: 'r+', start: offset, highWaterMark: 1 << 20 });
     try {
       await pipeline(source, counter, sink);
+      // A whole chunk (an 8 MiB PATCH, say) starts its own flush on the way out.
+      flush.wrote(Infinity);
       return counter.bytes;
     } catch (err) {
       await truncate(this.path(id), offset).catch(() => undefined);
       throw err;
+    } finally {
+      flush.close().catch(() => undefined);
     }
   }
 
