@@ -1,5 +1,5 @@
 /** createApp(deps): the Express application, with no I/O of its own at import time. */
-import express, { type Express } from 'express';
+import express, { type Express, type RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import type { AuthService } from './auth/auth-service.js';
 import { authenticate, type AuthOptions } from './http/authenticate.js';
@@ -40,23 +40,37 @@ export interface AppDeps {
   auth?: AppAuth;
 }
 
+/**
+ * Runs a router only for its own paths: every other request (all of /v2/) skips it with one
+ * Set lookup instead of walking its route layers.
+ */
+function onPaths(paths: readonly string[], router: RequestHandler): RequestHandler {
+  const own = new Set(paths);
+  const longest = Math.max(...paths.map((p) => p.length)) + 1;
+  return (req, res, next) => {
+    // As an Express router matches: case-insensitive, a trailing slash allowed.
+    if (req.path.length <= longest && own.has(req.path.toLowerCase().replace(/\/$/, ''))) return router(req, res, next);
+    next();
+  };
+}
+
 export function createApp(deps: AppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
   app.set('query parser', 'simple');
   app.use((_req, res, next) => {
-    res.set('Docker-Distribution-API-Version', 'registry/2.0');
+    res.setHeader('Docker-Distribution-API-Version', 'registry/2.0');
     next();
   });
   const metrics = deps.ops?.metrics;
   app.use(requestLog(deps.logger, metrics ? (...figures) => metrics.request(...figures) : undefined));
   if (deps.ops) {
-    app.use(healthRouter(deps.ops.stats, deps.ops.roots));
-    if (metrics && deps.ops.metricsHere) app.use(metricsRouter(metrics));
+    app.use(onPaths(['/health', '/ready'], healthRouter(deps.ops.stats, deps.ops.roots)));
+    if (metrics && deps.ops.metricsHere) app.use(onPaths(['/metrics'], metricsRouter(metrics)));
   }
   if (deps.auth) {
-    app.use(tokenRouter(deps.auth.service, deps.auth.options.service));
+    app.use(onPaths(['/token'], tokenRouter(deps.auth.service, deps.auth.options.service)));
     app.use(authenticate(deps.auth.service, deps.auth.options));
   }
   app.use(v2Router({ registry: deps.registry, proxy: deps.proxy, mirror: deps.mirror }));

@@ -21,6 +21,11 @@ describe('health and readiness', () => {
     expect(await ready.json()).toEqual({ status: 'ready' });
   });
 
+  test('they answer as an Express route would: any case, a trailing slash allowed; a longer path is not them', async () => {
+    for (const path of ['/health/', '/HEALTH', '/Ready/']) expect((await fetch(`${keel.url}${path}`)).status).toBe(200);
+    expect((await fetch(`${keel.url}/healthz`)).status).toBe(404);
+  });
+
   test('/ready is 503 naming the storage root that cannot be written; /health stays healthy', async () => {
     // chattr +i: even root cannot create files in an immutable directory.
     execFileSync('chattr', ['+i', keel.config.registry_storage]);

@@ -8,14 +8,13 @@ import { digestParam, repoName } from '../request.js';
 import { RegistryError } from '../../registry/errors.js';
 import type { Digest } from '../../registry/types.js';
 
+/** Set with Node's setHeader on this hot path (every layer check), as manifestHeaders. */
 export function blobHeaders(res: Response, digest: Digest): void {
-  res.set({
-    'Docker-Content-Digest': digest,
-    'Content-Type': 'application/octet-stream',
-    'Accept-Ranges': 'bytes',
-    ETag: `"${digest}"`,
-    'Cache-Control': 'max-age=31536000, immutable',
-  });
+  res.setHeader('Docker-Content-Digest', digest);
+  res.setHeader('Content-Type', 'application/octet-stream');
+  res.setHeader('Accept-Ranges', 'bytes');
+  res.setHeader('ETag', `"${digest}"`);
+  res.setHeader('Cache-Control', 'max-age=31536000, immutable');
 }
 
 /**
@@ -41,7 +40,9 @@ export const blobRoutes: MethodTable<'blob'> = {
     const digest = digestParam(route.digest);
     const size = await registry.blobs.stat(repo, digest);
     blobHeaders(res, digest);
-    res.status(200).set('Content-Length', String(size)).end();
+    res.statusCode = 200;
+    res.setHeader('Content-Length', size);
+    res.end();
   },
 
   GET: async (req, res, route, { registry }) => {
