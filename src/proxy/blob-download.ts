@@ -6,10 +6,14 @@
  */
 import { EventEmitter } from 'node:events';
 import type { FileHandle } from 'node:fs/promises';
-import { Readable } from 'node:stream';
+import { Writable } from 'node:stream';
 import type { ByteRange } from '../storage/content-store.js';
+import { destinationClosed, write } from '../storage/writable-waits.js';
 
-const READ_CHUNK = 1 << 20;
+/** Each client's read buffer for a download in progress. */
+const READ_CHUNK = 256 << 10;
+/** Bytes the writer may hold while a write is under way before it stops reading the upstream. */
+const SINK_BUFFER = 1 << 20;
 
 export class BlobDownload {
   /** Bytes written so far; readers may read up to here. */
@@ -62,71 +66,71 @@ export class BlobDownload {
     if (--this.refs === 0) void this.handle.close().catch(() => undefined);
   }
 
-  /** A stream of the blob (or a range of it) that delivers bytes as they arrive. */
-  reader(range?: ByteRange): Readable {
-    return new DownloadReader(this, range?.start ?? 0, range?.end ?? Infinity);
-  }
-}
-
-class DownloadReader extends Readable {
-  private unsubscribe: (() => void) | undefined;
-  /** One pump at a time: it reads, or waits for the download to grow. */
-  private busy = false;
-
-  constructor(
-    private readonly download: BlobDownload,
-    private position: number,
-    private readonly end: number,
-  ) {
-    super({ highWaterMark: READ_CHUNK });
-    download.acquire();
-  }
-
-  override _read(): void {
-    if (!this.busy) void this.pump();
-  }
-
-  private async pump(): Promise<void> {
-    const d = this.download;
-    this.busy = true;
-    try {
-      for (;;) {
-        // The last byte is held back until the digest is verified: a client of a lying or
-        // truncated upstream then sees a broken transfer, never a complete wrong blob.
-        const verified = d.state === 'done' ? d.written : Math.max(0, d.written - 1);
-        const limit = Math.min(verified, this.end + 1);
-        if (this.position < limit) {
-          const buffer = Buffer.allocUnsafe(Math.min(READ_CHUNK, limit - this.position));
-          const { bytesRead } = await d.handle.read(buffer, 0, buffer.length, this.position);
-          if (this.destroyed) return;
-          this.position += bytesRead;
-          if (!this.push(buffer.subarray(0, bytesRead))) break;
-          continue;
-        }
-        if (this.position > this.end || (d.state === 'done' && this.position >= d.written)) {
-          this.push(null);
-          break;
-        }
-        if (d.state === 'failed') {
-          this.destroy(d.error ?? new Error('upstream download failed'));
+  /**
+   * Where the writer sends the upstream's bytes: appended to the file with one writev of
+   * everything that arrived while the previous write was under way (not one write per
+   * network chunk, each awaited), then announced to the readers. `written` is told each
+   * append's size. Does not close the shared handle.
+   */
+  sink(written: (bytes: number) => void = () => undefined): Writable {
+    const append = (buffers: Buffer[], callback: (error?: Error | null) => void): void => {
+      const total = buffers.reduce((sum, b) => sum + b.length, 0);
+      this.handle.writev(buffers, this.written).then(({ bytesWritten }) => {
+        if (bytesWritten !== total) {
+          callback(new Error(`short write to the download file: ${bytesWritten} of ${total} bytes`));
           return;
         }
-        await new Promise<void>((resolve) => {
-          this.unsubscribe = d.onChange(resolve);
-        });
-        this.unsubscribe = undefined;
-        if (this.destroyed) return;
-      }
-    } catch (err) {
-      this.destroy(err as Error);
-    } finally {
-      this.busy = false;
-    }
+        this.progressed(bytesWritten);
+        written(bytesWritten);
+        callback();
+      }, callback);
+    };
+    return new Writable({
+      highWaterMark: SINK_BUFFER,
+      write: (chunk: Buffer, _encoding, callback) => append([chunk], callback),
+      writev: (chunks, callback) => append(chunks.map((c) => c.chunk as Buffer), callback),
+    });
   }
 
-  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    this.unsubscribe?.();
-    this.download.release();
-    callback(error);
+  /**
+   * Writes the blob (or a range of it) to `dest` as it arrives, without ending `dest`,
+   * through one buffer of its own that is refilled once the destination is done with it:
+   * twenty clients on one download hold 20 x 256 KiB, and make no garbage per read.
+   * The last byte is held back until the digest is verified, so a client of a lying or
+   * truncated upstream sees a broken transfer, never a complete wrong blob.
+   */
+  async sendTo(dest: Writable, range?: ByteRange): Promise<void> {
+    this.acquire();
+    const closed = destinationClosed(dest);
+    let unsubscribe: (() => void) | undefined;
+    try {
+      const end = range?.end ?? Infinity;
+      let position = range?.start ?? 0;
+      let buffer: Buffer | undefined;
+      for (;;) {
+        const verified = this.state === 'done' ? this.written : Math.max(0, this.written - 1);
+        const limit = Math.min(verified, end + 1);
+        if (position < limit) {
+          buffer ??= Buffer.allocUnsafe(READ_CHUNK);
+          const { bytesRead } = await this.handle.read(buffer, 0, Math.min(buffer.length, limit - position), position);
+          position += bytesRead;
+          await Promise.race([write(dest, buffer.subarray(0, bytesRead)), closed.promise]);
+          continue;
+        }
+        if (position > end || (this.state === 'done' && position >= this.written)) return;
+        if (this.state === 'failed') throw this.error ?? new Error('upstream download failed');
+        await Promise.race([
+          new Promise<void>((resolve) => {
+            unsubscribe = this.onChange(resolve);
+          }),
+          closed.promise,
+        ]);
+        unsubscribe = undefined;
+      }
+    } finally {
+      unsubscribe?.();
+      closed.dispose();
+      this.release();
+    }
   }
 }

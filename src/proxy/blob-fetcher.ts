@@ -9,11 +9,13 @@
 import { createHash } from 'node:crypto';
 import { open, unlink } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
 import type { Clock } from '../registry/clock.js';
 import { RegistryError } from '../registry/errors.js';
 import { digestAlgorithm, type Digest } from '../registry/types.js';
 import type { ContentStore } from '../storage/content-store.js';
+import { DigestStream, TooLargeError } from '../storage/digest-stream.js';
 import type { ProxyIndex } from '../storage/proxy-index.js';
 import { BlobDownload } from './blob-download.js';
 import { noProxyMetrics, type ProxyMetrics } from './proxy-metrics.js';
@@ -55,15 +57,12 @@ export class BlobFetcher {
   private async write(source: Source, member: string, digest: Digest, body: Readable, download: BlobDownload, temp: string): Promise<void> {
     const hash = createHash(digestAlgorithm(digest));
     try {
-      for await (const chunk of body) {
-        const buf = chunk as Buffer;
-        if (download.size !== undefined && download.written + buf.length > download.size) {
-          throw new Error(`upstream sent more than the ${download.size} bytes it announced`);
-        }
-        hash.update(buf);
-        await download.handle.write(buf, 0, buf.length, download.written);
-        download.progressed(buf.length);
-        this.metrics.upstreamBytes(source.name, member, buf.length);
+      const counter = new DigestStream(hash, download.size);
+      try {
+        await pipeline(body, counter, download.sink((bytes) => this.metrics.upstreamBytes(source.name, member, bytes)));
+      } catch (err) {
+        if (err instanceof TooLargeError) throw new Error(`upstream sent more than the ${err.limit} bytes it announced`);
+        throw err;
       }
       if (download.size !== undefined && download.written !== download.size) {
         throw new Error(`upstream sent ${download.written} of ${download.size} bytes`);

@@ -12,7 +12,6 @@
  * - Blobs stream to the client while they download (blob-fetcher.ts).
  */
 import type { Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
 import type { Clock } from '../registry/clock.js';
 import { digestBuffer } from '../registry/digest.js';
@@ -190,7 +189,7 @@ export class PullThrough {
     const download = await this.deps.fetcher.fetch(source, name.repo, digest);
     if (download.state === 'failed') throw download.error ?? new RegistryError('UNAVAILABLE', 'upstream download failed');
     if (download.state === 'done') return { size: download.written, send: (dest, range) => this.deps.content.send(digest, dest, range) };
-    return { size: download.size, send: (dest, range) => pipeline(download.reader(range), dest, { end: false }) };
+    return { size: download.size, send: (dest, range) => download.sendTo(dest, range) };
   }
 
   private async cachedBlobSize(source: Source, digest: Digest): Promise<number | undefined> {

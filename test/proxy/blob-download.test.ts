@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
 import { BlobDownload } from '../../src/proxy/blob-download.js';
 
@@ -12,10 +12,22 @@ beforeEach(async () => {
 });
 afterEach(() => rm(dir, { recursive: true, force: true }));
 
-async function collect(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of stream) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
+/** Keeps a copy of every chunk: the sender refills its buffer once a write called back. */
+class Sink extends Writable {
+  readonly received: Buffer[] = [];
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: () => void): void {
+    this.received.push(Buffer.from(chunk));
+    setTimeout(callback, 1);
+  }
+  get bytes(): Buffer {
+    return Buffer.concat(this.received);
+  }
+}
+
+async function collect(d: BlobDownload, range?: { start: number; end: number }): Promise<Buffer> {
+  const sink = new Sink();
+  await d.sendTo(sink, range);
+  return sink.bytes;
 }
 
 async function newDownload(size: number | undefined): Promise<BlobDownload> {
@@ -39,11 +51,9 @@ describe('BlobDownload readers', () => {
   test('a reader gets every byte as the download grows, the last one only after verification', async () => {
     const data = randomBytes(3000);
     const d = await newDownload(data.length);
-    const reader = d.reader();
-    const received: Buffer[] = [];
-    reader.on('data', (c: Buffer) => received.push(c));
-    const ended = new Promise((r) => reader.once('end', r));
-    const length = (): number => Buffer.concat(received).length;
+    const sink = new Sink();
+    const ended = d.sendTo(sink);
+    const length = (): number => sink.bytes.length;
     await write(d, data.subarray(0, 1000));
     expect(await settle(length, 999)).toBe(999);
     await write(d, data.subarray(1000));
@@ -52,7 +62,7 @@ describe('BlobDownload readers', () => {
     expect(length()).toBe(2999);
     d.succeeded();
     await ended;
-    expect(Buffer.concat(received).equals(data)).toBe(true);
+    expect(sink.bytes.equals(data)).toBe(true);
     d.release();
   });
 
@@ -60,10 +70,10 @@ describe('BlobDownload readers', () => {
     const data = randomBytes(5000);
     const d = await newDownload(data.length);
     await write(d, data.subarray(0, 4000));
-    const early = collect(d.reader());
-    const range = collect(d.reader({ start: 100, end: 199 }));
+    const early = collect(d);
+    const range = collect(d, { start: 100, end: 199 });
     await write(d, data.subarray(4000));
-    const late = collect(d.reader());
+    const late = collect(d);
     d.succeeded();
     expect((await early).equals(data)).toBe(true);
     expect((await late).equals(data)).toBe(true);
@@ -74,12 +84,26 @@ describe('BlobDownload readers', () => {
   test('a failed download fails every reader without delivering the last byte', async () => {
     const data = randomBytes(2000);
     const d = await newDownload(data.length);
-    const reader = d.reader();
-    const result = collect(reader);
+    const result = collect(d);
     await write(d, data);
     await tick();
     d.failed(new Error('digest mismatch'));
     await expect(result).rejects.toThrow('digest mismatch');
+    d.release();
+  });
+
+  test('a client that goes away stops its send without disturbing the download', async () => {
+    const data = randomBytes(600 * 1024);
+    const d = await newDownload(data.length);
+    const gone = new Sink();
+    const sending = d.sendTo(gone);
+    await write(d, data.subarray(0, 1000));
+    expect(await settle(() => gone.bytes.length, 999)).toBe(999);
+    gone.destroy();
+    await expect(sending).rejects.toThrow();
+    await write(d, data.subarray(1000));
+    d.succeeded();
+    expect((await collect(d)).equals(data)).toBe(true);
     d.release();
   });
 });
