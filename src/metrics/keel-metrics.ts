@@ -8,13 +8,16 @@ import client from 'prom-client';
 import { readLastRun } from '../gc/last-run.js';
 import type { ProxyMetrics } from '../proxy/proxy-metrics.js';
 import type { StoreStats } from '../storage/sqlite-stats.js';
+import { DurationHistogram } from './duration-histogram.js';
+import { RequestTally } from './request-tally.js';
 
 export class KeelMetrics implements ProxyMetrics {
   readonly registry = new client.Registry();
   private readonly requests;
-  private readonly duration;
+  private readonly duration: DurationHistogram;
   private readonly bytesIn;
   private readonly bytesOut;
+  private readonly tally: RequestTally;
   private readonly hits;
   private readonly misses;
   private readonly joins;
@@ -26,16 +29,21 @@ export class KeelMetrics implements ProxyMetrics {
   constructor(stats: StoreStats, database: string) {
     const registers = [this.registry];
     client.collectDefaultMetrics({ register: this.registry, prefix: 'keel_' });
-    this.requests = new client.Counter({ name: 'keel_http_requests_total', help: 'HTTP requests by route, method and status', labelNames: ['route', 'method', 'status'], registers });
-    this.duration = new client.Histogram({
-      name: 'keel_http_request_duration_seconds',
-      help: 'HTTP request latency by route and method',
-      labelNames: ['route', 'method'],
-      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120],
-      registers,
+    const collect = (): void => this.tally.drain();
+    this.requests = new client.Counter({ name: 'keel_http_requests_total', help: 'HTTP requests by route, method and status', labelNames: ['route', 'method', 'status'], registers, collect });
+    this.duration = new DurationHistogram(
+      'keel_http_request_duration_seconds',
+      'HTTP request latency by route and method',
+      [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120],
+      this.registry,
+    );
+    this.bytesIn = new client.Counter({ name: 'keel_bytes_received_total', help: 'Request bytes received (pushes), by route', labelNames: ['route'], registers, collect });
+    this.bytesOut = new client.Counter({ name: 'keel_bytes_served_total', help: 'Response bytes sent (pulls), by route', labelNames: ['route'], registers, collect });
+    this.tally = new RequestTally((t) => {
+      this.requests.inc({ route: t.route, method: t.method, status: t.status }, t.requests);
+      if (t.bytesIn > 0) this.bytesIn.inc({ route: t.route }, t.bytesIn);
+      if (t.bytesOut > 0) this.bytesOut.inc({ route: t.route }, t.bytesOut);
     });
-    this.bytesIn = new client.Counter({ name: 'keel_bytes_received_total', help: 'Request bytes received (pushes), by route', labelNames: ['route'], registers });
-    this.bytesOut = new client.Counter({ name: 'keel_bytes_served_total', help: 'Response bytes sent (pulls), by route', labelNames: ['route'], registers });
     this.hits = new client.Counter({ name: 'keel_proxy_cache_hits_total', help: 'Proxy requests served from the cache', labelNames: ['upstream', 'kind'], registers });
     this.misses = new client.Counter({ name: 'keel_proxy_cache_misses_total', help: 'Proxy requests that went upstream', labelNames: ['upstream', 'kind'], registers });
     this.joins = new client.Counter({ name: 'keel_proxy_singleflight_joins_total', help: 'Requests that joined a fetch already in flight', labelNames: ['kind'], registers });
@@ -106,10 +114,8 @@ export class KeelMetrics implements ProxyMetrics {
   }
 
   request(route: string, method: string, status: number, seconds: number, bytesIn: number, bytesOut: number): void {
-    this.requests.inc({ route, method, status: String(status) });
-    this.duration.observe({ route, method }, seconds);
-    if (bytesIn > 0) this.bytesIn.inc({ route }, bytesIn);
-    if (bytesOut > 0) this.bytesOut.inc({ route }, bytesOut);
+    this.tally.add(route, method, status, bytesIn, bytesOut);
+    this.duration.observe(route, method, seconds);
   }
 
   cacheHit(upstream: string, kind: 'manifest' | 'blob'): void {
