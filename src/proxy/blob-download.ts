@@ -6,14 +6,12 @@
  */
 import { EventEmitter } from 'node:events';
 import type { FileHandle } from 'node:fs/promises';
-import { Writable } from 'node:stream';
+import type { Writable } from 'node:stream';
 import type { ByteRange } from '../storage/content-store.js';
 import { destinationClosed, write } from '../storage/writable-waits.js';
 
 /** Each client's read buffer for a download in progress. */
 const READ_CHUNK = 256 << 10;
-/** Bytes the writer may hold while a write is under way before it stops reading the upstream. */
-const SINK_BUFFER = 1 << 20;
 
 export class BlobDownload {
   /** Bytes written so far; readers may read up to here. */
@@ -34,9 +32,9 @@ export class BlobDownload {
     readonly size: number | undefined,
   ) {}
 
-  /** The writer appended bytes. */
-  progressed(bytes: number): void {
-    this.written += bytes;
+  /** The writer's bytes so far have landed in the file. */
+  grewTo(written: number): void {
+    this.written = written;
     this.events.emit('change');
   }
 
@@ -64,32 +62,6 @@ export class BlobDownload {
 
   release(): void {
     if (--this.refs === 0) void this.handle.close().catch(() => undefined);
-  }
-
-  /**
-   * Where the writer sends the upstream's bytes: appended to the file with one writev of
-   * everything that arrived while the previous write was under way (not one write per
-   * network chunk, each awaited), then announced to the readers. `written` is told each
-   * append's size. Does not close the shared handle.
-   */
-  sink(written: (bytes: number) => void = () => undefined): Writable {
-    const append = (buffers: Buffer[], callback: (error?: Error | null) => void): void => {
-      const total = buffers.reduce((sum, b) => sum + b.length, 0);
-      this.handle.writev(buffers, this.written).then(({ bytesWritten }) => {
-        if (bytesWritten !== total) {
-          callback(new Error(`short write to the download file: ${bytesWritten} of ${total} bytes`));
-          return;
-        }
-        this.progressed(bytesWritten);
-        written(bytesWritten);
-        callback();
-      }, callback);
-    };
-    return new Writable({
-      highWaterMark: SINK_BUFFER,
-      write: (chunk: Buffer, _encoding, callback) => append([chunk], callback),
-      writev: (chunks, callback) => append(chunks.map((c) => c.chunk as Buffer), callback),
-    });
   }
 
   /**

@@ -15,7 +15,7 @@ import type { Clock } from '../registry/clock.js';
 import { RegistryError } from '../registry/errors.js';
 import { digestAlgorithm, type Digest } from '../registry/types.js';
 import type { ContentStore } from '../storage/content-store.js';
-import { DigestStream, TooLargeError } from '../storage/digest-stream.js';
+import { FileAppender, TooLargeError } from '../storage/file-appender.js';
 import type { ProxyIndex } from '../storage/proxy-index.js';
 import { BlobDownload } from './blob-download.js';
 import { noProxyMetrics, type ProxyMetrics } from './proxy-metrics.js';
@@ -57,9 +57,17 @@ export class BlobFetcher {
   private async write(source: Source, member: string, digest: Digest, body: Readable, download: BlobDownload, temp: string): Promise<void> {
     const hash = createHash(digestAlgorithm(digest));
     try {
-      const counter = new DigestStream(hash, download.size);
+      // Chunks that arrive while a write is under way go to the file together (one writev).
+      const sink = new FileAppender(download.handle, 0, {
+        hash,
+        ...(download.size !== undefined ? { limit: download.size } : {}),
+        written: (total) => {
+          this.metrics.upstreamBytes(source.name, member, total - download.written);
+          download.grewTo(total);
+        },
+      });
       try {
-        await pipeline(body, counter, download.sink((bytes) => this.metrics.upstreamBytes(source.name, member, bytes)));
+        await pipeline(body, sink);
       } catch (err) {
         if (err instanceof TooLargeError) throw new Error(`upstream sent more than the ${err.limit} bytes it announced`);
         throw err;

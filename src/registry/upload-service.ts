@@ -7,7 +7,7 @@
 import { randomUUID, type Hash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { ContentStore } from '../storage/content-store.js';
-import { TooLargeError } from '../storage/digest-stream.js';
+import { TooLargeError } from '../storage/file-appender.js';
 import type { RegistryIndex } from '../storage/registry-index.js';
 import type { UploadFiles } from '../storage/upload-files.js';
 import type { Clock } from './clock.js';

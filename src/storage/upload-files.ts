@@ -4,11 +4,10 @@
  * so the file always ends at the last acknowledged offset.
  */
 import type { Hash } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
 import { mkdir, open, stat, truncate, unlink } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { DigestStream } from './digest-stream.js';
+import { FileAppender } from './file-appender.js';
 import { FlushBehind } from './flush-behind.js';
 import { uploadPath, uploadsDir } from './paths.js';
 
@@ -43,17 +42,20 @@ export class UploadFiles {
    */
   async append(id: string, offset: number, source: Readable, hash: Hash | undefined, limit = Infinity): Promise<number> {
     const flush = new FlushBehind(this.path(id), FLUSH_EVERY);
-    const counter = new DigestStream(hash, limit, (bytes) => flush.wrote(bytes));
-    const sink = createWriteStream(this.path(id), { flags: 'r+', start: offset, highWaterMark: 1 << 20 });
+    const handle = await open(this.path(id), 'r+');
+    const sink = new FileAppender(handle, offset, { hash, limit, written: (bytes) => flush.wrote(bytes) });
     try {
-      await pipeline(source, counter, sink);
+      await pipeline(source, sink);
       // A whole chunk (an 8 MiB PATCH, say) starts its own flush on the way out.
       flush.wrote(Infinity);
-      return counter.bytes;
+      return sink.bytes;
     } catch (err) {
+      // close() waits for a write still under way, which must not land after the truncate.
+      await handle.close().catch(() => undefined);
       await truncate(this.path(id), offset).catch(() => undefined);
       throw err;
     } finally {
+      await handle.close().catch(() => undefined);
       flush.close().catch(() => undefined);
     }
   }

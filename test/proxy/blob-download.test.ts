@@ -36,7 +36,7 @@ async function newDownload(size: number | undefined): Promise<BlobDownload> {
 
 async function write(d: BlobDownload, data: Buffer): Promise<void> {
   await d.handle.write(data, 0, data.length, d.written);
-  d.progressed(data.length);
+  d.grewTo(d.written + data.length);
 }
 
 const tick = (): Promise<void> => new Promise((r) => setTimeout(r, 5));

@@ -1,0 +1,71 @@
+/**
+ * A writable that appends what it is given to an open file at a running position, feeding
+ * a hash and refusing more than `limit` bytes on the way: one stage where a Transform (hash)
+ * and a write stream were two. Chunks that arrive while a write is under way are written
+ * together with one writev. `bytes` counts what was accepted; `written` hears the running
+ * total after each write lands. The file handle stays open: its owner closes it.
+ */
+import type { Hash } from 'node:crypto';
+import type { FileHandle } from 'node:fs/promises';
+import { Writable } from 'node:stream';
+
+/** More bytes arrived than the appender's limit allows. */
+export class TooLargeError extends Error {
+  constructor(readonly limit: number) {
+    super(`more than ${limit} bytes`);
+    this.name = 'TooLargeError';
+  }
+}
+
+export interface AppenderOptions {
+  hash?: Hash | undefined;
+  limit?: number;
+  written?: (bytes: number) => void;
+}
+
+/** Bytes held while a write is under way before the source is paused. */
+const BUFFERED = 1 << 20;
+
+export class FileAppender extends Writable {
+  bytes = 0;
+
+  constructor(
+    private readonly handle: FileHandle,
+    private position: number,
+    private readonly options: AppenderOptions = {},
+  ) {
+    super({ highWaterMark: BUFFERED });
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this.append([chunk], callback);
+  }
+
+  override _writev(chunks: Array<{ chunk: Buffer }>, callback: (error?: Error | null) => void): void {
+    this.append(
+      chunks.map((c) => c.chunk),
+      callback,
+    );
+  }
+
+  private append(buffers: Buffer[], callback: (error?: Error | null) => void): void {
+    let size = 0;
+    for (const b of buffers) size += b.length;
+    const limit = this.options.limit ?? Infinity;
+    if (this.bytes + size > limit) {
+      callback(new TooLargeError(limit));
+      return;
+    }
+    for (const b of buffers) this.options.hash?.update(b);
+    this.bytes += size;
+    this.handle.writev(buffers, this.position).then(({ bytesWritten }) => {
+      if (bytesWritten !== size) {
+        callback(new Error(`short write: ${bytesWritten} of ${size} bytes`));
+        return;
+      }
+      this.position += size;
+      this.options.written?.(this.bytes);
+      callback();
+    }, callback);
+  }
+}

@@ -1,0 +1,46 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
+import { FileAppender, TooLargeError } from '../../src/storage/file-appender.js';
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'keel-appender-'));
+});
+afterEach(() => rm(dir, { recursive: true, force: true }));
+
+const chunks = (count: number, size: number): Buffer[] => Array.from({ length: count }, () => randomBytes(size));
+
+describe('FileAppender', () => {
+  test('appends at its position, hashes what it wrote and reports the running total', async () => {
+    const path = join(dir, 'upload');
+    await writeFile(path, 'head');
+    const parts = chunks(200, 10_000);
+    const body = Buffer.concat(parts);
+    const hash = createHash('sha256');
+    const totals: number[] = [];
+    const handle = await open(path, 'r+');
+    const sink = new FileAppender(handle, 4, { hash, written: (bytes) => totals.push(bytes) });
+    await pipeline(Readable.from(parts), sink);
+    await handle.close();
+    expect(sink.bytes).toBe(body.length);
+    expect((await readFile(path)).equals(Buffer.concat([Buffer.from('head'), body]))).toBe(true);
+    expect(hash.digest('hex')).toBe(createHash('sha256').update(body).digest('hex'));
+    expect(totals.at(-1)).toBe(body.length);
+    expect([...totals].sort((a, b) => a - b)).toEqual(totals);
+  });
+
+  test('refuses more than its limit, and writes nothing of the chunk that crossed it', async () => {
+    const path = join(dir, 'upload');
+    const handle = await open(path, 'w+');
+    const sink = new FileAppender(handle, 0, { limit: 25_000 });
+    await expect(pipeline(Readable.from(chunks(3, 10_000)), sink)).rejects.toBeInstanceOf(TooLargeError);
+    await handle.close();
+    expect((await readFile(path)).length).toBeLessThanOrEqual(25_000);
+    expect(sink.bytes).toBeLessThanOrEqual(25_000);
+  });
+});
