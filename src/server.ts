@@ -101,7 +101,10 @@ export async function startServer({ config, logger, clock }: ServerDeps): Promis
     address,
     metricsAddress,
     close: () => {
-      closed ??= Promise.all([drain(server, config.http.shutdown_timeout), metricsServer ? drain(metricsServer, 1000) : undefined]).then(() => services.index.close());
+      closed ??= Promise.all([drain(server, config.http.shutdown_timeout), metricsServer ? drain(metricsServer, 1000) : undefined]).then(async () => {
+        await services.hasher.close();
+        services.index.close();
+      });
       return closed;
     },
   };

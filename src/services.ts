@@ -22,6 +22,7 @@ import type { Clock } from './registry/clock.js';
 import { createRegistry, type Registry } from './registry/registry.js';
 import { CachedContentStore } from './storage/cached-content-store.js';
 import { FsContentStore } from './storage/content-store.js';
+import { FileHasher } from './storage/file-hasher.js';
 import { SqliteIndex } from './storage/sqlite-index.js';
 import { SqliteProxyIndex } from './storage/sqlite-proxy-index.js';
 import { SqliteStats } from './storage/sqlite-stats.js';
@@ -35,16 +36,20 @@ export interface Services {
   stats: SqliteStats;
   metrics: KeelMetrics | undefined;
   index: SqliteIndex;
+  /** The upload hashing worker; closed with the server. */
+  hasher: FileHasher;
 }
 
 export function buildServices(config: Config, logger: Logger, clock: Clock, db: Database.Database): Services {
   const index = new SqliteIndex(db);
   const stats = new SqliteStats(db);
   const metrics = config.metrics.enabled ? new KeelMetrics(stats, config.database) : undefined;
+  const hasher = new FileHasher();
   const registry = createRegistry({
     index,
     content: new CachedContentStore(new FsContentStore(config.registry_storage, config.temporary_registry_storage), config.limits.manifest_cache_size),
     uploadFiles: new UploadFiles(config.temporary_registry_storage),
+    hasher,
     clock,
     limits: { maxManifestSize: config.limits.max_manifest_size, maxListPage: config.limits.max_list_page, maxBlobSize: config.limits.max_blob_size },
   });
@@ -66,5 +71,5 @@ export function buildServices(config: Config, logger: Logger, clock: Clock, db: 
     ...(metrics ? { metrics } : {}),
   });
 
-  return { registry, proxy, mirror: new Mirror(config.mirror, sources), auth: createAuth(config, clock, logger), stats, metrics, index };
+  return { registry, proxy, mirror: new Mirror(config.mirror, sources), auth: createAuth(config, clock, logger), stats, metrics, index, hasher };
 }

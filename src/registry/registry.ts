@@ -1,6 +1,7 @@
 /** The registry's services, built from the stores they use. */
 import type { ContentStore } from '../storage/content-store.js';
 import type { RegistryIndex } from '../storage/registry-index.js';
+import type { FileHasher } from '../storage/file-hasher.js';
 import type { UploadFiles } from '../storage/upload-files.js';
 import { BlobService } from './blob-service.js';
 import type { Clock } from './clock.js';
@@ -21,6 +22,7 @@ export interface RegistryDeps {
   index: RegistryIndex;
   content: ContentStore;
   uploadFiles: UploadFiles;
+  hasher: FileHasher;
   clock: Clock;
   limits: { maxManifestSize: number; maxListPage: number; maxBlobSize: number };
 }
@@ -28,7 +30,7 @@ export interface RegistryDeps {
 export function createRegistry(deps: RegistryDeps): Registry {
   return {
     blobs: new BlobService(deps.index, deps.content, deps.clock),
-    uploads: new UploadService(deps.index, deps.content, deps.uploadFiles, deps.clock, deps.limits.maxBlobSize),
+    uploads: new UploadService(deps.index, deps.content, deps.uploadFiles, deps.hasher, deps.clock, deps.limits.maxBlobSize),
     manifests: new ManifestService(deps.index, deps.content, deps.clock, deps.limits.maxManifestSize),
     listings: new ListingService(deps.index, deps.limits.maxListPage),
     referrers: new ReferrersService(deps.index),

@@ -1,17 +1,18 @@
 /**
  * Blob upload sessions: start, append chunks, finish with a digest, cancel, and
  * cross-repository mounts. Sessions are recorded in the index and their bytes in a file,
- * so they survive a restart. A sha256 is kept incrementally in memory while chunks arrive
- * in order; when it is missing (restart, failed chunk, sha512) the file is hashed at finish.
+ * so they survive a restart. The digest is worked out off the main thread while the bytes
+ * land (storage/file-hasher.ts: a sha256 that follows the file); after a restart, a failed
+ * chunk or for sha512 the file is hashed again from the start when the upload finishes.
  */
-import { randomUUID, type Hash } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { ContentStore } from '../storage/content-store.js';
 import { TooLargeError } from '../storage/file-appender.js';
 import type { RegistryIndex } from '../storage/registry-index.js';
+import type { FileHasher } from '../storage/file-hasher.js';
 import type { UploadFiles } from '../storage/upload-files.js';
 import type { Clock } from './clock.js';
-import { createHasher, digestFile, digestOf } from './digest.js';
 import { RegistryError } from './errors.js';
 import { digestAlgorithm, type Digest, type RepoName } from './types.js';
 
@@ -19,11 +20,6 @@ import { digestAlgorithm, type Digest, type RepoName } from './types.js';
 export interface ChunkInfo {
   range?: { start: number; end: number };
   length?: number;
-}
-
-interface RunningHash {
-  hash: Hash;
-  offset: number;
 }
 
 const UPLOAD_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -37,13 +33,13 @@ function unknownUpload(id: string): RegistryError {
 }
 
 export class UploadService {
-  private readonly hashes = new Map<string, RunningHash>();
   private readonly busy = new Set<string>();
 
   constructor(
     private readonly index: RegistryIndex,
     private readonly content: ContentStore,
     private readonly files: UploadFiles,
+    private readonly hasher: FileHasher,
     private readonly clock: Clock,
     /** Largest blob accepted; 0 for no limit. */
     private readonly maxBlobSize = 0,
@@ -84,13 +80,7 @@ export class UploadService {
     await this.exclusive(id, async () => {
       if (body) await this.write(id, body, chunk);
       const size = (await this.files.size(id)) ?? 0;
-      const algorithm = digestAlgorithm(digest);
-      const running = this.hashes.get(id);
-      const actual =
-        running && running.offset === size && algorithm === 'sha256'
-          ? digestOf(running.hash, 'sha256')
-          : await digestFile(this.files.path(id), algorithm);
-      this.hashes.delete(id);
+      const actual = await this.hasher.digest(id, this.files.path(id), size, digestAlgorithm(digest));
       if (actual !== digest) {
         await this.discard(id);
         throw new RegistryError('DIGEST_INVALID', 'provided digest did not match uploaded content', { expected: digest, actual });
@@ -141,13 +131,12 @@ export class UploadService {
       body.resume();
       throw tooLarge(this.maxBlobSize);
     }
-    const running = this.hashes.get(id);
-    const hash = running && running.offset === offset ? running.hash : offset === 0 ? createHasher('sha256') : undefined;
-    this.hashes.delete(id);
+    const path = this.files.path(id);
     let written: number;
     try {
-      written = await this.files.append(id, offset, body, hash, Math.min(expected ?? Infinity, room));
+      written = await this.files.append(id, offset, body, Math.min(expected ?? Infinity, room), (length) => this.hasher.advance(id, path, length));
     } catch (err) {
+      this.hasher.forget(id);
       if (err instanceof TooLargeError) {
         if (expected === undefined || expected > room) throw tooLarge(this.maxBlobSize);
         throw new RegistryError('BLOB_UPLOAD_INVALID', `chunk is longer than the ${err.limit} bytes declared`, { declared: err.limit });
@@ -155,10 +144,10 @@ export class UploadService {
       throw err;
     }
     if (expected !== undefined && written !== expected) {
+      this.hasher.forget(id);
       await this.files.truncate(id, offset);
       throw new RegistryError('BLOB_UPLOAD_INVALID', `chunk has ${written} bytes but ${expected} were declared`, { declared: expected, received: written });
     }
-    if (hash) this.hashes.set(id, { hash, offset: offset + written });
     await this.index.touchUpload(id, this.clock.now());
     return offset + written;
   }
@@ -176,7 +165,7 @@ export class UploadService {
   }
 
   private async discard(id: string): Promise<void> {
-    this.hashes.delete(id);
+    this.hasher.forget(id);
     await this.files.remove(id);
     await this.index.deleteUpload(id);
   }

@@ -3,7 +3,6 @@
  * (paths.ts). Appends are all-or-nothing: a chunk that fails half way is cut off again,
  * so the file always ends at the last acknowledged offset.
  */
-import type { Hash } from 'node:crypto';
 import { mkdir, open, stat, truncate, unlink } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -37,13 +36,20 @@ export class UploadFiles {
   }
 
   /**
-   * Writes `source` at `offset`, feeding `hash` as it goes; at most `limit` bytes.
-   * Returns the number of bytes written. On any failure the file is truncated back to `offset`.
+   * Writes `source` at `offset`, at most `limit` bytes; `landed` hears the file's length each
+   * time written bytes have reached it. Returns the number of bytes written. On any failure
+   * the file is truncated back to `offset`.
    */
-  async append(id: string, offset: number, source: Readable, hash: Hash | undefined, limit = Infinity): Promise<number> {
+  async append(id: string, offset: number, source: Readable, limit = Infinity, landed: (length: number) => void = () => undefined): Promise<number> {
     const flush = new FlushBehind(this.path(id), FLUSH_EVERY);
     const handle = await open(this.path(id), 'r+');
-    const sink = new FileAppender(handle, offset, { hash, limit, written: (bytes) => flush.wrote(bytes) });
+    const sink = new FileAppender(handle, offset, {
+      limit,
+      written: (bytes) => {
+        flush.wrote(bytes);
+        landed(offset + bytes);
+      },
+    });
     try {
       await pipeline(source, sink);
       // A whole chunk (an 8 MiB PATCH, say) starts its own flush on the way out.
