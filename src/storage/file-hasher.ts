@@ -118,7 +118,7 @@ export class FileHasher {
   private ensureWorker(): Worker {
     if (this.worker) return this.worker;
     // A small heap: the worker holds one 1 MiB buffer and a hash state per upload.
-    const worker = new Worker(WORKER_SOURCE, { eval: true, resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 4 } });
+    const worker = new Worker(WORKER_SOURCE, { eval: true, resourceLimits: { maxOldGenerationSizeMb: 8, maxYoungGenerationSizeMb: 1, stackSizeMb: 1 } });
     worker.unref();
     worker.on('message', (reply: Reply) => {
       const waiter = this.pending.get(reply.id);
