@@ -1,10 +1,11 @@
 /** createApp(deps): the Express application, with no I/O of its own at import time. */
-import express, { type Express, type RequestHandler } from 'express';
+import express, { type Express } from 'express';
 import type { Logger } from 'pino';
 import type { AuthService } from './auth/auth-service.js';
 import { authenticate, type AuthOptions } from './http/authenticate.js';
 import { errorHandler, notFound } from './http/error-handler.js';
 import { tokenRouter } from './http/routes/token.js';
+import { frontDoor, type SideRoute } from './http/front-door.js';
 import { requestLog } from './http/request-log.js';
 import { healthRouter } from './http/routes/health.js';
 import { metricsRouter } from './http/routes/metrics.js';
@@ -40,39 +41,20 @@ export interface AppDeps {
   auth?: AppAuth;
 }
 
-/**
- * Runs a router only for its own paths: every other request (all of /v2/) skips it with one
- * Set lookup instead of walking its route layers.
- */
-function onPaths(paths: readonly string[], router: RequestHandler): RequestHandler {
-  const own = new Set(paths);
-  const longest = Math.max(...paths.map((p) => p.length)) + 1;
-  return (req, res, next) => {
-    // As an Express router matches: case-insensitive, a trailing slash allowed.
-    if (req.path.length <= longest && own.has(req.path.toLowerCase().replace(/\/$/, ''))) return router(req, res, next);
-    next();
-  };
-}
-
 export function createApp(deps: AppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
   app.set('query parser', 'simple');
-  app.use((_req, res, next) => {
-    res.setHeader('Docker-Distribution-API-Version', 'registry/2.0');
-    next();
-  });
   const metrics = deps.ops?.metrics;
-  app.use(requestLog(deps.logger, metrics ? (...figures) => metrics.request(...figures) : undefined));
+  const sideRoutes: SideRoute[] = [];
   if (deps.ops) {
-    app.use(onPaths(['/health', '/ready'], healthRouter(deps.ops.stats, deps.ops.roots)));
-    if (metrics && deps.ops.metricsHere) app.use(onPaths(['/metrics'], metricsRouter(metrics)));
+    sideRoutes.push({ paths: ['/health', '/ready'], router: healthRouter(deps.ops.stats, deps.ops.roots) });
+    if (metrics && deps.ops.metricsHere) sideRoutes.push({ paths: ['/metrics'], router: metricsRouter(metrics) });
   }
-  if (deps.auth) {
-    app.use(onPaths(['/token'], tokenRouter(deps.auth.service, deps.auth.options.service)));
-    app.use(authenticate(deps.auth.service, deps.auth.options));
-  }
+  if (deps.auth) sideRoutes.push({ paths: ['/token'], router: tokenRouter(deps.auth.service, deps.auth.options.service) });
+  app.use(frontDoor(requestLog(deps.logger, metrics ? (...figures) => metrics.request(...figures) : undefined), sideRoutes));
+  if (deps.auth) app.use(authenticate(deps.auth.service, deps.auth.options));
   app.use(v2Router({ registry: deps.registry, proxy: deps.proxy, mirror: deps.mirror }));
   app.use(archiveRouter({ registry: deps.registry, ...(deps.auth ? { auth: deps.auth } : {}) }));
   app.use(notFound);

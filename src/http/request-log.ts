@@ -3,7 +3,7 @@
  * (method, path, status, bytes in and out, duration, user, upstream), and the same figures
  * for the request metrics. Headers are never logged: they may carry credentials.
  */
-import type { Request, RequestHandler } from 'express';
+import type { Request, Response } from 'express';
 import type { Logger } from 'pino';
 import { isProxyName } from '../proxy/proxy-name.js';
 import { routeOf } from './route-match.js';
@@ -19,8 +19,11 @@ export function routeLabel(req: Request): string {
 
 export type RequestObserver = (route: string, method: string, status: number, seconds: number, bytesIn: number, bytesOut: number) => void;
 
-export function requestLog(logger: Logger, observe: RequestObserver = () => undefined): RequestHandler {
-  return (req, res, next) => {
+/** Starts the log line and figures of one request; they are written when its response closes. */
+export type RequestLogStart = (req: Request, res: Response) => void;
+
+export function requestLog(logger: Logger, observe: RequestObserver = () => undefined): RequestLogStart {
+  return (req, res) => {
     const started = process.hrtime.bigint();
     // Socket counters include the request and response heads: close enough for traffic figures.
     const socket = req.socket;
@@ -51,6 +54,5 @@ export function requestLog(logger: Logger, observe: RequestObserver = () => unde
       else logger.info(fields, 'request');
     };
     res.once('close', done);
-    next();
   };
 }
