@@ -61,20 +61,22 @@ function blobs(count: number, size: number): BlobData[] {
 }
 
 /**
- * Runs `work` with `file(blob)`, which writes a blob to a temp file on first use (untimed)
- * for curl to send; the files are removed afterwards.
+ * Writes every blob of a step to a temp file (untimed) before the step starts, for curl to
+ * send, and removes them afterwards. All are written first so that neither server pushes
+ * a file written just before its turn (which, written per round, was always Keel's).
  */
-async function withBlobFiles(list: readonly BlobData[], work: (file: (blob: BlobData) => Promise<string>) => Promise<void>): Promise<void> {
+async function withBlobFiles(list: readonly BlobData[], work: (path: (round: number) => string) => Promise<void>): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'keel-bench-blobs-'));
-  const files = new Map<BlobData, string>();
   try {
-    await work(async (blob) => {
-      let path = files.get(blob);
-      if (path === undefined) {
-        path = join(dir, String(list.indexOf(blob)));
-        await blob.writeFile(path);
-        files.set(blob, path);
-      }
+    const paths: string[] = [];
+    for (const [i, blob] of list.entries()) {
+      const path = join(dir, String(i));
+      await blob.writeFile(path);
+      paths.push(path);
+    }
+    await work((round) => {
+      const path = paths[round];
+      if (path === undefined) throw new Error(`no blob file for round ${round}`);
       return path;
     });
   } finally {
@@ -104,12 +106,10 @@ export async function runLocalWorkload(ctx: WorkloadContext, targets: readonly T
     ['push_medium_mibps', mediums, s.mediumSize],
     ['push_large_mibps', larges, s.largeSize],
   ] as const) {
-    await withBlobFiles(list, (file) =>
+    await withBlobFiles(list, (path) =>
       step(ctx, targets, id, list.length, async (t, round) => {
-        const blob = pick(list, round);
-        const path = await file(blob);
         await syncDisks();
-        return mibPerSecond(size, await t.client.pushFile(REPO, blob, path));
+        return mibPerSecond(size, await t.client.pushFile(REPO, pick(list, round), path(round)));
       }),
     );
   }
