@@ -50,7 +50,8 @@ export class ManifestService {
   }
 
   async get(repo: RepoName, ref: Reference): Promise<StoredManifest> {
-    const record = await this.stat(repo, ref);
+    // A tag remembered a moment ago skips two async steps: this is every `docker pull`.
+    const record = (ref.kind === 'tag' ? this.tags.get(repo, ref.tag) : undefined) ?? (await this.stat(repo, ref));
     try {
       return { record, bytes: await this.content.readBytes(record.digest, Math.max(record.size, this.maxSize)) };
     } catch (err) {
