@@ -85,6 +85,13 @@ export class FileHasher {
   private worker: Worker | undefined;
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
+  private idleTimer: NodeJS.Timeout | undefined;
+
+  /**
+   * @param idleMs the worker is stopped after this long without work, giving its memory
+   *   (about 8 MiB of RSS) back; an upload that resumes later is hashed from its start.
+   */
+  constructor(private readonly idleMs = 30_000) {}
 
   /** The file under `key` has been written up to `upTo` bytes (only call once they landed). */
   advance(key: string, path: string, upTo: number, algorithm: DigestAlgorithm = 'sha256'): void {
@@ -105,7 +112,13 @@ export class FileHasher {
     });
   }
 
+  /** Whether a worker is up (for tests). */
+  get running(): boolean {
+    return this.worker !== undefined;
+  }
+
   async close(): Promise<void> {
+    clearTimeout(this.idleTimer);
     const worker = this.worker;
     this.worker = undefined;
     if (worker) await worker.terminate();
@@ -113,6 +126,16 @@ export class FileHasher {
 
   private post(message: Record<string, unknown>): void {
     this.ensureWorker().postMessage(message);
+    this.restartIdleTimer();
+  }
+
+  private restartIdleTimer(): void {
+    clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => {
+      if (this.pending.size > 0) this.restartIdleTimer();
+      else void this.close();
+    }, this.idleMs);
+    this.idleTimer.unref();
   }
 
   private ensureWorker(): Worker {

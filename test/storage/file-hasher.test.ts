@@ -69,6 +69,25 @@ describe('FileHasher', () => {
     await expect(hasher.digest('u5', join(dir, 'missing'), 1, 'sha256')).rejects.toThrow(/ENOENT/);
   });
 
+  test('an idle worker is stopped, and an upload that resumes is hashed from its start', async () => {
+    const idle = new FileHasher(50);
+    try {
+      const path = join(dir, 'upload');
+      const first = randomBytes(4000);
+      await writeFile(path, first);
+      idle.advance('u7', path, first.length);
+      expect(idle.running).toBe(true);
+      for (let i = 0; i < 100 && idle.running; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(idle.running).toBe(false);
+      const more = randomBytes(3000);
+      await appendFile(path, more);
+      idle.advance('u7', path, 7000);
+      expect(await idle.digest('u7', path, 7000, 'sha256')).toBe(digest('sha256', Buffer.concat([first, more])));
+    } finally {
+      await idle.close();
+    }
+  });
+
   test('closing stops the worker; the next call starts another', async () => {
     const path = join(dir, 'upload');
     const data = randomBytes(1000);
