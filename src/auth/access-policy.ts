@@ -22,7 +22,7 @@ export class AccessPolicy {
   private readonly rules: CompiledRule[];
   private readonly groupsOf = new Map<string, Set<string>>();
 
-  constructor(private readonly config: Config['auth']) {
+  constructor(config: Config['auth']) {
     for (const [group, members] of Object.entries(config.groups)) {
       for (const user of members) this.groupsOf.set(user, new Set([...(this.groupsOf.get(user) ?? []), group]));
     }

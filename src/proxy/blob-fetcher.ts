@@ -60,7 +60,7 @@ export class BlobFetcher {
       // Chunks that arrive while a write is under way go to the file together (one writev).
       const sink = new FileAppender(download.handle, 0, {
         hash,
-        ...(download.size !== undefined ? { limit: download.size } : {}),
+        limit: download.size ?? Infinity,
         written: (total) => {
           this.metrics.upstreamBytes(source.name, member, total - download.written);
           download.grewTo(total);

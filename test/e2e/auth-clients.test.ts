@@ -19,6 +19,7 @@ import { startContainerd, type Containerd } from '../support/e2e/containerd.js';
 import { credsArg, type Credentials } from '../support/e2e/credentials.js';
 import { startDockerd, type Dockerd } from '../support/e2e/dockerd.js';
 import { OciLayout, sha256, toDockerArchive, type BuiltImage } from '../support/e2e/images.js';
+import { expectSameBlobs, taggedDigest } from '../support/e2e/pulled-layout.js';
 import { createPodman, type Podman } from '../support/e2e/podman.js';
 import { run, type RunResult } from '../support/e2e/run.js';
 import { createSkopeo, type Skopeo } from '../support/e2e/skopeo.js';
@@ -75,10 +76,6 @@ interface ManifestJson {
   layers: { digest: string; size: number }[];
 }
 
-interface OciIndexJson {
-  manifests: { digest: string; annotations?: Record<string, string> }[];
-}
-
 interface ErrorBody {
   errors: { code: string; message: string; detail?: unknown }[];
 }
@@ -127,19 +124,6 @@ async function skopeoPull(from: string, label: string, credentials?: Credentials
   return dir;
 }
 
-async function taggedDigest(ociDir: string): Promise<string | undefined> {
-  const index = JSON.parse(await readFile(join(ociDir, 'index.json'), 'utf8')) as OciIndexJson;
-  return index.manifests.find((m) => m.annotations?.['org.opencontainers.image.ref.name'] === TAG)?.digest;
-}
-
-/** Every digest's bytes in `ociDir` equal the bytes in the source layout. */
-async function expectSameBlobs(ociDir: string, digests: readonly string[]): Promise<void> {
-  for (const digest of digests) {
-    const pulled = await readFile(join(ociDir, 'blobs', ...digest.split(':')));
-    expect([digest, sha256(pulled)]).toEqual([digest, digest]);
-    expect(pulled.equals(await readFile(layout.blobPath(digest)))).toBe(true);
-  }
-}
 
 async function htpasswdLine(c: Credentials): Promise<string> {
   return (await run(toolPath('htpasswd'), ['-Bbn', c.username, c.password])).stdout.toString('utf8').trim();
@@ -244,8 +228,8 @@ describe('anonymous clients', () => {
     const raw = await skopeo.inspectRaw(`docker://${ref(PUBLIC_APP)}`);
     expect(raw.equals(publicApp.manifestBytes)).toBe(true);
     const dir = await skopeoPull(ref(PUBLIC_APP), 'anonymous-public');
-    expect(await taggedDigest(dir)).toBe(publicApp.manifest.digest);
-    await expectSameBlobs(dir, [publicApp.manifest.digest, ...blobsOf(publicApp)]);
+    expect(await taggedDigest(dir, TAG)).toBe(publicApp.manifest.digest);
+    await expectSameBlobs(dir, layout, [publicApp.manifest.digest, ...blobsOf(publicApp)]);
 
     await podman.pull(ref(PUBLIC_APP));
     const pulled = await podman.inspectImage(ref(PUBLIC_APP));
@@ -276,8 +260,8 @@ describe('anonymous clients', () => {
 describe('clients with credentials', () => {
   test('skopeo --src-creds (reader) copies what skopeo --dest-creds (writer) pushed, byte for byte', async () => {
     const dir = await skopeoPull(ref(TEAM_APP), 'reader-team', READER);
-    expect(await taggedDigest(dir)).toBe(teamApp.manifest.digest);
-    await expectSameBlobs(dir, [teamApp.manifest.digest, ...blobsOf(teamApp)]);
+    expect(await taggedDigest(dir, TAG)).toBe(teamApp.manifest.digest);
+    await expectSameBlobs(dir, layout, [teamApp.manifest.digest, ...blobsOf(teamApp)]);
   });
 
   test('ctr without --user is refused team/**', async () => {

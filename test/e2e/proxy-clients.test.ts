@@ -18,7 +18,8 @@ import { startContainerd, type Containerd } from '../support/e2e/containerd.js';
 import type { Credentials } from '../support/e2e/credentials.js';
 import { startDistribution, type Distribution } from '../support/e2e/distribution.js';
 import { startDockerd, type Dockerd } from '../support/e2e/dockerd.js';
-import { LINUX_AMD64, LINUX_ARM64, OciLayout, sha256, type BuiltImage, type BuiltIndex } from '../support/e2e/images.js';
+import { LINUX_AMD64, LINUX_ARM64, OciLayout, type BuiltImage, type BuiltIndex } from '../support/e2e/images.js';
+import { expectSameBlobs, taggedDigest } from '../support/e2e/pulled-layout.js';
 import { createPodman, type Podman } from '../support/e2e/podman.js';
 import { createSkopeo, type Skopeo } from '../support/e2e/skopeo.js';
 import { makeTempDir } from '../support/e2e/temp-dir.js';
@@ -55,10 +56,6 @@ interface Seeded {
   index: BuiltIndex;
   amd64: BuiltImage;
   arm64: BuiltImage;
-}
-
-interface OciIndexJson {
-  manifests: { digest: string; annotations?: Record<string, string> }[];
 }
 
 const cleanup = new Cleanup();
@@ -150,19 +147,6 @@ async function skopeoPull(ref: string, label: string, all = false): Promise<stri
   return dir;
 }
 
-async function taggedDigest(ociDir: string): Promise<string | undefined> {
-  const index = JSON.parse(await readFile(join(ociDir, 'index.json'), 'utf8')) as OciIndexJson;
-  return index.manifests.find((m) => m.annotations?.['org.opencontainers.image.ref.name'] === TAG)?.digest;
-}
-
-/** Every digest's bytes in `ociDir` equal the bytes that were pushed. */
-async function expectSameBlobs(ociDir: string, digests: readonly string[]): Promise<void> {
-  for (const digest of digests) {
-    const pulled = await readFile(join(ociDir, 'blobs', ...digest.split(':')));
-    expect([digest, sha256(pulled)]).toEqual([digest, digest]);
-    expect(pulled.equals(await readFile(layout.blobPath(digest)))).toBe(true);
-  }
-}
 
 beforeAll(async () => {
   await ensureTools(['dockerd', 'docker', 'containerd', 'ctr', 'runc', 'podman', 'skopeo', 'docker-registry', 'htpasswd', 'openssl']);
@@ -253,8 +237,8 @@ describe.each(NAMES)('through proxy/%s', (name) => {
     expect(raw.equals(app.manifestBytes)).toBe(true);
 
     const dir = await skopeoPull(keelRef(name, APP), `${name}-app`);
-    expect(await taggedDigest(dir)).toBe(app.manifest.digest);
-    await expectSameBlobs(dir, [app.manifest.digest, ...blobsOf(app)]);
+    expect(await taggedDigest(dir, TAG)).toBe(app.manifest.digest);
+    await expectSameBlobs(dir, layout, [app.manifest.digest, ...blobsOf(app)]);
   });
 
   test('ctr pulls and unpacks the image', async () => {
@@ -277,8 +261,8 @@ describe.each(NAMES)('through proxy/%s', (name) => {
     const raw = await skopeo.inspectRaw(`docker://${keelRef(name, MULTI)}`);
     expect(raw.equals(index.bytes)).toBe(true);
     const dir = await skopeoPull(keelRef(name, MULTI), `${name}-multi`, true);
-    expect(await taggedDigest(dir)).toBe(index.descriptor.digest);
-    await expectSameBlobs(dir, [index.descriptor.digest, ...children]);
+    expect(await taggedDigest(dir, TAG)).toBe(index.descriptor.digest);
+    await expectSameBlobs(dir, layout, [index.descriptor.digest, ...children]);
 
     await containerd.pull(keelRef(name, MULTI), { allPlatforms: true });
     expect(await containerd.imageDigest(keelRef(name, MULTI))).toBe(index.descriptor.digest);
@@ -312,8 +296,8 @@ describe.each(NAMES)('through proxy/%s', (name) => {
     expect([docker.Id, docker.RootFS.Layers]).toEqual([herd.config.digest, diffIds(herd)]);
     const pod = await podman.inspectImage(ref);
     expect([pod.Digest, `sha256:${pod.Id}`, pod.RootFS.Layers]).toEqual([herd.manifest.digest, herd.config.digest, diffIds(herd)]);
-    expect(await taggedDigest(dir)).toBe(herd.manifest.digest);
-    await expectSameBlobs(dir, [herd.manifest.digest, ...blobsOf(herd)]);
+    expect(await taggedDigest(dir, TAG)).toBe(herd.manifest.digest);
+    await expectSameBlobs(dir, layout, [herd.manifest.digest, ...blobsOf(herd)]);
     expect(await containerd.imageDigest(ref)).toBe(herd.manifest.digest);
     const content = await containerd.contentDigests();
     for (const digest of blobsOf(herd)) expect(content).toContain(digest);

@@ -8,8 +8,6 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import bcrypt from 'bcryptjs';
 import {
-  blob,
-  descriptorOf,
   dockerSave,
   hexOf,
   MEDIA,
@@ -20,6 +18,7 @@ import {
   readTar,
   sha256,
   tarOf,
+  twoPlatformIndex,
 } from '../support/archives.js';
 import { startKeel, type KeelProcess } from '../support/keel-server.js';
 import { Client, errorCode } from '../support/oci-client.js';
@@ -154,17 +153,7 @@ describe('importing an OCI layout', () => {
   test('an index brings all its children', async () => {
     const amd = ociImage(1);
     const arm = ociImage(1, { architecture: 'arm64', os: 'linux' });
-    const index = blob(
-      Buffer.from(
-        JSON.stringify({
-          schemaVersion: 2,
-          mediaType: MEDIA.index,
-          manifests: [descriptorOf(amd.manifest, { platform: { architecture: 'amd64', os: 'linux' } }), descriptorOf(arm.manifest, { platform: { architecture: 'arm64', os: 'linux' } })],
-        }),
-      ),
-      MEDIA.index,
-    );
-    const all = [index, amd.manifest, amd.config, ...amd.layers, arm.manifest, arm.config, ...arm.layers];
+    const { index, all } = twoPlatformIndex(amd, arm);
     const res = await postImport(keel.url, [['repository', 'imp/multi'], ['tag', 'v1']], await ociLayout(index, all));
     expect(res.status).toBe(201);
     const answer = (await res.json()) as ImportAnswer;
@@ -318,17 +307,7 @@ describe('export', () => {
   test('an index exports with its children; manifest.json names the requested platform', async () => {
     const amd = ociImage(1);
     const arm = ociImage(2, { architecture: 'arm64', os: 'linux' });
-    const index = blob(
-      Buffer.from(
-        JSON.stringify({
-          schemaVersion: 2,
-          mediaType: MEDIA.index,
-          manifests: [descriptorOf(amd.manifest, { platform: { architecture: 'amd64', os: 'linux' } }), descriptorOf(arm.manifest, { platform: { architecture: 'arm64', os: 'linux' } })],
-        }),
-      ),
-      MEDIA.index,
-    );
-    const all = [index, amd.manifest, amd.config, ...amd.layers, arm.manifest, arm.config, ...arm.layers];
+    const { index, all } = twoPlatformIndex(amd, arm);
     expect((await postImport(keel.url, [['repository', 'exp/multi'], ['tag', 'v1']], await ociLayout(index, all))).status).toBe(201);
 
     const { files } = await exportTar('exp/multi:v1?platform=linux/arm64');

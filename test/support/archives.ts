@@ -158,6 +158,21 @@ export function ociImage(layerCount = 2, platform = { architecture: 'amd64', os:
   return { manifest, config, layers };
 }
 
+/** An image index over two images for linux/amd64 and linux/arm64; `all` is the index and every blob of both. */
+export function twoPlatformIndex(amd: OciImage, arm: OciImage): { index: ContentBlob; all: ContentBlob[] } {
+  const index = blob(
+    Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MEDIA.index,
+        manifests: [descriptorOf(amd.manifest, { platform: { architecture: 'amd64', os: 'linux' } }), descriptorOf(arm.manifest, { platform: { architecture: 'arm64', os: 'linux' } })],
+      }),
+    ),
+    MEDIA.index,
+  );
+  return { index, all: [index, amd.manifest, amd.config, ...amd.layers, arm.manifest, arm.config, ...arm.layers] };
+}
+
 /** An OCI layout tar holding `blobs`, with index.json naming `root` (ref.name `name`, if given). */
 export async function ociLayout(root: ContentBlob, blobs: readonly ContentBlob[], name?: string): Promise<Buffer> {
   const index = { schemaVersion: 2, mediaType: MEDIA.index, manifests: [descriptorOf(root, name ? { annotations: { 'org.opencontainers.image.ref.name': name } } : {})] };

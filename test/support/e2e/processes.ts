@@ -12,6 +12,7 @@ import { request, type RequestOptions } from 'node:http';
 import { connect } from 'node:net';
 import { urlToHttpOptions } from 'node:url';
 import { formatCommand, tail } from './run.js';
+import { toolPath } from './tools.js';
 
 /** Resolves true once the process serves; false (or a throw) means "not yet". */
 export type ReadyCheck = () => Promise<boolean>;
@@ -50,7 +51,6 @@ export interface ManagedProcess {
   stop(): Promise<void>;
 }
 
-const SETPRIV = '/usr/bin/setpriv';
 const POLL_MS = 100;
 const DEFAULT_READY_TIMEOUT_MS = 60_000;
 const DEFAULT_STOP_TIMEOUT_MS = 10_000;
@@ -105,7 +105,7 @@ export async function startProcess(opts: StartProcessOptions): Promise<ManagedPr
     // signal: if node dies or exits without stop() (a crashed or interrupted run), the
     // kernel SIGKILLs the daemon. Jest sandboxes `process`, so an 'exit' hook alone does
     // not fire there.
-    child = spawn(SETPRIV, ['--pdeathsig', 'KILL', '--', opts.file, ...opts.args], {
+    child = spawn(toolPath('setpriv'), ['--pdeathsig', 'KILL', '--', opts.file, ...opts.args], {
       cwd: opts.cwd,
       env: opts.env ?? process.env,
       stdio: ['ignore', fd, fd],

@@ -22,7 +22,9 @@ export type ToolName =
   | 'ab'
   | 'wrk'
   | 'curl'
-  | 'openssl';
+  | 'openssl'
+  | 'setpriv'
+  | 'sync';
 
 interface Tool {
   path: string;
@@ -45,6 +47,8 @@ export const TOOLS: Readonly<Record<ToolName, Tool>> = Object.freeze({
   wrk: { path: '/usr/bin/wrk', pkg: 'wrk' },
   curl: { path: '/usr/bin/curl', pkg: 'curl' },
   openssl: { path: '/usr/bin/openssl', pkg: 'openssl' },
+  setpriv: { path: '/usr/bin/setpriv', pkg: 'util-linux' },
+  sync: { path: '/usr/bin/sync', pkg: 'coreutils' },
 });
 
 export function toolPath(name: ToolName): string {
@@ -69,17 +73,20 @@ async function isExecutable(path: string): Promise<boolean> {
   }
 }
 
-async function missingTools(names: readonly ToolName[]): Promise<ToolName[]> {
+/** The named tools that are not installed (not executable at their path). */
+export async function missingTools(names: readonly ToolName[]): Promise<ToolName[]> {
   const missing: ToolName[] = [];
   for (const name of names) if (!(await isExecutable(TOOLS[name].path))) missing.push(name);
   return missing;
 }
 
-function describeTools(names: readonly ToolName[]): string {
+/** Each tool with its path and package, for a message. */
+export function describeTools(names: readonly ToolName[]): string {
   return names.map((n) => `${n} (${TOOLS[n].path}, Debian package ${TOOLS[n].pkg})`).join(', ');
 }
 
-function packagesFor(names: readonly ToolName[]): string[] {
+/** The Debian packages that ship the named tools, sorted, each once. */
+export function packagesFor(names: readonly ToolName[]): string[] {
   return [...new Set(names.map((n) => TOOLS[n].pkg))].sort();
 }
 
