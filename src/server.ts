@@ -11,6 +11,7 @@ import type { AddressInfo } from 'node:net';
 import express from 'express';
 import type { Logger } from 'pino';
 import { createApp } from './app.js';
+import { messageClasses } from './http/message-classes.js';
 import type { Config } from './config/schema.js';
 import { metricsRouter } from './http/routes/metrics.js';
 import type { Clock } from './registry/clock.js';
@@ -72,7 +73,12 @@ export async function startServer({ config, logger, clock }: ServerDeps): Promis
   });
 
   // Slow headers are only noticed when connections are checked: check often enough for the timeout to mean something.
-  const limits = { maxHeaderSize: config.http.max_header_size, connectionsCheckingInterval: Math.max(250, Math.min(30_000, config.http.headers_timeout / 4)) };
+  const limits = {
+    maxHeaderSize: config.http.max_header_size,
+    connectionsCheckingInterval: Math.max(250, Math.min(30_000, config.http.headers_timeout / 4)),
+    // Requests and responses are born with the app's prototypes (message-classes.ts).
+    ...messageClasses(app),
+  };
   const server: Server =
     config.tls.cert === ''
       ? createHttpServer(limits, app)
