@@ -11,7 +11,7 @@ import { abHead, wrkGet, type LoadResult } from './load.js';
 import { median, mibPerSecond, syncDisks } from './measure.js';
 import type { RegistryClient } from './registry-client.js';
 import { SERVER_LABEL, type Results, type ServerId } from './report.js';
-import type { BenchSettings } from './settings.js';
+import { formatSize, type BenchSettings } from './settings.js';
 
 export interface Target {
   id: ServerId;
@@ -50,9 +50,10 @@ async function step(
   }
   const figures: string[] = [];
   for (const t of targets) {
-    const value = median(samples.get(t.id) ?? []);
+    const list = samples.get(t.id) ?? [];
+    const value = median(list);
     ctx.results.set(id, t.id, value);
-    figures.push(`${SERVER_LABEL[t.id]} ${value.toFixed(2)}`);
+    figures.push(`${SERVER_LABEL[t.id]} ${value.toFixed(2)}${list.length > 1 ? ` (${list.map((v) => v.toFixed(0)).join(', ')})` : ''}`);
   }
   ctx.log(`${id}: ${figures.join(', ')}; ${await ctx.memory(id)}`);
 }
@@ -105,8 +106,30 @@ function pick(list: readonly BlobData[], index: number): BlobData {
   return blob;
 }
 
-export async function runLocalWorkload(ctx: WorkloadContext, targets: readonly Target[]): Promise<void> {
+/** Pushes fresh medium blobs to each server, untimed, and removes them again. */
+async function warmUp(ctx: WorkloadContext, targets: readonly Target[]): Promise<void> {
   const s = ctx.settings;
+  const list = blobs(s.warmupPushes, s.mediumSize);
+  await withBlobFiles(list, async (path) => {
+    for (const t of targets) {
+      for (const [round, blob] of list.entries()) {
+        await t.client.pushFile(REPO, blob, path(round));
+        await dropBlob(t, blob);
+      }
+    }
+  });
+  ctx.log(`warm-up: ${s.warmupPushes} untimed ${formatSize(s.mediumSize)} pushes to each server`);
+}
+
+/** What the registry part leaves on the servers for the proxy part to read. */
+export interface LocalLeftovers {
+  /** The URL path of a blob of `largeSize` bytes that every server keeps. */
+  largeBlobPath: string;
+}
+
+export async function runLocalWorkload(ctx: WorkloadContext, targets: readonly Target[]): Promise<LocalLeftovers> {
+  const s = ctx.settings;
+  await warmUp(ctx, targets);
   const small = blobs(s.smallCount, s.smallSize);
   await step(ctx, targets, 'push_small_mibps', 1, async (t) => {
     await syncDisks();
@@ -161,6 +184,7 @@ export async function runLocalWorkload(ctx: WorkloadContext, targets: readonly T
     wrkGet(`${t.url}/v2/${REPO}/manifests/${TAG}`, { ...load, seconds, headers: { Accept: OCI_MANIFEST } }),
   );
   await loadStep(ctx, targets, 'blob_head', (t, seconds) => abHead(`${t.url}/v2/${REPO}/blobs/${layer.digest}`, { ...load, seconds }));
+  return { largeBlobPath: `/v2/${REPO}/blobs/${pick(larges, 0).digest}` };
 }
 
 /** A warm-up run, then the measured one; records req/s and p99. */

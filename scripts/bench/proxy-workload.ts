@@ -21,6 +21,11 @@ export interface ProxyTarget {
   client: RegistryClient;
   /** The URL path of an upstream blob through this proxy. */
   blobPath(repo: string, digest: string): string;
+  /**
+   * A local blob of the proxied blobs' size on the same server: it is read in turns with the
+   * cache hits, so that hits and local GETs are compared under the same conditions.
+   */
+  localBlobPath?: string;
 }
 
 export interface Upstream {
@@ -83,17 +88,25 @@ export async function runProxyWorkload(ctx: WorkloadContext, upstream: Upstream,
     await sleep(LOG_SETTLE_MS);
     const before = await upstreamGets(hitBlob.digest);
     const hits: number[] = [];
+    const locals: number[] = [];
     for (let i = 0; i < s.getRepeats; i++) {
       const hit = await curlGet(t.client.url(t.blobPath(UPSTREAM_REPO, hitBlob.digest)).href);
       if (hit.bytes !== hitBlob.size) throw new Error(`${who}: cache hit of ${hitBlob.digest} gave ${hit.bytes} of ${hitBlob.size} bytes`);
       hits.push(mibPerSecond(hit.bytes, hit.totalMs));
+      if (t.localBlobPath !== undefined) {
+        const local = await curlGet(t.client.url(t.localBlobPath).href);
+        if (local.bytes !== hitBlob.size) throw new Error(`${who}: local GET ${t.localBlobPath} gave ${local.bytes} of ${hitBlob.size} bytes`);
+        locals.push(mibPerSecond(local.bytes, local.totalMs));
+      }
     }
     results.set('proxy_hit_mibps', t.id, median(hits));
+    if (locals.length > 0) results.extra[`${t.id}_local_get_beside_hits_mibps`] = median(locals);
     await sleep(LOG_SETTLE_MS);
     const hitGets = (await upstreamGets(hitBlob.digest)) - before;
     results.extra[`${t.id}_proxy_hit_upstream_gets`] = hitGets;
     if (hitGets > 0) results.notes.push(`${who}: its cache hits still made ${hitGets} upstream GETs.`);
-    ctx.log(`proxy hit: ${who} ${median(hits).toFixed(0)} MiB/s; ${await ctx.memory('proxy_hit')}`);
+    const beside = locals.length > 0 ? ` (its local GET in turns with them: ${median(locals).toFixed(0)} MiB/s)` : '';
+    ctx.log(`proxy hit: ${who} ${median(hits).toFixed(0)} MiB/s${beside}; ${await ctx.memory('proxy_hit')}`);
 
     const herd = herdBlobs.get(t.id);
     if (herd === undefined) throw new Error(`no herd blob for ${t.id}`);

@@ -78,7 +78,7 @@ export class Results {
   }
 }
 
-function formatNumber(n: number | undefined): string {
+export function formatNumber(n: number | undefined): string {
   if (n === undefined || !Number.isFinite(n)) return '-';
   const abs = Math.abs(n);
   if (abs >= 1000) return Math.round(n).toLocaleString('en-US');
