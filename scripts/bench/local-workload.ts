@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { BlobData } from './blob-data.js';
 import { curlGet } from './curl-get.js';
 import { abHead, wrkGet, type LoadResult } from './load.js';
-import { median, mibPerSecond, syncDisks } from './measure.js';
+import { median, mibPerSecond, settleBeforePush, syncDisks } from './measure.js';
 import type { RegistryClient } from './registry-client.js';
 import { SERVER_LABEL, type Results, type ServerId } from './report.js';
 import { formatSize, type BenchSettings } from './settings.js';
@@ -132,7 +132,7 @@ export async function runLocalWorkload(ctx: WorkloadContext, targets: readonly T
   await warmUp(ctx, targets);
   const small = blobs(s.smallCount, s.smallSize);
   await step(ctx, targets, 'push_small_mibps', 1, async (t) => {
-    await syncDisks();
+    await settleBeforePush();
     let ms = 0;
     for (const blob of small) ms += await t.client.pushMonolithic(REPO, blob);
     return mibPerSecond(s.smallCount * s.smallSize, ms);
@@ -146,7 +146,7 @@ export async function runLocalWorkload(ctx: WorkloadContext, targets: readonly T
   ] as const) {
     await withBlobFiles(list, (path) =>
       step(ctx, targets, id, list.length, async (t, round) => {
-        await syncDisks();
+        await settleBeforePush(path(round));
         const blob = pick(list, round);
         const ms = await t.client.pushFile(REPO, blob, path(round));
         // The first blob of each size is read back by the GET steps.
@@ -158,7 +158,7 @@ export async function runLocalWorkload(ctx: WorkloadContext, targets: readonly T
 
   const chunked = blobs(s.largePushes, s.largeSize);
   await step(ctx, targets, 'push_chunked_mibps', s.largePushes, async (t, round) => {
-    await syncDisks();
+    await settleBeforePush();
     const blob = pick(chunked, round);
     const ms = await t.client.pushChunked(REPO, blob, s.chunkSize);
     await dropBlob(t, blob);

@@ -17,6 +17,7 @@ import { formatNumber, formatTable, jsonLine, metricDefinitions, Results } from 
 import { MiB, benchSettings, formatSize, type BenchSettings } from './settings.js';
 import { peakRss, startBenchDistribution, startKeel, type BenchServer } from './servers.js';
 import { MissingToolsError, checkBenchTools } from './tools.js';
+import { canDropCaches } from './measure.js';
 
 /** The name Keel knows the upstream by: /v2/proxy/<name>/<repo>/... */
 const UPSTREAM_NAME = 'bench-upstream';
@@ -119,7 +120,11 @@ function report(settings: BenchSettings, results: Results): string {
     '- Durability: Keel fsyncs a committed blob (the file, then its directory after the rename) before it acknowledges ' +
       'its digest; the push figures include that cost.',
     '- Every blob is fresh random data (a random 1 MiB block with its index stamped in each MiB); both servers get the same bytes. ' +
-      '`sync` runs before each timed push, so neither server pays for the other\'s dirty pages. After its timing, each ' +
+      '`sync` runs before each timed push, so neither server pays for the other\'s dirty pages' +
+      (canDropCaches()
+        ? ', then the clean page cache is dropped and the client\'s source file read back into it, so every push starts from the same memory state (writing new page cache slows down here as the cache fills). '
+        : '; not root, so the page cache is not dropped before each push, and the push figures follow the state of the cache (run as root for steadier ones). ') +
+      'After its timing, each ' +
       'medium and large blob that is not read back later is deleted from the server\'s disk: this virtual disk slows all ' +
       'writes once a few GiB are kept, which had made the later pushes of both servers measure the disk rather than the server.',
     '- Servers and clients share this machine, so the clients are kept light: medium and large monolithic pushes are sent by ' +
