@@ -36,9 +36,9 @@ export function canDropCaches(): boolean {
  * root) the clean page cache dropped, then the client's source file read back into it.
  *
  * Why drop the cache: on this VM, writing new page cache slows down as the cache fills. The
- * same 512 MiB buffered write (dd, no fsync) took 1.1-1.5 s with 12-17 GiB of cache and
- * 0.15-0.19 s right after dropping it, and single 64 MiB pushes of one build ranged from
- * 240 to 455 MiB/s between runs: the figures followed the cache, not the server.
+ * same 512 MiB buffered write (dd, no fsync) took 1.1-1.5 s with 17 GiB of cache, 0.35 s
+ * with 12 GiB and 0.15-0.19 s right after dropping it, and single 64 MiB pushes of one build
+ * ranged from 240 to 455 MiB/s between runs: the figures followed the cache, not the server.
  */
 export async function settleBeforePush(sourceFile?: string): Promise<void> {
   await syncDisks();
