@@ -65,8 +65,8 @@ export function benchSettings(quick: boolean): BenchSettings {
         smallCount: 20,
         smallSize: 1 * MiB,
         mediumSize: 64 * MiB,
-        // Five fresh blobs per server and size: single pushes vary by a third at 64 MiB on this
-        // machine, and at 512 MiB from 0.9 to 2.6 s, with the virtual disk.
+        // Five fresh blobs per server and size: before the page cache was dropped ahead of each
+        // push (measure.ts), single 512 MiB pushes ranged from 0.9 to 2.6 s here.
         mediumPushes: 5,
         largeSize: 512 * MiB,
         largePushes: 5,
