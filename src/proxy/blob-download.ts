@@ -17,12 +17,6 @@ export class BlobDownload {
   /** Bytes written so far; readers may read up to here. */
   written = 0;
   state: 'running' | 'done' | 'failed' = 'running';
-  /**
-   * Every byte is in the file and matched the digest: readers may send the last one. Set
-   * before the blob is stored (fsync, rename, index row), so clients do not wait for that,
-   * and kept if storing it then fails, since the bytes they have are still the right ones.
-   */
-  contentVerified = false;
   error: Error | undefined;
   private readonly events = new EventEmitter().setMaxListeners(0);
   private refs = 1;
@@ -44,14 +38,7 @@ export class BlobDownload {
     this.events.emit('change');
   }
 
-  /** The whole blob is written and matched its digest; it is not stored yet. */
-  verified(): void {
-    this.contentVerified = true;
-    this.events.emit('change');
-  }
-
   succeeded(): void {
-    this.contentVerified = true;
     this.state = 'done';
     this.events.emit('change');
     this.settle();
@@ -93,7 +80,7 @@ export class BlobDownload {
       let position = range?.start ?? 0;
       let buffer: Buffer | undefined;
       for (;;) {
-        const verified = this.contentVerified ? this.written : Math.max(0, this.written - 1);
+        const verified = this.state === 'done' ? this.written : Math.max(0, this.written - 1);
         const limit = Math.min(verified, end + 1);
         if (position < limit) {
           buffer ??= Buffer.allocUnsafe(READ_CHUNK);
@@ -102,7 +89,7 @@ export class BlobDownload {
           await Promise.race([write(dest, buffer.subarray(0, bytesRead)), closed.promise]);
           continue;
         }
-        if (position > end || (this.contentVerified && position >= this.written)) return;
+        if (position > end || (this.state === 'done' && position >= this.written)) return;
         if (this.state === 'failed') throw this.error ?? new Error('upstream download failed');
         await Promise.race([
           new Promise<void>((resolve) => {

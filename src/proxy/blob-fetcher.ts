@@ -77,8 +77,6 @@ export class BlobFetcher {
       }
       const actual = `${digestAlgorithm(digest)}:${hash.digest('hex')}`;
       if (actual !== digest) throw new Error(`upstream content has digest ${actual}`);
-      // Clients get their last byte now; storing the blob (its fsync above all) is ours to wait for.
-      download.verified();
       await this.content.commitFile(temp, digest);
       await this.index.putBlob(source.name, digest, download.written, this.clock.now());
       download.succeeded();

@@ -66,31 +66,6 @@ describe('BlobDownload readers', () => {
     d.release();
   });
 
-  test('the last byte goes out once the content is verified, before the blob is stored', async () => {
-    const data = randomBytes(3000);
-    const d = await newDownload(data.length);
-    const sink = new Sink();
-    const ended = d.sendTo(sink);
-    await write(d, data);
-    expect(await settle(() => sink.bytes.length, 2999)).toBe(2999);
-    d.verified();
-    await ended;
-    expect(sink.bytes.equals(data)).toBe(true);
-    expect(d.state).toBe('running');
-    d.release();
-  });
-
-  test('storing a verified blob can fail without failing its readers', async () => {
-    const data = randomBytes(2000);
-    const d = await newDownload(data.length);
-    await write(d, data);
-    d.verified();
-    const reader = collect(d);
-    d.failed(new Error('disk full'));
-    expect((await reader).equals(data)).toBe(true);
-    d.release();
-  });
-
   test('readers that join late, and ranges, see the same bytes', async () => {
     const data = randomBytes(5000);
     const d = await newDownload(data.length);
