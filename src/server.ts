@@ -73,7 +73,7 @@ export async function startServer({ config, logger, clock }: ServerDeps): Promis
   });
 
   // Slow headers are only noticed when connections are checked: check often enough for the timeout to mean something.
-  const limits = {
+  const serverOptions = {
     maxHeaderSize: config.http.max_header_size,
     connectionsCheckingInterval: Math.max(250, Math.min(30_000, config.http.headers_timeout / 4)),
     // Requests and responses are born with the app's prototypes (message-classes.ts).
@@ -81,8 +81,8 @@ export async function startServer({ config, logger, clock }: ServerDeps): Promis
   };
   const server: Server =
     config.tls.cert === ''
-      ? createHttpServer(limits, app)
-      : createHttpsServer({ ...limits, cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) }, app);
+      ? createHttpServer(serverOptions, app)
+      : createHttpsServer({ ...serverOptions, cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) }, app);
   // Large blobs take long: no limit on a whole request, but on idle sockets and slow headers.
   server.requestTimeout = 0;
   server.headersTimeout = config.http.headers_timeout;
