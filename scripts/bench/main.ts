@@ -16,8 +16,8 @@ import { RegistryClient } from './registry-client.js';
 import { formatNumber, formatTable, jsonLine, metricDefinitions, Results } from './report.js';
 import { MiB, benchSettings, formatSize, type BenchSettings } from './settings.js';
 import { peakRss, startBenchDistribution, startKeel, type BenchServer } from './servers.js';
-import { MissingToolsError, checkBenchTools } from './tools.js';
 import { canDropCaches } from './measure.js';
+import { MissingToolsError, checkBenchTools } from './tools.js';
 
 /** The name Keel knows the upstream by: /v2/proxy/<name>/<repo>/... */
 const UPSTREAM_NAME = 'bench-upstream';
@@ -109,6 +109,7 @@ function report(settings: BenchSettings, results: Results): string {
   const cpu = cpus();
   const x = results.extra;
   const pct = (a: number | undefined, b: number | undefined): string => (a === undefined || b === undefined ? '?' : `${Math.round((a / b) * 100)}%`);
+  const keelLocalBesideHits = typeof x.keel_local_get_beside_hits_mibps === 'number' ? x.keel_local_get_beside_hits_mibps : undefined;
   const lines = [
     '',
     `Keel vs CNCF Distribution 2.8, ${settings.quick ? 'BENCH_QUICK=1 smoke run' : 'full run'}, ${new Date().toISOString()}, ` +
@@ -132,8 +133,8 @@ function report(settings: BenchSettings, results: Results): string {
       'about half as fast here), load comes from wrk and ab. Small pushes, chunked pushes (each chunk built before its PATCH; ' +
       'only the requests are timed), cache misses and the 20 concurrent clients use a Node client.',
     `- Proxy cache hit as a share of the same server's local ${formatSize(settings.largeSize)} GET: ` +
-      `Keel ${pct(results.get('proxy_hit_mibps', 'keel'), x.keel_local_get_beside_hits_mibps as number | undefined)} ` +
-      `(its local GETs taken in turns with the hits: ${formatNumber(x.keel_local_get_beside_hits_mibps as number | undefined)} MiB/s; ` +
+      `Keel ${pct(results.get('proxy_hit_mibps', 'keel'), keelLocalBesideHits)} ` +
+      `(its local GETs taken in turns with the hits: ${formatNumber(keelLocalBesideHits)} MiB/s; ` +
       `${pct(results.get('proxy_hit_mibps', 'keel'), results.get('get_large_mibps', 'keel'))} of the registry part's GET figure), ` +
       `Distribution ${pct(results.get('proxy_hit_mibps', 'distribution'), results.get('get_large_mibps', 'distribution'))} ` +
       '(of its registry\'s GET figure: its proxy serves no local images).',

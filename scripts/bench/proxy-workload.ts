@@ -100,12 +100,13 @@ export async function runProxyWorkload(ctx: WorkloadContext, upstream: Upstream,
       }
     }
     results.set('proxy_hit_mibps', t.id, median(hits));
-    if (locals.length > 0) results.extra[`${t.id}_local_get_beside_hits_mibps`] = median(locals);
+    const localMedian = locals.length > 0 ? median(locals) : undefined;
+    if (localMedian !== undefined) results.extra[`${t.id}_local_get_beside_hits_mibps`] = localMedian;
     await sleep(LOG_SETTLE_MS);
     const hitGets = (await upstreamGets(hitBlob.digest)) - before;
     results.extra[`${t.id}_proxy_hit_upstream_gets`] = hitGets;
     if (hitGets > 0) results.notes.push(`${who}: its cache hits still made ${hitGets} upstream GETs.`);
-    const beside = locals.length > 0 ? ` (its local GET in turns with them: ${median(locals).toFixed(0)} MiB/s)` : '';
+    const beside = localMedian !== undefined ? ` (its local GET in turns with them: ${localMedian.toFixed(0)} MiB/s)` : '';
     ctx.log(`proxy hit: ${who} ${median(hits).toFixed(0)} MiB/s${beside}; ${await ctx.memory('proxy_hit')}`);
 
     const herd = herdBlobs.get(t.id);
