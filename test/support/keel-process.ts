@@ -4,7 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -17,6 +17,8 @@ export interface KeelChild {
   host: string;
   pid: number;
   root: string;
+  /** The server's own TMPDIR (empty at start), beside root in a private parent directory. */
+  tmp: string;
   /** Peak resident memory of the server so far, in bytes (VmHWM). */
   peakRss(): Promise<number>;
   /** Settles with the exit code when the process ends. */
@@ -28,11 +30,16 @@ export interface KeelChild {
 
 export async function spawnKeel(extraToml = ''): Promise<KeelChild> {
   if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run "npm run build" (npm test does it in pretest)`);
-  const root = await mkdtemp(join(tmpdir(), 'keel-proc-'));
+  // A private parent holds the storage root and the server's TMPDIR, so what the server writes
+  // can be checked without looking at files other processes put in the shared temp folder.
+  const parent = await mkdtemp(join(tmpdir(), 'keel-proc-'));
+  const root = join(parent, 'root');
+  const tmp = join(parent, 'tmp');
+  await Promise.all([mkdir(root), mkdir(tmp)]);
   const file = join(root, 'keel.toml');
   await writeFile(file, `listen = "127.0.0.1:0"\n${extraToml}`);
   // scripts/keel, as `npm start` runs it: measured figures are those of production settings.
-  const child: ChildProcess = spawn(START, ['--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child: ChildProcess = spawn(START, ['--config', file], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TMPDIR: tmp } });
   let stderr = '';
   let stdout = '';
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -57,6 +64,7 @@ export async function spawnKeel(extraToml = ''): Promise<KeelChild> {
     host: `127.0.0.1:${port}`,
     pid,
     root,
+    tmp,
     exited,
     output: () => stdout,
     peakRss: async () => {
@@ -73,7 +81,7 @@ export async function spawnKeel(extraToml = ''): Promise<KeelChild> {
         await exited;
         clearTimeout(timer);
       }
-      await rm(root, { recursive: true, force: true });
+      await rm(parent, { recursive: true, force: true });
     },
   };
 }
