@@ -28,7 +28,8 @@ export class KeelMetrics implements ProxyMetrics {
 
   constructor(stats: StoreStats, database: string) {
     const registers = [this.registry];
-    client.collectDefaultMetrics({ register: this.registry, prefix: 'keel_' });
+    // Unprefixed: stock dashboards and alerts look for process_* and nodejs_* by these names.
+    client.collectDefaultMetrics({ register: this.registry });
     const collect = (): void => this.tally.drain();
     this.requests = new client.Counter({ name: 'keel_http_requests_total', help: 'HTTP requests by route, method and status', labelNames: ['route', 'method', 'status'], registers, collect });
     this.duration = new DurationHistogram(

@@ -71,4 +71,14 @@ describe('/metrics after a known sequence', () => {
     expect(m('keel_gc_last_run_timestamp_seconds')).toBeGreaterThan(0);
     expect(image.digest).toMatch(/^sha256:/);
   });
+
+  test("process and runtime metrics carry the standard names stock dashboards use, Keel's own keep keel_", async () => {
+    const text = await (await fetch(`http://127.0.0.1:${keel.running.metricsAddress?.port}/metrics`)).text();
+    const names = new Set(text.split('\n').filter((l) => l !== '' && !l.startsWith('#')).map((l) => (/^[a-zA-Z_:][a-zA-Z0-9_:]*/.exec(l) ?? [''])[0]));
+    for (const name of ['process_resident_memory_bytes', 'process_cpu_seconds_total', 'process_start_time_seconds', 'nodejs_heap_size_used_bytes', 'nodejs_eventloop_lag_seconds']) {
+      expect([name, names.has(name)]).toEqual([name, true]);
+    }
+    expect([...names].filter((n) => n.startsWith('keel_process_') || n.startsWith('keel_nodejs_'))).toEqual([]);
+    expect([...names].filter((n) => !n.startsWith('keel_') && !n.startsWith('process_') && !n.startsWith('nodejs_'))).toEqual([]);
+  });
 });
