@@ -28,7 +28,7 @@ import { noProxyMetrics, type ProxyMetrics } from './proxy-metrics.js';
 import { SingleFlight } from './single-flight.js';
 import type { SourceRequester } from './source-requester.js';
 import { memberRepository, type Source, type Sources } from './sources.js';
-import { isUnavailable } from './upstream-errors.js';
+import { isUnavailable, upstreamTooLarge } from './upstream-errors.js';
 
 const MANIFEST_ACCEPT = [OCI_INDEX, OCI_MANIFEST, DOCKER_MANIFEST_LIST, DOCKER_MANIFEST].join(', ');
 /** Tag lists are passed through whole; more than this from an upstream is refused. */
@@ -146,7 +146,7 @@ export class PullThrough {
       { method: 'GET', repo: name.repo, suffix: `manifests/${reference}`, headers: { accept: MANIFEST_ACCEPT } },
       'MANIFEST_UNKNOWN',
     );
-    const bytes = await readCapped(reply.body, this.deps.maxManifestSize);
+    const bytes = await readCapped(reply.body, this.deps.maxManifestSize, upstreamTooLarge(member, 'manifest'));
     const expected = reference.includes(':') ? (reference as Digest) : headerDigest(reply.headers['docker-content-digest']);
     const digest = digestBuffer(bytes, expected ? digestAlgorithm(expected) : 'sha256');
     if (expected && digest !== expected) {
@@ -204,7 +204,7 @@ export class PullThrough {
     try {
       const { member, reply } = await this.deps.requester.request(source, { method: 'GET', repo: name.repo, suffix: `tags/list${query}` }, 'NAME_UNKNOWN');
       const memberRepo = memberRepository(member, name.repo);
-      const body = JSON.parse((await readCapped(reply.body, MAX_TAG_LIST)).toString('utf8')) as { tags?: unknown };
+      const body = JSON.parse((await readCapped(reply.body, MAX_TAG_LIST, upstreamTooLarge(member, 'tag list'))).toString('utf8')) as { tags?: unknown };
       // Sorted here: the spec wants lexical order, and Distribution 2.8 does not sort unpaginated lists.
       const tags = Array.isArray(body.tags) ? body.tags.filter((t): t is string => typeof t === 'string').sort() : [];
       const link = reply.headers.link;
@@ -221,8 +221,8 @@ export class PullThrough {
     const source = this.source(name);
     const query = artifactType ? `?artifactType=${encodeURIComponent(artifactType)}` : '';
     try {
-      const { reply } = await this.deps.requester.request(source, { method: 'GET', repo: name.repo, suffix: `referrers/${digest}${query}` }, 'NAME_UNKNOWN');
-      return await readCapped(reply.body, this.deps.maxManifestSize);
+      const { member, reply } = await this.deps.requester.request(source, { method: 'GET', repo: name.repo, suffix: `referrers/${digest}${query}` }, 'NAME_UNKNOWN');
+      return await readCapped(reply.body, this.deps.maxManifestSize, upstreamTooLarge(member, 'referrers index'));
     } catch (err) {
       if (err instanceof RegistryError && err.code === 'NAME_UNKNOWN') return undefined;
       throw err;
