@@ -5,8 +5,10 @@
  * - Manifests by digest come from the store without asking the upstream.
  * - Manifests by tag come from the store while the tag is younger than its TTL; after that
  *   a HEAD revalidates it (not counted by Docker Hub's pull limit) and a GET only follows
- *   when the digest changed. If the upstream is down, slow or limiting (5xx, 429, timeout),
- *   the last cached manifest is served and a warning logged.
+ *   when the digest changed. Only a GET changes or removes a cached tag: a HEAD naming a
+ *   digest the upstream then does not have is followed by a GET of the tag. If the upstream
+ *   is down, slow or limiting (5xx, 429, timeout), the last cached manifest is served and a
+ *   warning logged.
  * - Concurrent requests for the same manifest share one lookup, so N cold pulls of a tag
  *   cost one upstream GET (Docker Hub counts manifest GETs against its pull limit).
  * - Blobs stream to the client while they download (blob-fetcher.ts).
@@ -100,10 +102,9 @@ export class PullThrough {
     }
     try {
       // After the TTL, a HEAD tells whether the tag moved; the manifest is fetched by digest if it did.
-      let reference: string = tag;
+      let current: Digest | undefined;
       if (usable) {
-        const current = await this.headDigest(source, name, tag);
-        reference = current ?? tag;
+        current = await this.headDigest(source, name, tag);
         if (current === usable.digest) {
           await index.confirmTag(source.name, name.repo, tag, clock.now());
           this.metrics.cacheHit(source.name, 'manifest');
@@ -111,7 +112,17 @@ export class PullThrough {
         }
       }
       this.metrics.cacheMiss(source.name, 'manifest');
-      return await this.fetchManifest(source, name, reference, tag);
+      if (current === undefined) return await this.fetchManifest(source, name, tag, tag);
+      try {
+        return await this.fetchManifest(source, name, current, tag);
+      } catch (err) {
+        // The HEAD named a digest the upstream does not have: the HEAD is not to be believed
+        // (a broken mirror, a lying upstream). Only a GET of the tag decides whether it moved
+        // or is gone; until then the cached tag stays.
+        if (!(err instanceof RegistryError && err.code === 'MANIFEST_UNKNOWN')) throw err;
+        logger.warn({ upstream: source.name, repository: name.repo, tag, digest: current }, 'upstream HEAD named a manifest it does not have; asking for the tag');
+        return await this.fetchManifest(source, name, tag, tag);
+      }
     } catch (err) {
       if (usable && isUnavailable(err)) {
         logger.warn({ upstream: source.name, repository: name.repo, tag, error: (err as Error).message }, 'upstream unavailable: serving the cached manifest');
