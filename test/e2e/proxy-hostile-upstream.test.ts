@@ -158,11 +158,14 @@ describe('upstream tokens', () => {
     expect(tokenRequests()).toBe(before + 1);
   });
 
-  test('a token with control characters is refused the same way', async () => {
+  test('a token with control characters or a space is refused the same way', async () => {
     tokenReplies = [JSON.stringify({ access_token: 'bell\u0007token' })];
     const res = await fetch(`${keel.url}/v2/proxy/tok/ctl/other/manifests/v1`);
     expect(res.status).toBe(502);
     expect((await fetch(`${keel.url}/v2/proxy/tok/ctl/other/manifests/v1`)).status).toBe(200);
+    tokenReplies = [JSON.stringify({ token: 'has space' })];
+    expect((await fetch(`${keel.url}/v2/proxy/tok/ctl/spaced/manifests/v1`)).status).toBe(502);
+    expect((await fetch(`${keel.url}/v2/proxy/tok/ctl/spaced/manifests/v1`)).status).toBe(200);
   });
 
   test('a huge expires_in is capped: the token is fetched again after an hour', async () => {
