@@ -31,6 +31,7 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     // A request body the handler did not read (refused upload, oversized manifest) is not
     // worth receiving: answer, then close the connection instead of draining it.
     if (!req.complete) res.set('Connection', 'close');
+    res.set(error.headers);
     res.status(error.status).set('Content-Type', 'application/json').end(JSON.stringify({ errors: [error.toJSON()] }));
     if (!req.complete) req.resume();
   };

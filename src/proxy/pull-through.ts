@@ -5,8 +5,10 @@
  * - Manifests by digest come from the store without asking the upstream.
  * - Manifests by tag come from the store while the tag is younger than its TTL; after that
  *   a HEAD revalidates it (not counted by Docker Hub's pull limit) and a GET only follows
- *   when the digest changed. If the upstream is down, slow or limiting (5xx, 429, timeout),
- *   the last cached manifest is served and a warning logged.
+ *   when the digest changed. Only a GET changes or removes a cached tag: a HEAD naming a
+ *   digest the upstream then does not have is followed by a GET of the tag. If the upstream
+ *   is down, slow or limiting (5xx, 429, timeout), the last cached manifest is served and a
+ *   warning logged.
  * - Concurrent requests for the same manifest share one lookup, so N cold pulls of a tag
  *   cost one upstream GET (Docker Hub counts manifest GETs against its pull limit).
  * - Blobs stream to the client while they download (blob-fetcher.ts).
@@ -28,7 +30,7 @@ import { noProxyMetrics, type ProxyMetrics } from './proxy-metrics.js';
 import { SingleFlight } from './single-flight.js';
 import type { SourceRequester } from './source-requester.js';
 import { memberRepository, type Source, type Sources } from './sources.js';
-import { isUnavailable } from './upstream-errors.js';
+import { isUnavailable, upstreamTooLarge } from './upstream-errors.js';
 
 const MANIFEST_ACCEPT = [OCI_INDEX, OCI_MANIFEST, DOCKER_MANIFEST_LIST, DOCKER_MANIFEST].join(', ');
 /** Tag lists are passed through whole; more than this from an upstream is refused. */
@@ -100,10 +102,9 @@ export class PullThrough {
     }
     try {
       // After the TTL, a HEAD tells whether the tag moved; the manifest is fetched by digest if it did.
-      let reference: string = tag;
+      let current: Digest | undefined;
       if (usable) {
-        const current = await this.headDigest(source, name, tag);
-        reference = current ?? tag;
+        current = await this.headDigest(source, name, tag);
         if (current === usable.digest) {
           await index.confirmTag(source.name, name.repo, tag, clock.now());
           this.metrics.cacheHit(source.name, 'manifest');
@@ -111,7 +112,17 @@ export class PullThrough {
         }
       }
       this.metrics.cacheMiss(source.name, 'manifest');
-      return await this.fetchManifest(source, name, reference, tag);
+      if (current === undefined) return await this.fetchManifest(source, name, tag, tag);
+      try {
+        return await this.fetchManifest(source, name, current, tag);
+      } catch (err) {
+        // The HEAD named a digest the upstream does not have: the HEAD is not to be believed
+        // (a broken mirror, a lying upstream). Only a GET of the tag decides whether it moved
+        // or is gone; until then the cached tag stays.
+        if (!(err instanceof RegistryError && err.code === 'MANIFEST_UNKNOWN')) throw err;
+        logger.warn({ upstream: source.name, repository: name.repo, tag, digest: current }, 'upstream HEAD named a manifest it does not have; asking for the tag');
+        return await this.fetchManifest(source, name, tag, tag);
+      }
     } catch (err) {
       if (usable && isUnavailable(err)) {
         logger.warn({ upstream: source.name, repository: name.repo, tag, error: (err as Error).message }, 'upstream unavailable: serving the cached manifest');
@@ -146,7 +157,7 @@ export class PullThrough {
       { method: 'GET', repo: name.repo, suffix: `manifests/${reference}`, headers: { accept: MANIFEST_ACCEPT } },
       'MANIFEST_UNKNOWN',
     );
-    const bytes = await readCapped(reply.body, this.deps.maxManifestSize);
+    const bytes = await readCapped(reply.body, this.deps.maxManifestSize, upstreamTooLarge(member, 'manifest'));
     const expected = reference.includes(':') ? (reference as Digest) : headerDigest(reply.headers['docker-content-digest']);
     const digest = digestBuffer(bytes, expected ? digestAlgorithm(expected) : 'sha256');
     if (expected && digest !== expected) {
@@ -204,7 +215,7 @@ export class PullThrough {
     try {
       const { member, reply } = await this.deps.requester.request(source, { method: 'GET', repo: name.repo, suffix: `tags/list${query}` }, 'NAME_UNKNOWN');
       const memberRepo = memberRepository(member, name.repo);
-      const body = JSON.parse((await readCapped(reply.body, MAX_TAG_LIST)).toString('utf8')) as { tags?: unknown };
+      const body = JSON.parse((await readCapped(reply.body, MAX_TAG_LIST, upstreamTooLarge(member, 'tag list'))).toString('utf8')) as { tags?: unknown };
       // Sorted here: the spec wants lexical order, and Distribution 2.8 does not sort unpaginated lists.
       const tags = Array.isArray(body.tags) ? body.tags.filter((t): t is string => typeof t === 'string').sort() : [];
       const link = reply.headers.link;
@@ -221,8 +232,8 @@ export class PullThrough {
     const source = this.source(name);
     const query = artifactType ? `?artifactType=${encodeURIComponent(artifactType)}` : '';
     try {
-      const { reply } = await this.deps.requester.request(source, { method: 'GET', repo: name.repo, suffix: `referrers/${digest}${query}` }, 'NAME_UNKNOWN');
-      return await readCapped(reply.body, this.deps.maxManifestSize);
+      const { member, reply } = await this.deps.requester.request(source, { method: 'GET', repo: name.repo, suffix: `referrers/${digest}${query}` }, 'NAME_UNKNOWN');
+      return await readCapped(reply.body, this.deps.maxManifestSize, upstreamTooLarge(member, 'referrers index'));
     } catch (err) {
       if (err instanceof RegistryError && err.code === 'NAME_UNKNOWN') return undefined;
       throw err;

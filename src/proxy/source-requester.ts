@@ -11,7 +11,7 @@ import { performance } from 'node:perf_hooks';
 import type { MemberHealth } from './member-health.js';
 import { noProxyMetrics, type ProxyMetrics } from './proxy-metrics.js';
 import { memberRepository, type Source } from './sources.js';
-import type { RequestSpec, UpstreamClient, UpstreamReply } from './upstream-client.js';
+import { discardBody, type RequestSpec, type UpstreamClient, type UpstreamReply } from './upstream-client.js';
 import { statusFailure } from './upstream-errors.js';
 import type { Upstream } from './upstreams.js';
 
@@ -67,8 +67,8 @@ export class SourceRequester {
         this.health.succeeded(member.name);
         return { member, reply };
       }
-      reply.body.resume();
-      const error = statusFailure(member, reply.status, notFound);
+      discardBody(reply.body);
+      const error = statusFailure(member, reply.status, notFound, reply.headers);
       if (reply.status >= 500) this.health.failed(member.name);
       if (reply.status !== 404) allNotFound = false;
       lastError = error;

@@ -4,7 +4,10 @@
  * with Basic credentials; or Basic directly), caches tokens per scope, retries once on a
  * 401 with a fresh token, and keeps every connection behind the SSRF guard. Credentials
  * go only to the upstream's own host and the hosts named in its auth_hosts; got drops the
- * Authorization header when a redirect (to a CDN) leaves the host.
+ * Authorization header when a redirect (to a CDN) leaves the host, and the upstream's
+ * configured `headers` (API keys) are dropped here when a redirect leaves its origin.
+ * Token responses are read up to TOKEN_BODY_LIMIT; bodies Keel does not read (refusals,
+ * errors) are drained up to DRAIN_LIMIT for connection reuse, then the connection is cut.
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
@@ -14,7 +17,9 @@ import { checkLiteralHost, publicOnlyLookup } from './address-guard.js';
 import { parseChallenge, type Challenge } from './auth-challenge.js';
 import { noProxyMetrics, type ProxyMetrics } from './proxy-metrics.js';
 import type { TokenCache } from './token-cache.js';
-import { transportFailure } from './upstream-errors.js';
+import { readCapped } from '../registry/read-capped.js';
+import { RegistryError } from '../registry/errors.js';
+import { transportFailure, upstreamTooLarge } from './upstream-errors.js';
 import type { Upstream } from './upstreams.js';
 
 export interface UpstreamReply {
@@ -35,10 +40,45 @@ export interface RequestSpec {
 }
 
 interface TokenReply {
-  token?: string;
-  access_token?: string;
-  expires_in?: number;
-  issued_at?: string;
+  token?: unknown;
+  access_token?: unknown;
+  expires_in?: unknown;
+  issued_at?: unknown;
+}
+
+/**
+ * A token response is a small JSON object (Docker Hub's are ~2 KiB, large JWTs with many
+ * claims a few tens of KiB); 1 MiB is far beyond any real one and small enough that a
+ * hostile or broken token server cannot exhaust Keel's memory.
+ */
+export const TOKEN_BODY_LIMIT = 1024 * 1024;
+/** A token goes into an Authorization header: longer than this no server would accept it. */
+const MAX_TOKEN_LENGTH = 64 * 1024;
+/**
+ * Bodies Keel does not read (error answers, refused token requests) are drained up to this
+ * much so the connection can be reused; past it the connection is cut, so an endless error
+ * body costs nothing more.
+ */
+export const DRAIN_LIMIT = 64 * 1024;
+
+/** Throws away a reply body Keel does not read, without following an endless one. */
+export function discardBody(body: Readable): void {
+  let seen = 0;
+  body.on('data', (chunk: Buffer) => {
+    seen += chunk.length;
+    if (seen > DRAIN_LIMIT) body.destroy();
+  });
+  body.on('error', () => undefined);
+  body.resume();
+}
+
+/**
+ * A token as RFC 6750 and the token spec use it: visible ASCII only (a b64token or a JWT).
+ * Anything else (a newline, control characters, spaces) cannot go into a header: caching it
+ * would break every request to the upstream until it expired.
+ */
+function usableToken(value: unknown): value is string {
+  return typeof value === 'string' && value.length > 0 && value.length <= MAX_TOKEN_LENGTH && /^[\x21-\x7e]+$/.test(value);
 }
 
 export class UpstreamClient {
@@ -60,7 +100,7 @@ export class UpstreamClient {
     let reply = await this.send(upstream, spec, this.authorization(upstream, scope));
     if (reply.status !== 401) return reply;
     const challenge = parseChallenge(reply.headers['www-authenticate'] as string | undefined);
-    reply.body.resume();
+    discardBody(reply.body);
     if (!challenge) return reply;
     this.tokens.drop(upstream.name, scope);
     const authorization = await this.authorize(upstream, challenge, scope);
@@ -95,43 +135,72 @@ export class UpstreamClient {
         this.logger.warn({ upstream: upstream.name, realm: url.host }, 'token realm is on another host: requesting an anonymous token (list it in auth_hosts to send credentials)');
       }
     }
-    let response: { statusCode: number; body: string };
-    try {
-      response = await this.http.get(url, { ...this.guard(upstream), headers, timeout: { request: upstream.timeoutMs }, followRedirect: false, responseType: 'text' });
-    } catch (err) {
-      throw transportFailure(upstream, err);
-    }
-    this.metrics.tokenFetched(upstream.name, response.statusCode === 200);
-    if (response.statusCode !== 200) {
-      this.logger.warn({ upstream: upstream.name, status: response.statusCode }, 'token request refused');
-      return undefined;
-    }
+    const response = await this.fetchToken(upstream, url, headers);
+    this.metrics.tokenFetched(upstream.name, response !== undefined);
+    if (response === undefined) return undefined;
     let body: TokenReply;
     try {
-      body = JSON.parse(response.body) as TokenReply;
+      body = JSON.parse(response.toString('utf8')) as TokenReply;
     } catch {
       return undefined;
     }
     const token = body.token ?? body.access_token;
-    if (!token) return undefined;
-    this.tokens.set(upstream.name, scope, token, body.expires_in, body.issued_at);
-    this.logger.debug({ upstream: upstream.name, scope, expires_in: body.expires_in }, 'upstream token fetched');
+    if (!usableToken(token)) {
+      this.logger.warn({ upstream: upstream.name }, 'token response has no token usable in a header; not cached');
+      throw new RegistryError('UNAVAILABLE', `upstream "${upstream.name}" sent a token that cannot be used in a header`, { upstream: upstream.name }, 502);
+    }
+    const expiresIn = typeof body.expires_in === 'number' ? body.expires_in : undefined;
+    const issuedAt = typeof body.issued_at === 'string' ? body.issued_at : undefined;
+    this.tokens.set(upstream.name, scope, token, expiresIn, issuedAt);
+    this.logger.debug({ upstream: upstream.name, scope, expires_in: expiresIn }, 'upstream token fetched');
     return `Bearer ${token}`;
+  }
+
+  /** The body of a 200 token response, read up to TOKEN_BODY_LIMIT; undefined if the token server refused. */
+  private async fetchToken(upstream: Upstream, url: URL, headers: Record<string, string>): Promise<Buffer | undefined> {
+    const stream = this.http.stream(url, { ...this.guard(upstream), headers, timeout: { request: upstream.timeoutMs }, followRedirect: false });
+    try {
+      const status = await new Promise<number>((resolve, reject) => {
+        stream.once('response', (res: { statusCode: number }) => resolve(res.statusCode));
+        stream.once('error', reject);
+      });
+      if (status !== 200) {
+        discardBody(stream);
+        this.logger.warn({ upstream: upstream.name, status }, 'token request refused');
+        return undefined;
+      }
+      const tooLarge = upstreamTooLarge(upstream, 'token response');
+      if (Number(stream.response?.headers['content-length']) > TOKEN_BODY_LIMIT) throw tooLarge(TOKEN_BODY_LIMIT);
+      return await readCapped(stream, TOKEN_BODY_LIMIT, tooLarge);
+    } catch (err) {
+      stream.destroy();
+      throw transportFailure(upstream, err);
+    }
   }
 
   private mayReceiveCredentials(upstream: Upstream, target: URL): boolean {
     return target.host === new URL(upstream.baseUrl).host || upstream.authHosts.includes(target.host) || upstream.authHosts.includes(target.hostname);
   }
 
-  /** SSRF guard: public addresses only, unless the upstream allows private ones. */
+  /**
+   * Hooks on every request to the upstream: the SSRF guard (public addresses only, unless the
+   * upstream allows private ones) and, on a redirect off the upstream's origin (to a storage
+   * host or CDN), dropping the configured headers: they are for the upstream alone.
+   */
   private guard(upstream: Upstream): Pick<OptionsInit, 'dnsLookup' | 'hooks'> {
-    if (upstream.allowPrivate) return {};
+    const origin = new URL(upstream.baseUrl).origin;
+    const configured = Object.keys(upstream.headers).map((h) => h.toLowerCase());
+    const stripOffOrigin = (options: NormalizedOptions): void => {
+      if (!options.url || new URL(options.url).origin === origin) return;
+      for (const name of configured) delete options.headers[name];
+    };
+    if (upstream.allowPrivate) return { hooks: { beforeRedirect: [stripOffOrigin] } };
     const check = (options: NormalizedOptions): void => {
       if (options.url) checkLiteralHost(options.url.hostname);
     };
     return {
       dnsLookup: publicOnlyLookup as unknown as OptionsInit['dnsLookup'],
-      hooks: { beforeRequest: [check], beforeRedirect: [check] },
+      hooks: { beforeRequest: [check], beforeRedirect: [check, stripOffOrigin] },
     };
   }
 

@@ -41,4 +41,15 @@ describe('TokenCache', () => {
     cache.drop('u', 's');
     expect(cache.get('u', 's')).toBeUndefined();
   });
+
+  test('no token outlives an hour, whatever expires_in says (huge, or Infinity from JSON 1e400)', () => {
+    const clock = manualClock(0);
+    const cache = new TokenCache(clock);
+    cache.set('u', 'huge', 'huge', 1e12, undefined);
+    cache.set('u', 'inf', 'inf', JSON.parse('1e400') as number, undefined);
+    clock.advance(59 * 60_000);
+    expect([cache.get('u', 'huge'), cache.get('u', 'inf')]).toEqual(['huge', 'inf']);
+    clock.advance(60_000);
+    expect([cache.get('u', 'huge'), cache.get('u', 'inf')]).toEqual([undefined, undefined]);
+  });
 });

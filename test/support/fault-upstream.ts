@@ -2,15 +2,16 @@
  * A registry-shaped HTTP server on loopback whose answers a test writes by hand, for the
  * faults a real registry will not produce on demand: bytes that do not match their digest,
  * a connection cut mid-blob, a redirect to a storage host, a socket that never answers.
- * Every request is recorded with its Authorization header.
+ * Every request is recorded with its headers.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 
 export interface RecordedRequest {
   method: string;
   path: string;
   authorization: string | undefined;
+  headers: IncomingHttpHeaders;
 }
 
 export type FaultHandler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -29,7 +30,7 @@ export async function startFaultServer(initial: FaultHandler): Promise<FaultServ
   const requests: RecordedRequest[] = [];
   const sockets = new Set<Socket>();
   const server = createServer((req, res) => {
-    requests.push({ method: req.method ?? '', path: req.url ?? '', authorization: req.headers.authorization });
+    requests.push({ method: req.method ?? '', path: req.url ?? '', authorization: req.headers.authorization, headers: req.headers });
     handler(req, res);
   });
   server.on('connection', (s) => {
@@ -57,4 +58,55 @@ export async function startFaultServer(initial: FaultHandler): Promise<FaultServ
 export function serveBytes(res: ServerResponse, body: Buffer, method: string | undefined): void {
   res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': String(body.length) });
   res.end(method === 'HEAD' ? undefined : body);
+}
+
+export interface Flood {
+  /** Body bytes the socket accepted before the response finished or the connection closed. */
+  readonly sent: number;
+  /** Whether all `total` bytes were written (the reader did not cut the connection). */
+  readonly finished: boolean;
+  /** Resolves when the response finished or its connection closed, whichever comes first. */
+  readonly done: Promise<void>;
+}
+
+/**
+ * Answers with a `total`-byte body of one repeated chunk, chunked (no Content-Length, so the
+ * reader cannot refuse it up front), written only as fast as the reader takes it: a huge body
+ * that costs the test no memory, and tells how much of it was read before the reader hung up.
+ */
+export function serveFlood(res: ServerResponse, status: number, headers: OutgoingHttpHeaders, total: number): Flood {
+  const chunk = Buffer.alloc(64 * 1024, 'x');
+  const state = { sent: 0, finished: false, closed: false };
+  const done = new Promise<void>((resolve) => {
+    res.once('close', () => {
+      state.closed = true;
+      resolve();
+    });
+    res.once('finish', () => {
+      state.finished = true;
+      resolve();
+    });
+  });
+  res.writeHead(status, headers);
+  const pump = (): void => {
+    while (!state.closed && state.sent < total) {
+      const piece = chunk.subarray(0, Math.min(chunk.length, total - state.sent));
+      state.sent += piece.length;
+      if (!res.write(piece)) {
+        res.once('drain', pump);
+        return;
+      }
+    }
+    if (!state.closed) res.end();
+  };
+  pump();
+  return {
+    get sent() {
+      return state.sent;
+    },
+    get finished() {
+      return state.finished;
+    },
+    done,
+  };
 }
