@@ -214,7 +214,7 @@ export class PullThrough {
     const source = this.source(name);
     try {
       const { member, reply } = await this.deps.requester.request(source, { method: 'GET', repo: name.repo, suffix: `tags/list${query}` }, 'NAME_UNKNOWN');
-      const memberRepo = memberRepository(member, name.repo);
+      const memberRepo = memberRepository(source, member, name.repo);
       const body = JSON.parse((await readCapped(reply.body, MAX_TAG_LIST, upstreamTooLarge(member, 'tag list'))).toString('utf8')) as { tags?: unknown };
       // Sorted here: the spec wants lexical order, and Distribution 2.8 does not sort unpaginated lists.
       const tags = Array.isArray(body.tags) ? body.tags.filter((t): t is string => typeof t === 'string').sort() : [];

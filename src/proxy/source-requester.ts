@@ -12,7 +12,7 @@ import type { MemberHealth } from './member-health.js';
 import { noProxyMetrics, type ProxyMetrics } from './proxy-metrics.js';
 import { memberRepository, type Source } from './sources.js';
 import { discardBody, type RequestSpec, type UpstreamClient, type UpstreamReply } from './upstream-client.js';
-import { statusFailure } from './upstream-errors.js';
+import { isUnavailable, statusFailure } from './upstream-errors.js';
 import type { Upstream } from './upstreams.js';
 
 export interface SourceReply {
@@ -39,15 +39,13 @@ export class SourceRequester {
 
   /** Resolves with the first member's 200 answer; throws the most telling failure otherwise. */
   async request(source: Source, request: SourceRequest, notFound: ErrorCode): Promise<SourceReply> {
-    let lastError: RegistryError | undefined;
-    let allNotFound = true;
+    const failures: MemberFailure[] = [];
     for (const member of source.members) {
       if (source.members.length > 1 && this.health.isBackedOff(member.name)) {
-        allNotFound = false;
-        lastError = new RegistryError('UNAVAILABLE', `upstream "${member.name}" is backed off after failing`, { upstream: member.name });
+        failures.push({ member, error: new RegistryError('UNAVAILABLE', `upstream "${member.name}" is backed off after failing`, { upstream: member.name }) });
         continue;
       }
-      const repo = memberRepository(member, request.repo);
+      const repo = memberRepository(source, member, request.repo);
       const spec: RequestSpec = { method: request.method, repo, path: `/v2/${repo}/${request.suffix}`, ...(request.headers ? { headers: request.headers } : {}) };
       let reply: UpstreamReply;
       const started = performance.now();
@@ -58,8 +56,7 @@ export class SourceRequester {
         this.metrics.upstreamRequest(member.name, spec.method, 0, (performance.now() - started) / 1000);
         const error = err instanceof RegistryError ? err : new RegistryError('UNAVAILABLE', String(err));
         if (error.code === 'UNAVAILABLE') this.health.failed(member.name);
-        allNotFound = false;
-        lastError = error;
+        failures.push({ member, error });
         this.logMiss(source, member, error);
         continue;
       }
@@ -70,19 +67,48 @@ export class SourceRequester {
       discardBody(reply.body);
       const error = statusFailure(member, reply.status, notFound, reply.headers);
       if (reply.status >= 500) this.health.failed(member.name);
-      if (reply.status !== 404) allNotFound = false;
-      lastError = error;
-      this.logMiss(source, member, error);
+      failures.push({ member, error, status: reply.status });
+      this.logMiss(source, member, error, reply.status);
     }
-    if (allNotFound || !lastError) {
-      throw new RegistryError(notFound, `not found on ${source.members.length > 1 ? `any member of "${source.name}"` : `upstream "${source.name}"`}`, {
-        upstream: source.name,
-      });
-    }
-    throw lastError;
+    throw mostTelling(source, failures, notFound);
   }
 
-  private logMiss(source: Source, member: Upstream, error: RegistryError): void {
-    if (source.members.length > 1) this.logger.debug({ group: source.name, member: member.name, error: error.message }, 'group member could not serve; trying the next');
+  private logMiss(source: Source, member: Upstream, error: RegistryError, status?: number): void {
+    if (status === 401 || status === 403) {
+      // Keel's own credentials for that upstream are wrong or lack rights: the operator must act.
+      this.logger.warn({ upstream: source.name, member: member.name, status }, `member "${member.name}": HTTP ${status}, check its credentials`);
+    } else if (source.members.length > 1) {
+      this.logger.debug({ group: source.name, member: member.name, error: error.message }, 'group member could not serve; trying the next');
+    }
   }
+}
+
+interface MemberFailure {
+  member: Upstream;
+  error: RegistryError;
+  /** The member's HTTP status, when it answered. */
+  status?: number;
+}
+
+/**
+ * The error for a request no member could serve. Not found when every member said so. Otherwise
+ * an unavailable member's error wins (a stale cached copy may then be served), then a member
+ * refusing Keel's credentials (the artifact may be there), then the last failure. A group's
+ * message names every member's answer, so a refusal is not hidden behind another member's 404.
+ */
+function mostTelling(source: Source, failures: MemberFailure[], notFound: ErrorCode): RegistryError {
+  const grouped = source.members.length > 1;
+  const refused = (f: MemberFailure): boolean => f.status === 401 || f.status === 403;
+  const pick =
+    failures.findLast((f) => isUnavailable(f.error)) ?? failures.find(refused) ?? (failures.every((f) => f.status === 404) ? undefined : failures.at(-1));
+  if (!grouped) return pick?.error ?? new RegistryError(notFound, `not found on upstream "${source.name}"`, { upstream: source.name });
+  const answers = failures.map((f) => `member "${f.member.name}": ${memberAnswer(f)}`).join('; ');
+  if (!pick) return new RegistryError(notFound, `not found on any member of "${source.name}" (${answers})`, { upstream: source.name });
+  return new RegistryError(pick.error.code, `no member of "${source.name}" could serve it (${answers})`, { upstream: source.name, member: pick.member.name }, pick.error.status, pick.error.headers);
+}
+
+function memberAnswer(f: MemberFailure): string {
+  if (f.status === 401 || f.status === 403) return `HTTP ${f.status}, check its credentials`;
+  if (f.status === 404) return 'not found';
+  return f.error.message.replace(`upstream "${f.member.name}" `, '');
 }

@@ -14,6 +14,11 @@ export interface Source {
   /** Upstreams in the order they are tried (one for a plain upstream). */
   members: Upstream[];
   tagTtlMs: number;
+  /**
+   * Reached through one of Docker Hub's names (`docker.io`, an alias of it, or Docker Hub
+   * itself): one-word repositories mean `library/<name>` on every member, mirrors included.
+   */
+  dockerHubNamespace: boolean;
 }
 
 export class Sources {
@@ -25,13 +30,14 @@ export class Sources {
   /** The source `name` means (an alias, a group or an upstream); DENIED when it means nothing allowed. */
   resolve(name: string): Source {
     const target = this.config.aliases[name] ?? name;
+    const dockerHubNamespace = DOCKER_HUB_HOSTS.has(name) || DOCKER_HUB_HOSTS.has(target);
     const group = this.config.groups[target];
     if (group) {
       const members = group.members.map((m) => this.upstreams.resolve(m));
-      return { name: target, members, tagTtlMs: group.tag_ttl ?? Math.min(...members.map((m) => m.tagTtlMs)) };
+      return { name: target, members, tagTtlMs: group.tag_ttl ?? Math.min(...members.map((m) => m.tagTtlMs)), dockerHubNamespace };
     }
     const upstream = this.upstreams.resolve(target);
-    return { name: upstream.name, members: [upstream], tagTtlMs: upstream.tagTtlMs };
+    return { name: upstream.name, members: [upstream], tagTtlMs: upstream.tagTtlMs, dockerHubNamespace };
   }
 
   /** Like resolve, but undefined instead of DENIED (for containerd's `ns`, which may name anything). */
@@ -47,8 +53,12 @@ export class Sources {
 
 const DOCKER_HUB_HOSTS = new Set(['registry-1.docker.io', 'index.docker.io', 'docker.io']);
 
-/** Docker Hub keeps official images under `library/`: `ubuntu` there is `library/ubuntu`. */
-export function memberRepository(member: Upstream, repo: string): string {
+/**
+ * Docker Hub keeps official images under `library/`: `ubuntu` there is `library/ubuntu`. That
+ * holds on Docker Hub itself and on every member reached through a Docker Hub name (an alias
+ * `docker.io` = a group of Docker Hub mirrors), since those mirrors keep Hub's layout.
+ */
+export function memberRepository(source: Source, member: Upstream, repo: string): string {
   if (repo.includes('/')) return repo;
-  return DOCKER_HUB_HOSTS.has(new URL(member.baseUrl).hostname) ? `library/${repo}` : repo;
+  return source.dockerHubNamespace || DOCKER_HUB_HOSTS.has(new URL(member.baseUrl).hostname) ? `library/${repo}` : repo;
 }

@@ -1,7 +1,9 @@
 // Groups, aliases and mirror mode over HTTP, against real upstreams: two Distribution 2.8
 // registries with different htpasswd credentials, and a registry-shaped server playing a
 // member that fails. Upstream traffic is counted from the upstreams' own logs.
+import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { pino } from 'pino';
 import { countRequests } from '../support/e2e/access-log.js';
 import { startDistribution, type Distribution } from '../support/e2e/distribution.js';
 import { ensureTools } from '../support/e2e/tools.js';
@@ -24,6 +26,13 @@ let client: Client;
 let toPrivate: Client;
 let toPublic: Client;
 const clock = new ManualClock();
+const logLines: string[] = [];
+const logSink = new Writable({
+  write(chunk: Buffer, _encoding, done) {
+    logLines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+    done();
+  },
+});
 
 beforeAll(async () => {
   await ensureTools(['docker-registry', 'htpasswd']);
@@ -31,6 +40,7 @@ beforeAll(async () => {
   flaky = await startFaultServer((_req, res) => res.writeHead(404).end());
   keel = await startKeel({
     clock,
+    logger: pino({ level: 'warn' }, logSink),
     toml: `
 [proxy]
 backoff = "30s"
@@ -48,6 +58,12 @@ allow_private = true
 username = "${publicCreds.username}"
 password = "${publicCreds.password}"
 
+[proxy.upstreams.wrongpass]
+url = "${privateReg.url}"
+allow_private = true
+username = "${privateCreds.username}"
+password = "not-the-password"
+
 [proxy.upstreams.flaky]
 url = "${flaky.url}"
 allow_private = true
@@ -56,12 +72,16 @@ timeout = "1s"
 [proxy.groups.hub]
 members = ["private", "public"]
 
+[proxy.groups.badcreds]
+members = ["wrongpass", "public"]
+
 [proxy.groups.shaky]
 members = ["flaky", "public"]
 tag_ttl = "10s"
 
 [proxy.aliases]
 "short" = "hub"
+"docker.io" = "hub"
 
 [mirror]
 upstream = "hub"
@@ -106,6 +126,25 @@ describe('groups with priority fallback', () => {
     expect(await errorCode(res)).toBe('MANIFEST_UNKNOWN');
   });
 
+  test('a member refusing its credentials is named in the client\'s error and the log, not hidden behind the next member\'s 404', async () => {
+    await toPrivate.pushImage('team/behind-creds', 'v1');
+    const res = await client.fetch('/v2/proxy/badcreds/team/behind-creds/manifests/v1');
+    expect(res.status).toBe(403);
+    const body = (await res.json()) as { errors: Array<{ code: string; message: string }> };
+    expect(body.errors[0]?.code).toBe('DENIED');
+    expect(body.errors[0]?.message).toMatch(/member "wrongpass": HTTP 401, check its credentials/);
+    expect(body.errors[0]?.message).toMatch(/member "public": not found/);
+    const warned = logLines.map((l) => JSON.parse(l) as { level: number; msg: string; member?: string }).filter((l) => l.member === 'wrongpass');
+    expect(warned.map((l) => [l.level, l.msg])).toContainEqual([40, 'member "wrongpass": HTTP 401, check its credentials']);
+  });
+
+  test('not found on every member names each member\'s answer', async () => {
+    const res = await client.fetch('/v2/proxy/hub/library/nowhere-at-all/manifests/v1');
+    expect(res.status).toBe(404);
+    const body = (await res.json()) as { errors: Array<{ code: string; message: string }> };
+    expect(body.errors[0]).toEqual({ code: 'MANIFEST_UNKNOWN', message: 'not found on any member of "hub" (member "private": not found; member "public": not found)', detail: { upstream: 'hub' } });
+  });
+
   test('a failing member is skipped for the back-off period, then tried again', async () => {
     const image = await toPublic.pushImage('library/shaky', 'v1');
     const flakyHits = (): number => flaky.requests.filter((r) => r.path.includes('library/shaky')).length;
@@ -125,6 +164,15 @@ describe('groups with priority fallback', () => {
 });
 
 describe('aliases', () => {
+  test('docker.io aliased to a group of Docker Hub mirrors adds library/ to one-word names on every member', async () => {
+    const image = await toPublic.pushImage('library/hubby', 'v1');
+    const res = await client.fetch('/v2/proxy/docker.io/hubby/manifests/v1');
+    expect(res.status).toBe(200);
+    expect(res.headers.get('docker-content-digest')).toBe(image.digest);
+    expect(await countRequests(privateReg.process.logFile, 'GET', '/v2/library/hubby/manifests/v1')).toBeGreaterThan(0);
+    expect(await countRequests(publicReg.process.logFile, 'GET', '/v2/hubby/manifests/v1')).toBe(0);
+  });
+
   test('an alias shares the cache of the group it names', async () => {
     const image = await toPrivate.pushImage('team/aliased', 'v1');
     expect((await client.fetch('/v2/proxy/short/team/aliased/manifests/v1')).headers.get('docker-content-digest')).toBe(image.digest);

@@ -17,12 +17,32 @@ describe('Sources', () => {
   });
 
   test('a one-component Docker Hub name gets library/, other registries and longer names do not', () => {
-    const hub = sources('').resolve('docker.io').members[0];
-    const quay = sources('').resolve('quay.io').members[0];
+    const hubSource = sources('').resolve('docker.io');
+    const quaySource = sources('').resolve('quay.io');
+    const hub = hubSource.members[0];
+    const quay = quaySource.members[0];
     if (!hub || !quay) throw new Error('no members');
-    expect(memberRepository(hub, 'ubuntu')).toBe('library/ubuntu');
-    expect(memberRepository(hub, 'bitnami/redis')).toBe('bitnami/redis');
-    expect(memberRepository(quay, 'ubuntu')).toBe('ubuntu');
+    expect(memberRepository(hubSource, hub, 'ubuntu')).toBe('library/ubuntu');
+    expect(memberRepository(hubSource, hub, 'bitnami/redis')).toBe('bitnami/redis');
+    expect(memberRepository(quaySource, quay, 'ubuntu')).toBe('ubuntu');
+  });
+
+  test('an alias docker.io pointing at a group of Docker Hub mirrors adds library/ on every member; a group under its own name does not', () => {
+    const s = sources(`
+[proxy.upstreams.mirror1]
+url = "https://mirror1.example.com"
+[proxy.upstreams.mirror2]
+url = "https://mirror2.example.com"
+[proxy.groups.hubmirrors]
+members = ["mirror1", "mirror2"]
+[proxy.aliases]
+"docker.io" = "hubmirrors"
+`);
+    const viaHubName = s.resolve('docker.io');
+    expect(viaHubName.members.map((m) => memberRepository(viaHubName, m, 'ubuntu'))).toEqual(['library/ubuntu', 'library/ubuntu']);
+    expect(viaHubName.members.map((m) => memberRepository(viaHubName, m, 'bitnami/redis'))).toEqual(['bitnami/redis', 'bitnami/redis']);
+    const byOwnName = s.resolve('hubmirrors');
+    expect(byOwnName.members.map((m) => memberRepository(byOwnName, m, 'ubuntu'))).toEqual(['ubuntu', 'ubuntu']);
   });
 
   test('groups keep their member order and key the cache by the group name; aliases may point at groups', () => {
