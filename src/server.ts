@@ -17,11 +17,14 @@ import { metricsRouter } from './http/routes/metrics.js';
 import type { Clock } from './registry/clock.js';
 import { buildServices } from './services.js';
 import { openDatabase } from './storage/sqlite-index.js';
+import type { FreeSpace } from './storage/free-space.js';
 
 export interface ServerDeps {
   config: Config;
   logger: Logger;
   clock: Clock;
+  /** How free space is measured (statfs unless a test says otherwise). */
+  freeSpace?: FreeSpace;
 }
 
 export interface RunningServer {
@@ -57,11 +60,11 @@ function drain(server: Server, deadlineMs: number): Promise<void> {
   });
 }
 
-export async function startServer({ config, logger, clock }: ServerDeps): Promise<RunningServer> {
+export async function startServer({ config, logger, clock, freeSpace }: ServerDeps): Promise<RunningServer> {
   const roots = { registry_storage: config.registry_storage, temporary_registry_storage: config.temporary_registry_storage, proxy_storage: config.proxy_storage };
   for (const dir of Object.values(roots)) await mkdir(dir, { recursive: true });
   const db = openDatabase(config.database);
-  const services = buildServices(config, logger, clock, db);
+  const services = buildServices(config, logger, clock, db, freeSpace);
   const { metrics } = services;
   const app = createApp({
     registry: services.registry,

@@ -27,6 +27,7 @@ import { SqliteIndex } from './storage/sqlite-index.js';
 import { SqliteProxyIndex } from './storage/sqlite-proxy-index.js';
 import { SqliteStats } from './storage/sqlite-stats.js';
 import { UploadFiles } from './storage/upload-files.js';
+import type { FreeSpace } from './storage/free-space.js';
 
 export interface Services {
   registry: Registry;
@@ -40,7 +41,7 @@ export interface Services {
   hasher: FileHasher;
 }
 
-export function buildServices(config: Config, logger: Logger, clock: Clock, db: Database.Database): Services {
+export function buildServices(config: Config, logger: Logger, clock: Clock, db: Database.Database, freeSpace?: FreeSpace): Services {
   const index = new SqliteIndex(db);
   const stats = new SqliteStats(db);
   const metrics = config.metrics.enabled ? new KeelMetrics(stats, config.database) : undefined;
@@ -48,7 +49,7 @@ export function buildServices(config: Config, logger: Logger, clock: Clock, db: 
   const registry = createRegistry({
     index,
     content: new CachedContentStore(new FsContentStore(config.registry_storage, config.temporary_registry_storage), config.limits.manifest_cache_size),
-    uploadFiles: new UploadFiles(config.temporary_registry_storage),
+    uploadFiles: new UploadFiles(config.temporary_registry_storage, freeSpace),
     hasher,
     clock,
     limits: { maxManifestSize: config.limits.max_manifest_size, maxListPage: config.limits.max_list_page, maxBlobSize: config.limits.max_blob_size },

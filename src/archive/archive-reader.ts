@@ -9,6 +9,13 @@
  * cancels the rest. Symbolic and hard links (docker save links duplicate layers) are
  * followed by path.
  *
+ * Nothing unpacks beyond what the temporary storage can hold: every entry's size is known
+ * from its tar header before its bytes are read (tar-stream hands out exactly that many), so
+ * an entry larger than limits.max_blob_size, or one that would take the archive's unpacked
+ * total (or the entry alone) past the free space of the temporary storage less a reserve, is
+ * refused with SIZE_INVALID before any of it is written: a small gzip of zeros cannot fill
+ * the disk.
+ *
  * tar-stream parses the archive: streaming, no filesystem, PAX and GNU long names (Go's
  * archive/tar, which docker and skopeo use, writes PAX headers for long paths).
  */
@@ -23,7 +30,7 @@ import type { UploadService } from '../registry/upload-service.js';
 import { digestAlgorithm, type Digest, type RepoName } from '../registry/types.js';
 
 /** The upload operations an import uses: the same ones a chunked push uses. */
-export type ArchiveUploads = Pick<UploadService, 'start' | 'append' | 'finish' | 'cancel'>;
+export type ArchiveUploads = Pick<UploadService, 'start' | 'append' | 'finish' | 'cancel' | 'freeSpace' | 'maxBlobSize'>;
 
 /** A regular file of the archive, held in an upload session until it is committed or discarded. */
 export interface StagedFile {
@@ -44,12 +51,18 @@ export interface ArchiveLimits {
   maxMetadataSize: number;
   /** Most regular files an archive may hold. */
   maxFiles: number;
+  /** Bytes of the temporary storage an import leaves free for everything else. */
+  reserve: number;
 }
 
 const METADATA = new Set(['manifest.json', 'index.json', 'oci-layout', 'repositories']);
 /** Docker's legacy per-layer files: the v1 layer JSON and VERSION carry nothing an OCI image needs. */
 const LEGACY_LAYER_METADATA = /^[0-9a-f]{64}\/(?:json|VERSION)$/;
 const MAX_LINK_HOPS = 16;
+
+function tooLarge(message: string, detail: unknown): RegistryError {
+  return new RegistryError('SIZE_INVALID', message, detail, 413);
+}
 
 export function invalidArchive(message: string, detail?: unknown): RegistryError {
   return new RegistryError('MANIFEST_INVALID', message, detail);
@@ -135,7 +148,13 @@ export class ArchiveContents {
       })(),
       { objectMode: false },
     );
-    await this.uploads.append(this.repo, uploadId, hashed, { length: size });
+    try {
+      await this.uploads.append(this.repo, uploadId, hashed, { length: size });
+    } catch (err) {
+      // Stop reading the entry here: left running, it fails once the archive is torn down, unheard.
+      hashed.destroy();
+      throw err;
+    }
     staged.sha256 = `sha256:${hash.digest('hex')}` as Digest;
     staged.gzip = head !== undefined && head[0] === 0x1f && head[1] === 0x8b;
   }
@@ -210,6 +229,8 @@ function isArchiveFault(err: unknown): err is Error {
  */
 export async function readArchive(source: Readable, repo: RepoName, uploads: ArchiveUploads, limits: ArchiveLimits): Promise<ArchiveContents> {
   const contents = new ArchiveContents(uploads, repo);
+  // Measured once before the archive is read, and again per staged file: other writers share the disk.
+  const budget = Math.max(0, (await uploads.freeSpace()) - limits.reserve);
   const first = await peek(source);
   if (first.length === 0) return contents;
   const gzip = first[0] === 0x1f && first[1] === 0x8b;
@@ -222,11 +243,16 @@ export async function readArchive(source: Readable, repo: RepoName, uploads: Arc
     if (err instanceof Error) fault ??= err;
   });
   let metadataBytes = 0;
+  let unpacked = 0;
   try {
     for await (const entry of extract) {
       const { header } = entry;
       const path = normalizePath(header.name);
       const size = header.size ?? 0;
+      unpacked += size;
+      if (unpacked > budget) {
+        throw tooLarge(`the archive unpacks to more than the ${budget} bytes the temporary storage can take`, { path: path.slice(0, 300), limit: budget });
+      }
       if (header.type === 'symlink' || header.type === 'link') {
         const linkname = header.linkname ?? '';
         // Symbolic links are relative to the link's directory, hard links to the archive root.
@@ -243,6 +269,14 @@ export async function readArchive(source: Readable, repo: RepoName, uploads: Arc
         await drain(entry);
       } else {
         if (contents.fileCount >= limits.maxFiles) throw invalidArchive(`the archive holds more than ${limits.maxFiles} files`, { limit: limits.maxFiles });
+        const maxBlob = uploads.maxBlobSize;
+        if (maxBlob > 0 && size > maxBlob) {
+          throw tooLarge(`${path} in the archive is larger than limits.max_blob_size (${maxBlob} bytes)`, { path: path.slice(0, 300), limit: maxBlob });
+        }
+        const room = (await uploads.freeSpace()) - limits.reserve;
+        if (size > room) {
+          throw tooLarge(`${path} in the archive (${size} bytes) does not fit in the free space of the temporary storage`, { path: path.slice(0, 300), limit: Math.max(0, room) });
+        }
         await contents.stage(path, entry, size);
       }
     }

@@ -17,9 +17,11 @@ export interface ImportLimits {
   maxManifestSize: number;
   /** Most regular files an archive may hold. */
   maxFiles: number;
+  /** Bytes of the temporary storage an import leaves free (its unpacked size must fit in the rest). */
+  reserve: number;
 }
 
-export const DEFAULT_IMPORT_LIMITS: ImportLimits = Object.freeze({ maxManifestSize: 4 << 20, maxFiles: 10_000 });
+export const DEFAULT_IMPORT_LIMITS: ImportLimits = Object.freeze({ maxManifestSize: 4 << 20, maxFiles: 10_000, reserve: 64 << 20 });
 
 export interface ImportRequest {
   repo: RepoName;
@@ -35,6 +37,7 @@ export async function importArchive(registry: ImportRegistry, request: ImportReq
   const contents = await readArchive(request.archive, request.repo, registry.uploads, {
     maxMetadataSize: limits.maxManifestSize,
     maxFiles: limits.maxFiles,
+    reserve: limits.reserve,
   });
   const session = new ImportSession(registry, request.repo, contents, request.tags, limits.maxManifestSize);
   try {

@@ -6,13 +6,15 @@
  *   - By size: beyond gc.proxy.max_size, the least recently read images are evicted until
  *     the cache fits.
  * Nothing fetched within the grace period is evicted. Rows go first (transactions that
- * re-check last_access, so a read in between keeps the row), then files no row names.
+ * re-check last_access, so a read in between keeps the row), then files no row names; every
+ * file, found by the scan or left by a deleted row, is moved aside and checked again before
+ * it is unlinked (file-sweeper.ts).
  */
 import type { Digest } from '../registry/types.js';
 import type { GcContext } from './context.js';
-import { removeContent, removeFile, strayContent } from './file-sweeper.js';
+import { removeContent, strayContent } from './file-sweeper.js';
 import pLimit from 'p-limit';
-import { FILE_CONCURRENCY } from './registry-gc.js';
+import { FILE_CONCURRENCY, sweepStray } from './registry-gc.js';
 import { emptySummary, type StoreSummary } from './summary.js';
 
 interface Manifest {
@@ -49,10 +51,8 @@ export async function collectProxy(ctx: GcContext): Promise<StoreSummary> {
   const fresh = (fetchedAt: number): boolean => fetchedAt >= cutoff;
 
   const stray = await strayContent(config.proxy_storage, cutoff, (d) => q.proxyContentKnown.get(d, d) !== undefined);
+  await sweepStray(ctx, 'proxy orphans', stray, cutoff, summary);
   const files = pLimit(FILE_CONCURRENCY);
-  summary.orphans = stray.length;
-  summary.bytes += stray.reduce((n, f) => n + f.size, 0);
-  if (!ctx.dryRun) await Promise.all(stray.map((f) => files(() => removeFile(f.path))));
 
   const manifests = new Map<string, Manifest>();
   for (const m of q.proxyManifests.all()) {
@@ -170,7 +170,7 @@ export async function collectProxy(ctx: GcContext): Promise<StoreSummary> {
   const removedDigests = new Set(removed.map((b) => b.digest));
   for (const b of removed) digests.set(b.digest, b.size);
   for (const m of deadManifests) digests.set(m.digest, m.size);
-  progress.start('proxy cache', digests.size);
+  await progress.start('proxy cache', digests.size);
   await Promise.all(
     [...digests].map(([digest, size]) =>
       files(async () => {

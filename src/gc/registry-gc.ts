@@ -11,7 +11,7 @@
 import type { Digest } from '../registry/types.js';
 import { uploadPath } from '../storage/paths.js';
 import type { GcContext } from './context.js';
-import { removeContent, removeFile, strayContent, strayTemporary } from './file-sweeper.js';
+import { removeContent, removeFile, removeStray, strayContent, strayTemporary, type StrayFile } from './file-sweeper.js';
 import { emptySummary, type StoreSummary } from './summary.js';
 import { untaggedManifests } from './untagged.js';
 import pLimit from 'p-limit';
@@ -19,6 +19,30 @@ import pLimit from 'p-limit';
 const BATCH = 500;
 /** File removals in flight at once (each is rename, stat, unlink on the libuv thread pool). */
 export const FILE_CONCURRENCY = 32;
+
+/**
+ * Removes what a scan found, each file moved aside and checked again (file-sweeper.ts): the
+ * scan may have taken long, and a file pushed again since is kept. Counts what went (a dry
+ * run counts what the scan found). The phase is announced, and awaited, between the scan and
+ * the first removal.
+ */
+export async function sweepStray(ctx: GcContext, phase: string, stray: readonly StrayFile[], cutoff: number, summary: StoreSummary): Promise<void> {
+  const files = pLimit(FILE_CONCURRENCY);
+  await ctx.progress.start(phase, stray.length);
+  await Promise.all(
+    stray.map((f) =>
+      files(async () => {
+        const freed = ctx.dryRun ? f.size : await removeStray(f, cutoff);
+        if (freed !== undefined) {
+          summary.orphans++;
+          summary.bytes += freed;
+        }
+        ctx.progress.tick();
+      }),
+    ),
+  );
+  ctx.progress.stop();
+}
 
 export async function collectRegistry(ctx: GcContext, options: { deleteUntagged: boolean }): Promise<StoreSummary> {
   const { db, q, config, logger, progress } = ctx;
@@ -32,9 +56,7 @@ export async function collectRegistry(ctx: GcContext, options: { deleteUntagged:
     ...(await strayContent(config.registry_storage, cutoff, (d) => q.blobKnown.get(d) !== undefined)),
     ...(await strayTemporary(config.temporary_registry_storage, cutoff, (id) => q.uploadKnown.get(id) !== undefined)),
   ];
-  summary.orphans = stray.length;
-  summary.bytes += stray.reduce((n, f) => n + f.size, 0);
-  if (!ctx.dryRun) await Promise.all(stray.map((f) => files(() => removeFile(f.path))));
+  await sweepStray(ctx, 'registry orphans', stray, cutoff, summary);
 
   if (options.deleteUntagged) {
     const doomed = untaggedManifests({ manifests: q.manifests.all(), tagged: q.tagged.all(), children: q.childEdges.all() }, cutoff);
@@ -54,7 +76,7 @@ export async function collectRegistry(ctx: GcContext, options: { deleteUntagged:
   }
 
   const blobs = q.unreferencedBlobs.all({ cutoff });
-  progress.start('registry blobs', blobs.length);
+  await progress.start('registry blobs', blobs.length);
   for (let i = 0; i < blobs.length; i += BATCH) {
     const batch = blobs.slice(i, i + BATCH);
     const deleted: Digest[] = [];
@@ -81,7 +103,7 @@ export async function collectRegistry(ctx: GcContext, options: { deleteUntagged:
   for (const { id } of q.staleUploads.all(uploadCutoff)) {
     if (q.deleteUpload.run(id, uploadCutoff).changes === 0) continue;
     summary.uploads++;
-    if (!ctx.dryRun) await removeFile(uploadPath(config.temporary_registry_storage, id));
+    summary.bytes += (await removeFile(uploadPath(config.temporary_registry_storage, id), ctx.dryRun)) ?? 0;
   }
 
   logger.info({ ...summary }, 'gc: registry store done');

@@ -22,7 +22,12 @@ export interface GcSummary {
 
 /** Progress of a phase, shown as a bar on a terminal. */
 export interface Progress {
-  start(phase: string, total: number): void;
+  /**
+   * A phase begins: its work is found and none of it is done yet. GC awaits what this returns,
+   * so an observer sees the store exactly at that point (tests act there, e.g. push again
+   * what a scan found).
+   */
+  start(phase: string, total: number): void | Promise<void>;
   tick(): void;
   stop(): void;
 }

@@ -42,8 +42,13 @@ export class UploadService {
     private readonly hasher: FileHasher,
     private readonly clock: Clock,
     /** Largest blob accepted; 0 for no limit. */
-    private readonly maxBlobSize = 0,
+    readonly maxBlobSize = 0,
   ) {}
+
+  /** Bytes still free where upload sessions keep their bytes. */
+  freeSpace(): Promise<number> {
+    return this.files.freeSpace();
+  }
 
   async start(repo: RepoName): Promise<string> {
     const id = randomUUID();

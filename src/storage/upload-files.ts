@@ -8,13 +8,22 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { FileAppender } from './file-appender.js';
 import { FlushBehind } from './flush-behind.js';
+import { statfsFreeSpace, type FreeSpace } from './free-space.js';
 import { uploadPath, uploadsDir } from './paths.js';
 
 /** Upload bytes are flushed to disk behind the writes every this many bytes (flush-behind.ts). */
 const FLUSH_EVERY = 8 * 1024 * 1024;
 
 export class UploadFiles {
-  constructor(private readonly tempRoot: string) {}
+  constructor(
+    private readonly tempRoot: string,
+    private readonly measure: FreeSpace = statfsFreeSpace,
+  ) {}
+
+  /** Bytes still free on the filesystem of the temporary root. */
+  freeSpace(): Promise<number> {
+    return this.measure(this.tempRoot);
+  }
 
   path(id: string): string {
     return uploadPath(this.tempRoot, id);

@@ -1,4 +1,6 @@
 import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from '@jest/globals';
 import { pino } from 'pino';
 import { parseConfig } from '../../src/config/load.js';
@@ -7,7 +9,8 @@ import type { Digest } from '../../src/registry/types.js';
 import { blobPath } from '../../src/storage/paths.js';
 import { startKeel, type KeelProcess } from '../support/keel-server.js';
 import { ManualClock } from '../support/manual-clock.js';
-import { Client, OCI_MANIFEST, randomBytes } from '../support/oci-client.js';
+import type { Progress } from '../../src/gc/summary.js';
+import { Client, OCI_MANIFEST, randomBytes, sha256 } from '../support/oci-client.js';
 
 const DAY = 86_400_000;
 // The upstream is a second Keel: a real registry on loopback, without extra tools.
@@ -101,5 +104,38 @@ describe('proxy cache retention', () => {
     const summary = await gcProxy('[gc.proxy]\nmax_size = "1"\n');
     expect(summary).toMatchObject({ blobs: 0, manifests: 0, tags: 0 });
     for (const d of fresh.own) expect(cached(d)).toBe(true);
+  });
+
+  test('a file the scan found unknown, fetched again before its removal, is kept: served from the cache', async () => {
+    const bytes = randomBytes(4000);
+    const { digest } = await up.pushBlob('again/src', bytes);
+    const path = blobPath(keel.config.proxy_storage, digest as Digest);
+    // Left by a crash (file written, no row), then found by a scan that takes long.
+    await mkdir(join(path, '..'), { recursive: true });
+    await writeFile(path, bytes);
+    // Past the grace period for the file's mtime even once fetched again: only the index re-check keeps it.
+    clock.advance(2 * 3_600_000);
+    const phases: string[] = [];
+    const progress: Progress = {
+      start: async (phase, total) => {
+        phases.push(`${phase} ${total}`);
+        if (phase !== 'proxy orphans') return;
+        const res = await client.fetch(`/v2/proxy/up/again/src/blobs/${digest}`);
+        expect(res.status).toBe(200);
+        await res.arrayBuffer(); // stored once the whole body went through
+      },
+      tick: () => undefined,
+      stop: () => undefined,
+    };
+    const summary = await runGc(keel.config, { stores: 'proxy', dryRun: false, deleteUntagged: false }, { clock, logger: pino({ level: 'silent' }), progress });
+    expect(phases).toContain('proxy orphans 1');
+    expect((await readFile(path)).equals(bytes)).toBe(true);
+    // Gone upstream: what the proxy serves now comes from its own row and file.
+    expect((await up.fetch(`/v2/again/src/blobs/${digest}`, { method: 'DELETE' })).status).toBe(202);
+    expect((await up.fetch(`/v2/again/src/blobs/${digest}`)).status).toBe(404);
+    const res = await client.fetch(`/v2/proxy/up/again/src/blobs/${digest}`);
+    expect(res.status).toBe(200);
+    expect(sha256(Buffer.from(await res.arrayBuffer()))).toBe(digest);
+    expect(summary.stores[0]?.orphans).toBe(0);
   });
 });

@@ -1,10 +1,10 @@
 import { existsSync } from 'node:fs';
-import { mkdir, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
 import { pino } from 'pino';
 import { runGc, type GcOptions } from '../../src/gc/run-gc.js';
-import type { GcSummary } from '../../src/gc/summary.js';
+import type { GcSummary, Progress } from '../../src/gc/summary.js';
 import type { Digest } from '../../src/registry/types.js';
 import { blobPath, ingestDir } from '../../src/storage/paths.js';
 import { startKeel, type KeelProcess } from '../support/keel-server.js';
@@ -157,6 +157,60 @@ describe('registry garbage collection', () => {
     expect(existsSync(path)).toBe(false);
     expect(existsSync(temp)).toBe(false);
     expect(existsSync(freshPath)).toBe(true);
+  });
+
+  test('a file the scan found unknown, pushed again before its removal, is kept: readable, with its row', async () => {
+    const bytes = randomBytes(3000);
+    const digest = sha256(bytes);
+    const path = blobPath(keel.config.registry_storage, digest as Digest);
+    // Left by a crash (file written, no row), then found by a scan that takes long.
+    await mkdir(join(path, '..'), { recursive: true });
+    await writeFile(path, bytes);
+    // Past the grace period for the file's mtime even once pushed again: only the index re-check keeps it.
+    clock.advance(2 * HOUR);
+    const phases: string[] = [];
+    const progress: Progress = {
+      start: async (phase, total) => {
+        phases.push(`${phase} ${total}`);
+        // Between the scan and its removals: the same content is pushed again.
+        if (phase === 'registry orphans') await client.pushBlob('app/again', bytes);
+      },
+      tick: () => undefined,
+      stop: () => undefined,
+    };
+    const summary = await runGc(keel.config, { stores: 'registry', dryRun: false, deleteUntagged: false }, { clock, logger: pino({ level: 'silent' }), progress });
+    expect(phases).toContain('registry orphans 1');
+    expect((await readFile(path)).equals(bytes)).toBe(true);
+    const res = await client.fetch(`/v2/app/again/blobs/${digest}`);
+    expect(res.status).toBe(200);
+    expect(sha256(Buffer.from(await res.arrayBuffer()))).toBe(digest);
+    expect(summary.stores[0]?.orphans).toBe(0);
+  });
+
+  test('a file an interrupted GC run left aside goes back home if the index still knows it', async () => {
+    const { digest } = await client.pushBlob('app/aside', randomBytes(2000));
+    const path = blobPath(keel.config.registry_storage, digest as Digest);
+    const aside = `${path}.gc-0123456789ab`;
+    await rename(path, aside);
+    const old = (Date.now() - 3 * HOUR) / 1000;
+    await utimes(aside, old, old);
+    await gc();
+    expect(existsSync(aside)).toBe(false);
+    const res = await client.fetch(`/v2/app/aside/blobs/${digest}`);
+    expect(res.status).toBe(200);
+    expect(sha256(Buffer.from(await res.arrayBuffer()))).toBe(digest);
+  });
+
+  test('the bytes of a removed upload session count in what GC freed', async () => {
+    const res = await client.fetch('/v2/app/upload/blobs/uploads/', { method: 'POST' });
+    const location = res.headers.get('location') as string;
+    expect((await client.fetch(location, { method: 'PATCH', headers: { 'Content-Range': '0-12344' }, body: randomBytes(12_345) })).status).toBe(202);
+    clock.advance(26 * HOUR);
+    const dry = await gc({ dryRun: true });
+    expect(dry.stores[0]).toMatchObject({ uploads: 1, bytes: 12_345 });
+    const real = await gc();
+    expect(real.stores[0]).toMatchObject({ uploads: 1, bytes: 12_345 });
+    expect((await client.fetch(location)).status).toBe(404);
   });
 
   test('--dry-run reports what it would delete and deletes nothing', async () => {

@@ -10,6 +10,7 @@ import { parseConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import { systemClock, type Clock } from '../../src/registry/clock.js';
 import { startServer, type RunningServer } from '../../src/server.js';
+import type { FreeSpace } from '../../src/storage/free-space.js';
 
 export interface KeelProcess {
   /** http://127.0.0.1:PORT */
@@ -34,6 +35,8 @@ export interface StartOptions {
   root?: string;
   /** Where logs go (silent by default). */
   logger?: Logger;
+  /** How the server measures free space (statfs by default). */
+  freeSpace?: FreeSpace;
 }
 
 export async function startKeel(options: StartOptions = {}): Promise<KeelProcess> {
@@ -42,7 +45,7 @@ export async function startKeel(options: StartOptions = {}): Promise<KeelProcess
     listen: '127.0.0.1:0',
     log: { level: 'silent' },
   });
-  const running = await startServer({ config, logger: options.logger ?? pino({ level: 'silent' }), clock: options.clock ?? systemClock });
+  const running = await startServer({ config, logger: options.logger ?? pino({ level: 'silent' }), clock: options.clock ?? systemClock, ...(options.freeSpace ? { freeSpace: options.freeSpace } : {}) });
   const host = `127.0.0.1:${running.address.port}`;
   return {
     url: `http://${host}`,
