@@ -1,13 +1,12 @@
 /**
  * One upstream blob download in progress, written to a temporary file that any number of
- * clients read while it grows. Readers share the writer's file handle (positional reads),
- * so the file can be renamed into the store while they read; the handle closes when the
- * writer and the last reader are done.
+ * clients read whole while it grows (ranges wait until it is stored). Readers share the
+ * writer's file handle (positional reads), so the file can be renamed into the store while
+ * they read; the handle closes when the writer and the last reader are done.
  */
 import { EventEmitter } from 'node:events';
 import type { FileHandle } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
-import type { ByteRange } from '../storage/content-store.js';
 import { destinationClosed, write } from '../storage/writable-waits.js';
 
 /** Each client's read buffer for a download in progress. */
@@ -51,6 +50,20 @@ export class BlobDownload {
     this.settle();
   }
 
+  /**
+   * Resolves once the blob is verified and in the store; rejects with the download's error if
+   * it failed, or when `dest` closes first (nobody is waiting for it any more).
+   */
+  async stored(dest: Writable): Promise<void> {
+    const closed = destinationClosed(dest);
+    try {
+      await Promise.race([this.settled, closed.promise]);
+    } finally {
+      closed.dispose();
+    }
+    if (this.state === 'failed') throw this.error ?? new Error('upstream download failed');
+  }
+
   onChange(listener: () => void): () => void {
     this.events.once('change', listener);
     return () => this.events.off('change', listener);
@@ -65,31 +78,32 @@ export class BlobDownload {
   }
 
   /**
-   * Writes the blob (or a range of it) to `dest` as it arrives, without ending `dest`,
+   * Writes the whole blob to `dest` as it arrives, without ending `dest`,
    * through one buffer of its own that is refilled once the destination is done with it:
    * twenty clients on one download hold 20 x 256 KiB, and make no garbage per read.
    * The last byte is held back until the digest is verified, so a client of a lying or
-   * truncated upstream sees a broken transfer, never a complete wrong blob.
+   * truncated upstream sees a broken transfer, never a complete wrong blob. That protects
+   * only a read to the end of the blob: a range that stops short would be complete with
+   * unverified bytes, so there is no range read here; ranges are read from the store once
+   * the download is `stored`.
    */
-  async sendTo(dest: Writable, range?: ByteRange): Promise<void> {
+  async sendTo(dest: Writable): Promise<void> {
     this.acquire();
     const closed = destinationClosed(dest);
     let unsubscribe: (() => void) | undefined;
     try {
-      const end = range?.end ?? Infinity;
-      let position = range?.start ?? 0;
+      let position = 0;
       let buffer: Buffer | undefined;
       for (;;) {
         const verified = this.state === 'done' ? this.written : Math.max(0, this.written - 1);
-        const limit = Math.min(verified, end + 1);
-        if (position < limit) {
+        if (position < verified) {
           buffer ??= Buffer.allocUnsafe(READ_CHUNK);
-          const { bytesRead } = await this.handle.read(buffer, 0, Math.min(buffer.length, limit - position), position);
+          const { bytesRead } = await this.handle.read(buffer, 0, Math.min(buffer.length, verified - position), position);
           position += bytesRead;
           await Promise.race([write(dest, buffer.subarray(0, bytesRead)), closed.promise]);
           continue;
         }
-        if (position > end || (this.state === 'done' && position >= this.written)) return;
+        if (this.state === 'done' && position >= this.written) return;
         if (this.state === 'failed') throw this.error ?? new Error('upstream download failed');
         await Promise.race([
           new Promise<void>((resolve) => {

@@ -40,6 +40,12 @@ export interface ProxiedBlob {
   size: number | undefined;
   /** Writes the blob (or a range) to dest without ending it, as it is stored or as it arrives. */
   send(dest: Writable, range?: ByteRange): Promise<void>;
+  /**
+   * The same blob once it is verified and stored (at once if it already is), read from the
+   * store. For ranges: only a read to the end of a download is held back until its digest
+   * matches. Rejects with the download's error if it fails, or when `dest` closes first.
+   */
+  stored(dest: Writable): Promise<ProxiedBlob>;
 }
 
 export interface PullThroughDeps {
@@ -194,13 +200,27 @@ export class PullThrough {
     if (cached !== undefined) {
       await this.deps.index.touchBlob(source.name, digest, this.deps.clock.now());
       this.metrics.cacheHit(source.name, 'blob');
-      return { size: cached, send: (dest, range) => this.deps.content.send(digest, dest, range) };
+      return this.storedBlob(digest, cached);
     }
     this.metrics.cacheMiss(source.name, 'blob');
     const download = await this.deps.fetcher.fetch(source, name.repo, digest);
     if (download.state === 'failed') throw download.error ?? new RegistryError('UNAVAILABLE', 'upstream download failed');
-    if (download.state === 'done') return { size: download.written, send: (dest, range) => this.deps.content.send(digest, dest, range) };
-    return { size: download.size, send: (dest, range) => download.sendTo(dest, range) };
+    if (download.state === 'done') return this.storedBlob(digest, download.written);
+    const stored = async (dest: Writable): Promise<ProxiedBlob> => {
+      await download.stored(dest);
+      return this.storedBlob(digest, download.written);
+    };
+    return {
+      size: download.size,
+      // Whole reads stream as the download grows; a range is read from the store once verified.
+      send: async (dest, range) => (range === undefined ? download.sendTo(dest) : (await stored(dest)).send(dest, range)),
+      stored,
+    };
+  }
+
+  private storedBlob(digest: Digest, size: number): ProxiedBlob {
+    const blob: ProxiedBlob = { size, send: (dest, range) => this.deps.content.send(digest, dest, range), stored: () => Promise.resolve(blob) };
+    return blob;
   }
 
   private async cachedBlobSize(source: Source, digest: Digest): Promise<number | undefined> {

@@ -24,9 +24,9 @@ class Sink extends Writable {
   }
 }
 
-async function collect(d: BlobDownload, range?: { start: number; end: number }): Promise<Buffer> {
+async function collect(d: BlobDownload): Promise<Buffer> {
   const sink = new Sink();
-  await d.sendTo(sink, range);
+  await d.sendTo(sink);
   return sink.bytes;
 }
 
@@ -66,18 +66,16 @@ describe('BlobDownload readers', () => {
     d.release();
   });
 
-  test('readers that join late, and ranges, see the same bytes', async () => {
+  test('readers that join late see the same bytes', async () => {
     const data = randomBytes(5000);
     const d = await newDownload(data.length);
     await write(d, data.subarray(0, 4000));
     const early = collect(d);
-    const range = collect(d, { start: 100, end: 199 });
     await write(d, data.subarray(4000));
     const late = collect(d);
     d.succeeded();
     expect((await early).equals(data)).toBe(true);
     expect((await late).equals(data)).toBe(true);
-    expect((await range).equals(data.subarray(100, 200))).toBe(true);
     d.release();
   });
 
@@ -89,6 +87,39 @@ describe('BlobDownload readers', () => {
     await tick();
     d.failed(new Error('digest mismatch'));
     await expect(result).rejects.toThrow('digest mismatch');
+    d.release();
+  });
+
+  test('stored() waits for the outcome: it resolves once stored, and fails with a failed download', async () => {
+    const data = randomBytes(2000);
+    const good = await newDownload(data.length);
+    const bad = await newDownload(data.length);
+    const outcomes: string[] = [];
+    const goodStored = good.stored(new Sink()).then(() => outcomes.push('good stored'));
+    const badStored = bad.stored(new Sink()).catch((err: Error) => outcomes.push(`bad: ${err.message}`));
+    await write(good, data);
+    await write(bad, data);
+    outcomes.push('all bytes written');
+    bad.failed(new Error('digest mismatch'));
+    good.succeeded();
+    await Promise.all([goodStored, badStored]);
+    expect(outcomes).toEqual(['all bytes written', 'bad: digest mismatch', 'good stored']);
+    good.release();
+    bad.release();
+  });
+
+  test('stored() gives up when its client goes away, and the download carries on', async () => {
+    const data = randomBytes(2000);
+    const d = await newDownload(data.length);
+    const gone = new Sink();
+    const waiting = d.stored(gone);
+    await write(d, data.subarray(0, 1000));
+    gone.destroy();
+    await expect(waiting).rejects.toThrow('closed');
+    await write(d, data.subarray(1000));
+    d.succeeded();
+    await expect(d.stored(new Sink())).resolves.toBeUndefined();
+    expect((await collect(d)).equals(data)).toBe(true);
     d.release();
   });
 

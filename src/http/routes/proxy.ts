@@ -51,7 +51,11 @@ export const proxyBlobRoutes = (nameOf: NameOf): MethodTable<'blob'> => ({
   },
   GET: async (req, res, route, services) => {
     const digest = digestParam(route.digest);
-    const blob = await services.proxy.blob(proxied(nameOf, req, res, route, services), digest);
+    let blob = await services.proxy.blob(proxied(nameOf, req, res, route, services), digest);
+    // A range of a download in progress would be bytes nobody has verified yet (only a read to
+    // the end is held back until the digest matches): ranges wait for the stored blob, and a
+    // download that fails gets its OCI error before any header is sent. Full reads stream.
+    if (req.headers.range !== undefined) blob = await blob.stored(res);
     const range = blob.size === undefined ? undefined : parseRange(req.headers.range, blob.size);
     if (range === 'unsatisfiable') {
       res.set('Content-Range', `bytes */${blob.size}`);
