@@ -13,6 +13,7 @@
  */
 import type { Writable } from 'node:stream';
 import type { Logger } from 'pino';
+import { ignoreIntegrityFailures, sendContent, type IntegrityReporter } from '../registry/blob-integrity.js';
 import type { Clock } from '../registry/clock.js';
 import { digestBuffer } from '../registry/digest.js';
 import { RegistryError } from '../registry/errors.js';
@@ -22,6 +23,7 @@ import { readCapped } from '../registry/read-capped.js';
 import { digestAlgorithm, parseDigest, type Digest, type Reference } from '../registry/types.js';
 import type { ByteRange, ContentStore } from '../storage/content-store.js';
 import type { CachedManifest, ProxyIndex } from '../storage/proxy-index.js';
+import { ContentIntegrityError } from '../storage/storage-errors.js';
 import type { BlobFetcher } from './blob-fetcher.js';
 import type { ProxyName } from './proxy-name.js';
 import { noProxyMetrics, type ProxyMetrics } from './proxy-metrics.js';
@@ -50,6 +52,8 @@ export interface PullThroughDeps {
   logger: Logger;
   maxManifestSize: number;
   metrics?: ProxyMetrics;
+  /** Hears cached blob files found to disagree with the proxy index (logs and metrics). */
+  integrity?: IntegrityReporter;
 }
 
 export class PullThrough {
@@ -183,19 +187,31 @@ export class PullThrough {
     if (cached !== undefined) {
       await this.deps.index.touchBlob(source.name, digest, this.deps.clock.now());
       this.metrics.cacheHit(source.name, 'blob');
-      return { size: cached, send: (dest, range) => this.deps.content.send(digest, dest, range) };
+      return { size: cached, send: (dest, range) => this.sendStored(digest, dest, cached, range) };
     }
     this.metrics.cacheMiss(source.name, 'blob');
     const download = await this.deps.fetcher.fetch(source, name.repo, digest);
     if (download.state === 'failed') throw download.error ?? new RegistryError('UNAVAILABLE', 'upstream download failed');
-    if (download.state === 'done') return { size: download.written, send: (dest, range) => this.deps.content.send(digest, dest, range) };
+    if (download.state === 'done') return { size: download.written, send: (dest, range) => this.sendStored(digest, dest, download.written, range) };
     return { size: download.size, send: (dest, range) => download.sendTo(dest, range) };
   }
 
+  private sendStored(digest: Digest, dest: Writable, size: number, range: ByteRange | undefined): Promise<void> {
+    return sendContent(this.deps.content, digest, dest, size, range, this.deps.integrity ?? ignoreIntegrityFailures);
+  }
+
+  /** The recorded size of a cached blob whose file matches it; a file that does not is reported and is a miss. */
   private async cachedBlobSize(source: Source, digest: Digest): Promise<number | undefined> {
     const size = await this.deps.index.getBlob(source.name, digest);
     if (size === undefined) return undefined;
-    return (await this.deps.content.size(digest)) === size ? size : undefined;
+    try {
+      await this.deps.content.verify(digest, size);
+      return size;
+    } catch (err) {
+      if (!(err instanceof ContentIntegrityError)) throw err;
+      (this.deps.integrity ?? ignoreIntegrityFailures)(err);
+      return undefined;
+    }
   }
 
   /** The upstream's tag list under the proxied name; the cached tags when the upstream is unavailable. */

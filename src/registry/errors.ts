@@ -29,14 +29,17 @@ export class RegistryError extends Error {
   readonly code: ErrorCode;
   readonly detail: unknown;
   readonly status: number;
+  /** Headers that belong to the error response (Content-Range of a 416). */
+  readonly headers: Readonly<Record<string, string>>;
 
   /** `status` overrides the code's usual status where the spec asks for another (413, 416, 404 for UNSUPPORTED routes). */
-  constructor(code: ErrorCode, message: string, detail?: unknown, status?: number) {
+  constructor(code: ErrorCode, message: string, detail?: unknown, status?: number, headers: Readonly<Record<string, string>> = {}) {
     super(message);
     this.name = 'RegistryError';
     this.code = code;
     this.detail = detail;
     this.status = status ?? STATUS_BY_CODE[code];
+    this.headers = headers;
   }
 
   toJSON(): { code: ErrorCode; message: string; detail?: unknown } {
