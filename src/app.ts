@@ -10,6 +10,7 @@ import { requestLog } from './http/request-log.js';
 import { healthRouter } from './http/routes/health.js';
 import { metricsRouter } from './http/routes/metrics.js';
 import type { KeelMetrics } from './metrics/keel-metrics.js';
+import type { DiskFullWatch } from './storage/disk-full-watch.js';
 import type { StoreStats } from './storage/sqlite-stats.js';
 import { v2Router } from './http/v2-router.js';
 import { archiveRouter } from './http/routes/archive.js';
@@ -27,6 +28,8 @@ export interface AppAuth {
 export interface AppOps {
   stats: StoreStats;
   roots: Record<string, string>;
+  /** Told of writes that found the disk full; /ready reports it until there is room again. */
+  diskFull?: DiskFullWatch;
   metrics?: KeelMetrics;
   /** Serve /metrics on this app (false when metrics.listen names another address). */
   metricsHere: boolean;
@@ -49,7 +52,7 @@ export function createApp(deps: AppDeps): Express {
   const metrics = deps.ops?.metrics;
   const sideRoutes: SideRoute[] = [];
   if (deps.ops) {
-    sideRoutes.push({ paths: ['/health', '/ready'], router: healthRouter(deps.ops.stats, deps.ops.roots) });
+    sideRoutes.push({ paths: ['/health', '/ready'], router: healthRouter(deps.ops.stats, deps.ops.roots, deps.ops.diskFull) });
     if (metrics && deps.ops.metricsHere) sideRoutes.push({ paths: ['/metrics'], router: metricsRouter(metrics) });
   }
   if (deps.auth) sideRoutes.push({ paths: ['/token'], router: tokenRouter(deps.auth.service, deps.auth.options.service) });
@@ -58,6 +61,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(v2Router({ registry: deps.registry, proxy: deps.proxy, mirror: deps.mirror }));
   app.use(archiveRouter({ registry: deps.registry, ...(deps.auth ? { auth: deps.auth } : {}) }));
   app.use(notFound);
-  app.use(errorHandler(deps.logger));
+  const diskFull = deps.ops?.diskFull;
+  app.use(errorHandler(deps.logger, diskFull ? { storageFull: () => diskFull.sawFull() } : {}));
   return app;
 }

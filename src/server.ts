@@ -8,6 +8,7 @@ import { mkdir } from 'node:fs/promises';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { dirname } from 'node:path';
 import express from 'express';
 import type { Logger } from 'pino';
 import { createApp } from './app.js';
@@ -16,6 +17,7 @@ import type { Config } from './config/schema.js';
 import { metricsRouter } from './http/routes/metrics.js';
 import type { Clock } from './registry/clock.js';
 import { buildServices } from './services.js';
+import { DiskFullWatch } from './storage/disk-full-watch.js';
 import { openDatabase } from './storage/sqlite-index.js';
 import type { FreeSpace } from './storage/free-space.js';
 
@@ -71,7 +73,13 @@ export async function startServer({ config, logger, clock, freeSpace }: ServerDe
     proxy: services.proxy,
     mirror: services.mirror,
     logger,
-    ops: { stats: services.stats, roots, ...(metrics ? { metrics } : {}), metricsHere: config.metrics.listen === '' },
+    ops: {
+      stats: services.stats,
+      roots,
+      diskFull: new DiskFullWatch({ ...roots, database: dirname(config.database) }),
+      ...(metrics ? { metrics } : {}),
+      metricsHere: config.metrics.listen === '',
+    },
     ...(services.auth ? { auth: services.auth } : {}),
   });
 

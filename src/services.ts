@@ -18,6 +18,7 @@ import { Sources } from './proxy/sources.js';
 import { TokenCache } from './proxy/token-cache.js';
 import { UpstreamClient } from './proxy/upstream-client.js';
 import { Upstreams } from './proxy/upstreams.js';
+import type { IntegrityReporter } from './registry/blob-integrity.js';
 import type { Clock } from './registry/clock.js';
 import { createRegistry, type Registry } from './registry/registry.js';
 import { CachedContentStore } from './storage/cached-content-store.js';
@@ -46,6 +47,13 @@ export function buildServices(config: Config, logger: Logger, clock: Clock, db: 
   const stats = new SqliteStats(db);
   const metrics = config.metrics.enabled ? new KeelMetrics(stats, config.database) : undefined;
   const hasher = new FileHasher();
+  // A blob file that disagrees with the index is damage to stored data: said loudly, counted.
+  const integrity =
+    (store: 'registry' | 'proxy'): IntegrityReporter =>
+    (failure) => {
+      logger.error({ store, digest: failure.digest, path: failure.location, expected: failure.expected, actual: failure.actual ?? null }, 'blob file does not match the index: answered as unknown');
+      metrics?.integrityFailure(store);
+    };
   const registry = createRegistry({
     index,
     content: new CachedContentStore(new FsContentStore(config.registry_storage, config.temporary_registry_storage), config.limits.manifest_cache_size),
@@ -53,6 +61,7 @@ export function buildServices(config: Config, logger: Logger, clock: Clock, db: 
     hasher,
     clock,
     limits: { maxManifestSize: config.limits.max_manifest_size, maxListPage: config.limits.max_list_page, maxBlobSize: config.limits.max_blob_size },
+    integrity: integrity('registry'),
   });
 
   const sources = new Sources(config.proxy, new Upstreams(config.proxy));
@@ -69,6 +78,7 @@ export function buildServices(config: Config, logger: Logger, clock: Clock, db: 
     clock,
     logger,
     maxManifestSize: config.limits.max_manifest_size,
+    integrity: integrity('proxy'),
     ...(metrics ? { metrics } : {}),
   });
 

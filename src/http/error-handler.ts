@@ -1,26 +1,57 @@
 /**
- * Writes every failure as OCI error JSON. RegistryErrors carry their status; anything else
- * is an internal error, logged with its stack and answered with a generic message.
+ * Writes every failure as OCI error JSON. RegistryErrors carry their status; a full disk is
+ * 507 (see fullStorage); anything else is an internal error, logged with its stack and
+ * answered with a generic message.
+ *
+ * A handler may have set the headers of what it meant to send (a blob's Content-Length,
+ * ETag, immutable Cache-Control...) before it failed. An error answer carries only its own
+ * headers: a Content-Length of the blob on a short JSON body would leave the client waiting
+ * for bytes that never come, and a cache could keep the error for a year. Once the response
+ * has started, no error can be told any more: the connection is aborted at once, so the
+ * client sees a broken transfer instead of waiting for the rest.
  */
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { RegistryError } from '../registry/errors.js';
+import { StorageFullError } from '../storage/storage-errors.js';
+import { clearResultHeaders } from './result-headers.js';
 
 function isClientGone(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   return code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ECONNABORTED' || (err as Error | undefined)?.message === 'aborted';
 }
 
-export function errorHandler(logger: Logger): ErrorRequestHandler {
+/**
+ * The answer to a full disk. The OCI spec has no code for it; UNAVAILABLE is one every client
+ * knows (Distribution's own "service unavailable"), and 507 Insufficient Storage says what
+ * happened without inviting the immediate retries a 503 does.
+ */
+function fullStorage(): RegistryError {
+  return new RegistryError('UNAVAILABLE', 'registry storage is full: free disk space, then retry', { reason: 'disk full' }, 507);
+}
+
+export interface ErrorHandlerOptions {
+  /** Hears every request that failed because the disk is full (readiness). */
+  storageFull?: (err: StorageFullError) => void;
+}
+
+export function errorHandler(logger: Logger, options: ErrorHandlerOptions = {}): ErrorRequestHandler {
   return (err: unknown, req, res, _next) => {
+    if (err instanceof StorageFullError) options.storageFull?.(err);
     if (res.headersSent || isClientGone(err)) {
-      if (!(err instanceof RegistryError) && !isClientGone(err)) logger.error({ err, path: req.path }, 'error after response started');
+      if (!isClientGone(err)) {
+        const level = err instanceof RegistryError ? 'warn' : 'error';
+        logger[level]({ err, method: req.method, path: req.path }, 'error after the response started: connection aborted');
+      }
       res.destroy();
       return;
     }
     let error: RegistryError;
     if (err instanceof RegistryError) {
       error = err;
+    } else if (err instanceof StorageFullError) {
+      logger.error({ err, method: req.method, path: req.path }, 'storage full');
+      error = fullStorage();
     } else if ((err as { type?: string } | undefined)?.type === 'entity.too.large') {
       error = new RegistryError('SIZE_INVALID', 'request body too large', undefined, 413);
     } else {
@@ -28,11 +59,12 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       error = new RegistryError('UNAVAILABLE', 'internal server error', undefined, 500);
     }
     res.locals.errorCode = error.code;
+    clearResultHeaders(res);
     // A request body the handler did not read (refused upload, oversized manifest) is not
     // worth receiving: answer, then close the connection instead of draining it.
     if (!req.complete) res.set('Connection', 'close');
-    res.set(error.headers);
-    res.status(error.status).set('Content-Type', 'application/json').end(JSON.stringify({ errors: [error.toJSON()] }));
+    const body = JSON.stringify({ errors: [error.toJSON()] });
+    res.status(error.status).set(error.headers).set({ 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(body)) }).end(body);
     if (!req.complete) req.resume();
   };
 }

@@ -25,6 +25,7 @@ export class KeelMetrics implements ProxyMetrics {
   private readonly upstreamDuration;
   private readonly upstreamBytesTotal;
   private readonly tokens;
+  private readonly integrity;
 
   constructor(stats: StoreStats, database: string) {
     const registers = [this.registry];
@@ -63,6 +64,12 @@ export class KeelMetrics implements ProxyMetrics {
     });
     this.upstreamBytesTotal = new client.Counter({ name: 'keel_upstream_bytes_total', help: 'Blob bytes fetched from upstreams', labelNames: ['upstream', 'member'], registers });
     this.tokens = new client.Counter({ name: 'keel_upstream_token_fetches_total', help: 'Bearer tokens fetched from upstream token services', labelNames: ['member', 'result'], registers });
+    this.integrity = new client.Counter({
+      name: 'keel_blob_integrity_failures_total',
+      help: 'Blob files found missing or of another length than the index records (answered as unknown blobs)',
+      labelNames: ['store'],
+      registers,
+    });
     new client.Gauge({
       name: 'keel_uploads_in_progress',
       help: 'Open upload sessions',
@@ -138,6 +145,10 @@ export class KeelMetrics implements ProxyMetrics {
 
   upstreamBytes(upstream: string, member: string, bytes: number): void {
     this.upstreamBytesTotal.inc({ upstream, member }, bytes);
+  }
+
+  integrityFailure(store: 'registry' | 'proxy'): void {
+    this.integrity.inc({ store });
   }
 
   tokenFetched(member: string, ok: boolean): void {

@@ -15,6 +15,7 @@
  */
 import type { Writable } from 'node:stream';
 import type { Logger } from 'pino';
+import { ignoreIntegrityFailures, sendContent, type IntegrityReporter } from '../registry/blob-integrity.js';
 import type { Clock } from '../registry/clock.js';
 import { digestBuffer } from '../registry/digest.js';
 import { RegistryError } from '../registry/errors.js';
@@ -24,6 +25,7 @@ import { readCapped } from '../registry/read-capped.js';
 import { digestAlgorithm, parseDigest, type Digest, type Reference } from '../registry/types.js';
 import type { ByteRange, ContentStore } from '../storage/content-store.js';
 import type { CachedManifest, ProxyIndex } from '../storage/proxy-index.js';
+import { ContentIntegrityError } from '../storage/storage-errors.js';
 import type { BlobFetcher } from './blob-fetcher.js';
 import type { ProxyName } from './proxy-name.js';
 import { noProxyMetrics, type ProxyMetrics } from './proxy-metrics.js';
@@ -58,6 +60,8 @@ export interface PullThroughDeps {
   logger: Logger;
   maxManifestSize: number;
   metrics?: ProxyMetrics;
+  /** Hears cached blob files found to disagree with the proxy index (logs and metrics). */
+  integrity?: IntegrityReporter;
 }
 
 export class PullThrough {
@@ -219,14 +223,26 @@ export class PullThrough {
   }
 
   private storedBlob(digest: Digest, size: number): ProxiedBlob {
-    const blob: ProxiedBlob = { size, send: (dest, range) => this.deps.content.send(digest, dest, range), stored: () => Promise.resolve(blob) };
+    const blob: ProxiedBlob = { size, send: (dest, range) => this.sendStored(digest, dest, size, range), stored: () => Promise.resolve(blob) };
     return blob;
   }
 
+  private sendStored(digest: Digest, dest: Writable, size: number, range: ByteRange | undefined): Promise<void> {
+    return sendContent(this.deps.content, digest, dest, size, range, this.deps.integrity ?? ignoreIntegrityFailures);
+  }
+
+  /** The recorded size of a cached blob whose file matches it; a file that does not is reported and is a miss. */
   private async cachedBlobSize(source: Source, digest: Digest): Promise<number | undefined> {
     const size = await this.deps.index.getBlob(source.name, digest);
     if (size === undefined) return undefined;
-    return (await this.deps.content.size(digest)) === size ? size : undefined;
+    try {
+      await this.deps.content.verify(digest, size);
+      return size;
+    } catch (err) {
+      if (!(err instanceof ContentIntegrityError)) throw err;
+      (this.deps.integrity ?? ignoreIntegrityFailures)(err);
+      return undefined;
+    }
   }
 
   /** The upstream's tag list under the proxied name; the cached tags when the upstream is unavailable. */

@@ -2,6 +2,7 @@
 import type { Readable, Writable } from 'node:stream';
 import type { ByteRange, ContentStore } from '../storage/content-store.js';
 import type { RegistryIndex } from '../storage/registry-index.js';
+import { ignoreIntegrityFailures, sendContent, verifyContent, type IntegrityReporter } from './blob-integrity.js';
 import type { Clock } from './clock.js';
 import { RegistryError } from './errors.js';
 import { RepoCache } from './repo-cache.js';
@@ -15,6 +16,7 @@ export class BlobService {
     private readonly index: RegistryIndex,
     private readonly content: ContentStore,
     clock: Clock,
+    private readonly report: IntegrityReporter = ignoreIntegrityFailures,
   ) {
     this.sizes = new RepoCache<number>(clock);
   }
@@ -30,13 +32,27 @@ export class BlobService {
     return size;
   }
 
+  /**
+   * Size of a blob the repository may see and whose file is stored with that size (HEAD):
+   * the index lookup is cached, the file is stat'ed every time, so a HEAD never answers 200
+   * for a file that is gone.
+   */
+  async storedSize(repo: RepoName, digest: Digest): Promise<number> {
+    const size = await this.stat(repo, digest);
+    await verifyContent(this.content, digest, size, this.report);
+    return size;
+  }
+
   open(digest: Digest, range?: ByteRange): Readable {
     return this.content.read(digest, range);
   }
 
-  /** Writes the content to dest without ending it (a response: see storage/file-sender.ts). */
-  send(digest: Digest, dest: Writable, range?: ByteRange): Promise<void> {
-    return this.content.send(digest, dest, range);
+  /**
+   * Writes the content (`size` bytes in the index) to dest without ending it (a response: see
+   * storage/file-sender.ts); BLOB_UNKNOWN before anything is written when the file disagrees.
+   */
+  send(digest: Digest, dest: Writable, size: number, range?: ByteRange): Promise<void> {
+    return sendContent(this.content, digest, dest, size, range, this.report);
   }
 
   /** Unlinks the blob from the repository; the bytes stay until garbage collection. */

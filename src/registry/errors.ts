@@ -29,11 +29,11 @@ export class RegistryError extends Error {
   readonly code: ErrorCode;
   readonly detail: unknown;
   readonly status: number;
-  /** Response headers that belong with the error, e.g. an upstream's `Retry-After` on TOOMANYREQUESTS. */
+  /** Response headers that belong with the error: an upstream's `Retry-After` on TOOMANYREQUESTS, the Content-Range of a 416. */
   readonly headers: Readonly<Record<string, string>>;
 
   /** `status` overrides the code's usual status where the spec asks for another (413, 416, 404 for UNSUPPORTED routes). */
-  constructor(code: ErrorCode, message: string, detail?: unknown, status?: number, headers: Record<string, string> = {}) {
+  constructor(code: ErrorCode, message: string, detail?: unknown, status?: number, headers: Readonly<Record<string, string>> = {}) {
     super(message);
     this.name = 'RegistryError';
     this.code = code;

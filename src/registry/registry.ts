@@ -4,6 +4,7 @@ import type { RegistryIndex } from '../storage/registry-index.js';
 import type { FileHasher } from '../storage/file-hasher.js';
 import type { UploadFiles } from '../storage/upload-files.js';
 import { BlobService } from './blob-service.js';
+import type { IntegrityReporter } from './blob-integrity.js';
 import type { Clock } from './clock.js';
 import { ListingService } from './listing-service.js';
 import { ManifestService } from './manifest-service.js';
@@ -25,11 +26,13 @@ export interface RegistryDeps {
   hasher: FileHasher;
   clock: Clock;
   limits: { maxManifestSize: number; maxListPage: number; maxBlobSize: number };
+  /** Hears blob files found to disagree with the index (logs and metrics). */
+  integrity?: IntegrityReporter;
 }
 
 export function createRegistry(deps: RegistryDeps): Registry {
   return {
-    blobs: new BlobService(deps.index, deps.content, deps.clock),
+    blobs: new BlobService(deps.index, deps.content, deps.clock, deps.integrity),
     uploads: new UploadService(deps.index, deps.content, deps.uploadFiles, deps.hasher, deps.clock, deps.limits.maxBlobSize),
     manifests: new ManifestService(deps.index, deps.content, deps.clock, deps.limits.maxManifestSize),
     listings: new ListingService(deps.index, deps.limits.maxListPage),

@@ -53,7 +53,13 @@ export class UploadService {
   async start(repo: RepoName): Promise<string> {
     const id = randomUUID();
     await this.files.create(id);
-    await this.index.createUpload(id, repo, this.clock.now());
+    try {
+      await this.index.createUpload(id, repo, this.clock.now());
+    } catch (err) {
+      // No session row (a full index, say): its file must not stay behind.
+      await this.files.remove(id).catch(() => undefined);
+      throw err;
+    }
     return id;
   }
 

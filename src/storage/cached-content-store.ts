@@ -22,12 +22,16 @@ export class CachedContentStore implements ContentStore {
     return this.inner.size(digest);
   }
 
+  verify(digest: Digest, size: number): Promise<void> {
+    return this.inner.verify(digest, size);
+  }
+
   read(digest: Digest, range?: ByteRange): Readable {
     return this.inner.read(digest, range);
   }
 
-  send(digest: Digest, dest: Writable, range?: ByteRange): Promise<void> {
-    return this.inner.send(digest, dest, range);
+  send(digest: Digest, dest: Writable, size: number, range?: ByteRange): Promise<void> {
+    return this.inner.send(digest, dest, size, range);
   }
 
   async readBytes(digest: Digest, maxBytes: number): Promise<Buffer> {

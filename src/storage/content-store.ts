@@ -12,6 +12,7 @@ import type { Digest } from '../registry/types.js';
 import { BufferPool } from './buffer-pool.js';
 import { sendFile } from './file-sender.js';
 import { blobPath, ingestDir } from './paths.js';
+import { asStorageError, ContentIntegrityError, translated } from './storage-errors.js';
 
 /** An inclusive byte range. */
 export interface ByteRange {
@@ -22,12 +23,18 @@ export interface ByteRange {
 export interface BlobStatter {
   /** Size in bytes, or undefined when the content is not stored. */
   size(digest: Digest): Promise<number | undefined>;
+  /** Resolves when the stored file has `size` bytes (the index's); a ContentIntegrityError otherwise. */
+  verify(digest: Digest, size: number): Promise<void>;
 }
 
 export interface BlobProvider {
   read(digest: Digest, range?: ByteRange): Readable;
-  /** Writes the content (or a range) to dest without ending it: the fast path for responses. */
-  send(digest: Digest, dest: Writable, range?: ByteRange): Promise<void>;
+  /**
+   * Writes the content (or a range) to dest without ending it: the fast path for responses.
+   * `size` is the length recorded in the index: a missing file or one of another length is
+   * a ContentIntegrityError before anything is written.
+   */
+  send(digest: Digest, dest: Writable, size: number, range?: ByteRange): Promise<void>;
   /** Reads small content (manifests) whole; refuses more than maxBytes. */
   readBytes(digest: Digest, maxBytes: number): Promise<Buffer>;
 }
@@ -69,6 +76,17 @@ export class FsContentStore implements ContentStore {
     }
   }
 
+  async verify(digest: Digest, size: number): Promise<void> {
+    const path = blobPath(this.root, digest);
+    let actual: number | undefined;
+    try {
+      actual = (await stat(path)).size;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    if (actual !== size) throw new ContentIntegrityError(digest, path, size, actual);
+  }
+
   read(digest: Digest, range?: ByteRange): Readable {
     return createReadStream(blobPath(this.root, digest), {
       highWaterMark: READ_CHUNK,
@@ -76,8 +94,14 @@ export class FsContentStore implements ContentStore {
     });
   }
 
-  send(digest: Digest, dest: Writable, range?: ByteRange): Promise<void> {
-    return sendFile(blobPath(this.root, digest), dest, this.sendBuffers, range);
+  async send(digest: Digest, dest: Writable, size: number, range?: ByteRange): Promise<void> {
+    try {
+      await sendFile(blobPath(this.root, digest), dest, this.sendBuffers, size, range);
+    } catch (err) {
+      // sendFile names the file; the digest is what the layers above report.
+      if (err instanceof ContentIntegrityError) throw new ContentIntegrityError(digest, err.location, err.expected, err.actual);
+      throw err;
+    }
   }
 
   async readBytes(digest: Digest, maxBytes: number): Promise<Buffer> {
@@ -86,13 +110,19 @@ export class FsContentStore implements ContentStore {
     return bytes;
   }
 
-  async tempPath(): Promise<string> {
-    const dir = ingestDir(this.tempRoot);
-    await mkdir(dir, { recursive: true });
-    return join(dir, randomUUID());
+  tempPath(): Promise<string> {
+    return translated(async () => {
+      const dir = ingestDir(this.tempRoot);
+      await mkdir(dir, { recursive: true });
+      return join(dir, randomUUID());
+    });
   }
 
-  async commitFile(tempPath: string, digest: Digest): Promise<void> {
+  commitFile(tempPath: string, digest: Digest): Promise<void> {
+    return translated(() => this.commit(tempPath, digest));
+  }
+
+  private async commit(tempPath: string, digest: Digest): Promise<void> {
     await fsyncFile(tempPath);
     const target = blobPath(this.root, digest);
     await mkdir(dirname(target), { recursive: true });
@@ -112,13 +142,19 @@ export class FsContentStore implements ContentStore {
 
   async writeBytes(digest: Digest, bytes: Uint8Array): Promise<void> {
     const temp = await this.tempPath();
-    const handle = await open(temp, 'w');
     try {
-      await handle.writeFile(bytes);
-    } finally {
-      await handle.close();
+      const handle = await open(temp, 'w');
+      try {
+        await handle.writeFile(bytes);
+      } finally {
+        await handle.close();
+      }
+      await this.commit(temp, digest);
+    } catch (err) {
+      // A write that failed (a full disk, most likely) leaves no temporary file behind.
+      await unlink(temp).catch(() => undefined);
+      throw asStorageError(err);
     }
-    await this.commitFile(temp, digest);
   }
 
   async remove(digest: Digest): Promise<boolean> {

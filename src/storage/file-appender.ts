@@ -58,14 +58,41 @@ export class FileAppender extends Writable {
     }
     for (const b of buffers) this.options.hash?.update(b);
     this.bytes += size;
-    this.handle.writev(buffers, this.position).then(({ bytesWritten }) => {
-      if (bytesWritten !== size) {
-        callback(new Error(`short write: ${bytesWritten} of ${size} bytes`));
-        return;
-      }
+    this.writeAll(buffers, size).then(() => {
       this.position += size;
       this.options.written?.(this.bytes);
       callback();
     }, callback);
   }
+
+  /**
+   * writev may write less than asked (a disk filling up writes what fits); the rest is
+   * written again, so a full disk surfaces as the ENOSPC of the next write, not as a short
+   * write nobody can name.
+   */
+  private async writeAll(buffers: Buffer[], size: number): Promise<void> {
+    let done = 0;
+    let pending = buffers;
+    while (done < size) {
+      const { bytesWritten } = await this.handle.writev(pending, this.position + done);
+      if (bytesWritten <= 0) throw new Error(`short write: ${done} of ${size} bytes`);
+      done += bytesWritten;
+      pending = after(pending, bytesWritten);
+    }
+  }
+}
+
+/** What is left of `buffers` once their first `bytes` were written. */
+function after(buffers: Buffer[], bytes: number): Buffer[] {
+  const rest: Buffer[] = [];
+  let skip = bytes;
+  for (const b of buffers) {
+    if (skip >= b.length) {
+      skip -= b.length;
+      continue;
+    }
+    rest.push(skip > 0 ? b.subarray(skip) : b);
+    skip = 0;
+  }
+  return rest;
 }

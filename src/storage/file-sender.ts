@@ -13,21 +13,34 @@ import { open } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import type { BufferPool } from './buffer-pool.js';
 import type { ByteRange } from './content-store.js';
+import { ContentIntegrityError } from './storage-errors.js';
 import { destinationClosed, write } from './writable-waits.js';
 
 const BUFFERS = 2;
 
 /**
  * Writes the bytes of `path` in `range` (inclusive; the whole file without one) to `dest`
- * without ending it. Resolves once every write has completed; rejects if the file cannot be
- * opened (before anything was written), on a read error, or when `dest` fails or closes first.
+ * without ending it. `size` is the length the caller announced (from the index): a file
+ * that is missing or of another length is a ContentIntegrityError before anything is
+ * written, so a response never promises bytes the file does not hold, nor gets more than
+ * it promised. Resolves once every write has completed; rejects on a read error, or when
+ * `dest` fails or closes first.
  */
-export async function sendFile(path: string, dest: Writable, pool: BufferPool, range?: ByteRange): Promise<void> {
-  const handle = await open(path, 'r');
+export async function sendFile(path: string, dest: Writable, pool: BufferPool, size: number, range?: ByteRange): Promise<void> {
+  let handle;
+  try {
+    handle = await open(path, 'r');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new ContentIntegrityError(path.slice(path.lastIndexOf('/') + 1), path, size, undefined);
+    throw err;
+  }
   const closed = destinationClosed(dest);
   const slots: Array<{ buffer: Buffer; written: Promise<void>; done: boolean }> = [];
   try {
-    const end = range ? range.end + 1 : (await handle.stat()).size;
+    // One fstat on the open file: the length it holds now, whatever the index says.
+    const actual = (await handle.stat()).size;
+    if (actual !== size) throw new ContentIntegrityError(path.slice(path.lastIndexOf('/') + 1), path, size, actual);
+    const end = range ? Math.min(range.end + 1, size) : size;
     let position = range?.start ?? 0;
     const buffers = Math.min(BUFFERS, Math.ceil((end - position) / pool.size));
     for (let i = 0; i < buffers; i++) slots.push({ buffer: pool.take(), written: Promise.resolve(), done: true });

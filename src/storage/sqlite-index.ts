@@ -1,7 +1,7 @@
 /**
  * The RegistryIndex on SQLite (better-sqlite3, WAL mode). All SQL of the registry lives
  * here as prepared statements; multi-row changes run in one transaction so a reader never
- * sees half of one.
+ * sees half of one. Writes that find the disk full throw a StorageFullError (storage-errors.ts).
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -11,6 +11,7 @@ import { up as initial } from './migrations/001-initial.js';
 import { up as proxyCache } from './migrations/002-proxy-cache.js';
 import { up as gcIndexes } from './migrations/003-gc-indexes.js';
 import type { ManifestRecord, ManifestReference, RegistryIndex, UploadRecord } from './registry-index.js';
+import { translatedSync } from './storage-errors.js';
 
 const MIGRATIONS: string[] = [initial, proxyCache, gcIndexes];
 
@@ -163,11 +164,11 @@ export class SqliteIndex implements RegistryIndex {
   }
 
   async linkBlob(repo: RepoName, digest: Digest, size: number, now: number): Promise<void> {
-    this.tx.linkBlob(repo, digest, size, now);
+    translatedSync(() => this.tx.linkBlob(repo, digest, size, now));
   }
 
   async unlinkBlob(repo: RepoName, digest: Digest): Promise<boolean> {
-    return this.s.deleteLink.run(repo, digest).changes > 0;
+    return translatedSync(() => this.s.deleteLink.run(repo, digest).changes > 0);
   }
 
   async repositoryBlobSizes(repo: RepoName, digests: Digest[]): Promise<Map<Digest, number>> {
@@ -189,14 +190,14 @@ export class SqliteIndex implements RegistryIndex {
   }
 
   async putManifest(repo: RepoName, manifest: ManifestRecord, references: ManifestReference[], tag: Tag | undefined, now: number): Promise<ManifestReference | undefined> {
-    return this.tx.putManifest(repo, manifest, references, tag, now);
+    return translatedSync(() => this.tx.putManifest(repo, manifest, references, tag, now));
   }
 
   async deleteManifest(repo: RepoName, digest: Digest): Promise<boolean> {
     const repoId = this.repoIdOf(repo);
     if (repoId === undefined) return false;
     // Tags and references go with it (ON DELETE CASCADE).
-    return this.s.deleteManifest.run(repoId, digest).changes > 0;
+    return translatedSync(() => this.s.deleteManifest.run(repoId, digest).changes > 0);
   }
 
   async resolveTag(repo: RepoName, tag: Tag): Promise<ManifestRecord | undefined> {
@@ -209,7 +210,7 @@ export class SqliteIndex implements RegistryIndex {
   }
 
   async deleteTag(repo: RepoName, tag: Tag): Promise<boolean> {
-    return this.s.deleteTag.run(repo, tag).changes > 0;
+    return translatedSync(() => this.s.deleteTag.run(repo, tag).changes > 0);
   }
 
   async referrers(repo: RepoName, subject: Digest): Promise<ManifestRecord[]> {
@@ -217,7 +218,7 @@ export class SqliteIndex implements RegistryIndex {
   }
 
   async createUpload(id: string, repo: RepoName, now: number): Promise<void> {
-    this.s.insertUpload.run(id, repo, now, now);
+    translatedSync(() => this.s.insertUpload.run(id, repo, now, now));
   }
 
   async getUpload(id: string): Promise<UploadRecord | undefined> {
@@ -226,11 +227,11 @@ export class SqliteIndex implements RegistryIndex {
   }
 
   async touchUpload(id: string, now: number): Promise<void> {
-    this.s.touchUpload.run(now, id);
+    translatedSync(() => this.s.touchUpload.run(now, id));
   }
 
   async deleteUpload(id: string): Promise<void> {
-    this.s.deleteUpload.run(id);
+    translatedSync(() => this.s.deleteUpload.run(id));
   }
 
   close(): void {

@@ -3,6 +3,7 @@ import type Database from 'better-sqlite3';
 import type { Digest } from '../registry/types.js';
 import type { CachedManifest, CachedTag, ProxyIndex } from './proxy-index.js';
 import type { ManifestReference } from './registry-index.js';
+import { translatedSync } from './storage-errors.js';
 
 export class SqliteProxyIndex implements ProxyIndex {
   private readonly s;
@@ -61,11 +62,11 @@ export class SqliteProxyIndex implements ProxyIndex {
   }
 
   async confirmTag(upstream: string, repo: string, tag: string, now: number): Promise<void> {
-    this.s.confirmTag.run(now, now, upstream, repo, tag);
+    translatedSync(() => this.s.confirmTag.run(now, now, upstream, repo, tag));
   }
 
   async touchTag(upstream: string, repo: string, tag: string, now: number): Promise<void> {
-    this.s.touchTag.run(now, upstream, repo, tag);
+    translatedSync(() => this.s.touchTag.run(now, upstream, repo, tag));
   }
 
   async listTags(upstream: string, repo: string): Promise<string[]> {
@@ -73,7 +74,7 @@ export class SqliteProxyIndex implements ProxyIndex {
   }
 
   async deleteTag(upstream: string, repo: string, tag: string): Promise<void> {
-    this.s.deleteTag.run(upstream, repo, tag);
+    translatedSync(() => this.s.deleteTag.run(upstream, repo, tag));
   }
 
   async getManifest(upstream: string, repo: string, digest: Digest): Promise<CachedManifest | undefined> {
@@ -82,11 +83,11 @@ export class SqliteProxyIndex implements ProxyIndex {
   }
 
   async putManifest(upstream: string, repo: string, manifest: CachedManifest, references: ManifestReference[], tag: string | undefined, now: number): Promise<void> {
-    this.putManifestTx(upstream, repo, manifest, references, tag, now);
+    translatedSync(() => this.putManifestTx(upstream, repo, manifest, references, tag, now));
   }
 
   async touchManifest(upstream: string, repo: string, digest: Digest, now: number): Promise<void> {
-    this.s.touchManifest.run(now, upstream, repo, digest);
+    translatedSync(() => this.s.touchManifest.run(now, upstream, repo, digest));
   }
 
   async getBlob(upstream: string, digest: Digest): Promise<number | undefined> {
@@ -94,10 +95,10 @@ export class SqliteProxyIndex implements ProxyIndex {
   }
 
   async putBlob(upstream: string, digest: Digest, size: number, now: number): Promise<void> {
-    this.s.putBlob.run(upstream, digest, size, now, now);
+    translatedSync(() => this.s.putBlob.run(upstream, digest, size, now, now));
   }
 
   async touchBlob(upstream: string, digest: Digest, now: number): Promise<void> {
-    this.s.touchBlob.run(now, upstream, digest);
+    translatedSync(() => this.s.touchBlob.run(now, upstream, digest));
   }
 }

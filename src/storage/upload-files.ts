@@ -10,6 +10,7 @@ import { FileAppender } from './file-appender.js';
 import { FlushBehind } from './flush-behind.js';
 import { statfsFreeSpace, type FreeSpace } from './free-space.js';
 import { uploadPath, uploadsDir } from './paths.js';
+import { asStorageError, translated } from './storage-errors.js';
 
 /** Upload bytes are flushed to disk behind the writes every this many bytes (flush-behind.ts). */
 const FLUSH_EVERY = 8 * 1024 * 1024;
@@ -29,10 +30,12 @@ export class UploadFiles {
     return uploadPath(this.tempRoot, id);
   }
 
-  async create(id: string): Promise<void> {
-    await mkdir(uploadsDir(this.tempRoot), { recursive: true });
-    const handle = await open(this.path(id), 'wx');
-    await handle.close();
+  create(id: string): Promise<void> {
+    return translated(async () => {
+      await mkdir(uploadsDir(this.tempRoot), { recursive: true });
+      const handle = await open(this.path(id), 'wx');
+      await handle.close();
+    });
   }
 
   async size(id: string): Promise<number | undefined> {
@@ -68,15 +71,15 @@ export class UploadFiles {
       // close() waits for a write still under way, which must not land after the truncate.
       await handle.close().catch(() => undefined);
       await truncate(this.path(id), offset).catch(() => undefined);
-      throw err;
+      throw asStorageError(err);
     } finally {
       await handle.close().catch(() => undefined);
       flush.close().catch(() => undefined);
     }
   }
 
-  async truncate(id: string, size: number): Promise<void> {
-    await truncate(this.path(id), size);
+  truncate(id: string, size: number): Promise<void> {
+    return translated(() => truncate(this.path(id), size));
   }
 
   async remove(id: string): Promise<void> {

@@ -18,27 +18,21 @@ export function blobHeaders(res: Response, digest: Digest): void {
 }
 
 /**
- * Sends blob content and ends the response; content removed by garbage collection after its
- * row was read is BLOB_UNKNOWN.
+ * Sends blob content and ends the response. A file that is gone or disagrees with the index
+ * fails (BLOB_UNKNOWN) before anything was written; the error handler then answers without
+ * the blob's headers, or aborts the connection if the response had already started.
  */
-export async function sendBlob(res: Response, send: (dest: Writable) => Promise<void>, digest: Digest): Promise<void> {
-  try {
-    await send(res);
-    res.end();
-    await finished(res);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT' && !res.headersSent) {
-      throw new RegistryError('BLOB_UNKNOWN', 'blob unknown to registry', { digest });
-    }
-    throw err;
-  }
+export async function sendBlob(res: Response, send: (dest: Writable) => Promise<void>): Promise<void> {
+  await send(res);
+  res.end();
+  await finished(res);
 }
 
 export const blobRoutes: MethodTable<'blob'> = {
   HEAD: async (_req, res, route, { registry }) => {
     const repo = repoName(route.name);
     const digest = digestParam(route.digest);
-    const size = await registry.blobs.stat(repo, digest);
+    const size = await registry.blobs.storedSize(repo, digest);
     blobHeaders(res, digest);
     res.statusCode = 200;
     res.setHeader('Content-Length', size);
@@ -51,8 +45,7 @@ export const blobRoutes: MethodTable<'blob'> = {
     const size = await registry.blobs.stat(repo, digest);
     const range = parseRange(req.headers.range, size);
     if (range === 'unsatisfiable') {
-      res.set('Content-Range', `bytes */${size}`);
-      throw new RegistryError('SIZE_INVALID', 'requested range is not satisfiable', { size }, 416);
+      throw new RegistryError('SIZE_INVALID', 'requested range is not satisfiable', { size }, 416, { 'Content-Range': `bytes */${size}` });
     }
     blobHeaders(res, digest);
     if (range) {
@@ -60,7 +53,7 @@ export const blobRoutes: MethodTable<'blob'> = {
     } else {
       res.status(200).set('Content-Length', String(size));
     }
-    await sendBlob(res, (dest) => registry.blobs.send(digest, dest, range), digest);
+    await sendBlob(res, (dest) => registry.blobs.send(digest, dest, size, range));
   },
 
   DELETE: async (_req, res, route, { registry }) => {

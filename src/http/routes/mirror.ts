@@ -8,6 +8,7 @@
 import type { Handler, MethodTable } from '../handler.js';
 import { queryString, repoName } from '../request.js';
 import { RegistryError, type ErrorCode } from '../../registry/errors.js';
+import { clearResultHeaders } from '../result-headers.js';
 import { proxyBlobRoutes, proxyManifestRoutes, proxyTagRoutes, type NameOf } from './proxy.js';
 
 const MISSES: ReadonlySet<ErrorCode> = new Set(['MANIFEST_UNKNOWN', 'BLOB_UNKNOWN', 'NAME_UNKNOWN']);
@@ -29,6 +30,8 @@ function withFallback<K extends Kind>(local: Handler<K>, mirrored: Handler<K> | 
       await local(req, res, route, services);
     } catch (err) {
       if (!(err instanceof RegistryError) || !MISSES.has(err.code) || res.headersSent) throw err;
+      // The local handler may have set its blob's headers before the file turned out missing.
+      clearResultHeaders(res);
       try {
         await mirrored(req, res, route, services);
       } catch (mirrorErr) {

@@ -58,8 +58,7 @@ export const proxyBlobRoutes = (nameOf: NameOf): MethodTable<'blob'> => ({
     if (req.headers.range !== undefined) blob = await blob.stored(res);
     const range = blob.size === undefined ? undefined : parseRange(req.headers.range, blob.size);
     if (range === 'unsatisfiable') {
-      res.set('Content-Range', `bytes */${blob.size}`);
-      throw new RegistryError('SIZE_INVALID', 'requested range is not satisfiable', { size: blob.size }, 416);
+      throw new RegistryError('SIZE_INVALID', 'requested range is not satisfiable', { size: blob.size }, 416, { 'Content-Range': `bytes */${blob.size}` });
     }
     blobHeaders(res, digest);
     if (range) {
@@ -68,7 +67,7 @@ export const proxyBlobRoutes = (nameOf: NameOf): MethodTable<'blob'> => ({
       res.status(200);
       if (blob.size !== undefined) res.set('Content-Length', String(blob.size));
     }
-    await sendBlob(res, (dest) => blob.send(dest, range), digest);
+    await sendBlob(res, (dest) => blob.send(dest, range));
   },
 });
 
