@@ -21,6 +21,8 @@ import type { Registry } from './registry/registry.js';
 export interface AppAuth {
   service: AuthService;
   options: AuthOptions;
+  /** Stops the password check workers (with the server). */
+  close(): Promise<void>;
 }
 
 /** Operations endpoints: health, readiness, and metrics on this app unless they have their own port. */

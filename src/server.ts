@@ -109,6 +109,7 @@ export async function startServer({ config, logger, clock }: ServerDeps): Promis
     close: () => {
       closed ??= Promise.all([drain(server, config.http.shutdown_timeout), metricsServer ? drain(metricsServer, 1000) : undefined]).then(async () => {
         await services.hasher.close();
+        await services.auth?.close();
         services.index.close();
       });
       return closed;
