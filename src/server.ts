@@ -68,7 +68,7 @@ export async function startServer({ config, logger, clock }: ServerDeps): Promis
     proxy: services.proxy,
     mirror: services.mirror,
     logger,
-    ops: { stats: services.stats, roots, ...(metrics ? { metrics } : {}), metricsHere: config.metrics.listen === '' },
+    ops: { stats: services.stats, roots, ...(metrics ? { metrics } : {}), metricsHere: config.metrics.listen === '', metricsUsers: config.metrics.users },
     ...(services.auth ? { auth: services.auth } : {}),
   });
 

@@ -33,6 +33,8 @@ export const DEFAULTS = {
     enabled: true,
     /** A separate "host:port" for /metrics (and nothing else); empty: the main port. */
     listen: '',
+    /** With auth on, the users who may read /metrics on the main port (Basic or token); empty: any signed-in user. */
+    users: [] as string[],
   },
   proxy: {
     /** Hosts that may be proxied by their own name (https://<host>); anything else is refused. */

@@ -99,6 +99,7 @@ export const configSchema = z
       .object({
         enabled: z.boolean(),
         listen: z.union([z.literal(''), listen]),
+        users: z.array(z.string().min(1)),
       })
       .strict(),
     proxy: z
