@@ -11,7 +11,10 @@ import { threadId as mainThreadId } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import bcrypt from 'bcryptjs';
 import { BcryptPool, PasswordChecksBusy, type PasswordVerifier } from '../../src/auth/bcrypt-pool.js';
+import { createAuth } from '../../src/auth/create-auth.js';
 import { Htpasswd } from '../../src/auth/htpasswd.js';
+import { parseConfig } from '../../src/config/load.js';
+import { pino } from 'pino';
 import { startKeel, type KeelProcess } from '../support/keel-server.js';
 import { ManualClock } from '../support/manual-clock.js';
 import { Client, errorCode } from '../support/oci-client.js';
@@ -105,6 +108,29 @@ describe('BcryptPool', () => {
       expect(await pool.compare('secret', hash)).toBe(true);
     } finally {
       await pool.close();
+    }
+  });
+});
+
+describe('sign-in when every password worker is busy', () => {
+  test('a check beyond the queue is "limited" with Retry-After 1, and does not count as a failure', async () => {
+    const root = await htpasswdFile({ alice: { password: 'a-pass', cost: 6 } });
+    const config = parseConfig('[auth]\nhtpasswd = "htpasswd"\npassword_workers = 1\npassword_queue = 0\n[auth.failures]\nper_user = 2\n', 'test', root, {}, { listen: '127.0.0.1:0' });
+    const auth = createAuth(config, new ManualClock(), pino({ level: 'silent' }));
+    if (!auth) throw new Error('auth should be on');
+    try {
+      // The first call takes the only worker before it yields; the second finds no room.
+      const first = auth.service.signIn('alice', 'a-pass', 'client-a');
+      const second = auth.service.signIn('alice', 'a-pass', 'client-b');
+      expect(await second).toEqual({ outcome: 'limited', retryAfterSeconds: 1 });
+      expect(await first).toEqual({ outcome: 'ok', user: 'alice' });
+      // per_user = 2 (attempts count while in flight): had the refused check counted, the second
+      // wrong password would already be over the limit.
+      expect(await auth.service.signIn('alice', 'wrong', 'client-b')).toEqual({ outcome: 'wrong' });
+      expect(await auth.service.signIn('alice', 'wrong', 'client-b')).toEqual({ outcome: 'wrong' });
+      expect(await auth.service.signIn('alice', 'wrong-3', 'client-c')).toEqual({ outcome: 'limited', retryAfterSeconds: 300 });
+    } finally {
+      await auth.close();
     }
   });
 });
