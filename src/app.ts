@@ -22,6 +22,8 @@ import type { Registry } from './registry/registry.js';
 export interface AppAuth {
   service: AuthService;
   options: AuthOptions;
+  /** Stops the password check workers (with the server). */
+  close(): Promise<void>;
 }
 
 /** Operations endpoints: health, readiness, and metrics on this app unless they have their own port. */
@@ -33,6 +35,8 @@ export interface AppOps {
   metrics?: KeelMetrics;
   /** Serve /metrics on this app (false when metrics.listen names another address). */
   metricsHere: boolean;
+  /** With auth on, who may read /metrics here (metrics.users; empty: any signed-in user). */
+  metricsUsers: readonly string[];
 }
 
 export interface AppDeps {
@@ -53,7 +57,7 @@ export function createApp(deps: AppDeps): Express {
   const sideRoutes: SideRoute[] = [];
   if (deps.ops) {
     sideRoutes.push({ paths: ['/health', '/ready'], router: healthRouter(deps.ops.stats, deps.ops.roots, deps.ops.diskFull) });
-    if (metrics && deps.ops.metricsHere) sideRoutes.push({ paths: ['/metrics'], router: metricsRouter(metrics) });
+    if (metrics && deps.ops.metricsHere) sideRoutes.push({ paths: ['/metrics'], router: metricsRouter(metrics, deps.auth ? { auth: deps.auth, users: deps.ops.metricsUsers } : undefined) });
   }
   if (deps.auth) sideRoutes.push({ paths: ['/token'], router: tokenRouter(deps.auth.service, deps.auth.options.service) });
   app.use(frontDoor(requestLog(deps.logger, metrics ? (...figures) => metrics.request(...figures) : undefined), sideRoutes));

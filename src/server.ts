@@ -79,6 +79,7 @@ export async function startServer({ config, logger, clock, freeSpace }: ServerDe
       diskFull: new DiskFullWatch({ ...roots, database: dirname(config.database) }),
       ...(metrics ? { metrics } : {}),
       metricsHere: config.metrics.listen === '',
+      metricsUsers: config.metrics.users,
     },
     ...(services.auth ? { auth: services.auth } : {}),
   });
@@ -120,6 +121,7 @@ export async function startServer({ config, logger, clock, freeSpace }: ServerDe
     close: () => {
       closed ??= Promise.all([drain(server, config.http.shutdown_timeout), metricsServer ? drain(metricsServer, 1000) : undefined]).then(async () => {
         await services.hasher.close();
+        await services.auth?.close();
         services.index.close();
       });
       return closed;

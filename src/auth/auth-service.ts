@@ -2,8 +2,14 @@
  * Keel as its own token service (Docker token auth): users sign in with Basic credentials at
  * the token endpoint and get a short-lived token listing what they may do per repository;
  * requests to /v2 present that token. Secrets (passwords, tokens) are never logged.
+ * Signing in is rate-limited: failures are counted per client address and per user name
+ * (failure-limiter.ts), and a password remembered from a recent success skips both the
+ * limit and bcrypt, so a user whose name is being attacked keeps working from where they
+ * already signed in.
  */
 import type { AccessPolicy } from './access-policy.js';
+import { PasswordChecksBusy } from './bcrypt-pool.js';
+import type { FailureLimiter } from './failure-limiter.js';
 import type { Htpasswd } from './htpasswd.js';
 import type { Action, AccessEntry } from './scope.js';
 import type { IssuedToken, TokenClaims, TokenIssuer } from './tokens.js';
@@ -16,16 +22,47 @@ export interface Principal {
   refused(repo: string, action: Action): boolean;
 }
 
+export type SignIn =
+  | { outcome: 'ok'; user: string }
+  | { outcome: 'wrong' }
+  /** Too many failures from this client or for this user, or every password worker busy. */
+  | { outcome: 'limited'; retryAfterSeconds: number };
+
+export interface SignInLimits {
+  limiter: FailureLimiter;
+  /** Failures allowed per client address / per user name in the limiter's window; 0: no limit. */
+  perClient: number;
+  perUser: number;
+}
+
 export class AuthService {
   constructor(
     private readonly users: Htpasswd,
     private readonly policy: AccessPolicy,
     private readonly tokens: TokenIssuer,
+    private readonly limits: SignInLimits,
   ) {}
 
-  /** undefined: the credentials are wrong. */
-  async signIn(username: string, password: string): Promise<string | undefined> {
-    return (await this.users.verify(username, password)) ? username : undefined;
+  /** Checks Basic credentials sent from `client` (its address, or a prefix of it). */
+  async signIn(username: string, password: string, client: string): Promise<SignIn> {
+    if (this.users.remembers(username, password)) return { outcome: 'ok', user: username };
+    const started = this.limits.limiter.begin([
+      { kind: 'client', key: client, max: this.limits.perClient },
+      { kind: 'user', key: username, max: this.limits.perUser },
+    ]);
+    if (!started.allowed) return { outcome: 'limited', retryAfterSeconds: Math.max(1, Math.ceil(started.retryAfterMs / 1000)) };
+    let ok: boolean;
+    try {
+      ok = await this.users.verify(username, password);
+    } catch (err) {
+      // Not the caller's failure: it does not count against them.
+      started.attempt.succeeded();
+      if (err instanceof PasswordChecksBusy) return { outcome: 'limited', retryAfterSeconds: 1 };
+      throw err;
+    }
+    if (!ok) return { outcome: 'wrong' };
+    started.attempt.succeeded();
+    return { outcome: 'ok', user: username };
   }
 
   /** A token granting of the requested scopes what `user` may do. */

@@ -8,6 +8,8 @@ import type { Config } from '../config/schema.js';
 import type { Clock } from '../registry/clock.js';
 import { AccessPolicy } from './access-policy.js';
 import { AuthService } from './auth-service.js';
+import { BcryptPool } from './bcrypt-pool.js';
+import { FailureLimiter } from './failure-limiter.js';
 import { Htpasswd } from './htpasswd.js';
 import { loadOrCreateSigningKey } from './signing-key.js';
 import { TokenIssuer } from './tokens.js';
@@ -22,13 +24,19 @@ export function createAuth(config: Config, clock: Clock, logger: Logger): AppAut
     }
     return undefined;
   }
-  const users = Htpasswd.load(auth.htpasswd);
+  const passwords = new BcryptPool({ workers: auth.password_workers, maxQueued: auth.password_queue });
+  const users = Htpasswd.load(auth.htpasswd, { verifier: passwords, clock, rememberMs: auth.password_cache_ttl });
   const { key, created } = loadOrCreateSigningKey(auth.signing_key);
   if (created) logger.info({ path: auth.signing_key }, 'created a token signing key');
   logger.info({ users: users.size, rules: auth.access.length }, 'authentication on');
   const issuer = new TokenIssuer(key, { issuer: auth.issuer, service: auth.service, ttlMs: auth.token_ttl }, clock);
   return {
-    service: new AuthService(users, new AccessPolicy(auth), issuer),
+    service: new AuthService(users, new AccessPolicy(auth), issuer, {
+      limiter: new FailureLimiter(clock, auth.failures.window),
+      perClient: auth.failures.per_client,
+      perUser: auth.failures.per_user,
+    }),
     options: { service: auth.service, realm: auth.realm === '' ? undefined : auth.realm },
+    close: () => passwords.close(),
   };
 }

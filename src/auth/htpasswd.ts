@@ -1,21 +1,54 @@
 /**
- * Users from an htpasswd file with bcrypt hashes (`htpasswd -B`), checked with bcryptjs.
- * bcrypt is slow on purpose; a successful check is remembered (by a hash of the password)
- * for a while, since clients ask for a token on nearly every operation.
+ * Users from an htpasswd file with bcrypt hashes (`htpasswd -B`).
+ *
+ * Every check of a password that is not remembered costs exactly one bcrypt comparison, for
+ * known and unknown users alike: an unknown user is compared against a dummy hash of the
+ * highest cost in the file, so the answer takes as long as for a known user with a wrong
+ * password and timing does not tell which names exist. The comparison itself is the
+ * injected PasswordVerifier's (a worker pool in Keel: bcrypt-pool.ts).
+ *
+ * A successful check is remembered for `rememberMs` on the injected clock, since clients
+ * ask for a token on nearly every operation: keyed by the user and a SHA-256 of the password
+ * with a random per-process salt, so neither the password nor an offline-checkable hash of it
+ * is kept. Wrong passwords are never remembered.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import bcrypt from 'bcryptjs';
 import { LRUCache } from 'lru-cache';
+import type { Clock } from '../registry/clock.js';
+import type { PasswordVerifier } from './bcrypt-pool.js';
 
 export class HtpasswdError extends Error {}
 
+const BCRYPT = /^\$2[abxy]\$(\d\d)\$/;
+
+/** Cost of the dummy hash when the file has no users. */
+const DEFAULT_COST = 10;
+
+export interface HtpasswdOptions {
+  verifier: PasswordVerifier;
+  clock: Clock;
+  /** How long a successful check is remembered; 0: never. */
+  rememberMs: number;
+}
+
 export class Htpasswd {
-  private readonly verified = new LRUCache<string, true>({ max: 1000, ttl: 5 * 60_000 });
+  /** user + salted password hash → when the memory ends (clock ms). */
+  private readonly verified = new LRUCache<string, number>({ max: 1000 });
+  private readonly salt = randomBytes(32);
+  private readonly dummyHash: string;
 
-  private constructor(private readonly hashes: ReadonlyMap<string, string>) {}
+  private constructor(
+    private readonly hashes: ReadonlyMap<string, string>,
+    private readonly options: HtpasswdOptions,
+  ) {
+    const costs = [...hashes.values()].map((h) => Number(BCRYPT.exec(h)?.[1] ?? DEFAULT_COST));
+    const cost = Math.min(31, Math.max(4, costs.length > 0 ? Math.max(...costs) : DEFAULT_COST));
+    this.dummyHash = bcrypt.hashSync(randomBytes(16).toString('hex'), cost);
+  }
 
-  static load(path: string): Htpasswd {
+  static load(path: string, options: HtpasswdOptions): Htpasswd {
     let text: string;
     try {
       text = readFileSync(path, 'utf8');
@@ -28,25 +61,35 @@ export class Htpasswd {
       const colon = line.indexOf(':');
       const user = line.slice(0, colon);
       const hash = line.slice(colon + 1).trim();
-      if (colon <= 0 || !/^\$2[abxy]\$\d\d\$/.test(hash)) {
+      if (colon <= 0 || !BCRYPT.test(hash)) {
         throw new HtpasswdError(`${path} line ${i + 1}: only bcrypt entries are supported (create them with htpasswd -B)`);
       }
       hashes.set(user, hash);
     });
-    return new Htpasswd(hashes);
+    return new Htpasswd(hashes, options);
   }
 
   get size(): number {
     return this.hashes.size;
   }
 
+  /** Whether this password was verified for this user within the last `rememberMs` (no bcrypt work). */
+  remembers(user: string, password: string): boolean {
+    const until = this.verified.get(this.memoryKey(user, password));
+    return until !== undefined && this.options.clock.now() < until;
+  }
+
+  /** Checks the password: remembered, or one bcrypt comparison whether or not the user exists. */
   async verify(user: string, password: string): Promise<boolean> {
+    if (this.remembers(user, password)) return true;
     const hash = this.hashes.get(user);
-    if (hash === undefined) return false;
-    const key = `${user}\n${createHash('sha256').update(hash).update('\0').update(password).digest('hex')}`;
-    if (this.verified.has(key)) return true;
-    const ok = await bcrypt.compare(password, hash);
-    if (ok) this.verified.set(key, true);
-    return ok;
+    const ok = await this.options.verifier.compare(password, hash ?? this.dummyHash);
+    if (!ok || hash === undefined) return false;
+    if (this.options.rememberMs > 0) this.verified.set(this.memoryKey(user, password), this.options.clock.now() + this.options.rememberMs);
+    return true;
+  }
+
+  private memoryKey(user: string, password: string): string {
+    return `${user}\n${createHash('sha256').update(this.salt).update(user).update('\0').update(password).digest('base64')}`;
   }
 }

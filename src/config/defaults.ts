@@ -33,6 +33,8 @@ export const DEFAULTS = {
     enabled: true,
     /** A separate "host:port" for /metrics (and nothing else); empty: the main port. */
     listen: '',
+    /** With auth on, the users who may read /metrics on the main port (Basic or token); empty: any signed-in user. */
+    users: [] as string[],
   },
   proxy: {
     /** Hosts that may be proxied by their own name (https://<host>); anything else is refused. */
@@ -81,6 +83,20 @@ export const DEFAULTS = {
     groups: {} as Record<string, string[]>,
     /** `[[auth.access]]` rules; none: every user may pull, push and delete everything, anonymous nothing. */
     access: [] as unknown[],
+    /** Worker threads checking passwords (bcrypt is slow on purpose; it never runs on the thread serving requests). */
+    password_workers: 2,
+    /** Password checks that may wait for a worker; beyond that a sign-in is 429 at once. */
+    password_queue: 64,
+    /** How long a successful sign-in is remembered (no bcrypt for the same password again); "0s": never. */
+    password_cache_ttl: '1m',
+    failures: {
+      /** Failed sign-ins are counted in windows of this length. */
+      window: '5m',
+      /** Failed sign-ins allowed per client address (IPv6: per /64) in a window, then 429 until it ends; 0: no limit. */
+      per_client: 30,
+      /** Failed sign-ins allowed per user name in a window, then 429 until it ends; 0: no limit. */
+      per_user: 10,
+    },
   },
   tls: {
     /** PEM certificate chain and key: serve HTTPS. Both or neither. */

@@ -99,6 +99,7 @@ export const configSchema = z
       .object({
         enabled: z.boolean(),
         listen: z.union([z.literal(''), listen]),
+        users: z.array(z.string().min(1)),
       })
       .strict(),
     proxy: z
@@ -130,6 +131,16 @@ export const configSchema = z
             })
             .strict(),
         ),
+        password_workers: z.number().int().min(1).max(64),
+        password_queue: z.number().int().min(0),
+        password_cache_ttl: duration,
+        failures: z
+          .object({
+            window: duration,
+            per_client: z.number().int().min(0),
+            per_user: z.number().int().min(0),
+          })
+          .strict(),
       })
       .strict(),
     tls: z.object({ cert: z.string(), key: z.string() }).strict(),

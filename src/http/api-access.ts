@@ -4,7 +4,8 @@
  * or Basic credentials on the request itself (what curl users have), checked against
  * htpasswd with the rights the access rules give that user.
  *   - no credentials, or an invalid token: 401 with the /v2 Bearer challenge;
- *   - wrong Basic credentials: 401 with a Basic challenge, as the token endpoint answers;
+ *   - wrong Basic credentials: 401 with a Basic challenge, as the token endpoint answers
+ *     (too many failures: 429, sign-in.ts);
  *   - a token not issued for the action: 401 asking for that scope; a signed-in user whom
  *     the rules refuse: 403 DENIED.
  */
@@ -14,6 +15,7 @@ import { formatScope, type Action } from '../auth/scope.js';
 import { RegistryError } from '../registry/errors.js';
 import { challenge, type AuthOptions } from './authenticate.js';
 import { basicCredentials } from './routes/token.js';
+import { signInOrRefuse } from './sign-in.js';
 
 export interface ApiAuth {
   service: AuthService;
@@ -43,11 +45,7 @@ export async function identify(req: Request, res: Response, auth: ApiAuth, scope
   }
   const credentials = basicCredentials(req);
   if (credentials) {
-    const user = await auth.service.signIn(credentials.username, credentials.password);
-    if (user === undefined) {
-      res.set('WWW-Authenticate', `Basic realm="${auth.options.service}"`);
-      throw new RegistryError('UNAUTHORIZED', 'invalid username or password');
-    }
+    const user = await signInOrRefuse(req, res, auth.service, auth.options.service, credentials.username, credentials.password);
     return { principal: auth.service.principalFor(user), via: 'basic' };
   }
   challenge(res, req, auth.options, scope);

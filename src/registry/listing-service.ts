@@ -1,4 +1,8 @@
-/** Paginated listings: tags of a repository and the repository catalog (`n`/`last`). */
+/**
+ * Paginated listings: tags of a repository and the repository catalog (`n`/`last`).
+ * The catalog is filtered before it is paginated: a page, and the `last` of its next link,
+ * only ever hold names the caller may see, so walking the catalog reveals nothing hidden.
+ */
 import type { RegistryIndex } from '../storage/registry-index.js';
 import { RegistryError } from './errors.js';
 import type { RepoName } from './types.js';
@@ -27,8 +31,26 @@ export class ListingService {
     return this.paginate(page, (after, limit) => this.index.listTags(repo, after, limit));
   }
 
-  async repositories(page: PageRequest): Promise<Page> {
-    return this.paginate(page, (after, limit) => this.index.listRepositories(after, limit));
+  /** `visible` says which repositories the caller may see (with auth on); the rest are skipped, not counted. */
+  async repositories(page: PageRequest, visible?: (repo: string) => boolean): Promise<Page> {
+    if (!visible) return this.paginate(page, (after, limit) => this.index.listRepositories(after, limit));
+    return this.paginate(page, (after, limit) => this.visibleRepositories(after, limit, visible));
+  }
+
+  /** Up to `limit` visible names after `after`, reading the index in batches past hidden ones. */
+  private async visibleRepositories(after: string | undefined, limit: number, visible: (repo: string) => boolean): Promise<string[]> {
+    const batch = Math.max(limit, 100);
+    const found: string[] = [];
+    let cursor = after;
+    for (;;) {
+      const rows = await this.index.listRepositories(cursor, batch);
+      for (const row of rows) {
+        if (visible(row)) found.push(row);
+        if (found.length === limit) return found;
+      }
+      if (rows.length < batch) return found;
+      cursor = rows[rows.length - 1];
+    }
   }
 
   private async paginate(page: PageRequest, fetch: (after: string | undefined, limit: number) => Promise<string[]>): Promise<Page> {

@@ -15,10 +15,10 @@ export const tagRoutes: MethodTable<'tags'> = {
 export const catalogRoutes: MethodTable<'catalog'> = {
   GET: async (req, res, _route, { registry }) => {
     const page = pageRequest(req);
-    const { items, next } = await registry.listings.repositories(page);
-    if (next !== undefined) res.set('Link', nextLink('/v2/_catalog', page.n, next));
-    // With auth on, a user sees the repositories they may pull.
+    // With auth on, a user sees the repositories they may pull; the page is built from those alone.
     const visible = res.locals.mayList as ((repo: string) => boolean) | undefined;
-    res.status(200).json({ repositories: visible ? items.filter(visible) : items });
+    const { items, next } = await registry.listings.repositories(page, visible);
+    if (next !== undefined) res.set('Link', nextLink('/v2/_catalog', page.n, next));
+    res.status(200).json({ repositories: items });
   },
 };

@@ -1,12 +1,13 @@
 /**
  * The token endpoint: `GET /token?service=&scope=` with optional Basic credentials (docker,
  * skopeo, podman), and the OAuth2 form `POST /token` (grant_type=password) that containerd and
- * podman also use. Wrong credentials are 401; anonymous requests get what anonymous may do.
+ * podman also use. Wrong credentials are 401, too many failures 429 (sign-in.ts); anonymous requests get what anonymous may do.
  */
-import express, { type Request, type Response, type Router } from 'express';
+import express, { type Request, type Router } from 'express';
 import type { AuthService } from '../../auth/auth-service.js';
 import { parseScopes } from '../../auth/scope.js';
 import { RegistryError } from '../../registry/errors.js';
+import { signInOrRefuse } from '../sign-in.js';
 
 function all(value: unknown): string[] {
   if (Array.isArray(value)) return value.filter((v): v is string => typeof v === 'string');
@@ -22,21 +23,13 @@ export function basicCredentials(req: Request): { username: string; password: st
   return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
 }
 
-function refuse(res: Response, realm: string): never {
-  res.set('WWW-Authenticate', `Basic realm="${realm}"`);
-  throw new RegistryError('UNAUTHORIZED', 'invalid username or password');
-}
-
 export function tokenRouter(auth: AuthService, service: string): Router {
   const router = express.Router();
 
   router.get('/token', async (req, res) => {
     const credentials = basicCredentials(req);
     let user: string | undefined;
-    if (credentials) {
-      user = await auth.signIn(credentials.username, credentials.password);
-      if (user === undefined) refuse(res, service);
-    }
+    if (credentials) user = await signInOrRefuse(req, res, auth, service, credentials.username, credentials.password);
     const issued = await auth.grant(user, parseScopes(all(req.query.scope)));
     res.set('Cache-Control', 'no-store').json({ token: issued.token, access_token: issued.token, expires_in: issued.expiresIn, issued_at: issued.issuedAt });
   });
@@ -48,8 +41,7 @@ export function tokenRouter(auth: AuthService, service: string): Router {
     }
     const username = typeof form.username === 'string' ? form.username : '';
     const password = typeof form.password === 'string' ? form.password : '';
-    const user = await auth.signIn(username, password);
-    if (user === undefined) refuse(res, service);
+    const user = await signInOrRefuse(req, res, auth, service, username, password);
     const issued = await auth.grant(user, parseScopes(all(form.scope)));
     res.set('Cache-Control', 'no-store').json({ access_token: issued.token, token: issued.token, expires_in: issued.expiresIn, issued_at: issued.issuedAt, scope: all(form.scope).join(' ') });
   });
