@@ -16,9 +16,18 @@ import { RegistryError } from '../registry/errors.js';
 import { StorageFullError } from '../storage/storage-errors.js';
 import { clearResultHeaders } from './result-headers.js';
 
-function isClientGone(err: unknown): boolean {
-  const code = (err as NodeJS.ErrnoException | undefined)?.code;
-  return code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ECONNABORTED' || (err as Error | undefined)?.message === 'aborted';
+/** Errors that can only mean the client went away. */
+const CLIENT_GONE = new Set(['ECONNRESET', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE']);
+/** Errors of a write to a closed connection: the client's doing when its response is destroyed. */
+const WRITE_AFTER_CLOSE = new Set(['EPIPE', 'ERR_STREAM_DESTROYED']);
+
+/**
+ * A client that leaves mid-response is normal (a cancelled pull, a timeout on its side): the
+ * request log line says `aborted`, and nothing is logged as an error.
+ */
+function isClientGone(err: unknown, res: { destroyed: boolean }): boolean {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code ?? '';
+  return CLIENT_GONE.has(code) || (WRITE_AFTER_CLOSE.has(code) && res.destroyed) || (err as Error | undefined)?.message === 'aborted';
 }
 
 /**
@@ -38,8 +47,11 @@ export interface ErrorHandlerOptions {
 export function errorHandler(logger: Logger, options: ErrorHandlerOptions = {}): ErrorRequestHandler {
   return (err: unknown, req, res, _next) => {
     if (err instanceof StorageFullError) options.storageFull?.(err);
-    if (res.headersSent || isClientGone(err)) {
-      if (!isClientGone(err)) {
+    const clientGone = isClientGone(err, res);
+    if (res.headersSent || clientGone) {
+      if (clientGone) {
+        logger.debug({ code: (err as NodeJS.ErrnoException).code, method: req.method, path: req.path }, 'client went away during the response');
+      } else {
         const level = err instanceof RegistryError ? 'warn' : 'error';
         logger[level]({ err, method: req.method, path: req.path }, 'error after the response started: connection aborted');
       }
