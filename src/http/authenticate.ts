@@ -12,6 +12,7 @@ import type { Request, RequestHandler, Response } from 'express';
 import type { AuthService, Principal } from '../auth/auth-service.js';
 import { formatScope, type Action } from '../auth/scope.js';
 import { RegistryError } from '../registry/errors.js';
+import { setPullPolicy } from './pull-policy.js';
 import { routeOf } from './route-match.js';
 
 type Need = { kind: 'any' } | { kind: 'catalog' } | { kind: 'repository'; name: string; actions: Action[] };
@@ -81,6 +82,7 @@ export function authenticate(auth: AuthService, options: AuthOptions): RequestHa
     res.locals.principal = principal;
     res.locals.user = principal.user;
     res.locals.mayList = (repo: string): boolean => auth.mayPull(principal.user, repo);
+    setPullPolicy(res, (repo) => auth.mayPull(principal.user, repo));
     next();
   };
 }

@@ -17,6 +17,11 @@ export class BlobDownload {
   written = 0;
   state: 'running' | 'done' | 'failed' = 'running';
   error: Error | undefined;
+  /**
+   * Repositories the upstream showed have this blob (the one it is fetched for, and those
+   * that confirmed it since): the download may be read by requests for these only.
+   */
+  readonly repositories = new Set<string>();
   private readonly events = new EventEmitter().setMaxListeners(0);
   private refs = 1;
   private settle: () => void = () => undefined;

@@ -5,6 +5,8 @@
  * that disconnects leaves it running for the others. Bytes are hashed while they stream
  * and the blob only enters the proxy store when digest and length match; a failed,
  * truncated or lying upstream leaves nothing behind, and the next request tries again.
+ * The download is for one repository; a request for another repository that joins it must
+ * first have the upstream confirm the blob is there too (pull-through.ts).
  */
 import { createHash } from 'node:crypto';
 import { open, unlink } from 'node:fs/promises';
@@ -50,6 +52,7 @@ export class BlobFetcher {
     const temp = await this.content.tempPath();
     const handle = await open(temp, 'w+');
     const download = new BlobDownload(handle, Number.isSafeInteger(length) ? length : undefined);
+    download.repositories.add(repo);
     void this.write(source, member.name, digest, reply.body, download, temp).finally(() => download.release());
     return download;
   }
@@ -78,7 +81,7 @@ export class BlobFetcher {
       const actual = `${digestAlgorithm(digest)}:${hash.digest('hex')}`;
       if (actual !== digest) throw new Error(`upstream content has digest ${actual}`);
       await this.content.commitFile(temp, digest);
-      await this.index.putBlob(source.name, digest, download.written, this.clock.now());
+      await this.index.putBlob(source.name, digest, download.written, download.repositories, this.clock.now());
       download.succeeded();
       this.logger.info({ upstream: source.name, member, digest, bytes: download.written }, 'proxy blob cached');
     } catch (err) {

@@ -11,7 +11,9 @@
  *   warning logged.
  * - Concurrent requests for the same manifest share one lookup, so N cold pulls of a tag
  *   cost one upstream GET (Docker Hub counts manifest GETs against its pull limit).
- * - Blobs stream to the client while they download (blob-fetcher.ts).
+ * - Blobs stream to the client while they download (blob-fetcher.ts). A blob is stored once
+ *   per source, but served only to repositories the upstream showed have it (see blob()):
+ *   what one user's pull of a private repository brought in is no cache hit for another.
  */
 import type { Writable } from 'node:stream';
 import type { Logger } from 'pino';
@@ -24,7 +26,7 @@ import { DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST } from '
 import { readCapped } from '../registry/read-capped.js';
 import { digestAlgorithm, parseDigest, type Digest, type Reference } from '../registry/types.js';
 import type { ByteRange, ContentStore } from '../storage/content-store.js';
-import type { CachedManifest, ProxyIndex } from '../storage/proxy-index.js';
+import type { CachedBlob, CachedManifest, ProxyIndex } from '../storage/proxy-index.js';
 import { ContentIntegrityError } from '../storage/storage-errors.js';
 import type { BlobFetcher } from './blob-fetcher.js';
 import type { ProxyName } from './proxy-name.js';
@@ -67,6 +69,8 @@ export interface PullThroughDeps {
 export class PullThrough {
   /** Concurrent requests for one manifest share one lookup (and so one upstream HEAD or GET). */
   private readonly manifestFlights: SingleFlight<CachedManifest>;
+  /** Concurrent checks that the upstream has a cached blob in one repository share one HEAD. */
+  private readonly confirmations = new SingleFlight<number>();
   private readonly metrics: ProxyMetrics;
 
   constructor(private readonly deps: PullThroughDeps) {
@@ -188,26 +192,44 @@ export class PullThrough {
   /** Size of a blob: from the store, or by asking the upstream (HEAD) without fetching it. */
   async blobSize(name: ProxyName, digest: Digest): Promise<number> {
     const source = this.source(name);
-    const cached = await this.cachedBlobSize(source, digest);
-    if (cached !== undefined) return cached;
-    const { member, reply } = await this.deps.requester.request(source, { method: 'HEAD', repo: name.repo, suffix: `blobs/${digest}` }, 'BLOB_UNKNOWN');
-    reply.body.resume();
-    const size = Number(reply.headers['content-length']);
-    if (!Number.isSafeInteger(size)) throw new RegistryError('UNAVAILABLE', `upstream "${member.name}" did not give the blob's size`, { digest }, 502);
-    return size;
+    const cached = await this.cachedBlob(source, name.repo, digest);
+    if (cached?.inRepository) return cached.size;
+    // Not cached, or cached for other repositories only: the upstream answers, as if nothing were cached.
+    const size = await this.upstreamBlobSize(source, name, digest);
+    if (cached) await this.deps.index.putBlobRepository(source.name, name.repo, digest, this.deps.clock.now());
+    return cached?.size ?? size;
   }
 
-  /** The blob from the store, or a download shared with every concurrent request for it. */
+  /**
+   * The blob from the store, or a download shared with every concurrent request for it.
+   * Stored blobs and downloads are shared by all repositories of a source, but a request only
+   * gets one for a repository the upstream showed has it; otherwise the upstream is asked
+   * first (a HEAD for this repository), and what it answers is what the client gets.
+   */
   async blob(name: ProxyName, digest: Digest): Promise<ProxiedBlob> {
     const source = this.source(name);
-    const cached = await this.cachedBlobSize(source, digest);
+    const { index, clock } = this.deps;
+    const cached = await this.cachedBlob(source, name.repo, digest);
     if (cached !== undefined) {
-      await this.deps.index.touchBlob(source.name, digest, this.deps.clock.now());
+      if (!cached.inRepository) {
+        await this.confirmInRepository(source, name, digest);
+        await index.putBlobRepository(source.name, name.repo, digest, clock.now());
+      }
+      await index.touchBlob(source.name, digest, clock.now());
       this.metrics.cacheHit(source.name, 'blob');
-      return this.storedBlob(digest, cached);
+      return this.storedBlob(digest, cached.size);
     }
     this.metrics.cacheMiss(source.name, 'blob');
     const download = await this.deps.fetcher.fetch(source, name.repo, digest);
+    if (!download.repositories.has(name.repo)) {
+      // Joined a download started for another repository.
+      await this.confirmInRepository(source, name, digest);
+      download.repositories.add(name.repo);
+      // Recorded once stored (the blob row must exist first); failing to record costs a HEAD later, nothing else.
+      void download.settled
+        .then(() => (download.state === 'done' ? index.putBlobRepository(source.name, name.repo, digest, clock.now()) : undefined))
+        .catch((err: unknown) => this.deps.logger.warn({ upstream: source.name, repository: name.repo, digest, error: (err as Error).message }, 'could not record a proxy blob for a repository'));
+    }
     if (download.state === 'failed') throw download.error ?? new RegistryError('UNAVAILABLE', 'upstream download failed');
     if (download.state === 'done') return this.storedBlob(digest, download.written);
     const stored = async (dest: Writable): Promise<ProxiedBlob> => {
@@ -231,18 +253,34 @@ export class PullThrough {
     return sendContent(this.deps.content, digest, dest, size, range, this.deps.integrity ?? ignoreIntegrityFailures);
   }
 
-  /** The recorded size of a cached blob whose file matches it; a file that does not is reported and is a miss. */
-  private async cachedBlobSize(source: Source, digest: Digest): Promise<number | undefined> {
-    const size = await this.deps.index.getBlob(source.name, digest);
-    if (size === undefined) return undefined;
+  /** The stored blob and whether `repo` may see it; a file that does not match its row is reported and is a miss. */
+  private async cachedBlob(source: Source, repo: string, digest: Digest): Promise<CachedBlob | undefined> {
+    const blob = await this.deps.index.getBlob(source.name, repo, digest);
+    if (blob === undefined) return undefined;
     try {
-      await this.deps.content.verify(digest, size);
-      return size;
+      await this.deps.content.verify(digest, blob.size);
+      return blob;
     } catch (err) {
       if (!(err instanceof ContentIntegrityError)) throw err;
       (this.deps.integrity ?? ignoreIntegrityFailures)(err);
       return undefined;
     }
+  }
+  /**
+   * Resolves when the upstream has the blob in this repository (HEAD, with Keel's credentials
+   * for it); otherwise throws what a read of an uncached blob would (BLOB_UNKNOWN, DENIED,
+   * UNAVAILABLE, ...), so a cached copy makes no difference a client can see.
+   */
+  private async confirmInRepository(source: Source, name: ProxyName, digest: Digest): Promise<void> {
+    await this.confirmations.run(`${source.name}\n${name.repo}\n${digest}`, () => this.upstreamBlobSize(source, name, digest));
+  }
+
+  private async upstreamBlobSize(source: Source, name: ProxyName, digest: Digest): Promise<number> {
+    const { member, reply } = await this.deps.requester.request(source, { method: 'HEAD', repo: name.repo, suffix: `blobs/${digest}` }, 'BLOB_UNKNOWN');
+    reply.body.resume();
+    const size = Number(reply.headers['content-length']);
+    if (!Number.isSafeInteger(size)) throw new RegistryError('UNAVAILABLE', `upstream "${member.name}" did not give the blob's size`, { digest }, 502);
+    return size;
   }
 
   /** The upstream's tag list under the proxied name; the cached tags when the upstream is unavailable. */

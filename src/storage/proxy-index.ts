@@ -1,6 +1,7 @@
 /**
  * What Keel records about the pull-through cache: cached manifests (with their references)
- * and blobs per upstream, and tags with the time the upstream last confirmed them.
+ * and blobs per upstream, the repositories a cached blob is known to be in upstream, and
+ * tags with the time the upstream last confirmed them.
  */
 import type { Digest } from '../registry/types.js';
 import type { ManifestReference } from './registry-index.js';
@@ -14,6 +15,16 @@ export interface CachedManifest {
 export interface CachedTag extends CachedManifest {
   /** When the upstream last confirmed (or supplied) the tag's digest. */
   checkedAt: number;
+}
+
+export interface CachedBlob {
+  size: number;
+  /**
+   * Whether the upstream showed the blob is in the repository asked about: Keel fetched it
+   * for that repository, the upstream confirmed it there, or a cached manifest of that
+   * repository references it. Only then may the cached copy be served to that repository.
+   */
+  inRepository: boolean;
 }
 
 export interface ProxyIndex {
@@ -30,8 +41,11 @@ export interface ProxyIndex {
   putManifest(upstream: string, repo: string, manifest: CachedManifest, references: ManifestReference[], tag: string | undefined, now: number): Promise<void>;
   touchManifest(upstream: string, repo: string, digest: Digest, now: number): Promise<void>;
 
-  /** Size of a blob cached from this upstream. */
-  getBlob(upstream: string, digest: Digest): Promise<number | undefined>;
-  putBlob(upstream: string, digest: Digest, size: number, now: number): Promise<void>;
+  /** A blob cached from this upstream, and whether it is known to be in `repo` there (one lookup). */
+  getBlob(upstream: string, repo: string, digest: Digest): Promise<CachedBlob | undefined>;
+  /** Records a blob stored from this upstream and the repositories it was fetched for (one transaction). */
+  putBlob(upstream: string, digest: Digest, size: number, repos: Iterable<string>, now: number): Promise<void>;
+  /** Records that the upstream has a cached blob in `repo` too; nothing when the blob is not cached. */
+  putBlobRepository(upstream: string, repo: string, digest: Digest, now: number): Promise<void>;
   touchBlob(upstream: string, digest: Digest, now: number): Promise<void>;
 }

@@ -10,10 +10,11 @@ import type { Digest, RepoName, Tag } from '../registry/types.js';
 import { up as initial } from './migrations/001-initial.js';
 import { up as proxyCache } from './migrations/002-proxy-cache.js';
 import { up as gcIndexes } from './migrations/003-gc-indexes.js';
+import { up as proxyBlobRepositories } from './migrations/004-proxy-blob-repositories.js';
 import type { ManifestRecord, ManifestReference, RegistryIndex, UploadRecord } from './registry-index.js';
 import { translatedSync } from './storage-errors.js';
 
-const MIGRATIONS: string[] = [initial, proxyCache, gcIndexes];
+const MIGRATIONS: string[] = [initial, proxyCache, gcIndexes, proxyBlobRepositories];
 
 interface ManifestRow {
   digest: string;

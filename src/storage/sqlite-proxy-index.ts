@@ -1,13 +1,14 @@
-/** The ProxyIndex on the same SQLite database as the registry index (tables of migration 002). */
+/** The ProxyIndex on the same SQLite database as the registry index (tables of migrations 002 and 004). */
 import type Database from 'better-sqlite3';
 import type { Digest } from '../registry/types.js';
-import type { CachedManifest, CachedTag, ProxyIndex } from './proxy-index.js';
+import type { CachedBlob, CachedManifest, CachedTag, ProxyIndex } from './proxy-index.js';
 import type { ManifestReference } from './registry-index.js';
 import { translatedSync } from './storage-errors.js';
 
 export class SqliteProxyIndex implements ProxyIndex {
   private readonly s;
   private readonly putManifestTx;
+  private readonly putBlobTx;
 
   constructor(db: Database.Database) {
     this.s = {
@@ -40,10 +41,26 @@ export class SqliteProxyIndex implements ProxyIndex {
       touchManifest: db.prepare<[number, string, string, string]>(
         'UPDATE proxy_manifests SET last_access = ? WHERE upstream = ? AND repository = ? AND digest = ?',
       ),
-      getBlob: db.prepare<[string, string], { size: number }>('SELECT size FROM proxy_blobs WHERE upstream = ? AND digest = ?'),
+      // One statement: the blob by primary key, then (CASE stops at the first hit) the
+      // repository row by primary key, then a cached manifest of the repository naming it.
+      getBlob: db.prepare<{ upstream: string; repo: string; digest: string }, { size: number; in_repository: number }>(
+        `SELECT b.size, CASE
+           WHEN EXISTS (SELECT 1 FROM proxy_blob_repositories r
+                        WHERE r.upstream = b.upstream AND r.repository = @repo AND r.digest = b.digest) THEN 1
+           WHEN EXISTS (SELECT 1 FROM proxy_manifest_references mr
+                        WHERE mr.upstream = b.upstream AND mr.repository = @repo AND mr.child_digest = b.digest AND mr.kind = 'blob') THEN 1
+           ELSE 0 END AS in_repository
+         FROM proxy_blobs b WHERE b.upstream = @upstream AND b.digest = @digest`,
+      ),
       putBlob: db.prepare<[string, string, number, number, number]>(
         `INSERT INTO proxy_blobs (upstream, digest, size, fetched_at, last_access) VALUES (?, ?, ?, ?, ?)
          ON CONFLICT DO UPDATE SET last_access = excluded.last_access`,
+      ),
+      // INSERT ... SELECT: no row when the blob is not cached (GC may just have removed it).
+      putBlobRepository: db.prepare<[string, number, string, string]>(
+        `INSERT INTO proxy_blob_repositories (upstream, repository, digest, created_at)
+         SELECT upstream, ?, digest, ? FROM proxy_blobs WHERE upstream = ? AND digest = ?
+         ON CONFLICT DO NOTHING`,
       ),
       touchBlob: db.prepare<[number, string, string]>('UPDATE proxy_blobs SET last_access = ? WHERE upstream = ? AND digest = ?'),
     };
@@ -54,6 +71,10 @@ export class SqliteProxyIndex implements ProxyIndex {
         if (tag !== undefined) this.s.upsertTag.run(upstream, repo, tag, m.digest, now, now);
       },
     );
+    this.putBlobTx = db.transaction((upstream: string, digest: Digest, size: number, repos: Iterable<string>, now: number) => {
+      this.s.putBlob.run(upstream, digest, size, now, now);
+      for (const repo of repos) this.s.putBlobRepository.run(repo, now, upstream, digest);
+    });
   }
 
   async getTag(upstream: string, repo: string, tag: string): Promise<CachedTag | undefined> {
@@ -90,12 +111,17 @@ export class SqliteProxyIndex implements ProxyIndex {
     translatedSync(() => this.s.touchManifest.run(now, upstream, repo, digest));
   }
 
-  async getBlob(upstream: string, digest: Digest): Promise<number | undefined> {
-    return this.s.getBlob.get(upstream, digest)?.size;
+  async getBlob(upstream: string, repo: string, digest: Digest): Promise<CachedBlob | undefined> {
+    const row = this.s.getBlob.get({ upstream, repo, digest });
+    return row && { size: row.size, inRepository: row.in_repository === 1 };
   }
 
-  async putBlob(upstream: string, digest: Digest, size: number, now: number): Promise<void> {
-    translatedSync(() => this.s.putBlob.run(upstream, digest, size, now, now));
+  async putBlob(upstream: string, digest: Digest, size: number, repos: Iterable<string>, now: number): Promise<void> {
+    translatedSync(() => this.putBlobTx(upstream, digest, size, repos, now));
+  }
+
+  async putBlobRepository(upstream: string, repo: string, digest: Digest, now: number): Promise<void> {
+    translatedSync(() => this.s.putBlobRepository.run(repo, now, upstream, digest));
   }
 
   async touchBlob(upstream: string, digest: Digest, now: number): Promise<void> {

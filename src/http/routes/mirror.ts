@@ -4,20 +4,28 @@
  * the pull-through cache when the mirror policy names an upstream for the request.
  * HEAD of a blob is never mirrored: it is how a pushing client asks whether the local
  * repository already has a layer, and a mirrored "yes" would make it skip the upload.
+ * With auth on, a mirrored read serves `proxy/<upstream>/<name>` (the upstream from `?ns=`
+ * or `[mirror] upstream`), so the caller needs pull on that name too, by the access rules,
+ * besides pull on the local name that authenticate.ts checked; without it the mirror does
+ * not apply to the caller, and the local answer stands (the upstream is not asked).
  */
 import type { Handler, MethodTable } from '../handler.js';
 import { queryString, repoName } from '../request.js';
 import { RegistryError, type ErrorCode } from '../../registry/errors.js';
 import { clearResultHeaders } from '../result-headers.js';
+import { PROXY_PREFIX } from '../../proxy/proxy-name.js';
+import { pullPolicyOf } from '../pull-policy.js';
 import { proxyBlobRoutes, proxyManifestRoutes, proxyTagRoutes, type NameOf } from './proxy.js';
 
 const MISSES: ReadonlySet<ErrorCode> = new Set(['MANIFEST_UNKNOWN', 'BLOB_UNKNOWN', 'NAME_UNKNOWN']);
 
 class NotMirrored extends Error {}
 
-const mirroredName: NameOf = (req, route, { mirror }) => {
+const mirroredName: NameOf = (req, res, route, { mirror }) => {
   const name = mirror.proxiedName(repoName(route.name), queryString(req, 'ns'));
   if (!name) throw new NotMirrored();
+  const mayPull = pullPolicyOf(res);
+  if (mayPull && !mayPull(`${PROXY_PREFIX}${name.upstream}/${name.repo}`)) throw new NotMirrored();
   return name;
 };
 

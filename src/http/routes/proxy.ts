@@ -16,13 +16,13 @@ import { parseProxyName, type ProxyName } from '../../proxy/proxy-name.js';
 import type { Services } from '../handler.js';
 
 /** How a handler learns the proxied name: from `proxy/...`, or from the mirror policy. */
-export type NameOf = (req: Request, route: RouteOf<'manifest' | 'blob' | 'tags' | 'referrers'>, services: Services) => ProxyName;
+export type NameOf = (req: Request, res: Response, route: RouteOf<'manifest' | 'blob' | 'tags' | 'referrers'>, services: Services) => ProxyName;
 
-export const proxyNamespace: NameOf = (_req, route) => parseProxyName(repoName(route.name));
+export const proxyNamespace: NameOf = (_req, _res, route) => parseProxyName(repoName(route.name));
 
 /** The proxied name of a request; the upstream it names goes into the request's log line. */
 function proxied(nameOf: NameOf, req: Request, res: Response, route: RouteOf<'manifest' | 'blob' | 'tags' | 'referrers'>, services: Services): ProxyName {
-  const name = nameOf(req, route, services);
+  const name = nameOf(req, res, route, services);
   res.locals.upstream = name.upstream;
   return name;
 }
