@@ -4,7 +4,7 @@
  */
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import type { Logger } from 'pino';
-import { RegistryError } from '../registry/errors.js';
+import { RegistryError, RetryLaterError } from '../registry/errors.js';
 
 function isClientGone(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
@@ -28,6 +28,7 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       error = new RegistryError('UNAVAILABLE', 'internal server error', undefined, 500);
     }
     res.locals.errorCode = error.code;
+    if (error instanceof RetryLaterError) res.set('Retry-After', String(error.retryAfter));
     // A request body the handler did not read (refused upload, oversized manifest) is not
     // worth receiving: answer, then close the connection instead of draining it.
     if (!req.complete) res.set('Connection', 'close');

@@ -2,7 +2,8 @@
  * Prometheus metrics (prom-client), on a registry of Keel's own (no global state): requests
  * by route, method and status with latency; bytes pushed and served; the proxy's cache hits
  * and misses, upstream traffic, latency, errors and token fetches per upstream or group
- * member; single-flight joins; uploads in progress; store sizes; the last GC run.
+ * member; single-flight joins; writes that waited for the index's lock; uploads in progress;
+ * store sizes; the last GC run.
  */
 import client from 'prom-client';
 import { readLastRun } from '../gc/last-run.js';
@@ -25,6 +26,7 @@ export class KeelMetrics implements ProxyMetrics {
   private readonly upstreamDuration;
   private readonly upstreamBytesTotal;
   private readonly tokens;
+  private readonly indexWaits;
 
   constructor(stats: StoreStats, database: string) {
     const registers = [this.registry];
@@ -62,6 +64,11 @@ export class KeelMetrics implements ProxyMetrics {
     });
     this.upstreamBytesTotal = new client.Counter({ name: 'keel_upstream_bytes_total', help: 'Blob bytes fetched from upstreams', labelNames: ['upstream', 'member'], registers });
     this.tokens = new client.Counter({ name: 'keel_upstream_token_fetches_total', help: 'Bearer tokens fetched from upstream token services', labelNames: ['member', 'result'], registers });
+    this.indexWaits = new client.Counter({
+      name: 'keel_index_write_waits_total',
+      help: 'Index writes that found the write lock held by another process (GC) and waited for it',
+      registers,
+    });
     new client.Gauge({
       name: 'keel_uploads_in_progress',
       help: 'Open upload sessions',
@@ -137,6 +144,10 @@ export class KeelMetrics implements ProxyMetrics {
 
   upstreamBytes(upstream: string, member: string, bytes: number): void {
     this.upstreamBytesTotal.inc({ upstream, member }, bytes);
+  }
+
+  indexWriteWaited(): void {
+    this.indexWaits.inc();
   }
 
   tokenFetched(member: string, ok: boolean): void {

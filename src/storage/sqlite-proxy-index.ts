@@ -1,14 +1,19 @@
-/** The ProxyIndex on the same SQLite database as the registry index (tables of migration 002). */
+/**
+ * The ProxyIndex on the same SQLite database as the registry index (tables of migration 002).
+ * Every change goes through the SqliteWriter, as the registry index's do.
+ */
 import type Database from 'better-sqlite3';
+import { systemClock } from '../registry/clock.js';
 import type { Digest } from '../registry/types.js';
 import type { CachedManifest, CachedTag, ProxyIndex } from './proxy-index.js';
 import type { ManifestReference } from './registry-index.js';
+import { SqliteWriter } from './sqlite-writer.js';
 
 export class SqliteProxyIndex implements ProxyIndex {
   private readonly s;
-  private readonly putManifestTx;
+  private readonly tx;
 
-  constructor(db: Database.Database) {
+  constructor(db: Database.Database, writer: SqliteWriter = new SqliteWriter(db, { clock: systemClock })) {
     this.s = {
       getTag: db.prepare<[string, string, string], { digest: string; media_type: string; size: number; checked_at: number }>(
         `SELECT t.digest, m.media_type, m.size, t.checked_at FROM proxy_tags t
@@ -46,13 +51,26 @@ export class SqliteProxyIndex implements ProxyIndex {
       ),
       touchBlob: db.prepare<[number, string, string]>('UPDATE proxy_blobs SET last_access = ? WHERE upstream = ? AND digest = ?'),
     };
-    this.putManifestTx = db.transaction(
-      (upstream: string, repo: string, m: CachedManifest, references: ManifestReference[], tag: string | undefined, now: number) => {
+    // Each write is a function of its own so a busy index is waited for and retried whole.
+    const write = <A extends unknown[]>(fn: (...args: A) => unknown): ((...args: A) => Promise<void>) => {
+      const tx = writer.transaction(fn);
+      return async (...args: A) => {
+        await tx(...args);
+      };
+    };
+    this.tx = {
+      putManifest: write((upstream: string, repo: string, m: CachedManifest, references: ManifestReference[], tag: string | undefined, now: number) => {
         this.s.insertManifest.run(upstream, repo, m.digest, m.mediaType, m.size, now, now);
         for (const ref of references) this.s.insertReference.run(upstream, repo, m.digest, ref.digest, ref.kind);
         if (tag !== undefined) this.s.upsertTag.run(upstream, repo, tag, m.digest, now, now);
-      },
-    );
+      }),
+      confirmTag: write((upstream: string, repo: string, tag: string, now: number) => this.s.confirmTag.run(now, now, upstream, repo, tag)),
+      touchTag: write((upstream: string, repo: string, tag: string, now: number) => this.s.touchTag.run(now, upstream, repo, tag)),
+      deleteTag: write((upstream: string, repo: string, tag: string) => this.s.deleteTag.run(upstream, repo, tag)),
+      touchManifest: write((upstream: string, repo: string, digest: string, now: number) => this.s.touchManifest.run(now, upstream, repo, digest)),
+      putBlob: write((upstream: string, digest: string, size: number, now: number) => this.s.putBlob.run(upstream, digest, size, now, now)),
+      touchBlob: write((upstream: string, digest: string, now: number) => this.s.touchBlob.run(now, upstream, digest)),
+    };
   }
 
   async getTag(upstream: string, repo: string, tag: string): Promise<CachedTag | undefined> {
@@ -61,11 +79,11 @@ export class SqliteProxyIndex implements ProxyIndex {
   }
 
   async confirmTag(upstream: string, repo: string, tag: string, now: number): Promise<void> {
-    this.s.confirmTag.run(now, now, upstream, repo, tag);
+    return this.tx.confirmTag(upstream, repo, tag, now);
   }
 
   async touchTag(upstream: string, repo: string, tag: string, now: number): Promise<void> {
-    this.s.touchTag.run(now, upstream, repo, tag);
+    return this.tx.touchTag(upstream, repo, tag, now);
   }
 
   async listTags(upstream: string, repo: string): Promise<string[]> {
@@ -73,7 +91,7 @@ export class SqliteProxyIndex implements ProxyIndex {
   }
 
   async deleteTag(upstream: string, repo: string, tag: string): Promise<void> {
-    this.s.deleteTag.run(upstream, repo, tag);
+    return this.tx.deleteTag(upstream, repo, tag);
   }
 
   async getManifest(upstream: string, repo: string, digest: Digest): Promise<CachedManifest | undefined> {
@@ -82,11 +100,11 @@ export class SqliteProxyIndex implements ProxyIndex {
   }
 
   async putManifest(upstream: string, repo: string, manifest: CachedManifest, references: ManifestReference[], tag: string | undefined, now: number): Promise<void> {
-    this.putManifestTx(upstream, repo, manifest, references, tag, now);
+    return this.tx.putManifest(upstream, repo, manifest, references, tag, now);
   }
 
   async touchManifest(upstream: string, repo: string, digest: Digest, now: number): Promise<void> {
-    this.s.touchManifest.run(now, upstream, repo, digest);
+    return this.tx.touchManifest(upstream, repo, digest, now);
   }
 
   async getBlob(upstream: string, digest: Digest): Promise<number | undefined> {
@@ -94,10 +112,10 @@ export class SqliteProxyIndex implements ProxyIndex {
   }
 
   async putBlob(upstream: string, digest: Digest, size: number, now: number): Promise<void> {
-    this.s.putBlob.run(upstream, digest, size, now, now);
+    return this.tx.putBlob(upstream, digest, size, now);
   }
 
   async touchBlob(upstream: string, digest: Digest, now: number): Promise<void> {
-    this.s.touchBlob.run(now, upstream, digest);
+    return this.tx.touchBlob(upstream, digest, now);
   }
 }
