@@ -10,9 +10,9 @@ import type Database from 'better-sqlite3';
 import { MAX_RETRY_STEP_MS } from '../storage/sqlite-writer.js';
 
 /** Rows per write transaction. */
-export const BATCH_ROWS = 200;
+export const BATCH_ROWS = 500;
 /** Pause between two write transactions on the live index. */
-export const BATCH_PAUSE_MS = MAX_RETRY_STEP_MS + 4;
+export const BATCH_PAUSE_MS = MAX_RETRY_STEP_MS + 2;
 
 export interface BatchOptions {
   /** No pause on a scratch copy (a dry run): nobody else writes there. */

@@ -20,7 +20,7 @@ export const INDEX_WRITE_WAIT_MS = 10_000;
  * The longest pause between two tries. GC pauses longer than this between its batches
  * (src/gc/batches.ts), so a waiting write always gets a turn.
  */
-export const MAX_RETRY_STEP_MS = 16;
+export const MAX_RETRY_STEP_MS = 8;
 
 export interface SqliteWriterOptions {
   clock: Clock;
