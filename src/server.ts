@@ -65,7 +65,8 @@ function drain(server: Server, deadlineMs: number): Promise<void> {
 export async function startServer({ config, logger, clock, freeSpace }: ServerDeps): Promise<RunningServer> {
   const roots = { registry_storage: config.registry_storage, temporary_registry_storage: config.temporary_registry_storage, proxy_storage: config.proxy_storage };
   for (const dir of Object.values(roots)) await mkdir(dir, { recursive: true });
-  const db = openDatabase(config.database);
+  // No sleeping inside SQLite on this thread: writes wait for the lock in SqliteWriter.
+  const db = openDatabase(config.database, { busyTimeoutMs: 0 });
   const services = buildServices(config, logger, clock, db, freeSpace);
   const { metrics } = services;
   const app = createApp({

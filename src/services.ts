@@ -27,6 +27,7 @@ import { FileHasher } from './storage/file-hasher.js';
 import { SqliteIndex } from './storage/sqlite-index.js';
 import { SqliteProxyIndex } from './storage/sqlite-proxy-index.js';
 import { SqliteStats } from './storage/sqlite-stats.js';
+import { SqliteWriter } from './storage/sqlite-writer.js';
 import { UploadFiles } from './storage/upload-files.js';
 import type { FreeSpace } from './storage/free-space.js';
 
@@ -43,9 +44,11 @@ export interface Services {
 }
 
 export function buildServices(config: Config, logger: Logger, clock: Clock, db: Database.Database, freeSpace?: FreeSpace): Services {
-  const index = new SqliteIndex(db);
   const stats = new SqliteStats(db);
   const metrics = config.metrics.enabled ? new KeelMetrics(stats, config.database) : undefined;
+  // One writer for both indexes: they share the database and its write lock.
+  const writer = new SqliteWriter(db, { clock, ...(metrics ? { onWait: () => metrics.indexWriteWaited() } : {}) });
+  const index = new SqliteIndex(db, writer);
   const hasher = new FileHasher();
   // A blob file that disagrees with the index is damage to stored data: said loudly, counted.
   const integrity =
@@ -65,7 +68,7 @@ export function buildServices(config: Config, logger: Logger, clock: Clock, db: 
   });
 
   const sources = new Sources(config.proxy, new Upstreams(config.proxy));
-  const proxyIndex = new SqliteProxyIndex(db);
+  const proxyIndex = new SqliteProxyIndex(db, writer);
   const proxyContent = new CachedContentStore(new FsContentStore(config.proxy_storage, config.temporary_registry_storage), config.limits.manifest_cache_size);
   const client = new UpstreamClient(new TokenCache(clock), logger, metrics);
   const requester = new SourceRequester(client, new MemberHealth(clock, config.proxy.backoff), logger, metrics);

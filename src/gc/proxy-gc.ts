@@ -5,12 +5,13 @@
  *   - By age: what was not read for gc.proxy.max_age is evicted.
  *   - By size: beyond gc.proxy.max_size, the least recently read images are evicted until
  *     the cache fits.
- * Nothing fetched within the grace period is evicted. Rows go first (transactions that
- * re-check last_access, so a read in between keeps the row), then files no row names; every
- * file, found by the scan or left by a deleted row, is moved aside and checked again before
- * it is unlinked (file-sweeper.ts).
+ * Nothing fetched within the grace period is evicted. Rows go first (small write transactions
+ * that re-check last_access, so a read in between keeps the row; batches.ts), then files no row
+ * names; every file, found by the scan or left by a deleted row, is moved aside and checked
+ * again before it is unlinked (file-sweeper.ts).
  */
 import type { Digest } from '../registry/types.js';
+import { inBatches } from './batches.js';
 import type { GcContext } from './context.js';
 import { removeContent, strayContent } from './file-sweeper.js';
 import pLimit from 'p-limit';
@@ -154,16 +155,20 @@ export async function collectProxy(ctx: GcContext): Promise<StoreSummary> {
   // Rows: evicted tags, manifests no kept image holds, blobs nothing holds.
   const deadManifests = [...manifests.values()].filter((m) => !keptManifest(m));
   const deadBlobs = [...blobs.values()].filter((b) => !keptBlob(b));
-  db.transaction(() => {
-    for (const image of evicted) {
+  const batches = { pause: !ctx.dryRun };
+  // Tags before the manifests they point at (deleting a manifest would take its tags along).
+  await inBatches(db, evicted, batches, (batch) => {
+    for (const image of batch) {
       if (image.tag) summary.tags += q.deleteProxyTag.run(image.tag.upstream, image.tag.repository, image.tag.tag, image.tag.last_access).changes;
     }
-    for (const m of deadManifests) summary.manifests += q.deleteProxyManifest.run(m.upstream, m.repository, m.digest, m.lastAccess).changes;
-  })();
+  });
+  await inBatches(db, deadManifests, batches, (batch) => {
+    for (const m of batch) summary.manifests += q.deleteProxyManifest.run(m.upstream, m.repository, m.digest, m.lastAccess).changes;
+  });
   const removed: Blob[] = [];
-  db.transaction(() => {
-    for (const b of deadBlobs) if (q.deleteProxyBlob.run(b.upstream, b.digest, b.lastAccess).changes > 0) removed.push(b);
-  })();
+  await inBatches(db, deadBlobs, batches, (batch) => {
+    for (const b of batch) if (q.deleteProxyBlob.run(b.upstream, b.digest, b.lastAccess).changes > 0) removed.push(b);
+  });
 
   // Files: a digest whose last row is gone (manifest content and blobs share the store).
   const digests = new Map<string, number>();

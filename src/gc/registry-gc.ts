@@ -6,17 +6,18 @@
  *   3. repository links to blobs that no manifest of that repository references;
  *   4. blobs no repository links and no manifest references, then their files;
  *   5. upload sessions untouched for gc.upload_max_age.
- * Nothing younger than the grace period is deleted at any step.
+ * Nothing younger than the grace period is deleted at any step. Rows go in small write
+ * transactions with pauses between them (batches.ts), so the server is never locked out long.
  */
 import type { Digest } from '../registry/types.js';
 import { uploadPath } from '../storage/paths.js';
+import { inBatches } from './batches.js';
 import type { GcContext } from './context.js';
 import { removeContent, removeFile, removeStray, strayContent, strayTemporary, type StrayFile } from './file-sweeper.js';
 import { emptySummary, type StoreSummary } from './summary.js';
 import { untaggedManifests } from './untagged.js';
 import pLimit from 'p-limit';
 
-const BATCH = 500;
 /** File removals in flight at once (each is rename, stat, unlink on the libuv thread pool). */
 export const FILE_CONCURRENCY = 32;
 
@@ -46,6 +47,7 @@ export async function sweepStray(ctx: GcContext, phase: string, stray: readonly 
 
 export async function collectRegistry(ctx: GcContext, options: { deleteUntagged: boolean }): Promise<StoreSummary> {
   const { db, q, config, logger, progress } = ctx;
+  const batches = { pause: !ctx.dryRun };
   const summary = emptySummary('registry');
   const files = pLimit(FILE_CONCURRENCY);
   const cutoff = ctx.now - config.gc.grace;
@@ -60,43 +62,40 @@ export async function collectRegistry(ctx: GcContext, options: { deleteUntagged:
 
   if (options.deleteUntagged) {
     const doomed = untaggedManifests({ manifests: q.manifests.all(), tagged: q.tagged.all(), children: q.childEdges.all() }, cutoff);
-    for (let i = 0; i < doomed.length; i += BATCH) {
-      db.transaction(() => {
-        for (const m of doomed.slice(i, i + BATCH)) summary.manifests += q.deleteUntaggedManifest.run(m.repository_id, m.digest).changes;
-      })();
-    }
+    await inBatches(db, doomed, batches, (batch) => {
+      for (const m of batch) summary.manifests += q.deleteUntaggedManifest.run(m.repository_id, m.digest).changes;
+    });
     logger.info({ store: 'registry', manifests: summary.manifests }, 'gc: untagged manifests deleted');
   }
 
   const links = q.unreferencedLinks.all({ cutoff });
-  for (let i = 0; i < links.length; i += BATCH) {
-    db.transaction(() => {
-      for (const l of links.slice(i, i + BATCH)) summary.links += q.deleteLink.run({ cutoff, ...l }).changes;
-    })();
-  }
+  await inBatches(db, links, batches, (batch) => {
+    for (const l of batch) summary.links += q.deleteLink.run({ cutoff, ...l }).changes;
+  });
 
   const blobs = q.unreferencedBlobs.all({ cutoff });
   await progress.start('registry blobs', blobs.length);
-  for (let i = 0; i < blobs.length; i += BATCH) {
-    const batch = blobs.slice(i, i + BATCH);
-    const deleted: Digest[] = [];
+  await inBatches(
+    db,
+    blobs,
+    batches,
     // Rows first, in one transaction: a reader never finds a row whose file is gone.
-    db.transaction(() => {
-      for (const b of batch) if (q.deleteBlob.run({ cutoff, digest: b.digest }).changes > 0) deleted.push(b.digest as Digest);
-    })();
-    const sizes = new Map(batch.map((b) => [b.digest, b.size]));
-    await Promise.all(
-      deleted.map((digest) =>
-        files(async () => {
-          // Await first, then add: `summary.bytes += await ...` would read the total before the await.
-          const freed = ctx.dryRun ? (sizes.get(digest) ?? 0) : await removeContent(config.registry_storage, digest, cutoff, () => q.blobKnown.get(digest) !== undefined);
-          summary.blobs++;
-          summary.bytes += freed;
-          progress.tick();
-        }),
-      ),
-    );
-  }
+    (batch) => batch.filter((b) => q.deleteBlob.run({ cutoff, digest: b.digest }).changes > 0).map((b) => b.digest as Digest),
+    async (deleted, batch) => {
+      const sizes = new Map(batch.map((b) => [b.digest, b.size]));
+      await Promise.all(
+        deleted.map((digest) =>
+          files(async () => {
+            // Await first, then add: `summary.bytes += await ...` would read the total before the await.
+            const freed = ctx.dryRun ? (sizes.get(digest) ?? 0) : await removeContent(config.registry_storage, digest, cutoff, () => q.blobKnown.get(digest) !== undefined);
+            summary.blobs++;
+            summary.bytes += freed;
+            progress.tick();
+          }),
+        ),
+      );
+    },
+  );
   progress.stop();
 
   const uploadCutoff = ctx.now - Math.max(config.gc.upload_max_age, config.gc.grace);

@@ -2,7 +2,8 @@
  * Prometheus metrics (prom-client), on a registry of Keel's own (no global state): requests
  * by route, method and status with latency; bytes pushed and served; the proxy's cache hits
  * and misses, upstream traffic, latency, errors and token fetches per upstream or group
- * member; single-flight joins; uploads in progress; store sizes; the last GC run.
+ * member; single-flight joins; writes that waited for the index's lock; uploads in progress;
+ * store sizes; the last GC run.
  */
 import client from 'prom-client';
 import { readLastRun } from '../gc/last-run.js';
@@ -26,6 +27,7 @@ export class KeelMetrics implements ProxyMetrics {
   private readonly upstreamBytesTotal;
   private readonly tokens;
   private readonly integrity;
+  private readonly indexWaits;
 
   constructor(stats: StoreStats, database: string) {
     const registers = [this.registry];
@@ -68,6 +70,11 @@ export class KeelMetrics implements ProxyMetrics {
       name: 'keel_blob_integrity_failures_total',
       help: 'Blob files found missing or of another length than the index records (answered as unknown blobs)',
       labelNames: ['store'],
+      registers,
+    });
+    this.indexWaits = new client.Counter({
+      name: 'keel_index_write_waits_total',
+      help: 'Index writes that found the write lock held by another process (GC) and waited for it',
       registers,
     });
     new client.Gauge({
@@ -149,6 +156,10 @@ export class KeelMetrics implements ProxyMetrics {
 
   integrityFailure(store: 'registry' | 'proxy'): void {
     this.integrity.inc({ store });
+  }
+
+  indexWriteWaited(): void {
+    this.indexWaits.inc();
   }
 
   tokenFetched(member: string, ok: boolean): void {

@@ -48,3 +48,17 @@ export class RegistryError extends Error {
       : { code: this.code, message: this.message, detail: this.detail };
   }
 }
+
+/** A refusal the client should try again later: the status of its code, with a Retry-After header. */
+export class RetryLaterError extends RegistryError {
+  constructor(
+    code: 'UNAVAILABLE' | 'TOOMANYREQUESTS',
+    message: string,
+    /** Seconds, for the Retry-After header. */
+    readonly retryAfter: number,
+    detail?: unknown,
+  ) {
+    super(code, message, detail, undefined, { 'Retry-After': String(retryAfter) });
+    this.name = 'RetryLaterError';
+  }
+}

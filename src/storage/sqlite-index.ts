@@ -1,18 +1,20 @@
 /**
  * The RegistryIndex on SQLite (better-sqlite3, WAL mode). All SQL of the registry lives
- * here as prepared statements; multi-row changes run in one transaction so a reader never
- * sees half of one. Writes that find the disk full throw a StorageFullError (storage-errors.ts).
+ * here as prepared statements; every change is one IMMEDIATE transaction run by the
+ * SqliteWriter (which waits for another process's write lock without blocking), so a reader
+ * never sees half of one. Writes that find the disk full throw a StorageFullError.
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import { systemClock } from '../registry/clock.js';
 import type { Digest, RepoName, Tag } from '../registry/types.js';
 import { up as initial } from './migrations/001-initial.js';
 import { up as proxyCache } from './migrations/002-proxy-cache.js';
 import { up as gcIndexes } from './migrations/003-gc-indexes.js';
 import { up as proxyBlobRepositories } from './migrations/004-proxy-blob-repositories.js';
 import type { ManifestRecord, ManifestReference, RegistryIndex, UploadRecord } from './registry-index.js';
-import { translatedSync } from './storage-errors.js';
+import { SqliteWriter } from './sqlite-writer.js';
 
 const MIGRATIONS: string[] = [initial, proxyCache, gcIndexes, proxyBlobRepositories];
 
@@ -36,14 +38,24 @@ function toRecord(row: ManifestRow): ManifestRecord {
   };
 }
 
-export function openDatabase(path: string): Database.Database {
+export interface OpenOptions {
+  /**
+   * How long SQLite itself waits (the thread sleeping) for another connection's lock once
+   * the database is open. The server passes 0 and waits in SqliteWriter instead; GC, a
+   * process of its own, may sleep. Opening and migrating always wait up to 5 s.
+   */
+  busyTimeoutMs?: number;
+}
+
+export function openDatabase(path: string, options: OpenOptions = {}): Database.Database {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const db = new Database(path);
+  db.pragma('busy_timeout = 5000');
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
   db.pragma('foreign_keys = ON');
-  db.pragma('busy_timeout = 5000');
   migrate(db);
+  db.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 5000))}`);
   return db;
 }
 
@@ -61,7 +73,10 @@ export class SqliteIndex implements RegistryIndex {
   private readonly s;
   private readonly tx;
 
-  constructor(private readonly db: Database.Database) {
+  constructor(
+    private readonly db: Database.Database,
+    writer: SqliteWriter = new SqliteWriter(db, { clock: systemClock }),
+  ) {
     const manifestColumns = 'm.digest, m.media_type, m.size, m.artifact_type, m.subject, m.annotations';
     this.s = {
       repoId: db.prepare<[string], { id: number }>('SELECT id FROM repositories WHERE name = ?'),
@@ -117,12 +132,13 @@ export class SqliteIndex implements RegistryIndex {
     };
 
     this.tx = {
-      linkBlob: db.transaction((repo: string, digest: string, size: number, now: number) => {
+      linkBlob: writer.transaction((repo: string, digest: string, size: number, now: number) => {
         const repoId = this.ensureRepo(repo, now);
         this.s.insertBlob.run(digest, size, now);
         this.s.insertLink.run(repoId, digest, now);
       }),
-      putManifest: db.transaction(
+      unlinkBlob: writer.transaction((repo: string, digest: string) => this.s.deleteLink.run(repo, digest).changes > 0),
+      putManifest: writer.transaction(
         (repo: string, m: ManifestRecord, references: ManifestReference[], tag: string | undefined, now: number): ManifestReference | undefined => {
           const missing = references.find((ref) =>
             ref.kind === 'blob' ? this.s.repoBlobSize.get(repo, ref.digest) === undefined : this.s.getManifest.get(repo, ref.digest) === undefined,
@@ -136,6 +152,21 @@ export class SqliteIndex implements RegistryIndex {
           return undefined;
         },
       ),
+      deleteManifest: writer.transaction((repo: string, digest: string): boolean => {
+        const repoId = this.repoIdOf(repo);
+        // Tags and references go with it (ON DELETE CASCADE).
+        return repoId !== undefined && this.s.deleteManifest.run(repoId, digest).changes > 0;
+      }),
+      deleteTag: writer.transaction((repo: string, tag: string) => this.s.deleteTag.run(repo, tag).changes > 0),
+      createUpload: writer.transaction((id: string, repo: string, now: number) => {
+        this.s.insertUpload.run(id, repo, now, now);
+      }),
+      touchUpload: writer.transaction((id: string, now: number) => {
+        this.s.touchUpload.run(now, id);
+      }),
+      deleteUpload: writer.transaction((id: string) => {
+        this.s.deleteUpload.run(id);
+      }),
     };
   }
 
@@ -165,11 +196,11 @@ export class SqliteIndex implements RegistryIndex {
   }
 
   async linkBlob(repo: RepoName, digest: Digest, size: number, now: number): Promise<void> {
-    translatedSync(() => this.tx.linkBlob(repo, digest, size, now));
+    await this.tx.linkBlob(repo, digest, size, now);
   }
 
   async unlinkBlob(repo: RepoName, digest: Digest): Promise<boolean> {
-    return translatedSync(() => this.s.deleteLink.run(repo, digest).changes > 0);
+    return this.tx.unlinkBlob(repo, digest);
   }
 
   async repositoryBlobSizes(repo: RepoName, digests: Digest[]): Promise<Map<Digest, number>> {
@@ -191,14 +222,11 @@ export class SqliteIndex implements RegistryIndex {
   }
 
   async putManifest(repo: RepoName, manifest: ManifestRecord, references: ManifestReference[], tag: Tag | undefined, now: number): Promise<ManifestReference | undefined> {
-    return translatedSync(() => this.tx.putManifest(repo, manifest, references, tag, now));
+    return this.tx.putManifest(repo, manifest, references, tag, now);
   }
 
   async deleteManifest(repo: RepoName, digest: Digest): Promise<boolean> {
-    const repoId = this.repoIdOf(repo);
-    if (repoId === undefined) return false;
-    // Tags and references go with it (ON DELETE CASCADE).
-    return translatedSync(() => this.s.deleteManifest.run(repoId, digest).changes > 0);
+    return this.tx.deleteManifest(repo, digest);
   }
 
   async resolveTag(repo: RepoName, tag: Tag): Promise<ManifestRecord | undefined> {
@@ -211,7 +239,7 @@ export class SqliteIndex implements RegistryIndex {
   }
 
   async deleteTag(repo: RepoName, tag: Tag): Promise<boolean> {
-    return translatedSync(() => this.s.deleteTag.run(repo, tag).changes > 0);
+    return this.tx.deleteTag(repo, tag);
   }
 
   async referrers(repo: RepoName, subject: Digest): Promise<ManifestRecord[]> {
@@ -219,7 +247,7 @@ export class SqliteIndex implements RegistryIndex {
   }
 
   async createUpload(id: string, repo: RepoName, now: number): Promise<void> {
-    translatedSync(() => this.s.insertUpload.run(id, repo, now, now));
+    await this.tx.createUpload(id, repo, now);
   }
 
   async getUpload(id: string): Promise<UploadRecord | undefined> {
@@ -228,11 +256,11 @@ export class SqliteIndex implements RegistryIndex {
   }
 
   async touchUpload(id: string, now: number): Promise<void> {
-    translatedSync(() => this.s.touchUpload.run(now, id));
+    await this.tx.touchUpload(id, now);
   }
 
   async deleteUpload(id: string): Promise<void> {
-    translatedSync(() => this.s.deleteUpload.run(id));
+    await this.tx.deleteUpload(id);
   }
 
   close(): void {

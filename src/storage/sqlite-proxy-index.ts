@@ -1,16 +1,19 @@
-/** The ProxyIndex on the same SQLite database as the registry index (tables of migrations 002 and 004). */
+/**
+ * The ProxyIndex on the same SQLite database as the registry index (tables of migrations 002
+ * and 004). Every change goes through the SqliteWriter, as the registry index's do.
+ */
 import type Database from 'better-sqlite3';
+import { systemClock } from '../registry/clock.js';
 import type { Digest } from '../registry/types.js';
 import type { CachedBlob, CachedManifest, CachedTag, ProxyIndex } from './proxy-index.js';
 import type { ManifestReference } from './registry-index.js';
-import { translatedSync } from './storage-errors.js';
+import { SqliteWriter } from './sqlite-writer.js';
 
 export class SqliteProxyIndex implements ProxyIndex {
   private readonly s;
-  private readonly putManifestTx;
-  private readonly putBlobTx;
+  private readonly tx;
 
-  constructor(db: Database.Database) {
+  constructor(db: Database.Database, writer: SqliteWriter = new SqliteWriter(db, { clock: systemClock })) {
     this.s = {
       getTag: db.prepare<[string, string, string], { digest: string; media_type: string; size: number; checked_at: number }>(
         `SELECT t.digest, m.media_type, m.size, t.checked_at FROM proxy_tags t
@@ -64,17 +67,30 @@ export class SqliteProxyIndex implements ProxyIndex {
       ),
       touchBlob: db.prepare<[number, string, string]>('UPDATE proxy_blobs SET last_access = ? WHERE upstream = ? AND digest = ?'),
     };
-    this.putManifestTx = db.transaction(
-      (upstream: string, repo: string, m: CachedManifest, references: ManifestReference[], tag: string | undefined, now: number) => {
+    // Each write is a function of its own so a busy index is waited for and retried whole.
+    const write = <A extends unknown[]>(fn: (...args: A) => unknown): ((...args: A) => Promise<void>) => {
+      const tx = writer.transaction(fn);
+      return async (...args: A) => {
+        await tx(...args);
+      };
+    };
+    this.tx = {
+      putManifest: write((upstream: string, repo: string, m: CachedManifest, references: ManifestReference[], tag: string | undefined, now: number) => {
         this.s.insertManifest.run(upstream, repo, m.digest, m.mediaType, m.size, now, now);
         for (const ref of references) this.s.insertReference.run(upstream, repo, m.digest, ref.digest, ref.kind);
         if (tag !== undefined) this.s.upsertTag.run(upstream, repo, tag, m.digest, now, now);
-      },
-    );
-    this.putBlobTx = db.transaction((upstream: string, digest: Digest, size: number, repos: Iterable<string>, now: number) => {
-      this.s.putBlob.run(upstream, digest, size, now, now);
-      for (const repo of repos) this.s.putBlobRepository.run(repo, now, upstream, digest);
-    });
+      }),
+      confirmTag: write((upstream: string, repo: string, tag: string, now: number) => this.s.confirmTag.run(now, now, upstream, repo, tag)),
+      touchTag: write((upstream: string, repo: string, tag: string, now: number) => this.s.touchTag.run(now, upstream, repo, tag)),
+      deleteTag: write((upstream: string, repo: string, tag: string) => this.s.deleteTag.run(upstream, repo, tag)),
+      touchManifest: write((upstream: string, repo: string, digest: string, now: number) => this.s.touchManifest.run(now, upstream, repo, digest)),
+      putBlob: write((upstream: string, digest: string, size: number, repos: Iterable<string>, now: number) => {
+        this.s.putBlob.run(upstream, digest, size, now, now);
+        for (const repo of repos) this.s.putBlobRepository.run(repo, now, upstream, digest);
+      }),
+      putBlobRepository: write((upstream: string, repo: string, digest: string, now: number) => this.s.putBlobRepository.run(repo, now, upstream, digest)),
+      touchBlob: write((upstream: string, digest: string, now: number) => this.s.touchBlob.run(now, upstream, digest)),
+    };
   }
 
   async getTag(upstream: string, repo: string, tag: string): Promise<CachedTag | undefined> {
@@ -83,11 +99,11 @@ export class SqliteProxyIndex implements ProxyIndex {
   }
 
   async confirmTag(upstream: string, repo: string, tag: string, now: number): Promise<void> {
-    translatedSync(() => this.s.confirmTag.run(now, now, upstream, repo, tag));
+    return this.tx.confirmTag(upstream, repo, tag, now);
   }
 
   async touchTag(upstream: string, repo: string, tag: string, now: number): Promise<void> {
-    translatedSync(() => this.s.touchTag.run(now, upstream, repo, tag));
+    return this.tx.touchTag(upstream, repo, tag, now);
   }
 
   async listTags(upstream: string, repo: string): Promise<string[]> {
@@ -95,7 +111,7 @@ export class SqliteProxyIndex implements ProxyIndex {
   }
 
   async deleteTag(upstream: string, repo: string, tag: string): Promise<void> {
-    translatedSync(() => this.s.deleteTag.run(upstream, repo, tag));
+    return this.tx.deleteTag(upstream, repo, tag);
   }
 
   async getManifest(upstream: string, repo: string, digest: Digest): Promise<CachedManifest | undefined> {
@@ -104,11 +120,11 @@ export class SqliteProxyIndex implements ProxyIndex {
   }
 
   async putManifest(upstream: string, repo: string, manifest: CachedManifest, references: ManifestReference[], tag: string | undefined, now: number): Promise<void> {
-    translatedSync(() => this.putManifestTx(upstream, repo, manifest, references, tag, now));
+    return this.tx.putManifest(upstream, repo, manifest, references, tag, now);
   }
 
   async touchManifest(upstream: string, repo: string, digest: Digest, now: number): Promise<void> {
-    translatedSync(() => this.s.touchManifest.run(now, upstream, repo, digest));
+    return this.tx.touchManifest(upstream, repo, digest, now);
   }
 
   async getBlob(upstream: string, repo: string, digest: Digest): Promise<CachedBlob | undefined> {
@@ -117,14 +133,14 @@ export class SqliteProxyIndex implements ProxyIndex {
   }
 
   async putBlob(upstream: string, digest: Digest, size: number, repos: Iterable<string>, now: number): Promise<void> {
-    translatedSync(() => this.putBlobTx(upstream, digest, size, repos, now));
+    return this.tx.putBlob(upstream, digest, size, repos, now);
   }
 
   async putBlobRepository(upstream: string, repo: string, digest: Digest, now: number): Promise<void> {
-    translatedSync(() => this.s.putBlobRepository.run(repo, now, upstream, digest));
+    return this.tx.putBlobRepository(upstream, repo, digest, now);
   }
 
   async touchBlob(upstream: string, digest: Digest, now: number): Promise<void> {
-    translatedSync(() => this.s.touchBlob.run(now, upstream, digest));
+    return this.tx.touchBlob(upstream, digest, now);
   }
 }
