@@ -9,6 +9,7 @@ import { createServer, type AddressInfo, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import bcrypt from 'bcryptjs';
 import { KEEL, run, stopAll } from '../support/cli-process.js';
 
 let dir: string;
@@ -164,6 +165,20 @@ describe('start-up checks of storage and the database', () => {
     expect(line).toMatch(/^keel: cannot start: database ".*\/db-dir": is a directory, not a database file; set database \(KEEL_DATABASE\) to a file path/);
     // Checked in order: the storage roots before the database, and what was missing was made.
     await expect(readFile(join(file, '..', 'a/b/c'))).rejects.toMatchObject({ code: 'EISDIR' });
+  });
+
+  test('a database that is not SQLite, and a signing key directory that cannot be created', async () => {
+    const file = await config('database = "index.db"\n');
+    await writeFile(join(file, '..', 'index.db'), 'not a database, but a text file that is long enough to be read as one\n'.repeat(20));
+    const notSqlite = await refused(['--config', file]);
+    expect(notSqlite.code).toBe(1);
+    expect(notSqlite.line).toMatch(/^keel: cannot start: database ".*\/index\.db": cannot open it as the SQLite index \(file is not a database\)/);
+
+    const auth = await config('[auth]\nhtpasswd = "users.htpasswd"\nsigning_key = "/proc/keel/signing-key.pem"\n');
+    await writeFile(join(auth, '..', 'users.htpasswd'), `alice:${bcrypt.hashSync('secret', 4)}\n`);
+    const key = await refused(['--config', auth]);
+    expect(key.code).toBe(1);
+    expect(key.line).toMatch(/^keel: cannot start: auth\.signing_key "\/proc\/keel\/signing-key\.pem": cannot create directory \/proc\/keel: .*KEEL_AUTH_SIGNING_KEY/);
   });
 });
 
