@@ -1,18 +1,22 @@
 /**
- * Starts Keel: opens the index, builds the services, listens (HTTP or HTTPS, plus an optional
- * metrics port), and on close drains: stop accepting, let requests in flight finish up to
- * http.shutdown_timeout, cut the rest, close the index. Used by main.ts and by tests.
+ * Starts Keel: checks the storage paths (config/preflight.ts), opens the index, builds the
+ * services, listens (HTTP or HTTPS, plus an optional metrics port), and on close drains: stop
+ * accepting, let requests in flight finish up to http.shutdown_timeout, cut the rest, close the
+ * index. Used by main.ts and by tests. What the operator can fix (storage, a port in use, a TLS
+ * file) fails as a one-line StartupError.
  */
 import { readFileSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { dirname } from 'node:path';
+import { createSecureContext } from 'node:tls';
 import express from 'express';
 import type { Logger } from 'pino';
 import { createApp } from './app.js';
 import { messageClasses } from './http/message-classes.js';
+import { StartupError } from './config/errors.js';
+import { checkStorage } from './config/preflight.js';
 import type { Config } from './config/schema.js';
 import { metricsRouter } from './http/routes/metrics.js';
 import type { Clock } from './registry/clock.js';
@@ -38,14 +42,56 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-function listen(server: Server, host: string, port: number): Promise<AddressInfo> {
+const LISTEN_ERRORS: Record<string, string> = {
+  EADDRINUSE: 'the address is already in use; stop the other process or choose another port',
+  EACCES: 'permission denied; ports below 1024 need root or CAP_NET_BIND_SERVICE, choose a port from 1024',
+  EADDRNOTAVAIL: 'this machine has no such address; use one of its addresses, or 0.0.0.0',
+  ENOTFOUND: 'the host name does not resolve; use an address',
+  EAI_AGAIN: 'the host name does not resolve; use an address',
+};
+
+/** Listens, or fails with one line naming the setting (`listen` or `metrics.listen`), the address and what to do. */
+function listen(server: Server, host: string, port: number, setting: 'listen' | 'metrics.listen'): Promise<AddressInfo> {
   return new Promise<AddressInfo>((resolve, reject) => {
-    server.once('error', reject);
+    const failed = (err: NodeJS.ErrnoException): void => {
+      const code = err.code ?? '';
+      const what = LISTEN_ERRORS[code] ?? err.message;
+      const variable = setting === 'listen' ? 'KEEL_LISTEN' : 'KEEL_METRICS_LISTEN';
+      reject(new StartupError(`${setting} "${host.includes(':') ? `[${host}]` : host}:${port}": cannot listen (${code || 'error'}): ${what} (set ${setting} or ${variable})`, { cause: err }));
+    };
+    server.once('error', failed);
     server.listen(port, host, () => {
-      server.off('error', reject);
+      server.off('error', failed);
       resolve(server.address() as AddressInfo);
     });
   });
+}
+
+function readTlsFile(setting: 'tls.cert' | 'tls.key', path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new StartupError(`${setting} "${path}": cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); check the path and that the user Keel runs as may read it`, { cause: err });
+  }
+}
+
+/** The certificate and key, checked here so that a bad file is one line naming the setting, not an OpenSSL stack trace. */
+function tlsCredentials(tls: Config['tls']): { cert: Buffer; key: Buffer } {
+  const credentials = { cert: readTlsFile('tls.cert', tls.cert), key: readTlsFile('tls.key', tls.key) };
+  try {
+    createSecureContext(credentials);
+  } catch (err) {
+    throw new StartupError(`tls.cert "${tls.cert}", tls.key "${tls.key}": not a PEM certificate chain and its private key (${(err as Error).message}); check both files`, { cause: err });
+  }
+  return credentials;
+}
+
+function openIndex(path: string): ReturnType<typeof openDatabase> {
+  try {
+    return openDatabase(path, { busyTimeoutMs: 0 });
+  } catch (err) {
+    throw new StartupError(`database "${path}": cannot open it as the SQLite index (${(err as Error).message}); restore it from a backup or set database (KEEL_DATABASE) to a new file`, { cause: err });
+  }
 }
 
 /** Stops accepting, lets requests in flight finish until `deadlineMs`, then cuts what is left. */
@@ -64,10 +110,16 @@ function drain(server: Server, deadlineMs: number): Promise<void> {
 
 export async function startServer({ config, logger, clock, freeSpace }: ServerDeps): Promise<RunningServer> {
   const roots = { registry_storage: config.registry_storage, temporary_registry_storage: config.temporary_registry_storage, proxy_storage: config.proxy_storage };
-  for (const dir of Object.values(roots)) await mkdir(dir, { recursive: true });
+  checkStorage(config);
   // No sleeping inside SQLite on this thread: writes wait for the lock in SqliteWriter.
-  const db = openDatabase(config.database, { busyTimeoutMs: 0 });
-  const services = buildServices(config, logger, clock, db, freeSpace);
+  const db = openIndex(config.database);
+  let services: ReturnType<typeof buildServices>;
+  try {
+    services = buildServices(config, logger, clock, db, freeSpace);
+  } catch (err) {
+    db.close();
+    throw err;
+  }
   const { metrics } = services;
   const app = createApp({
     registry: services.registry,
@@ -92,22 +144,35 @@ export async function startServer({ config, logger, clock, freeSpace }: ServerDe
     // Requests and responses are born with the app's prototypes (message-classes.ts).
     ...messageClasses(app),
   };
-  const server: Server =
-    config.tls.cert === ''
-      ? createHttpServer(serverOptions, app)
-      : createHttpsServer({ ...serverOptions, cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) }, app);
+  // Nothing is served when start-up fails from here: give back the worker and the index, so that a caller that goes on (a test) is not left with them.
+  const release = async (): Promise<void> => {
+    await services.hasher.close();
+    services.index.close();
+  };
+  let server: Server;
+  try {
+    server = config.tls.cert === '' ? createHttpServer(serverOptions, app) : createHttpsServer({ ...serverOptions, ...tlsCredentials(config.tls) }, app);
+  } catch (err) {
+    await release();
+    throw err;
+  }
   // Large blobs take long: no limit on a whole request, but on idle sockets and slow headers.
   server.requestTimeout = 0;
   server.headersTimeout = config.http.headers_timeout;
   server.timeout = config.http.idle_timeout;
   server.keepAliveTimeout = 65_000;
-  const address = await listen(server, config.listen.host, config.listen.port);
-
-  let metricsServer: Server | undefined;
+  const metricsServer = metrics && config.metrics.listen !== '' ? createHttpServer(express().use(metricsRouter(metrics))) : undefined;
+  let address: AddressInfo;
   let metricsAddress: AddressInfo | undefined;
-  if (metrics && config.metrics.listen !== '') {
-    metricsServer = createHttpServer(express().use(metricsRouter(metrics)));
-    metricsAddress = await listen(metricsServer, config.metrics.listen.host, config.metrics.listen.port);
+  try {
+    address = await listen(server, config.listen.host, config.listen.port, 'listen');
+    if (metricsServer && config.metrics.listen !== '') {
+      metricsAddress = await listen(metricsServer, config.metrics.listen.host, config.metrics.listen.port, 'metrics.listen');
+    }
+  } catch (err) {
+    if (server.listening) server.close();
+    await release();
+    throw err;
   }
   logger.info(
     { address: address.address, port: address.port, tls: config.tls.cert !== '', auth: services.auth !== undefined, metrics_port: metricsAddress?.port, storage: config.registry_storage },

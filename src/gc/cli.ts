@@ -1,16 +1,11 @@
 /**
  * `scripts/gc` (or `npm run gc -- ...`): one garbage-collection run, then exit, for cron.
- *   --config <file>    same configuration as the server (default ./configuration.toml)
- *   --store registry|proxy|all   (default all)
- *   --dry-run          report what would be deleted, delete nothing
- *   --delete-untagged  also delete manifests no tag reaches (off by default)
- *   --json             print a machine-readable summary on stdout
- * Exit status 0 on success, 1 on failure (message on stderr), 2 on bad arguments,
- * 75 (EX_TEMPFAIL) when another run holds the lock.
+ * The options are in USAGE (`--help`). Exit status 0 on success, 1 on failure (message on
+ * stderr), 2 on bad arguments, 75 (EX_TEMPFAIL) when another run holds the lock.
  */
-import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
-import { ConfigError, loadConfig } from '../config/load.js';
+import { packageVersion, parseCommandLine, UsageError } from '../cli/args.js';
+import { ConfigError, readConfig } from '../config/load.js';
 import { createLogger } from '../log.js';
 import { systemClock } from '../registry/clock.js';
 import { GcLockedError, runGc, type GcOptions } from './run-gc.js';
@@ -48,30 +43,50 @@ function printHuman(summary: GcSummary): void {
   process.stdout.write(`${summary.dryRun ? 'dry run, nothing deleted; ' : ''}took ${summary.durationMs} ms\n`);
 }
 
+const USAGE = `Usage: scripts/gc [--config <file>] [--store registry|proxy|all] [--dry-run] [--delete-untagged] [--json]
+
+One garbage-collection run of Keel's stores, then exit (for cron or a systemd timer). Safe
+while the server runs: nothing younger than gc.grace is deleted.
+
+Options:
+  -c, --config <file>           the server's configuration file (also KEEL_CONFIG; default
+                                ./configuration.toml, embedded defaults when it is missing)
+      --store registry|proxy|all  which store to collect (default: all)
+      --dry-run                 report what would be deleted, delete nothing
+      --delete-untagged         also delete manifests no tag reaches (off by default)
+      --json                    print a machine-readable summary on stdout
+  -h, --help                    print this help and exit
+  -V, --version                 print the version and exit
+
+Exit status: 0 done, 1 failed (message on stderr), 2 bad arguments, 75 another run holds the lock.
+`;
+
 async function main(): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      options: {
-        config: { type: 'string', short: 'c' },
-        store: { type: 'string', default: 'all' },
-        'dry-run': { type: 'boolean', default: false },
-        'delete-untagged': { type: 'boolean', default: false },
-        json: { type: 'boolean', default: false },
-      },
-      strict: true,
-    }));
-  } catch (err) {
-    process.stderr.write(`keel gc: ${(err as Error).message}\n`);
-    return 2;
+  const values = parseCommandLine(process.argv.slice(2), {
+    config: { type: 'string', short: 'c' },
+    store: { type: 'string', default: 'all' },
+    'dry-run': { type: 'boolean', default: false },
+    'delete-untagged': { type: 'boolean', default: false },
+    json: { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h' },
+    version: { type: 'boolean', short: 'V' },
+  });
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (values.version) {
+    process.stdout.write(`keel gc ${packageVersion()}\n`);
+    return 0;
   }
   if (!['registry', 'proxy', 'all'].includes(values.store)) {
-    process.stderr.write(`keel gc: --store must be registry, proxy or all, not "${values.store}"\n`);
-    return 2;
+    throw new UsageError(`--store must be registry, proxy or all, not "${values.store}"`);
   }
   const explicit = values.config ?? process.env.KEEL_CONFIG;
-  const config = loadConfig({ file: explicit ?? 'configuration.toml', optional: explicit === undefined });
+  const loaded = readConfig({ file: explicit ?? 'configuration.toml', optional: explicit === undefined });
+  const { config } = loaded;
   const logger = createLogger(config.log, 2);
+  for (const warning of loaded.warnings) logger.warn(warning);
   const options: GcOptions = { stores: values.store as GcOptions['stores'], dryRun: values['dry-run'], deleteUntagged: values['delete-untagged'] };
   const summary = await runGc(config, options, { clock: systemClock, logger, ...(process.stderr.isTTY && !values.json ? { progress: terminalProgress() } : {}) });
   if (values.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
@@ -82,6 +97,10 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (err: unknown) => {
+    if (err instanceof UsageError) {
+      process.stderr.write(`keel gc: ${err.message}\nTry 'scripts/gc --help'.\n`);
+      process.exit(2);
+    }
     if (err instanceof GcLockedError) {
       process.stderr.write(`keel gc: ${err.message}\n`);
       process.exit(75);

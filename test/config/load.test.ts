@@ -2,7 +2,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, test } from '@jest/globals';
-import { ConfigError, loadConfig, parseConfig } from '../../src/config/load.js';
+import { settingVariables } from '../../src/config/env.js';
+import { ConfigError, loadConfig, parseConfig, parseConfigText, readConfig } from '../../src/config/load.js';
 import { parseDuration, parseSize } from '../../src/config/units.js';
 
 describe('configuration', () => {
@@ -21,6 +22,11 @@ describe('configuration', () => {
     const config = loadConfig({ file: '/nonexistent/keel.toml', optional: true, env: {} });
     expect(config.listen.port).toBe(5000);
     expect(config.registry_storage).toBe('/nonexistent/storage/registry');
+  });
+
+  test('readConfig says which file it read, or that there was none', async () => {
+    expect(readConfig({ file: '/nonexistent/keel.toml', optional: true, env: {} })).toMatchObject({ file: undefined, looked: '/nonexistent/keel.toml' });
+    expect(readConfig({ file: 'configuration.toml', env: {} })).toMatchObject({ file: resolve('configuration.toml'), warnings: [] });
   });
 
   test('a missing explicit file is an error naming it', () => {
@@ -72,9 +78,45 @@ describe('configuration', () => {
     expect(config.http.idle_timeout).toBe(90_000);
   });
 
-  test('an unknown or mistyped KEEL_ variable is an error naming it', () => {
-    expect(() => parseConfig('', 'c.toml', '/', { KEEL_REGISTRY_STORGE: '/x' })).toThrow(/KEEL_REGISTRY_STORGE: unknown setting/);
-    expect(() => parseConfig('', 'c.toml', '/', { KEEL_LIMITS_MAX_LIST_PAGE: 'many' })).toThrow(/KEEL_LIMITS_MAX_LIST_PAGE: expected a number/);
+  test('an unknown KEEL_ variable is not fatal: one warning names them all, with the setting a typo is close to', () => {
+    const env = { KEEL_REGISTRY_STORGE: '/x', KEEL_PORT: 'tcp://10.0.0.1:5000', KEEL_SERVICE_HOST: '10.0.0.1', KEEL_LIMITS_MAX_MANIFEST: '1MiB', KEEL_AUTH_ACCESS: 'x' };
+    expect(() => parseConfig('', 'c.toml', '/', env)).not.toThrow();
+    const { warnings } = parseConfigText('', 'c.toml', '/', env);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain('KEEL_REGISTRY_STORGE (did you mean KEEL_REGISTRY_STORAGE?)');
+    expect(warnings[0]).toContain('KEEL_LIMITS_MAX_MANIFEST (did you mean KEEL_LIMITS_MAX_MANIFEST_SIZE?)');
+    expect(warnings[0]).toContain('KEEL_AUTH_ACCESS (settable only in the configuration file)');
+    expect(warnings[0]).toMatch(/KEEL_PORT, KEEL_SERVICE_HOST look like Kubernetes service links/);
+    // KEEL_PORT set by a person, not by Kubernetes, is taken for the setting it means.
+    expect(parseConfigText('', 'c.toml', '/', { KEEL_PORT: '5000' }).warnings[0]).toContain('KEEL_PORT (did you mean KEEL_LISTEN?)');
+    expect(parseConfigText('', 'c.toml', '/', { KEEL_LISTEN: '127.0.0.1:5000' }).warnings).toEqual([]);
+  });
+
+  test('a bad value from the environment names the variable and its value, not the file', () => {
+    const message = (env: NodeJS.ProcessEnv): string => {
+      try {
+        parseConfig('listen = "0.0.0.0:5000"\n', '/etc/keel/ok.toml', '/', env);
+      } catch (err) {
+        return (err as Error).message;
+      }
+      throw new Error('expected a ConfigError');
+    };
+    expect(message({ KEEL_LISTEN: '5004' })).toBe('KEEL_LISTEN="5004" (key "listen"): expected "host:port" (e.g. "0.0.0.0:5000"), got "5004"');
+    expect(message({ KEEL_LIMITS_MAX_LIST_PAGE: 'many' })).toBe('KEEL_LIMITS_MAX_LIST_PAGE="many": expected a number');
+    expect(message({ KEEL_PROXY_ALLOW: 'quay.io,Not A Host' })).toMatch(/^KEEL_PROXY_ALLOW="quay.io,Not A Host" \(key "proxy.allow.1"\)/);
+    expect(message({ KEEL_MIRROR_UPSTREAM: 'nowhere' })).toMatch(/^KEEL_MIRROR_UPSTREAM="nowhere" \(key "mirror.upstream"\)/);
+    // The file is still blamed for what the file says.
+    expect(() => parseConfig('listen = "5004"\n', '/etc/keel/ok.toml', '/', { KEEL_LOG_LEVEL: 'warn' })).toThrow(/^\/etc\/keel\/ok.toml: key "listen"/);
+  });
+
+  test('settings whose names hold dots are not environment variables; KEEL_PROXY_ALIASES sets proxy.aliases as name=target pairs', () => {
+    expect(settingVariables().filter((name) => !/^KEEL_[A-Z0-9_]+$/.test(name))).toEqual([]);
+    expect(settingVariables()).toContain('KEEL_PROXY_ALIASES');
+    const { config, warnings } = parseConfigText('[proxy.upstreams.hub]\nurl = "https://hub.example"\n', 'c.toml', '/', { KEEL_PROXY_ALIASES: 'docker.io=hub, mirror.local = quay.io' });
+    expect(warnings).toEqual([]);
+    expect(config.proxy.aliases).toMatchObject({ 'docker.io': 'hub', 'mirror.local': 'quay.io', 'k8s.gcr.io': 'registry.k8s.io' });
+    expect(() => parseConfig('', 'c.toml', '/', { KEEL_PROXY_ALIASES: 'docker.io' })).toThrow(/^KEEL_PROXY_ALIASES="docker.io": expected name=target pairs/);
+    expect(() => parseConfig('', 'c.toml', '/', { KEEL_PROXY_ALIASES: 'docker.io=nowhere' })).toThrow(/^KEEL_PROXY_ALIASES="docker.io=nowhere" \(key "proxy.aliases.docker.io"\)/);
   });
 
   test('IPv6 listen addresses', () => {
@@ -122,6 +164,17 @@ describe('proxy configuration', () => {
     expect(() => parseConfig('[proxy.upstreams.x]\nurll = "http://a"\n', 'c.toml', '/')).toThrow(/unknown key "proxy.upstreams.x.urll"/);
     expect(() => parseConfig('[proxy.upstreams.x]\nurl = "ftp://a"\n', 'c.toml', '/')).toThrow(/key "proxy.upstreams.x.url"/);
     expect(() => parseConfig('[proxy.upstreams."Mirror:5000"]\nurl = "http://a"\n', 'c.toml', '/')).toThrow(/proxy.upstreams/);
+  });
+
+  test('an unset ${NAME} is an error naming the variable and the key; in a username or password a warning, and the upstream goes without credentials', () => {
+    expect(() => parseConfig('[proxy.upstreams.mirror]\nurl = "${MIRROR_URL}"\n', 'c.toml', '/', {})).toThrow(/^c.toml: key "proxy.upstreams.mirror.url": \$\{MIRROR_URL\} not set in the environment/);
+    expect(() => parseConfig('[proxy.upstreams.mirror]\nurl = "http://a"\nheaders = { "X-Token" = "${TOKEN}" }\n', 'c.toml', '/', {})).toThrow(/key "proxy.upstreams.mirror.headers.X-Token": \$\{TOKEN\}/);
+    const { config, warnings } = parseConfigText('[proxy.upstreams."registry-1.docker.io"]\nusername = "${HUB_USER}"\npassword = "${HUB_PASS}"\n', 'c.toml', '/', { HUB_USER: 'alice' });
+    expect(config.proxy.upstreams['registry-1.docker.io']).not.toHaveProperty('username');
+    expect(config.proxy.upstreams['registry-1.docker.io']).not.toHaveProperty('password');
+    expect(warnings).toEqual(['c.toml: key "proxy.upstreams.registry-1.docker.io.password": ${HUB_PASS} not set in the environment; upstream "registry-1.docker.io" is used without credentials']);
+    // Set but empty is what the operator asked for.
+    expect(parseConfig('[proxy.upstreams.mirror]\nurl = "http://a"\nheaders = { "X-Token" = "t${EMPTY}" }\n', 'c.toml', '/', { EMPTY: '' }).proxy.upstreams.mirror?.headers).toEqual({ 'X-Token': 't' });
   });
 
   test('KEEL_PROXY_ALLOW replaces the allow list', () => {

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
@@ -63,12 +63,28 @@ describe('scripts/gc', () => {
     expect((await gc(['--config', configFile])).code).toBe(0);
   });
 
+  test('--help prints usage with every option and exits 0; --version prints the version', async () => {
+    for (const flag of ['--help', '-h']) {
+      const help = await gc([flag]);
+      expect(help.code).toBe(0);
+      for (const option of ['--config <file>', '--store registry|proxy|all', '--dry-run', '--delete-untagged', '--json', '--help', '--version']) expect(help.stdout).toContain(option);
+      expect(help.stderr).toBe('');
+    }
+    const version = await gc(['--version']);
+    expect(version.code).toBe(0);
+    expect(version.stdout).toBe(`keel gc ${(JSON.parse(await readFile('package.json', 'utf8')) as { version: string }).version}\n`);
+  });
+
   test('bad arguments and a bad configuration fail with a clear message', async () => {
     const store = await gc(['--config', configFile, '--store', 'everything']);
     expect(store.code).toBe(2);
     expect(store.stderr).toMatch(/--store must be registry, proxy or all/);
     const unknown = await gc(['--frobnicate']);
     expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toBe("keel gc: Unknown option '--frobnicate'\nTry 'scripts/gc --help'.\n");
+    const noValue = await gc(['--config']);
+    expect(noValue.code).toBe(2);
+    expect(noValue.stderr).toMatch(/^keel gc: Option '-c, --config <value>' argument missing\n/);
     const missing = await gc(['--config', join(dir, 'nope.toml')]);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/cannot read configuration file/);
