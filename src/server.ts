@@ -12,6 +12,7 @@ import { dirname } from 'node:path';
 import express from 'express';
 import type { Logger } from 'pino';
 import { createApp } from './app.js';
+import type { AuthService } from './auth/auth-service.js';
 import { messageClasses } from './http/message-classes.js';
 import type { Config } from './config/schema.js';
 import { metricsRouter } from './http/routes/metrics.js';
@@ -35,6 +36,8 @@ export interface RunningServer {
   address: AddressInfo;
   /** The separate metrics listener's address, when metrics.listen is set. */
   metricsAddress: AddressInfo | undefined;
+  /** The authentication in force (undefined when off), for reloading users and rules. */
+  auth: AuthService | undefined;
   close(): Promise<void>;
 }
 
@@ -118,6 +121,7 @@ export async function startServer({ config, logger, clock, freeSpace }: ServerDe
     server,
     address,
     metricsAddress,
+    auth: services.auth?.service,
     close: () => {
       closed ??= Promise.all([drain(server, config.http.shutdown_timeout), metricsServer ? drain(metricsServer, 1000) : undefined]).then(async () => {
         await services.hasher.close();
