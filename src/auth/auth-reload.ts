@@ -38,8 +38,10 @@ export function reloadAuth({ started, load, auth, logger }: AuthReloadDeps): Rel
     const config = load();
     next = { config, policy: new AccessPolicy(config.auth), users: users.reread() };
   } catch (err) {
-    // ConfigError and HtpasswdError name the file and the line or key; anything else is reported the same way.
-    logger.error({ signal: 'SIGHUP', error: (err as Error).message }, 'reload failed: kept the previous users and access rules');
+    // ConfigError and HtpasswdError name the file and the line or key. Only the first line goes to
+    // the log: a TOML error goes on to quote lines of the file, which may hold upstream passwords.
+    const error = (err instanceof Error ? err.message : String(err)).split('\n')[0];
+    logger.error({ signal: 'SIGHUP', error }, 'reload failed: kept the previous users and access rules');
     return 'failed';
   }
   auth.replace(next.users, next.policy);
