@@ -1,14 +1,15 @@
 /**
  * Start Keel: `node dist/main.js [--config <file>]` (or KEEL_CONFIG). Reads the
  * configuration once, says which file it read, starts the server, and closes it cleanly on
- * SIGTERM/SIGINT. What an operator can fix (bad arguments, configuration, storage, port,
- * htpasswd, TLS files) ends start-up with one line on stderr and a non-zero status; only
- * a bug prints a stack trace.
+ * SIGTERM/SIGINT. SIGHUP reloads users and access rules (auth/auth-reload.ts). What an
+ * operator can fix (bad arguments, configuration, storage, port, htpasswd, TLS files) ends
+ * start-up with one line on stderr and a non-zero status; only a bug prints a stack trace.
  */
+import { reloadAuth } from './auth/auth-reload.js';
 import { HtpasswdError } from './auth/htpasswd.js';
 import { packageVersion, parseCommandLine, UsageError } from './cli/args.js';
 import { ConfigError, StartupError } from './config/errors.js';
-import { readConfig } from './config/load.js';
+import { loadConfig, readConfig } from './config/load.js';
 import { createLogger } from './log.js';
 import { systemClock } from './registry/clock.js';
 import { startServer } from './server.js';
@@ -46,14 +47,19 @@ async function main(): Promise<void> {
     return;
   }
   const explicit = values.config ?? process.env.KEEL_CONFIG;
-  const loaded = readConfig({ file: explicit ?? 'configuration.toml', optional: explicit === undefined });
+  const loadOptions = { file: explicit ?? 'configuration.toml', optional: explicit === undefined };
+  const loaded = readConfig(loadOptions);
   const { config } = loaded;
   const logger = createLogger(config.log);
+  // SIGHUP's default is to end the process: handled from here on, even while still starting.
+  let onHangup = (): void => void logger.warn({ signal: 'SIGHUP' }, 'still starting: nothing reloaded');
+  process.on('SIGHUP', () => onHangup());
   const where = { storage: config.registry_storage, database: config.database };
   if (loaded.file) logger.info({ file: loaded.file, ...where }, 'configuration read');
   else logger.info({ looked_for: loaded.looked, ...where }, 'no configuration file, embedded defaults');
   for (const warning of loaded.warnings) logger.warn(warning);
   const running = await startServer({ config, logger, clock: systemClock });
+  onHangup = () => void reloadAuth({ started: config, load: () => loadConfig(loadOptions), auth: running.auth, logger });
 
   const stop = (signal: string): void => {
     logger.info({ signal }, 'shutting down');

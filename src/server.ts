@@ -14,6 +14,7 @@ import { createSecureContext } from 'node:tls';
 import express from 'express';
 import type { Logger } from 'pino';
 import { createApp } from './app.js';
+import type { AuthService } from './auth/auth-service.js';
 import { messageClasses } from './http/message-classes.js';
 import { StartupError } from './config/errors.js';
 import { checkStorage } from './config/preflight.js';
@@ -39,6 +40,8 @@ export interface RunningServer {
   address: AddressInfo;
   /** The separate metrics listener's address, when metrics.listen is set. */
   metricsAddress: AddressInfo | undefined;
+  /** The authentication in force (undefined when off), for reloading users and rules. */
+  auth: AuthService | undefined;
   close(): Promise<void>;
 }
 
@@ -184,6 +187,7 @@ export async function startServer({ config, logger, clock, freeSpace }: ServerDe
     server,
     address,
     metricsAddress,
+    auth: services.auth?.service,
     close: () => {
       closed ??= Promise.all([drain(server, config.http.shutdown_timeout), metricsServer ? drain(metricsServer, 1000) : undefined]).then(async () => {
         await services.hasher.close();

@@ -34,6 +34,11 @@ export class AccessPolicy {
     }));
   }
 
+  /** How many rules there are (for the log). */
+  get size(): number {
+    return this.rules.length;
+  }
+
   /** The actions `user` (undefined: anonymous) may take on `repo`. */
   allowed(user: string | undefined, repo: string): Set<Action> {
     if (this.rules.length === 0) return new Set(user === undefined ? [] : EVERYTHING);

@@ -6,6 +6,10 @@
  * (failure-limiter.ts), and a password remembered from a recent success skips both the
  * limit and bcrypt, so a user whose name is being attacked keeps working from where they
  * already signed in.
+ *
+ * Users and rules can be replaced while Keel runs (replace(), on SIGHUP: auth-reload.ts).
+ * A token issued before is then checked against them too: a user no longer in the file
+ * loses their tokens at once, and a token carries no more than the rules now give.
  */
 import type { AccessPolicy } from './access-policy.js';
 import { PasswordChecksBusy } from './bcrypt-pool.js';
@@ -37,15 +41,28 @@ export interface SignInLimits {
 
 export class AuthService {
   constructor(
-    private readonly users: Htpasswd,
-    private readonly policy: AccessPolicy,
+    private users: Htpasswd,
+    private policy: AccessPolicy,
     private readonly tokens: TokenIssuer,
     private readonly limits: SignInLimits,
   ) {}
 
+  /** The users and rules in force. */
+  current(): { users: Htpasswd; policy: AccessPolicy } {
+    return { users: this.users, policy: this.policy };
+  }
+
+  /** Puts other users and rules in force, for sign-ins and tokens from now on. */
+  replace(users: Htpasswd, policy: AccessPolicy): void {
+    this.users = users;
+    this.policy = policy;
+  }
+
   /** Checks Basic credentials sent from `client` (its address, or a prefix of it). */
   async signIn(username: string, password: string, client: string): Promise<SignIn> {
-    if (this.users.remembers(username, password)) return { outcome: 'ok', user: username };
+    // One set of users for the whole check, even if a reload replaces them meanwhile.
+    const users = this.users;
+    if (users.remembers(username, password)) return { outcome: 'ok', user: username };
     const started = this.limits.limiter.begin([
       { kind: 'client', key: client, max: this.limits.perClient },
       { kind: 'user', key: username, max: this.limits.perUser },
@@ -53,7 +70,7 @@ export class AuthService {
     if (!started.allowed) return { outcome: 'limited', retryAfterSeconds: Math.max(1, Math.ceil(started.retryAfterMs / 1000)) };
     let ok: boolean;
     try {
-      ok = await this.users.verify(username, password);
+      ok = await users.verify(username, password);
     } catch (err) {
       // Not the caller's failure: it does not count against them.
       started.attempt.succeeded();
@@ -83,7 +100,8 @@ export class AuthService {
 
   async principal(token: string): Promise<Principal | undefined> {
     const claims = await this.tokens.verify(token);
-    return claims && this.principalOf(claims);
+    if (!claims || (claims.user !== undefined && !this.users.has(claims.user))) return undefined;
+    return this.principalOf(claims);
   }
 
   /**
@@ -105,9 +123,11 @@ export class AuthService {
 
   private principalOf(claims: TokenClaims): Principal {
     const entries = claims.access.filter((a) => a.type === 'repository');
+    const user = claims.user;
     return {
-      user: claims.user,
-      allows: (repo, action) => entries.some((a) => a.name === repo && a.actions.includes(action)),
+      user,
+      // The token's grant, narrowed by the rules in force (they may have changed since it was issued).
+      allows: (repo, action) => entries.some((a) => a.name === repo && a.actions.includes(action)) && this.policy.allowed(user, repo).has(action),
       refused: (repo, action) => entries.some((a) => a.name === repo && (a.refused ?? []).includes(action)),
     };
   }

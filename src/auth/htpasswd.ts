@@ -11,6 +11,9 @@
  * ask for a token on nearly every operation: keyed by the user and a SHA-256 of the password
  * with a random per-process salt, so neither the password nor an offline-checkable hash of it
  * is kept. Wrong passwords are never remembered.
+ *
+ * An instance never changes: reread() (SIGHUP, auth-reload.ts) builds a new one from the same
+ * file, with an empty memory, so a removed user or an old password is not remembered past it.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -39,16 +42,32 @@ export class Htpasswd {
   private readonly salt = randomBytes(32);
   private readonly dummyHash: string;
 
+  private readonly dummyCost: number;
+
   private constructor(
+    /** The file, for messages. */
+    readonly path: string,
     private readonly hashes: ReadonlyMap<string, string>,
     private readonly options: HtpasswdOptions,
+    previous?: Htpasswd,
   ) {
     const costs = [...hashes.values()].map((h) => Number(BCRYPT.exec(h)?.[1] ?? DEFAULT_COST));
-    const cost = Math.min(31, Math.max(4, costs.length > 0 ? Math.max(...costs) : DEFAULT_COST));
-    this.dummyHash = bcrypt.hashSync(randomBytes(16).toString('hex'), cost);
+    this.dummyCost = Math.min(31, Math.max(4, costs.length > 0 ? Math.max(...costs) : DEFAULT_COST));
+    // hashSync blocks the event loop for one bcrypt of that cost: skipped on a reload that keeps the cost.
+    this.dummyHash =
+      previous && previous.dummyCost === this.dummyCost ? previous.dummyHash : bcrypt.hashSync(randomBytes(16).toString('hex'), this.dummyCost);
   }
 
   static load(path: string, options: HtpasswdOptions): Htpasswd {
+    return new Htpasswd(path, Htpasswd.read(path), options);
+  }
+
+  /** The same file read again, with the same options and nothing remembered; throws HtpasswdError. */
+  reread(): Htpasswd {
+    return new Htpasswd(this.path, Htpasswd.read(this.path), this.options, this);
+  }
+
+  private static read(path: string): Map<string, string> {
     let text: string;
     try {
       text = readFileSync(path, 'utf8');
@@ -66,11 +85,23 @@ export class Htpasswd {
       }
       hashes.set(user, hash);
     });
-    return new Htpasswd(hashes, options);
+    return hashes;
   }
 
   get size(): number {
     return this.hashes.size;
+  }
+
+  has(user: string): boolean {
+    return this.hashes.has(user);
+  }
+
+  /** Which user names `next` adds, removes, or gives another hash (names only: hashes stay here). */
+  changesTo(next: Htpasswd): { added: string[]; removed: string[]; changed: string[] } {
+    const added = [...next.hashes.keys()].filter((u) => !this.hashes.has(u));
+    const removed = [...this.hashes.keys()].filter((u) => !next.hashes.has(u));
+    const changed = [...this.hashes.keys()].filter((u) => next.hashes.has(u) && next.hashes.get(u) !== this.hashes.get(u));
+    return { added, removed, changed };
   }
 
   /** Whether this password was verified for this user within the last `rememberMs` (no bcrypt work). */

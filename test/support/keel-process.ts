@@ -25,8 +25,15 @@ export interface KeelChild {
   exited: Promise<number | null>;
   /** What the process wrote to stdout so far (its JSON log lines). */
   output(): string;
+  /**
+   * The next log line, written after this call, whose `msg` matches; rejects when the process
+   * ends first. Call it before causing the line (a signal, a request), then await it.
+   */
+  nextLog(msg: string | RegExp): Promise<LogEntry>;
   stop(): Promise<void>;
 }
+
+export type LogEntry = { msg?: string; [field: string]: unknown };
 
 export async function spawnKeel(extraToml = ''): Promise<KeelChild> {
   if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run "npm run build" (npm test does it in pretest)`);
@@ -45,16 +52,27 @@ export async function spawnKeel(extraToml = ''): Promise<KeelChild> {
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
   child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  // 'close' comes after stdout has ended, so every line is read by then.
+  const closed = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
+  const waiters = new Set<(entry: LogEntry) => void>();
+  const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+  lines.on('line', (line) => {
+    let entry: LogEntry;
+    try {
+      entry = JSON.parse(line) as LogEntry;
+    } catch {
+      return; // not a log line
+    }
+    for (const waiter of [...waiters]) waiter(entry);
+  });
   const port = await new Promise<number>((resolvePort, reject) => {
-    const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
-    lines.on('line', (line) => {
-      try {
-        const entry = JSON.parse(line) as { msg?: string; port?: number };
-        if (entry.msg === 'keel listening' && entry.port) resolvePort(entry.port);
-      } catch {
-        // not a log line
+    const started = (entry: LogEntry): void => {
+      if (entry.msg === 'keel listening' && typeof entry.port === 'number' && entry.port > 0) {
+        waiters.delete(started);
+        resolvePort(entry.port);
       }
-    });
+    };
+    waiters.add(started);
     child.once('exit', (code) => reject(new Error(`keel exited with ${code}: ${stderr}`)));
     setTimeout(() => reject(new Error(`keel did not start within 20s: ${stderr}`)), 20_000).unref();
   });
@@ -67,6 +85,20 @@ export async function spawnKeel(extraToml = ''): Promise<KeelChild> {
     tmp,
     exited,
     output: () => stdout,
+    nextLog: (msg) =>
+      new Promise<LogEntry>((resolveEntry, reject) => {
+        const matches = (text: string | undefined): boolean => text !== undefined && (typeof msg === 'string' ? text === msg : msg.test(text));
+        const waiter = (entry: LogEntry): void => {
+          if (!matches(entry.msg)) return;
+          waiters.delete(waiter);
+          resolveEntry(entry);
+        };
+        waiters.add(waiter);
+        void closed.then((code) => {
+          if (!waiters.delete(waiter)) return;
+          reject(new Error(`keel exited (code ${code}, signal ${child.signalCode ?? 'none'}) before logging ${String(msg)}; stderr: ${stderr}`));
+        });
+      }),
     peakRss: async () => {
       const status = await readFile(`/proc/${pid}/status`, 'utf8');
       const m = /VmHWM:\s+(\d+) kB/.exec(status);
