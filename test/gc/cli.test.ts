@@ -4,10 +4,11 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import lockfile from 'proper-lockfile';
+import { build } from '../support/build.js';
 import { startKeel, type KeelProcess } from '../support/keel-server.js';
 import { Client } from '../support/oci-client.js';
 
-const GC = resolve('scripts/gc');
+const GC = build.gc;
 let keel: KeelProcess;
 let configFile: string;
 let dir: string;
@@ -61,6 +62,24 @@ describe('scripts/gc', () => {
       await release();
     }
     expect((await gc(['--config', configFile])).code).toBe(0);
+  });
+
+  test('a build rewriting dist/ during the run does not reach the executables the tests run', async () => {
+    // What a concurrent tsc leaves for a moment: dist/gc/cli.js half written.
+    const built = resolve('dist/gc/cli.js');
+    const whole = await readFile(built);
+    try {
+      await writeFile(built, whole.subarray(0, Math.floor(whole.length / 2)));
+      const release = await lockfile.lock(keel.config.database, { lockfilePath: `${keel.config.database}.gc.lock`, realpath: false });
+      try {
+        const blocked = await gc(['--config', configFile]);
+        expect([blocked.code, blocked.stderr]).toEqual([75, expect.stringMatching(/another garbage collection is running/)]);
+      } finally {
+        await release();
+      }
+    } finally {
+      await writeFile(built, whole);
+    }
   });
 
   test('--help prints usage with every option and exits 0; --version prints the version', async () => {

@@ -5,10 +5,11 @@
  * PID in stopAll(), which the test calls in afterAll.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { resolve } from 'node:path';
+import { build } from './build.js';
 
-export const KEEL = resolve('scripts/keel');
-export const GC = resolve('scripts/gc');
+/** The executables, in the run's private copy of the build (build.ts). */
+export const KEEL = build.keel;
+export const GC = build.gc;
 
 export interface LogLine {
   level?: number;

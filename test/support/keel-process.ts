@@ -1,16 +1,16 @@
 /**
- * Keel as a separate process (`node dist/main.js`, built by `npm test`'s pretest), for tests
- * that measure the server itself (memory) or need it outside jest. Stopped by its PID.
+ * Keel as a separate process (scripts/keel of the run's private copy of the build, see
+ * build.ts), for tests that measure the server itself (memory) or need it outside jest.
+ * Stopped by its PID.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { build } from './build.js';
 
-const MAIN = resolve('dist/main.js');
-const START = resolve('scripts/keel');
 
 export interface KeelChild {
   url: string;
@@ -36,7 +36,7 @@ export interface KeelChild {
 export type LogEntry = { msg?: string; [field: string]: unknown };
 
 export async function spawnKeel(extraToml = ''): Promise<KeelChild> {
-  if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run "npm run build" (npm test does it in pretest)`);
+  if (!existsSync(build.main)) throw new Error(`${build.main} is missing: run "npm run build" (npm test does it in pretest)`);
   // A private parent holds the storage root and the server's TMPDIR, so what the server writes
   // can be checked without looking at files other processes put in the shared temp folder.
   const parent = await mkdtemp(join(tmpdir(), 'keel-proc-'));
@@ -46,7 +46,7 @@ export async function spawnKeel(extraToml = ''): Promise<KeelChild> {
   const file = join(root, 'keel.toml');
   await writeFile(file, `listen = "127.0.0.1:0"\n${extraToml}`);
   // scripts/keel, as `npm start` runs it: measured figures are those of production settings.
-  const child: ChildProcess = spawn(START, ['--config', file], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TMPDIR: tmp } });
+  const child: ChildProcess = spawn(build.keel, ['--config', file], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TMPDIR: tmp } });
   let stderr = '';
   let stdout = '';
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
