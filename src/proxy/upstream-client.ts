@@ -19,7 +19,7 @@ import { noProxyMetrics, type ProxyMetrics } from './proxy-metrics.js';
 import type { TokenCache } from './token-cache.js';
 import { readCapped } from '../registry/read-capped.js';
 import { RegistryError } from '../registry/errors.js';
-import { transportFailure, upstreamTooLarge } from './upstream-errors.js';
+import { statusFailure, transportFailure, upstreamTooLarge } from './upstream-errors.js';
 import type { Upstream } from './upstreams.js';
 
 export interface UpstreamReply {
@@ -167,6 +167,9 @@ export class UpstreamClient {
       if (status !== 200) {
         discardBody(stream);
         this.logger.warn({ upstream: upstream.name, status }, 'token request refused');
+        // A token service that is limiting or failing is the upstream's fault, not a refusal:
+        // 429 (with its Retry-After) and 5xx pass on as such, so stale copies can be served.
+        if (status === 429 || status >= 500) throw statusFailure(upstream, status, 'UNAVAILABLE', stream.response?.headers ?? {});
         return undefined;
       }
       const tooLarge = upstreamTooLarge(upstream, 'token response');

@@ -272,3 +272,38 @@ X-Api-Key = "k-secret"
     expect((await fetch(path)).status).toBe(503);
   });
 });
+
+describe('a token service that is limiting or failing', () => {
+  let fault: FaultServer;
+  let keel: KeelProcess;
+  let tokenAnswer: (res: ServerResponse) => void = (res) => res.writeHead(429, { 'Retry-After': '30' }).end();
+
+  beforeAll(async () => {
+    fault = await startFaultServer((req, res) => {
+      if (req.url?.startsWith('/token')) return tokenAnswer(res);
+      res.writeHead(401, { 'WWW-Authenticate': `Bearer realm="${fault.url}/token",service="limited"` }).end();
+    });
+    keel = await startKeel({ toml: `[proxy.upstreams.limited]\nurl = "${fault.url}"\nallow_private = true\n` });
+  });
+  afterAll(async () => {
+    await keel.destroy();
+    await fault.stop();
+  });
+
+  test('a 429 from the token endpoint reaches the client as TOOMANYREQUESTS with its Retry-After, not DENIED', async () => {
+    const res = await fetch(`${keel.url}/v2/proxy/limited/app/manifests/v1`);
+    expect([res.status, res.headers.get('retry-after'), await errorCode(res)]).toEqual([429, '30', 'TOOMANYREQUESTS']);
+  });
+
+  test('a 5xx from the token endpoint is UNAVAILABLE (the upstream failing), not DENIED', async () => {
+    tokenAnswer = (res) => res.writeHead(503).end();
+    const res = await fetch(`${keel.url}/v2/proxy/limited/app/manifests/v2`);
+    expect([res.status, await errorCode(res)]).toEqual([503, 'UNAVAILABLE']);
+  });
+
+  test('a token endpoint that refuses (401) is still DENIED', async () => {
+    tokenAnswer = (res) => res.writeHead(401).end();
+    const res = await fetch(`${keel.url}/v2/proxy/limited/app/manifests/v3`);
+    expect([res.status, await errorCode(res)]).toEqual([403, 'DENIED']);
+  });
+});

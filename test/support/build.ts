@@ -7,7 +7,7 @@ import { join } from 'node:path';
 
 function buildRoot(): string {
   const root = process.env.TEST_KEEL_BUILD;
-  if (!root) throw new Error('TEST_KEEL_BUILD is not set: run the tests through jest with its global setup (npm test)');
+  if (!root) throw new Error('no build to run: dist/main.js was missing when the test run started; run "npm run build" first (npm test does it in pretest)');
   return root;
 }
 

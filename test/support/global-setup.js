@@ -9,11 +9,9 @@ import { join, resolve } from 'node:path';
 
 export default async function setup() {
   const dist = resolve('dist');
-  try {
-    await stat(join(dist, 'main.js'));
-  } catch {
-    throw new Error(`${dist}/main.js is missing: run "npm run build" first (npm test does it in pretest)`);
-  }
+  // Without a build, only tests that run the executables fail (build.ts says what to do).
+  const built = await stat(join(dist, 'main.js')).then(() => true, () => false);
+  if (!built) return;
   const root = await mkdtemp(join(tmpdir(), 'keel-test-build-'));
   await cp(dist, join(root, 'dist'), { recursive: true });
   await cp(resolve('scripts'), join(root, 'scripts'), { recursive: true });
