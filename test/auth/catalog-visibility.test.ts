@@ -2,13 +2,11 @@
  * With auth on, the catalog shows a user only what they may pull — and its pages and their
  * Link headers are built from those names alone, so walking it with n=1 reveals nothing hidden.
  */
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import bcrypt from 'bcryptjs';
 import { startKeel, type KeelProcess } from '../support/keel-server.js';
 import { Client } from '../support/oci-client.js';
+import { rootWithUsers } from '../support/htpasswd.js';
 
 let keel: KeelProcess;
 const users = { writer: 'w-pass', reader: 'r-pass' };
@@ -21,9 +19,7 @@ async function token(scopes: string[], user: keyof typeof users): Promise<string
 }
 
 beforeAll(async () => {
-  const root = await mkdtemp(join(tmpdir(), 'keel-catalog-'));
-  const lines = await Promise.all(Object.entries(users).map(async ([u, p]) => `${u}:${await bcrypt.hash(p, 4)}`));
-  await writeFile(join(root, 'htpasswd'), `${lines.join('\n')}\n`);
+  const root = await rootWithUsers('keel-catalog', users);
   keel = await startKeel({
     root,
     toml: `

@@ -4,8 +4,6 @@
  * the injected clock, failures rate-limited per client and per user with 429 + Retry-After.
  * Nothing here measures wall-clock time: work is counted, threads are named, events ordered.
  */
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { threadId as mainThreadId } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
@@ -18,6 +16,7 @@ import { pino } from 'pino';
 import { startKeel, type KeelProcess } from '../support/keel-server.js';
 import { ManualClock } from '../support/manual-clock.js';
 import { Client, errorCode } from '../support/oci-client.js';
+import { rootWithUsers } from '../support/htpasswd.js';
 
 /** The real pool, counting the comparisons it is asked for and the hashes they use. */
 class CountingVerifier implements PasswordVerifier {
@@ -29,13 +28,6 @@ class CountingVerifier implements PasswordVerifier {
   }
 }
 
-async function htpasswdFile(entries: Record<string, { password: string; cost: number }>): Promise<string> {
-  const root = await mkdtemp(join(tmpdir(), 'keel-passwords-'));
-  const lines = await Promise.all(Object.entries(entries).map(async ([u, e]) => `${u}:${await bcrypt.hash(e.password, e.cost)}`));
-  await writeFile(join(root, 'htpasswd'), `${lines.join('\n')}\n`);
-  return root;
-}
-
 function basic(user: string, password: string): Record<string, string> {
   return { Authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` };
 }
@@ -45,7 +37,7 @@ describe('Htpasswd', () => {
   afterAll(() => pool.close());
 
   test('an unknown user costs one bcrypt comparison, against a hash of the highest cost in the file', async () => {
-    const root = await htpasswdFile({ alice: { password: 'a-pass', cost: 5 }, bob: { password: 'b-pass', cost: 6 } });
+    const root = await rootWithUsers('keel-passwords', { alice: { password: 'a-pass', cost: 5 }, bob: { password: 'b-pass', cost: 6 } });
     const verifier = new CountingVerifier(pool);
     const users = Htpasswd.load(join(root, 'htpasswd'), { verifier, clock: new ManualClock(), rememberMs: 60_000 });
     expect(await users.verify('nobody', 'a-pass')).toBe(false);
@@ -60,7 +52,7 @@ describe('Htpasswd', () => {
   });
 
   test('a success is remembered until the injected clock passes its time; a failure never is', async () => {
-    const root = await htpasswdFile({ alice: { password: 'a-pass', cost: 4 } });
+    const root = await rootWithUsers('keel-passwords', { alice: { password: 'a-pass', cost: 4 } });
     const verifier = new CountingVerifier(pool);
     const clock = new ManualClock();
     const users = Htpasswd.load(join(root, 'htpasswd'), { verifier, clock, rememberMs: 60_000 });
@@ -114,7 +106,7 @@ describe('BcryptPool', () => {
 
 describe('sign-in when every password worker is busy', () => {
   test('a check beyond the queue is "limited" with Retry-After 1, and does not count as a failure', async () => {
-    const root = await htpasswdFile({ alice: { password: 'a-pass', cost: 6 } });
+    const root = await rootWithUsers('keel-passwords', { alice: { password: 'a-pass', cost: 6 } });
     const config = parseConfig('[auth]\nhtpasswd = "htpasswd"\npassword_workers = 1\npassword_queue = 0\n[auth.failures]\nper_user = 2\n', 'test', root, {}, { listen: '127.0.0.1:0' });
     const auth = createAuth(config, new ManualClock(), pino({ level: 'silent' }));
     if (!auth) throw new Error('auth should be on');
@@ -141,7 +133,7 @@ describe('failed sign-ins are limited, on the injected clock', () => {
   const token = (user: string, password: string): Promise<Response> => fetch(`${keel.url}/token?service=keel`, { headers: basic(user, password) });
 
   beforeAll(async () => {
-    const root = await htpasswdFile({ alice: { password: 'a-pass', cost: 4 }, bob: { password: 'b-pass', cost: 4 }, carol: { password: 'c-pass', cost: 4 } });
+    const root = await rootWithUsers('keel-passwords', { alice: { password: 'a-pass', cost: 4 }, bob: { password: 'b-pass', cost: 4 }, carol: { password: 'c-pass', cost: 4 } });
     keel = await startKeel({
       root,
       clock,
@@ -208,7 +200,7 @@ describe('a flood of wrong passwords', () => {
   let keel: KeelProcess;
 
   beforeAll(async () => {
-    const root = await htpasswdFile({ writer: { password: 'w-pass', cost: 4 }, victim: { password: 'v-pass', cost: 8 } });
+    const root = await rootWithUsers('keel-passwords', { writer: { password: 'w-pass', cost: 4 }, victim: { password: 'v-pass', cost: 8 } });
     keel = await startKeel({
       root,
       toml: `

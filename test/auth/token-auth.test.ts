@@ -1,13 +1,12 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { statSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import bcrypt from 'bcryptjs';
 import { SignJWT } from 'jose';
 import { startKeel, type KeelProcess } from '../support/keel-server.js';
 import { ManualClock } from '../support/manual-clock.js';
 import { Client, errorCode, randomBytes, sha256 } from '../support/oci-client.js';
+import { rootWithUsers } from '../support/htpasswd.js';
 
 const clock = new ManualClock();
 let keel: KeelProcess;
@@ -27,11 +26,7 @@ function as(bearer: string): Client {
 }
 
 beforeAll(async () => {
-  const { mkdtemp } = await import('node:fs/promises');
-  const { tmpdir } = await import('node:os');
-  const root = await mkdtemp(join(tmpdir(), 'keel-auth-'));
-  const lines = await Promise.all(Object.entries(users).map(async ([u, p]) => `${u}:${await bcrypt.hash(p, 4)}`));
-  await writeFile(join(root, 'htpasswd'), `${lines.join('\n')}\n`);
+  const root = await rootWithUsers('keel-auth', users);
   keel = await startKeel({
     root,
     clock,

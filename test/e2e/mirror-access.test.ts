@@ -6,17 +6,14 @@
 //   hub    anonymous, the mirror's default upstream: library/app, other/thing
 // Rules: anonymous may pull library/**, other/**, proxy/hub/library/** and
 // proxy/priv/public/**; alice may pull proxy/priv/**.
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import bcrypt from 'bcryptjs';
 import { countRequests } from '../support/e2e/access-log.js';
 import { startDistribution, type Distribution } from '../support/e2e/distribution.js';
-import { makeTempDir } from '../support/e2e/temp-dir.js';
 import { ensureTools } from '../support/e2e/tools.js';
 import { startKeel, type KeelProcess } from '../support/keel-server.js';
 import { ManualClock } from '../support/manual-clock.js';
 import { Client, errorCode, OCI_MANIFEST } from '../support/oci-client.js';
+import { rootWithUsers } from '../support/htpasswd.js';
 
 const UPSTREAM_CREDS = { username: 'keel', password: 'upstream-secret' };
 const ALICE = { username: 'alice', password: 'alice-pass' };
@@ -49,8 +46,7 @@ beforeAll(async () => {
   app = await new Client(hub.url).pushImage('library/app', 'v1');
   await new Client(hub.url).pushImage('other/thing', 'v1');
 
-  const root = (await makeTempDir('keel-mirror-auth')).path;
-  await writeFile(join(root, 'htpasswd'), `${ALICE.username}:${await bcrypt.hash(ALICE.password, 4)}\n`);
+  const root = await rootWithUsers('keel-mirror-auth', { [ALICE.username]: ALICE.password });
   const rule = (repository: string, users: string): string => `[[auth.access]]\nrepository = "${repository}"\nusers = ["${users}"]\nactions = ["pull"]\n`;
   keel = await startKeel({
     root,

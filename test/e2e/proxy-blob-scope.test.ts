@@ -6,19 +6,16 @@
 //   alice       pull on proxy/priv/secret/**
 //   anonymous   pull on proxy/priv/public/**
 // What Keel asked the upstream for is counted from the upstream's own access log.
-import { writeFile } from 'node:fs/promises';
 import type { ServerResponse } from 'node:http';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import bcrypt from 'bcryptjs';
 import { countRequests } from '../support/e2e/access-log.js';
 import { startDistribution, type Distribution } from '../support/e2e/distribution.js';
-import { makeTempDir } from '../support/e2e/temp-dir.js';
 import { ensureTools } from '../support/e2e/tools.js';
 import { startFaultServer, type FaultServer } from '../support/fault-upstream.js';
 import { startKeel, type KeelProcess } from '../support/keel-server.js';
 import { ManualClock } from '../support/manual-clock.js';
 import { Client, errorCode, OCI_MANIFEST, randomBytes, sha256 } from '../support/oci-client.js';
+import { rootWithUsers } from '../support/htpasswd.js';
 
 const UPSTREAM_CREDS = { username: 'keel', password: 'upstream-secret' };
 const ALICE = { username: 'alice', password: 'alice-pass' };
@@ -61,8 +58,7 @@ beforeAll(async () => {
   const shared = secret.blobs[1] as { digest: string };
   expect((await up.fetch(`/v2/public/shared/blobs/uploads/?mount=${shared.digest}&from=secret/app`, { method: 'POST' })).status).toBe(201);
 
-  const root = (await makeTempDir('keel-scope')).path;
-  await writeFile(join(root, 'htpasswd'), `${ALICE.username}:${await bcrypt.hash(ALICE.password, 4)}\n`);
+  const root = await rootWithUsers('keel-scope', { [ALICE.username]: ALICE.password });
   keel = await startKeel({
     root,
     clock,

@@ -1,12 +1,11 @@
 // POST /api/v1/import and GET /api/v1/export against a real listening Keel: archives built
 // in memory (legacy docker save, OCI layout, gzipped), what the registry then serves over
 // /v2, what the export tar holds, bad archives, and the auth rules.
-import { readdir, writeFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { request } from 'node:http';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import bcrypt from 'bcryptjs';
 import {
   dockerSave,
   hexOf,
@@ -22,6 +21,7 @@ import {
 } from '../support/archives.js';
 import { startKeel, type KeelProcess } from '../support/keel-server.js';
 import { Client, errorCode } from '../support/oci-client.js';
+import { rootWithUsers } from '../support/htpasswd.js';
 
 interface ImportAnswer {
   repository: string;
@@ -368,10 +368,7 @@ describe('with auth on', () => {
   }
 
   beforeAll(async () => {
-    const { mkdtemp } = await import('node:fs/promises');
-    const { tmpdir } = await import('node:os');
-    const root = await mkdtemp(join(tmpdir(), 'keel-archive-auth-'));
-    await writeFile(join(root, 'htpasswd'), `writer:${await bcrypt.hash('w-pass', 4)}\nreader:${await bcrypt.hash('r-pass', 4)}\n`);
+    const root = await rootWithUsers('keel-archive-auth', { writer: 'w-pass', reader: 'r-pass' });
     secured = await startKeel({
       root,
       toml: `

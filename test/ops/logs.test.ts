@@ -1,21 +1,18 @@
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import bcrypt from 'bcryptjs';
 import { pino } from 'pino';
 import { startKeel, type KeelProcess } from '../support/keel-server.js';
 import { Client } from '../support/oci-client.js';
+import { rootWithUsers } from '../support/htpasswd.js';
 
 const PASSWORD = 'correct-horse-battery-staple';
 const lines: string[] = [];
 let keel: KeelProcess;
 
 beforeAll(async () => {
-  const root = await mkdtemp(join(tmpdir(), 'keel-logs-'));
-  await writeFile(join(root, 'htpasswd'), `alice:${await bcrypt.hash(PASSWORD, 4)}\n`);
+  const root = await rootWithUsers('keel-logs', { alice: PASSWORD });
   const sink = new Writable({
     write(chunk: Buffer, _encoding, done) {
       lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));

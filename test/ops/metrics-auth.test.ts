@@ -1,11 +1,8 @@
 /** With auth on, /metrics on the main port needs a signed-in user (of metrics.users, when set). */
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import bcrypt from 'bcryptjs';
 import { startKeel, type KeelProcess } from '../support/keel-server.js';
 import { errorCode } from '../support/oci-client.js';
+import { rootWithUsers } from '../support/htpasswd.js';
 
 const users = { prom: 'p-pass', dev: 'd-pass' };
 
@@ -14,9 +11,7 @@ function basic(user: string, password: string): Record<string, string> {
 }
 
 async function startWithAuth(extra: string): Promise<KeelProcess> {
-  const root = await mkdtemp(join(tmpdir(), 'keel-metrics-auth-'));
-  const lines = await Promise.all(Object.entries(users).map(async ([u, p]) => `${u}:${await bcrypt.hash(p, 4)}`));
-  await writeFile(join(root, 'htpasswd'), `${lines.join('\n')}\n`);
+  const root = await rootWithUsers('keel-metrics-auth', users);
   return startKeel({ root, toml: `[auth]\nhtpasswd = "htpasswd"\n${extra}` });
 }
 
