@@ -3,7 +3,8 @@
  * is live):
  *   1. files the index does not know (a crash between write and index), stale temp files;
  *   2. with --delete-untagged, manifests no tag reaches (untagged.ts);
- *   3. repository links to blobs that no manifest of that repository references;
+ *   3. repository links to blobs that no manifest of that repository references, then
+ *      repositories left with no manifest and no link;
  *   4. blobs no repository links and no manifest references, then their files;
  *   5. upload sessions untouched for gc.upload_max_age.
  * Nothing younger than the grace period is deleted at any step.
@@ -74,6 +75,8 @@ export async function collectRegistry(ctx: GcContext, options: { deleteUntagged:
       for (const l of links.slice(i, i + BATCH)) summary.links += q.deleteLink.run({ cutoff, ...l }).changes;
     })();
   }
+
+  summary.repositories += q.deleteEmptyRepositories.run().changes;
 
   const blobs = q.unreferencedBlobs.all({ cutoff });
   await progress.start('registry blobs', blobs.length);

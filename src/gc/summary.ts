@@ -4,6 +4,8 @@ export interface StoreSummary {
   manifests: number;
   tags: number;
   links: number;
+  /** Repositories left with no manifest and no blob link, removed (tags/list then says NAME_UNKNOWN). */
+  repositories: number;
   blobs: number;
   uploads: number;
   orphans: number;
@@ -11,7 +13,7 @@ export interface StoreSummary {
 }
 
 export function emptySummary(store: StoreSummary['store']): StoreSummary {
-  return { store, manifests: 0, tags: 0, links: 0, blobs: 0, uploads: 0, orphans: 0, bytes: 0 };
+  return { store, manifests: 0, tags: 0, links: 0, repositories: 0, blobs: 0, uploads: 0, orphans: 0, bytes: 0 };
 }
 
 export interface GcSummary {

@@ -30,7 +30,7 @@ export interface UploadRecord {
 
 export interface RegistryIndex {
   repositoryExists(repo: RepoName): Promise<boolean>;
-  /** Repository names in byte order after `after`, at most `limit`. */
+  /** Names of repositories holding at least one manifest, in byte order after `after`, at most `limit`. */
   listRepositories(after: string | undefined, limit: number): Promise<string[]>;
 
   /** Size of a blob the repository may see, or undefined. */

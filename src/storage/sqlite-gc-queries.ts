@@ -52,6 +52,12 @@ export function gcQueries(db: Database.Database) {
     deleteBlob: db.prepare<{ cutoff: number; digest: string }>(`DELETE FROM blobs AS b WHERE b.digest = @digest AND ${UNREFERENCED_BLOB}`),
     blobKnown: db.prepare<[string], { one: number }>('SELECT 1 AS one FROM blobs WHERE digest = ?'),
 
+    // --- repositories left with nothing (no manifest, so no tag, and no blob link)
+    deleteEmptyRepositories: db.prepare<[]>(
+      `DELETE FROM repositories AS r WHERE NOT EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id)
+         AND NOT EXISTS (SELECT 1 FROM repository_blobs rb WHERE rb.repository_id = r.id)`,
+    ),
+
     // --- upload sessions
     staleUploads: db.prepare<[number], { id: string }>('SELECT id FROM uploads WHERE updated_at < ?'),
     deleteUpload: db.prepare<[string, number]>('DELETE FROM uploads WHERE id = ? AND updated_at < ?'),

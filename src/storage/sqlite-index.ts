@@ -64,7 +64,11 @@ export class SqliteIndex implements RegistryIndex {
     this.s = {
       repoId: db.prepare<[string], { id: number }>('SELECT id FROM repositories WHERE name = ?'),
       insertRepo: db.prepare<[string, number]>('INSERT INTO repositories (name, created_at) VALUES (?, ?) ON CONFLICT(name) DO NOTHING'),
-      listRepos: db.prepare<[string, number], { name: string }>('SELECT name FROM repositories WHERE name > ? ORDER BY name LIMIT ?'),
+      // A repository is listed while it holds a manifest: one whose tags and manifests were all
+      // deleted is gone from the catalog at once, though its row and blob links wait for GC.
+      listRepos: db.prepare<[string, number], { name: string }>(
+        'SELECT name FROM repositories r WHERE name > ? AND EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id) ORDER BY name LIMIT ?',
+      ),
       repoBlobSize: db.prepare<[string, string], { size: number }>(
         `SELECT b.size FROM repository_blobs rb JOIN repositories r ON r.id = rb.repository_id
          JOIN blobs b ON b.digest = rb.digest WHERE r.name = ? AND rb.digest = ?`,
