@@ -5,9 +5,10 @@ import type { RegistryIndex } from '../storage/registry-index.js';
 import type { Clock } from './clock.js';
 import { RegistryError } from './errors.js';
 import { RepoCache } from './repo-cache.js';
+import type { RepositoryMemory } from './repository-service.js';
 import type { Digest, RepoName } from './types.js';
 
-export class BlobService {
+export class BlobService implements RepositoryMemory {
   /** Sizes of blobs found in a repository; a blob not found is looked up again every time. */
   private readonly sizes: RepoCache<number>;
 
@@ -37,6 +38,11 @@ export class BlobService {
   /** Writes the content to dest without ending it (a response: see storage/file-sender.ts). */
   send(digest: Digest, dest: Writable, range?: ByteRange): Promise<void> {
     return this.content.send(digest, dest, range);
+  }
+
+  /** Drops what this service remembers of the repository (it was deleted as a whole). */
+  forgetRepository(repo: RepoName): void {
+    this.sizes.forget(repo);
   }
 
   /** Unlinks the blob from the repository; the bytes stay until garbage collection. */

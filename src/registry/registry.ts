@@ -8,6 +8,7 @@ import type { Clock } from './clock.js';
 import { ListingService } from './listing-service.js';
 import { ManifestService } from './manifest-service.js';
 import { ReferrersService } from './referrers-service.js';
+import { RepositoryService } from './repository-service.js';
 import { UploadService } from './upload-service.js';
 
 export interface Registry {
@@ -16,6 +17,7 @@ export interface Registry {
   manifests: ManifestService;
   listings: ListingService;
   referrers: ReferrersService;
+  repositories: RepositoryService;
 }
 
 export interface RegistryDeps {
@@ -28,11 +30,14 @@ export interface RegistryDeps {
 }
 
 export function createRegistry(deps: RegistryDeps): Registry {
+  const blobs = new BlobService(deps.index, deps.content, deps.clock);
+  const manifests = new ManifestService(deps.index, deps.content, deps.clock, deps.limits.maxManifestSize);
   return {
-    blobs: new BlobService(deps.index, deps.content, deps.clock),
+    blobs,
     uploads: new UploadService(deps.index, deps.content, deps.uploadFiles, deps.hasher, deps.clock, deps.limits.maxBlobSize),
-    manifests: new ManifestService(deps.index, deps.content, deps.clock, deps.limits.maxManifestSize),
+    manifests,
     listings: new ListingService(deps.index, deps.limits.maxListPage),
     referrers: new ReferrersService(deps.index),
+    repositories: new RepositoryService(deps.index, [blobs, manifests]),
   };
 }

@@ -10,7 +10,7 @@ import type { Digest, RepoName, Tag } from '../registry/types.js';
 import { up as initial } from './migrations/001-initial.js';
 import { up as proxyCache } from './migrations/002-proxy-cache.js';
 import { up as gcIndexes } from './migrations/003-gc-indexes.js';
-import type { ManifestRecord, ManifestReference, RegistryIndex, UploadRecord } from './registry-index.js';
+import type { ManifestRecord, ManifestReference, RegistryIndex, RepositoryRemoval, UploadRecord } from './registry-index.js';
 
 const MIGRATIONS: string[] = [initial, proxyCache, gcIndexes];
 
@@ -92,6 +92,10 @@ export class SqliteIndex implements RegistryIndex {
         'INSERT INTO manifest_references (repository_id, manifest_digest, child_digest, kind) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING',
       ),
       deleteManifest: db.prepare<[number, string]>('DELETE FROM manifests WHERE repository_id = ? AND digest = ?'),
+      deleteRepoTags: db.prepare<[number]>('DELETE FROM tags WHERE repository_id = ?'),
+      deleteRepoManifests: db.prepare<[number]>('DELETE FROM manifests WHERE repository_id = ?'),
+      deleteRepoLinks: db.prepare<[number]>('DELETE FROM repository_blobs WHERE repository_id = ?'),
+      deleteRepo: db.prepare<[number]>('DELETE FROM repositories WHERE id = ?'),
       upsertTag: db.prepare<[number, string, string, number]>(
         `INSERT INTO tags (repository_id, name, digest, updated_at) VALUES (?, ?, ?, ?)
          ON CONFLICT(repository_id, name) DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at`,
@@ -123,6 +127,16 @@ export class SqliteIndex implements RegistryIndex {
         const repoId = this.ensureRepo(repo, now);
         this.s.insertBlob.run(digest, size, now);
         this.s.insertLink.run(repoId, digest, now);
+      }),
+      deleteRepository: db.transaction((repo: string): RepositoryRemoval | undefined => {
+        const repoId = this.repoIdOf(repo);
+        if (repoId === undefined) return undefined;
+        // Tags first (they would go with their manifests, uncounted); references go with manifests.
+        const tags = this.s.deleteRepoTags.run(repoId).changes;
+        const manifests = this.s.deleteRepoManifests.run(repoId).changes;
+        const links = this.s.deleteRepoLinks.run(repoId).changes;
+        this.s.deleteRepo.run(repoId);
+        return { manifests, tags, links };
       }),
       putManifest: db.transaction(
         (repo: string, m: ManifestRecord, references: ManifestReference[], tag: string | undefined, now: number): ManifestReference | undefined => {
@@ -201,6 +215,10 @@ export class SqliteIndex implements RegistryIndex {
     if (repoId === undefined) return false;
     // Tags and references go with it (ON DELETE CASCADE).
     return this.s.deleteManifest.run(repoId, digest).changes > 0;
+  }
+
+  async deleteRepository(repo: RepoName): Promise<RepositoryRemoval | undefined> {
+    return this.tx.deleteRepository(repo);
   }
 
   async resolveTag(repo: RepoName, tag: Tag): Promise<ManifestRecord | undefined> {
