@@ -4,6 +4,9 @@
  *   --store registry|proxy|all   (default all)
  *   --dry-run          report what would be deleted, delete nothing
  *   --delete-untagged  also delete manifests no tag reaches (off by default)
+ *   --grace DURATION   this run's grace period instead of gc.grace (e.g. 30m, 0s)
+ *   --verbose, --list  list every item deleted (or, with --dry-run, that would be); on a
+ *                      terminal also show the info log lines, otherwise warnings only
  *   --json             print a machine-readable summary on stdout
  * Exit status 0 on success, 1 on failure (message on stderr), 2 on bad arguments,
  * 75 (EX_TEMPFAIL) when another run holds the lock.
@@ -11,10 +14,13 @@
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import { ConfigError, loadConfig } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import { parseDuration } from '../config/units.js';
 import { createLogger } from '../log.js';
 import { systemClock } from '../registry/clock.js';
 import { GcLockedError, runGc, type GcOptions } from './run-gc.js';
-import type { GcSummary, Progress } from './summary.js';
+import { formatHuman } from './human-summary.js';
+import type { Progress } from './summary.js';
 
 function terminalProgress(): Progress {
   const bar = new cliProgress.SingleBar({ format: 'gc {phase} [{bar}] {value}/{total}', stream: process.stderr }, cliProgress.Presets.shades_classic);
@@ -27,25 +33,11 @@ function terminalProgress(): Progress {
   };
 }
 
-function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = n;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
-}
+/** Log levels from most to least verbose: a person at a terminal gets warnings unless they ask for more. */
+const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 
-function printHuman(summary: GcSummary): void {
-  const verb = summary.dryRun ? 'would free' : 'freed';
-  for (const s of summary.stores) {
-    process.stdout.write(
-      `${s.store}: ${verb} ${formatBytes(s.bytes)} — ${s.blobs} blobs, ${s.manifests} manifests, ${s.tags} tags, ${s.links} repository links, ${s.uploads} upload sessions, ${s.orphans} orphaned files\n`,
-    );
-  }
-  process.stdout.write(`${summary.dryRun ? 'dry run, nothing deleted; ' : ''}took ${summary.durationMs} ms\n`);
+function logConfig(log: Config['log'], quiet: boolean): Config['log'] {
+  return quiet && LEVELS.indexOf(log.level) < LEVELS.indexOf('warn') ? { ...log, level: 'warn' } : log;
 }
 
 async function main(): Promise<number> {
@@ -57,6 +49,9 @@ async function main(): Promise<number> {
         store: { type: 'string', default: 'all' },
         'dry-run': { type: 'boolean', default: false },
         'delete-untagged': { type: 'boolean', default: false },
+        grace: { type: 'string' },
+        verbose: { type: 'boolean', short: 'v', default: false },
+        list: { type: 'boolean', default: false },
         json: { type: 'boolean', default: false },
       },
       strict: true,
@@ -69,13 +64,26 @@ async function main(): Promise<number> {
     process.stderr.write(`keel gc: --store must be registry, proxy or all, not "${values.store}"\n`);
     return 2;
   }
+  const grace = values.grace === undefined ? undefined : parseDuration(values.grace);
+  if (grace === undefined && values.grace !== undefined) {
+    process.stderr.write(`keel gc: --grace must be a duration such as 30m, 1h30m or 0s, not "${values.grace}"\n`);
+    return 2;
+  }
+  const list = values.verbose || values.list;
   const explicit = values.config ?? process.env.KEEL_CONFIG;
   const config = loadConfig({ file: explicit ?? 'configuration.toml', optional: explicit === undefined });
-  const logger = createLogger(config.log, 2);
-  const options: GcOptions = { stores: values.store as GcOptions['stores'], dryRun: values['dry-run'], deleteUntagged: values['delete-untagged'] };
+  // Log lines go to stderr; on a terminal the summary says it all, so they are quieter there.
+  const logger = createLogger(logConfig(config.log, process.stdout.isTTY === true && !values.json && !list), 2);
+  const options: GcOptions = {
+    stores: values.store as GcOptions['stores'],
+    dryRun: values['dry-run'],
+    deleteUntagged: values['delete-untagged'],
+    ...(grace !== undefined ? { grace } : {}),
+    list,
+  };
   const summary = await runGc(config, options, { clock: systemClock, logger, ...(process.stderr.isTTY && !values.json ? { progress: terminalProgress() } : {}) });
   if (values.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
-  else printHuman(summary);
+  else process.stdout.write(formatHuman(summary));
   return 0;
 }
 
