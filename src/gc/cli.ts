@@ -50,7 +50,7 @@ async function main(): Promise<number> {
         'dry-run': { type: 'boolean', default: false },
         'delete-untagged': { type: 'boolean', default: false },
         grace: { type: 'string' },
-        verbose: { type: 'boolean', short: 'v', default: false },
+        verbose: { type: 'boolean', default: false },
         list: { type: 'boolean', default: false },
         json: { type: 'boolean', default: false },
       },
