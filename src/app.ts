@@ -14,6 +14,7 @@ import type { DiskFullWatch } from './storage/disk-full-watch.js';
 import type { StoreStats } from './storage/sqlite-stats.js';
 import { v2Router } from './http/v2-router.js';
 import { archiveRouter } from './http/routes/archive.js';
+import { repositoryRouter } from './http/routes/repositories.js';
 import type { Mirror } from './proxy/mirror.js';
 import type { PullThrough } from './proxy/pull-through.js';
 import type { Registry } from './registry/registry.js';
@@ -64,6 +65,7 @@ export function createApp(deps: AppDeps): Express {
   if (deps.auth) app.use(authenticate(deps.auth.service, deps.auth.options));
   app.use(v2Router({ registry: deps.registry, proxy: deps.proxy, mirror: deps.mirror }));
   app.use(archiveRouter({ registry: deps.registry, ...(deps.auth ? { auth: deps.auth } : {}) }));
+  app.use(repositoryRouter({ registry: deps.registry, ...(deps.auth ? { auth: deps.auth } : {}) }));
   app.use(notFound);
   const diskFull = deps.ops?.diskFull;
   app.use(errorHandler(deps.logger, diskFull ? { storageFull: () => diskFull.sawFull() } : {}));

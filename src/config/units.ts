@@ -39,3 +39,17 @@ export function parseDuration(value: string | number): number | undefined {
   }
   return consumed === text.length && consumed > 0 ? Math.round(total) : undefined;
 }
+
+/** Milliseconds written back in the grammar above, largest units first: 5400000 → "1h30m", 0 → "0s". */
+export function formatDuration(ms: number): string {
+  if (ms <= 0) return '0s';
+  let rest = Math.round(ms);
+  let text = '';
+  for (const [unit, size] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000], ['ms', 1]] as const) {
+    if (rest >= size) {
+      text += `${Math.floor(rest / size)}${unit}`;
+      rest %= size;
+    }
+  }
+  return text;
+}

@@ -6,10 +6,13 @@
 import cliProgress from 'cli-progress';
 import { packageVersion, parseCommandLine, UsageError } from '../cli/args.js';
 import { ConfigError, readConfig } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import { parseDuration } from '../config/units.js';
 import { createLogger } from '../log.js';
 import { systemClock } from '../registry/clock.js';
 import { GcLockedError, runGc, type GcOptions } from './run-gc.js';
-import type { GcSummary, Progress } from './summary.js';
+import { formatHuman } from './human-summary.js';
+import type { Progress } from './summary.js';
 
 function terminalProgress(): Progress {
   const bar = new cliProgress.SingleBar({ format: 'gc {phase} [{bar}] {value}/{total}', stream: process.stderr }, cliProgress.Presets.shades_classic);
@@ -22,28 +25,14 @@ function terminalProgress(): Progress {
   };
 }
 
-function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = n;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
+/** Log levels from most to least verbose: a person at a terminal gets warnings unless they ask for more. */
+const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+
+function logConfig(log: Config['log'], quiet: boolean): Config['log'] {
+  return quiet && LEVELS.indexOf(log.level) < LEVELS.indexOf('warn') ? { ...log, level: 'warn' } : log;
 }
 
-function printHuman(summary: GcSummary): void {
-  const verb = summary.dryRun ? 'would free' : 'freed';
-  for (const s of summary.stores) {
-    process.stdout.write(
-      `${s.store}: ${verb} ${formatBytes(s.bytes)} — ${s.blobs} blobs, ${s.manifests} manifests, ${s.tags} tags, ${s.links} repository links, ${s.uploads} upload sessions, ${s.orphans} orphaned files\n`,
-    );
-  }
-  process.stdout.write(`${summary.dryRun ? 'dry run, nothing deleted; ' : ''}took ${summary.durationMs} ms\n`);
-}
-
-const USAGE = `Usage: scripts/gc [--config <file>] [--store registry|proxy|all] [--dry-run] [--delete-untagged] [--json]
+const USAGE = `Usage: scripts/gc [--config <file>] [--store registry|proxy|all] [--dry-run] [--delete-untagged] [--grace <duration>] [--verbose|--list] [--json]
 
 One garbage-collection run of Keel's stores, then exit (for cron or a systemd timer). Safe
 while the server runs: nothing younger than gc.grace is deleted.
@@ -54,7 +43,11 @@ Options:
       --store registry|proxy|all  which store to collect (default: all)
       --dry-run                 report what would be deleted, delete nothing
       --delete-untagged         also delete manifests no tag reaches (off by default)
-      --json                    print a machine-readable summary on stdout
+      --grace <duration>        this run's grace period instead of gc.grace (30m, 1h, 0s)
+      --verbose, --list         list every item deleted (with --dry-run: that would be);
+                                on a terminal also show the info log lines
+      --json                    print a machine-readable summary on stdout (with --list,
+                                the items too)
   -h, --help                    print this help and exit
   -V, --version                 print the version and exit
 
@@ -67,6 +60,9 @@ async function main(): Promise<number> {
     store: { type: 'string', default: 'all' },
     'dry-run': { type: 'boolean', default: false },
     'delete-untagged': { type: 'boolean', default: false },
+    grace: { type: 'string' },
+    verbose: { type: 'boolean', default: false },
+    list: { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h' },
     version: { type: 'boolean', short: 'V' },
@@ -82,15 +78,27 @@ async function main(): Promise<number> {
   if (!['registry', 'proxy', 'all'].includes(values.store)) {
     throw new UsageError(`--store must be registry, proxy or all, not "${values.store}"`);
   }
+  const grace = values.grace === undefined ? undefined : parseDuration(values.grace);
+  if (grace === undefined && values.grace !== undefined) {
+    throw new UsageError(`--grace must be a duration such as 30m, 1h30m or 0s, not "${values.grace}"`);
+  }
+  const list = values.verbose || values.list;
   const explicit = values.config ?? process.env.KEEL_CONFIG;
   const loaded = readConfig({ file: explicit ?? 'configuration.toml', optional: explicit === undefined });
   const { config } = loaded;
-  const logger = createLogger(config.log, 2);
+  // Log lines go to stderr; on a terminal the summary says it all, so they are quieter there.
+  const logger = createLogger(logConfig(config.log, process.stdout.isTTY === true && !values.json && !list), 2);
   for (const warning of loaded.warnings) logger.warn(warning);
-  const options: GcOptions = { stores: values.store as GcOptions['stores'], dryRun: values['dry-run'], deleteUntagged: values['delete-untagged'] };
+  const options: GcOptions = {
+    stores: values.store as GcOptions['stores'],
+    dryRun: values['dry-run'],
+    deleteUntagged: values['delete-untagged'],
+    ...(grace !== undefined ? { grace } : {}),
+    list,
+  };
   const summary = await runGc(config, options, { clock: systemClock, logger, ...(process.stderr.isTTY && !values.json ? { progress: terminalProgress() } : {}) });
   if (values.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
-  else printHuman(summary);
+  else process.stdout.write(formatHuman(summary));
   return 0;
 }
 

@@ -15,7 +15,7 @@ import { inBatches } from './batches.js';
 import type { GcContext } from './context.js';
 import { removeContent, strayContent } from './file-sweeper.js';
 import pLimit from 'p-limit';
-import { FILE_CONCURRENCY, sweepStray } from './registry-gc.js';
+import { FILE_CONCURRENCY, sortStoreItems, sweepStray } from './registry-gc.js';
 import { emptySummary, type StoreSummary } from './summary.js';
 
 interface Manifest {
@@ -44,9 +44,10 @@ const mkey = (upstream: string, repository: string, digest: string): string => `
 const bkey = (upstream: string, digest: string): string => `${upstream}\n${digest}`;
 
 export async function collectProxy(ctx: GcContext): Promise<StoreSummary> {
-  const { db, q, config, logger, progress } = ctx;
+  const { db, q, config, logger, progress, items } = ctx;
   const summary = emptySummary('proxy');
-  const cutoff = ctx.now - config.gc.grace;
+  const cutoff = ctx.now - ctx.grace;
+  const local = (upstream: string, repository: string): string => `proxy/${upstream}/${repository}`;
   const { max_age: maxAge, max_size: maxSize } = config.gc.proxy;
   const ageCutoff = maxAge > 0 ? ctx.now - maxAge : -Infinity;
   const fresh = (fetchedAt: number): boolean => fetchedAt >= cutoff;
@@ -158,12 +159,18 @@ export async function collectProxy(ctx: GcContext): Promise<StoreSummary> {
   const batches = { pause: !ctx.dryRun };
   // Tags before the manifests they point at (deleting a manifest would take its tags along).
   await inBatches(db, evicted, batches, (batch) => {
-    for (const image of batch) {
-      if (image.tag) summary.tags += q.deleteProxyTag.run(image.tag.upstream, image.tag.repository, image.tag.tag, image.tag.last_access).changes;
+    for (const { tag: t } of batch) {
+      if (!t || q.deleteProxyTag.run(t.upstream, t.repository, t.tag, t.last_access).changes === 0) continue;
+      summary.tags++;
+      items?.push({ store: 'proxy', kind: 'tag', repository: local(t.upstream, t.repository), tag: t.tag, digest: t.digest });
     }
   });
   await inBatches(db, deadManifests, batches, (batch) => {
-    for (const m of batch) summary.manifests += q.deleteProxyManifest.run(m.upstream, m.repository, m.digest, m.lastAccess).changes;
+    for (const m of batch) {
+      if (q.deleteProxyManifest.run(m.upstream, m.repository, m.digest, m.lastAccess).changes === 0) continue;
+      summary.manifests++;
+      items?.push({ store: 'proxy', kind: 'manifest', repository: local(m.upstream, m.repository), digest: m.digest, size: m.size });
+    }
   });
   const removed: Blob[] = [];
   await inBatches(db, deadBlobs, batches, (batch) => {
@@ -181,13 +188,17 @@ export async function collectProxy(ctx: GcContext): Promise<StoreSummary> {
       files(async () => {
         progress.tick();
         if (q.proxyContentKnown.get(digest, digest) !== undefined) return;
-        if (removedDigests.has(digest)) summary.blobs++;
+        if (removedDigests.has(digest)) {
+          summary.blobs++;
+          items?.push({ store: 'proxy', kind: 'blob', digest, size });
+        }
         const freed = ctx.dryRun ? size : await removeContent(config.proxy_storage, digest as Digest, cutoff, () => q.proxyContentKnown.get(digest, digest) !== undefined);
         summary.bytes += freed;
       }),
     ),
   );
   progress.stop();
-  logger.info({ ...summary }, 'gc: proxy cache done');
+  if (items) sortStoreItems(items, 'proxy');
+  logger.info({ ...summary, dry_run: ctx.dryRun }, ctx.dryRun ? 'gc: proxy cache done (dry run: the counts are what it would delete)' : 'gc: proxy cache done');
   return summary;
 }

@@ -3,18 +3,20 @@
  * is live):
  *   1. files the index does not know (a crash between write and index), stale temp files;
  *   2. with --delete-untagged, manifests no tag reaches (untagged.ts);
- *   3. repository links to blobs that no manifest of that repository references;
+ *   3. repository links to blobs that no manifest of that repository references, then
+ *      repositories left with no manifest and no link;
  *   4. blobs no repository links and no manifest references, then their files;
  *   5. upload sessions untouched for gc.upload_max_age.
- * Nothing younger than the grace period is deleted at any step. Rows go in small write
- * transactions with pauses between them (batches.ts), so the server is never locked out long.
+ * Nothing younger than the grace period is deleted at any step; what only it kept is counted
+ * (keptByGrace), so a run right after a delete can say why it freed nothing. Rows go in small
+ * write transactions with pauses between them (batches.ts), so the server is never locked out long.
  */
 import type { Digest } from '../registry/types.js';
 import { uploadPath } from '../storage/paths.js';
 import { inBatches } from './batches.js';
 import type { GcContext } from './context.js';
 import { removeContent, removeFile, removeStray, strayContent, strayTemporary, type StrayFile } from './file-sweeper.js';
-import { emptySummary, type StoreSummary } from './summary.js';
+import { emptySummary, sortItems, type GcItem, type StoreSummary } from './summary.js';
 import { untaggedManifests } from './untagged.js';
 import pLimit from 'p-limit';
 
@@ -37,6 +39,7 @@ export async function sweepStray(ctx: GcContext, phase: string, stray: readonly 
         if (freed !== undefined) {
           summary.orphans++;
           summary.bytes += freed;
+          ctx.items?.push({ store: summary.store, kind: 'orphan', path: f.path, size: freed });
         }
         ctx.progress.tick();
       }),
@@ -46,11 +49,11 @@ export async function sweepStray(ctx: GcContext, phase: string, stray: readonly 
 }
 
 export async function collectRegistry(ctx: GcContext, options: { deleteUntagged: boolean }): Promise<StoreSummary> {
-  const { db, q, config, logger, progress } = ctx;
+  const { db, q, config, logger, progress, items } = ctx;
   const batches = { pause: !ctx.dryRun };
   const summary = emptySummary('registry');
   const files = pLimit(FILE_CONCURRENCY);
-  const cutoff = ctx.now - config.gc.grace;
+  const cutoff = ctx.now - ctx.grace;
 
   // Files unknown to the index before anything is deleted here (so a dry run, which deletes
   // rows in a copy only, does not count what it would delete twice).
@@ -60,18 +63,36 @@ export async function collectRegistry(ctx: GcContext, options: { deleteUntagged:
   ];
   await sweepStray(ctx, 'registry orphans', stray, cutoff, summary);
 
+  const graph = (): Parameters<typeof untaggedManifests>[0] => ({ manifests: q.manifests.all(), tagged: q.tagged.all(), children: q.childEdges.all() });
   if (options.deleteUntagged) {
-    const doomed = untaggedManifests({ manifests: q.manifests.all(), tagged: q.tagged.all(), children: q.childEdges.all() }, cutoff);
+    const doomed = untaggedManifests(graph(), cutoff);
     await inBatches(db, doomed, batches, (batch) => {
-      for (const m of batch) summary.manifests += q.deleteUntaggedManifest.run(m.repository_id, m.digest).changes;
+      for (const m of batch) {
+        const item = items && q.manifestItem.get(m.repository_id, m.digest);
+        const changes = q.deleteUntaggedManifest.run(m.repository_id, m.digest).changes;
+        summary.manifests += changes;
+        if (item && changes > 0) items.push({ store: 'registry', kind: 'manifest', repository: item.name, digest: m.digest, size: item.size });
+      }
     });
-    logger.info({ store: 'registry', manifests: summary.manifests }, 'gc: untagged manifests deleted');
+    logger.info({ store: 'registry', manifests: summary.manifests, dry_run: ctx.dryRun }, ctx.dryRun ? 'gc: would delete untagged manifests' : 'gc: untagged manifests deleted');
+    // What is left untagged now is what the grace period kept: a grace of "now" would take it.
+    summary.keptByGrace.manifests = untaggedManifests(graph(), Infinity).length;
   }
 
   const links = q.unreferencedLinks.all({ cutoff });
   await inBatches(db, links, batches, (batch) => {
-    for (const l of batch) summary.links += q.deleteLink.run({ cutoff, ...l }).changes;
+    for (const l of batch) {
+      const item = items && q.linkItem.get(l);
+      const changes = q.deleteLink.run({ cutoff, ...l }).changes;
+      summary.links += changes;
+      if (item && changes > 0) items.push({ store: 'registry', kind: 'link', repository: item.name, digest: l.digest, ...(item.size !== null ? { size: item.size } : {}) });
+    }
   });
+
+  for (const { name } of q.deleteEmptyRepositories.all()) {
+    summary.repositories++;
+    items?.push({ store: 'registry', kind: 'repository', repository: name });
+  }
 
   const blobs = q.unreferencedBlobs.all({ cutoff });
   await progress.start('registry blobs', blobs.length);
@@ -90,6 +111,7 @@ export async function collectRegistry(ctx: GcContext, options: { deleteUntagged:
             const freed = ctx.dryRun ? (sizes.get(digest) ?? 0) : await removeContent(config.registry_storage, digest, cutoff, () => q.blobKnown.get(digest) !== undefined);
             summary.blobs++;
             summary.bytes += freed;
+            items?.push({ store: 'registry', kind: 'blob', digest, size: sizes.get(digest) ?? freed });
             progress.tick();
           }),
         ),
@@ -98,13 +120,27 @@ export async function collectRegistry(ctx: GcContext, options: { deleteUntagged:
   );
   progress.stop();
 
-  const uploadCutoff = ctx.now - Math.max(config.gc.upload_max_age, config.gc.grace);
-  for (const { id } of q.staleUploads.all(uploadCutoff)) {
+  const uploadCutoff = ctx.now - Math.max(config.gc.upload_max_age, ctx.grace);
+  for (const { id, repository } of q.staleUploads.all(uploadCutoff)) {
     if (q.deleteUpload.run(id, uploadCutoff).changes === 0) continue;
     summary.uploads++;
-    summary.bytes += (await removeFile(uploadPath(config.temporary_registry_storage, id), ctx.dryRun)) ?? 0;
+    const freed = (await removeFile(uploadPath(config.temporary_registry_storage, id), ctx.dryRun)) ?? 0;
+    summary.bytes += freed;
+    items?.push({ store: 'registry', kind: 'upload', repository, id, size: freed });
   }
 
-  logger.info({ ...summary }, 'gc: registry store done');
+  const kept = q.graceKeptBlobs.get() ?? { blobs: 0, bytes: 0 };
+  summary.keptByGrace.blobs = kept.blobs;
+  summary.keptByGrace.bytes = kept.bytes;
+  if (items) sortStoreItems(items, 'registry');
+
+  logger.info({ ...summary, dry_run: ctx.dryRun }, ctx.dryRun ? 'gc: registry store done (dry run: the counts are what it would delete)' : 'gc: registry store done');
   return summary;
+}
+
+/** Sorts the items of `store` (the last ones added) in place: concurrent removals add them in any order. */
+export function sortStoreItems(items: GcItem[], store: GcItem['store']): void {
+  const first = items.findIndex((i) => i.store === store);
+  if (first < 0) return;
+  items.splice(first, items.length - first, ...sortItems(items.slice(first)));
 }

@@ -16,12 +16,16 @@ import type { GcContext } from './context.js';
 import { writeLastRun } from './last-run.js';
 import { collectProxy } from './proxy-gc.js';
 import { collectRegistry } from './registry-gc.js';
-import { silentProgress, type GcSummary, type Progress, type StoreSummary } from './summary.js';
+import { silentProgress, type GcItem, type GcSummary, type Progress, type StoreSummary } from './summary.js';
 
 export interface GcOptions {
   stores: 'registry' | 'proxy' | 'all';
   dryRun: boolean;
   deleteUntagged: boolean;
+  /** Overrides gc.grace for this run (milliseconds): `--grace 0s` frees what a recent delete left. */
+  grace?: number;
+  /** Collect every deleted (or would-be-deleted) item into the summary (--verbose / --list). */
+  list?: boolean;
 }
 
 export class GcLockedError extends Error {
@@ -55,13 +59,26 @@ export async function runGc(config: Config, options: GcOptions, deps: { clock: C
       live.exec(`VACUUM INTO '${join(scratch, 'index.db').replaceAll("'", "''")}'`);
       db = openDatabase(join(scratch, 'index.db'));
     }
-    const ctx: GcContext = { db, q: gcQueries(db), config, logger: deps.logger, progress: deps.progress ?? silentProgress, now: started, dryRun: options.dryRun };
-    deps.logger.info({ stores: options.stores, dry_run: options.dryRun, delete_untagged: options.deleteUntagged, grace_ms: config.gc.grace }, 'gc: started');
+    const grace = options.grace ?? config.gc.grace;
+    const items: GcItem[] | undefined = options.list ? [] : undefined;
+    const ctx: GcContext = {
+      db,
+      q: gcQueries(db),
+      config,
+      logger: deps.logger,
+      progress: deps.progress ?? silentProgress,
+      now: started,
+      grace,
+      dryRun: options.dryRun,
+      ...(items ? { items } : {}),
+    };
+    deps.logger.info({ stores: options.stores, dry_run: options.dryRun, delete_untagged: options.deleteUntagged, grace_ms: grace }, 'gc: started');
     const stores: StoreSummary[] = [];
     if (options.stores !== 'proxy') stores.push(await collectRegistry(ctx, { deleteUntagged: options.deleteUntagged }));
     if (options.stores !== 'registry') stores.push(await collectProxy(ctx));
-    const summary: GcSummary = { dryRun: options.dryRun, durationMs: deps.clock.now() - started, stores };
+    const summary: GcSummary = { dryRun: options.dryRun, durationMs: deps.clock.now() - started, graceMs: grace, stores };
     if (!options.dryRun) await writeLastRun(config.database, { ...summary, finishedAt: deps.clock.now() });
+    if (items) summary.items = items;
     deps.logger.info({ duration_ms: summary.durationMs, dry_run: options.dryRun }, 'gc: finished');
     return summary;
   } finally {

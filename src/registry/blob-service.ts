@@ -6,9 +6,10 @@ import { ignoreIntegrityFailures, sendContent, verifyContent, type IntegrityRepo
 import type { Clock } from './clock.js';
 import { RegistryError } from './errors.js';
 import { RepoCache } from './repo-cache.js';
+import type { RepositoryMemory } from './repository-service.js';
 import type { Digest, RepoName } from './types.js';
 
-export class BlobService {
+export class BlobService implements RepositoryMemory {
   /** Sizes of blobs found in a repository; a blob not found is looked up again every time. */
   private readonly sizes: RepoCache<number>;
 
@@ -53,6 +54,11 @@ export class BlobService {
    */
   send(digest: Digest, dest: Writable, size: number, range?: ByteRange): Promise<void> {
     return sendContent(this.content, digest, dest, size, range, this.report);
+  }
+
+  /** Drops what this service remembers of the repository (it was deleted as a whole). */
+  forgetRepository(repo: RepoName): void {
+    this.sizes.forget(repo);
   }
 
   /** Unlinks the blob from the repository; the bytes stay until garbage collection. */

@@ -12,6 +12,7 @@ import { RegistryError } from './errors.js';
 import { parseManifest, type ParsedManifest } from './manifest-parser.js';
 import { readCapped } from './read-capped.js';
 import { RepoCache } from './repo-cache.js';
+import type { RepositoryMemory } from './repository-service.js';
 import { digestAlgorithm, type Digest, type Reference, type RepoName, type Tag } from './types.js';
 
 export interface StoredManifest {
@@ -31,7 +32,7 @@ function unknownManifest(repo: RepoName, ref: Reference): RegistryError {
   });
 }
 
-export class ManifestService {
+export class ManifestService implements RepositoryMemory {
   private readonly tags: RepoCache<ManifestRecord>;
 
   constructor(
@@ -103,6 +104,11 @@ export class ManifestService {
     const deleted = ref.kind === 'tag' ? await this.index.deleteTag(repo, ref.tag) : await this.index.deleteManifest(repo, ref.digest);
     this.tags.forget(repo);
     if (!deleted) throw unknownManifest(repo, ref);
+  }
+
+  /** Drops what this service remembers of the repository (it was deleted as a whole). */
+  forgetRepository(repo: RepoName): void {
+    this.tags.forget(repo);
   }
 
   private async checkReferences(repo: RepoName, parsed: ParsedManifest): Promise<void> {

@@ -9,6 +9,7 @@ import type { Clock } from './clock.js';
 import { ListingService } from './listing-service.js';
 import { ManifestService } from './manifest-service.js';
 import { ReferrersService } from './referrers-service.js';
+import { RepositoryService } from './repository-service.js';
 import { UploadService } from './upload-service.js';
 
 export interface Registry {
@@ -17,6 +18,7 @@ export interface Registry {
   manifests: ManifestService;
   listings: ListingService;
   referrers: ReferrersService;
+  repositories: RepositoryService;
 }
 
 export interface RegistryDeps {
@@ -31,11 +33,14 @@ export interface RegistryDeps {
 }
 
 export function createRegistry(deps: RegistryDeps): Registry {
+  const blobs = new BlobService(deps.index, deps.content, deps.clock, deps.integrity);
+  const manifests = new ManifestService(deps.index, deps.content, deps.clock, deps.limits.maxManifestSize);
   return {
-    blobs: new BlobService(deps.index, deps.content, deps.clock, deps.integrity),
+    blobs,
     uploads: new UploadService(deps.index, deps.content, deps.uploadFiles, deps.hasher, deps.clock, deps.limits.maxBlobSize),
-    manifests: new ManifestService(deps.index, deps.content, deps.clock, deps.limits.maxManifestSize),
+    manifests,
     listings: new ListingService(deps.index, deps.limits.maxListPage),
     referrers: new ReferrersService(deps.index),
+    repositories: new RepositoryService(deps.index, [blobs, manifests]),
   };
 }

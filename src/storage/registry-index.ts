@@ -28,9 +28,15 @@ export interface UploadRecord {
   updatedAt: number;
 }
 
+export interface RepositoryRemoval {
+  manifests: number;
+  tags: number;
+  links: number;
+}
+
 export interface RegistryIndex {
   repositoryExists(repo: RepoName): Promise<boolean>;
-  /** Repository names in byte order after `after`, at most `limit`. */
+  /** Names of repositories holding at least one manifest, in byte order after `after`, at most `limit`. */
   listRepositories(after: string | undefined, limit: number): Promise<string[]>;
 
   /** Size of a blob the repository may see, or undefined. */
@@ -55,6 +61,13 @@ export interface RegistryIndex {
   putManifest(repo: RepoName, manifest: ManifestRecord, references: ManifestReference[], tag: Tag | undefined, now: number): Promise<ManifestReference | undefined>;
   /** Removes a manifest, its references and every tag pointing at it. */
   deleteManifest(repo: RepoName, digest: Digest): Promise<boolean>;
+
+  /**
+   * Removes a repository as a whole, in one transaction: its tags, manifests (with their
+   * references), blob links and the repository itself. Content rows stay for GC, which frees
+   * what no other repository uses. Returns what went, or undefined for an unknown repository.
+   */
+  deleteRepository(repo: RepoName): Promise<RepositoryRemoval | undefined>;
 
   resolveTag(repo: RepoName, tag: Tag): Promise<ManifestRecord | undefined>;
   listTags(repo: RepoName, after: string | undefined, limit: number): Promise<string[]>;

@@ -37,6 +37,9 @@ export function gcQueries(db: Database.Database) {
     childEdges: db.prepare<[], { repository_id: number; manifest_digest: string; child_digest: string }>(
       "SELECT repository_id, manifest_digest, child_digest FROM manifest_references WHERE kind = 'manifest'",
     ),
+    manifestItem: db.prepare<[number, string], { name: string; size: number }>(
+      'SELECT r.name, m.size FROM manifests m JOIN repositories r ON r.id = m.repository_id WHERE m.repository_id = ? AND m.digest = ?',
+    ),
     deleteUntaggedManifest: db.prepare<[number, string]>(
       'DELETE FROM manifests WHERE repository_id = ? AND digest = ? AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.repository_id = manifests.repository_id AND t.digest = manifests.digest)',
     ),
@@ -48,12 +51,29 @@ export function gcQueries(db: Database.Database) {
     deleteLink: db.prepare<{ cutoff: number; repository_id: number; digest: string }>(
       `DELETE FROM repository_blobs AS rb WHERE rb.repository_id = @repository_id AND rb.digest = @digest AND ${UNREFERENCED_LINK}`,
     ),
+    linkItem: db.prepare<{ repository_id: number; digest: string }, { name: string; size: number | null }>(
+      'SELECT r.name, b.size FROM repositories r LEFT JOIN blobs b ON b.digest = @digest WHERE r.id = @repository_id',
+    ),
     unreferencedBlobs: db.prepare<{ cutoff: number }, SizedDigest>(`SELECT b.digest, b.size FROM blobs b WHERE ${UNREFERENCED_BLOB}`),
     deleteBlob: db.prepare<{ cutoff: number; digest: string }>(`DELETE FROM blobs AS b WHERE b.digest = @digest AND ${UNREFERENCED_BLOB}`),
     blobKnown: db.prepare<[string], { one: number }>('SELECT 1 AS one FROM blobs WHERE digest = ?'),
 
+    // --- repositories left with nothing (no manifest, so no tag, and no blob link)
+    deleteEmptyRepositories: db.prepare<[], { name: string }>(
+      `DELETE FROM repositories AS r WHERE NOT EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id)
+         AND NOT EXISTS (SELECT 1 FROM repository_blobs rb WHERE rb.repository_id = r.id) RETURNING name`,
+    ),
+
+    // --- what only the grace period keeps, counted after the sweep: blobs no manifest
+    // references and that are no manifest's content (a young row, or a young link to them)
+    graceKeptBlobs: db.prepare<[], { blobs: number; bytes: number }>(
+      `SELECT count(*) AS blobs, coalesce(sum(b.size), 0) AS bytes FROM blobs b
+       WHERE NOT EXISTS (SELECT 1 FROM manifest_references mr WHERE mr.child_digest = b.digest AND mr.kind = 'blob')
+         AND NOT EXISTS (SELECT 1 FROM manifests m WHERE m.digest = b.digest)`,
+    ),
+
     // --- upload sessions
-    staleUploads: db.prepare<[number], { id: string }>('SELECT id FROM uploads WHERE updated_at < ?'),
+    staleUploads: db.prepare<[number], { id: string; repository: string }>('SELECT id, repository FROM uploads WHERE updated_at < ?'),
     deleteUpload: db.prepare<[string, number]>('DELETE FROM uploads WHERE id = ? AND updated_at < ?'),
     uploadKnown: db.prepare<[string], { one: number }>('SELECT 1 AS one FROM uploads WHERE id = ?'),
 

@@ -13,7 +13,7 @@ import { up as initial } from './migrations/001-initial.js';
 import { up as proxyCache } from './migrations/002-proxy-cache.js';
 import { up as gcIndexes } from './migrations/003-gc-indexes.js';
 import { up as proxyBlobRepositories } from './migrations/004-proxy-blob-repositories.js';
-import type { ManifestRecord, ManifestReference, RegistryIndex, UploadRecord } from './registry-index.js';
+import type { ManifestRecord, ManifestReference, RegistryIndex, RepositoryRemoval, UploadRecord } from './registry-index.js';
 import { SqliteWriter } from './sqlite-writer.js';
 
 const MIGRATIONS: string[] = [initial, proxyCache, gcIndexes, proxyBlobRepositories];
@@ -81,7 +81,11 @@ export class SqliteIndex implements RegistryIndex {
     this.s = {
       repoId: db.prepare<[string], { id: number }>('SELECT id FROM repositories WHERE name = ?'),
       insertRepo: db.prepare<[string, number]>('INSERT INTO repositories (name, created_at) VALUES (?, ?) ON CONFLICT(name) DO NOTHING'),
-      listRepos: db.prepare<[string, number], { name: string }>('SELECT name FROM repositories WHERE name > ? ORDER BY name LIMIT ?'),
+      // A repository is listed while it holds a manifest: one whose tags and manifests were all
+      // deleted is gone from the catalog at once, though its row and blob links wait for GC.
+      listRepos: db.prepare<[string, number], { name: string }>(
+        'SELECT name FROM repositories r WHERE name > ? AND EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id) ORDER BY name LIMIT ?',
+      ),
       repoBlobSize: db.prepare<[string, string], { size: number }>(
         `SELECT b.size FROM repository_blobs rb JOIN repositories r ON r.id = rb.repository_id
          JOIN blobs b ON b.digest = rb.digest WHERE r.name = ? AND rb.digest = ?`,
@@ -105,6 +109,10 @@ export class SqliteIndex implements RegistryIndex {
         'INSERT INTO manifest_references (repository_id, manifest_digest, child_digest, kind) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING',
       ),
       deleteManifest: db.prepare<[number, string]>('DELETE FROM manifests WHERE repository_id = ? AND digest = ?'),
+      deleteRepoTags: db.prepare<[number]>('DELETE FROM tags WHERE repository_id = ?'),
+      deleteRepoManifests: db.prepare<[number]>('DELETE FROM manifests WHERE repository_id = ?'),
+      deleteRepoLinks: db.prepare<[number]>('DELETE FROM repository_blobs WHERE repository_id = ?'),
+      deleteRepo: db.prepare<[number]>('DELETE FROM repositories WHERE id = ?'),
       upsertTag: db.prepare<[number, string, string, number]>(
         `INSERT INTO tags (repository_id, name, digest, updated_at) VALUES (?, ?, ?, ?)
          ON CONFLICT(repository_id, name) DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at`,
@@ -138,6 +146,16 @@ export class SqliteIndex implements RegistryIndex {
         this.s.insertLink.run(repoId, digest, now);
       }),
       unlinkBlob: writer.transaction((repo: string, digest: string) => this.s.deleteLink.run(repo, digest).changes > 0),
+      deleteRepository: writer.transaction((repo: string): RepositoryRemoval | undefined => {
+        const repoId = this.repoIdOf(repo);
+        if (repoId === undefined) return undefined;
+        // Tags first (they would go with their manifests, uncounted); references go with manifests.
+        const tags = this.s.deleteRepoTags.run(repoId).changes;
+        const manifests = this.s.deleteRepoManifests.run(repoId).changes;
+        const links = this.s.deleteRepoLinks.run(repoId).changes;
+        this.s.deleteRepo.run(repoId);
+        return { manifests, tags, links };
+      }),
       putManifest: writer.transaction(
         (repo: string, m: ManifestRecord, references: ManifestReference[], tag: string | undefined, now: number): ManifestReference | undefined => {
           const missing = references.find((ref) =>
@@ -227,6 +245,10 @@ export class SqliteIndex implements RegistryIndex {
 
   async deleteManifest(repo: RepoName, digest: Digest): Promise<boolean> {
     return this.tx.deleteManifest(repo, digest);
+  }
+
+  async deleteRepository(repo: RepoName): Promise<RepositoryRemoval | undefined> {
+    return this.tx.deleteRepository(repo);
   }
 
   async resolveTag(repo: RepoName, tag: Tag): Promise<ManifestRecord | undefined> {

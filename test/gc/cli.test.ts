@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -11,7 +11,10 @@ import { Client } from '../support/oci-client.js';
 const GC = build.gc;
 let keel: KeelProcess;
 let configFile: string;
+/** The same storage with a 1h grace period and info logs. */
+let graceConfig: string;
 let dir: string;
+let client: Client;
 
 function gc(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((done) => {
@@ -28,7 +31,12 @@ beforeAll(async () => {
     configFile,
     `registry_storage = "${c.registry_storage}"\ntemporary_registry_storage = "${c.temporary_registry_storage}"\nproxy_storage = "${c.proxy_storage}"\ndatabase = "${c.database}"\n[log]\nlevel = "warn"\n[gc]\ngrace = "0s"\n`,
   );
-  const client = new Client(keel.url);
+  graceConfig = join(dir, 'grace.toml');
+  await writeFile(
+    graceConfig,
+    `registry_storage = "${c.registry_storage}"\ntemporary_registry_storage = "${c.temporary_registry_storage}"\nproxy_storage = "${c.proxy_storage}"\ndatabase = "${c.database}"\n[log]\nlevel = "info"\n[gc]\ngrace = "1h"\n`,
+  );
+  client = new Client(keel.url);
   await client.pushBlob('cli/app', 'unreferenced');
 });
 afterAll(async () => {
@@ -48,7 +56,7 @@ describe('scripts/gc', () => {
 
     const real = await gc(['--config', configFile, '--store', 'registry']);
     expect(real.code).toBe(0);
-    expect(real.stdout).toMatch(/^registry: freed 12 B — 1 blobs, 0 manifests, 0 tags, 1 repository links/m);
+    expect(real.stdout).toMatch(/^registry: freed 12 B — 1 blob, 0 manifests, 0 tags, 1 repository link, 1 empty repository, 0 upload sessions, 0 orphaned files$/m);
     expect(real.stdout).not.toMatch(/^proxy:/m);
   });
 
@@ -107,5 +115,115 @@ describe('scripts/gc', () => {
     const missing = await gc(['--config', join(dir, 'nope.toml')]);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/cannot read configuration file/);
+  });
+
+  test('--grace overrides gc.grace; a dry run right after a delete says what the grace period kept', async () => {
+    const image = await client.pushImage('cli/grace', 'v1', { layerSize: 2048 });
+    expect((await client.fetch(`/v2/cli/grace/manifests/${image.digest}`, { method: 'DELETE' })).status).toBe(202);
+    const manifestSize = JSON.stringify(image.manifest).length;
+    const bytes = image.blobs.reduce((n, b) => n + b.size, 0) + manifestSize;
+
+    // Config, two layers and the manifest's own content: 4 blobs, all pushed just now.
+    const kept = await gc(['--config', graceConfig, '--store', 'registry', '--dry-run']);
+    expect(kept.code).toBe(0);
+    expect(kept.stdout).toMatch(/^registry: would free 0 B — 0 blobs,/m);
+    expect(kept.stdout).toMatch(/^registry: 4 blobs \(\d+\.\d KiB\) younger than the 1h grace period kept; run with --grace 0s to free them now$/m);
+    const json = JSON.parse((await gc(['--config', graceConfig, '--store', 'registry', '--dry-run', '--json'])).stdout) as {
+      graceMs: number;
+      stores: Array<{ blobs: number; bytes: number; keptByGrace: { blobs: number; bytes: number } }>;
+    };
+    expect(json.graceMs).toBe(3_600_000);
+    expect(json.stores[0]).toMatchObject({ blobs: 0, bytes: 0, keptByGrace: { blobs: 4, bytes } });
+
+    const now = await gc(['--config', graceConfig, '--store', 'registry', '--dry-run', '--grace', '0s', '--json']);
+    const freed = JSON.parse(now.stdout) as { graceMs: number; stores: Array<{ blobs: number; bytes: number; keptByGrace: { blobs: number } }> };
+    expect(freed.graceMs).toBe(0);
+    expect(freed.stores[0]).toMatchObject({ blobs: 4, bytes, keptByGrace: { blobs: 0 } });
+    const real = await gc(['--config', graceConfig, '--store', 'registry', '--grace', '0s']);
+    expect(real.stdout).toMatch(/^registry: freed \d+\.\d KiB — 4 blobs, 0 manifests, 0 tags, 3 repository links, 1 empty repository,/m);
+    expect(real.stdout).not.toMatch(/grace period kept/);
+
+    const bad = await gc(['--config', graceConfig, '--grace', 'soon']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--grace must be a duration such as 30m/);
+  });
+
+  test('--list and --verbose name every item (repository, tag, digest, size); --json carries them as an array', async () => {
+    const gone = await client.pushImage('cli/listed', 'v1');
+    expect((await client.fetch(`/v2/cli/listed/manifests/${gone.digest}`, { method: 'DELETE' })).status).toBe(202);
+    const untagged = await client.pushImage('cli/untagged', 'v1');
+    await client.pushImage('cli/untagged', 'kept');
+    expect((await client.fetch('/v2/cli/untagged/manifests/v1', { method: 'DELETE' })).status).toBe(202);
+    const manifestSize = JSON.stringify(untagged.manifest).length;
+
+    const dry = await gc(['--config', configFile, '--store', 'registry', '--dry-run', '--delete-untagged', '--list']);
+    expect(dry.code).toBe(0);
+    const lines = dry.stdout.split('\n');
+    expect(lines).toContain(`registry: would delete manifest cli/untagged@${untagged.digest} (${manifestSize} B)`);
+    for (const b of gone.blobs) {
+      expect(lines).toContain(`registry: would delete repository link cli/listed → ${b.digest} (${b.size < 1024 ? `${b.size} B` : `${(b.size / 1024).toFixed(1)} KiB`})`);
+      expect(lines.some((l) => l.startsWith(`registry: would delete blob ${b.digest} (`))).toBe(true);
+    }
+    expect(lines).toContain('registry: would delete empty repository cli/listed');
+    expect(lines.filter((l) => l.startsWith('registry: would delete blob ')).length).toBe(2 * gone.blobs.length + 2);
+    expect(dry.stdout).not.toMatch(/ deleted /);
+
+    const json = await gc(['--config', configFile, '--store', 'registry', '--dry-run', '--delete-untagged', '--verbose', '--json']);
+    const report = JSON.parse(json.stdout) as { dryRun: boolean; stores: Array<{ store: string; blobs: number; manifests: number }>; items: Array<Record<string, unknown>> };
+    expect(report.stores[0]).toMatchObject({ store: 'registry', manifests: 1, blobs: 2 * gone.blobs.length + 2 });
+    expect(report.items).toContainEqual({ store: 'registry', kind: 'manifest', repository: 'cli/untagged', digest: untagged.digest, size: manifestSize });
+    expect(report.items).toContainEqual({ store: 'registry', kind: 'repository', repository: 'cli/listed' });
+    expect(report.items.filter((i) => i.kind === 'blob')).toHaveLength(report.stores[0]?.blobs ?? -1);
+    // Without --verbose / --list the JSON summary is as before: no items.
+    expect(JSON.parse((await gc(['--config', configFile, '--store', 'registry', '--dry-run', '--json'])).stdout)).not.toHaveProperty('items');
+
+    const real = await gc(['--config', configFile, '--store', 'registry', '--delete-untagged', '--verbose']);
+    expect(real.stdout.split('\n')).toContain(`registry: deleted manifest cli/untagged@${untagged.digest} (${manifestSize} B)`);
+    expect(real.stdout).not.toMatch(/would delete/);
+    expect((await client.fetch('/v2/cli/untagged/manifests/kept')).status).toBe(200);
+  });
+
+  test('dry-run log lines never say "deleted"; a real run does', async () => {
+    const image = await client.pushImage('cli/logs', 'v1');
+    expect((await client.fetch('/v2/cli/logs/manifests/v1', { method: 'DELETE' })).status).toBe(202);
+    const messages = (stderr: string): string[] =>
+      stderr
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => (JSON.parse(l) as { msg: string }).msg);
+    const infoConfig = join(dir, 'info.toml');
+    await writeFile(infoConfig, (await readFile(configFile, 'utf8')).replace('level = "warn"', 'level = "info"'));
+    const dry = messages((await gc(['--config', infoConfig, '--store', 'registry', '--dry-run', '--delete-untagged'])).stderr);
+    expect(dry).toContain('gc: would delete untagged manifests');
+    expect(dry).toContain('gc: finished');
+    expect(dry.filter((m) => /deleted|removed/.test(m))).toEqual([]);
+    const real = messages((await gc(['--config', infoConfig, '--store', 'registry', '--delete-untagged'])).stderr);
+    expect(real).toContain('gc: untagged manifests deleted');
+    expect((await client.fetch(`/v2/cli/logs/manifests/${image.digest}`)).status).toBe(404);
+  });
+
+  test('on a terminal the summary is not buried in JSON log lines; --verbose shows them', () => {
+    let script: string;
+    try {
+      script = execFileSync('sh', ['-c', 'command -v script'], { encoding: 'utf8' }).trim();
+    } catch {
+      throw new Error('this test needs `script` from util-linux (apt-get install bsdutils) to give scripts/gc a terminal');
+    }
+    // `script` runs the command on a pseudo-terminal: stdout and stderr are both that terminal.
+    const onTerminal = (args: string[]): string =>
+      execFileSync(script, ['-qec', [GC, ...args].map((a) => `'${a}'`).join(' '), '/dev/null'], { encoding: 'utf8', env: { ...process.env, TERM: 'dumb' } });
+    const quiet = onTerminal(['--config', graceConfig, '--dry-run']);
+    expect(quiet).toMatch(/^registry: would free /m);
+    expect(quiet).not.toMatch(/"msg":"gc: /);
+    const verbose = onTerminal(['--config', graceConfig, '--dry-run', '--verbose']);
+    expect(verbose).toMatch(/^registry: would free /m);
+    expect(verbose).toMatch(/"msg":"gc: started"/);
+  });
+
+  test('piped, the log lines go to stderr at the configured level and stdout holds the summary only', async () => {
+    const piped = await gc(['--config', graceConfig, '--dry-run']);
+    expect(piped.stderr).toMatch(/"msg":"gc: started"/);
+    expect(piped.stdout).not.toMatch(/"msg"/);
+    expect(piped.stdout).toMatch(/^registry: would free /m);
   });
 });

@@ -79,6 +79,24 @@ describe('proxy cache retention', () => {
     expect((await client.fetch('/v2/proxy/up/lib/old/manifests/v1')).status).toBe(200);
   });
 
+  test('--list names the evicted tag, manifest and blobs by their proxy/ name; a dry run lists the same', async () => {
+    const shared = await up.pushBlob('shared/src', randomBytes(4000));
+    const old = await cacheImage('lib/listed', 'v1', shared);
+    clock.advance(40 * DAY);
+    const config = { ...keel.config, gc: parseConfig('[gc]\ngrace = "1h"\n[gc.proxy]\nmax_age = "30d"\n', 'gc test', keel.root).gc };
+    const run = (dryRun: boolean) => runGc(config, { stores: 'proxy', dryRun, deleteUntagged: false, list: true }, { clock, logger: pino({ level: 'silent' }) });
+    const dry = await run(true);
+    const real = await run(false);
+    expect(dry.items).toEqual(real.items);
+    const items = real.items ?? [];
+    expect(items).toContainEqual({ store: 'proxy', kind: 'tag', repository: 'proxy/up/lib/listed', tag: 'v1', digest: old.digest });
+    expect(items).toContainEqual(expect.objectContaining({ store: 'proxy', kind: 'manifest', repository: 'proxy/up/lib/listed', digest: old.digest }));
+    const blobs = items.filter((i) => i.kind === 'blob').map((i) => i.digest);
+    expect(blobs.sort()).toEqual([...old.own, shared.digest].sort());
+    expect(items.find((i) => i.digest === shared.digest)?.size).toBe(4000);
+    expect(real.stores[0]).toMatchObject({ tags: 1, manifests: 1, blobs: blobs.length });
+  });
+
   test('beyond max_size the least recently read images go first; a recent read keeps an old image', async () => {
     const shared = await up.pushBlob('shared/src', randomBytes(100));
     const a = await cacheImage('lib/a', 'v1', shared);

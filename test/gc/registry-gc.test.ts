@@ -9,7 +9,7 @@ import type { Digest } from '../../src/registry/types.js';
 import { blobPath, ingestDir } from '../../src/storage/paths.js';
 import { startKeel, type KeelProcess } from '../support/keel-server.js';
 import { ManualClock } from '../support/manual-clock.js';
-import { Client, OCI_INDEX, OCI_MANIFEST, randomBytes, sha256 } from '../support/oci-client.js';
+import { Client, errorCode, OCI_INDEX, OCI_MANIFEST, randomBytes, sha256 } from '../support/oci-client.js';
 
 const HOUR = 3_600_000;
 let keel: KeelProcess;
@@ -121,6 +121,26 @@ describe('registry garbage collection', () => {
     expect(await pullable('app/multi', one.digest)).toBe(true);
     expect(await pullable('app/multi', lonely.digest)).toBe(true);
     for (const d of orphan.blobs) expect(stored(d.digest)).toBe(false);
+  });
+
+  test('a repository --delete-untagged empties leaves the catalog, and its row goes (tags/list: NAME_UNKNOWN)', async () => {
+    await client.pushImage('app/kept', 'v1');
+    const emptied = await client.pushImage('app/emptied', 'v1');
+    await client.fetch('/v2/app/emptied/manifests/v1', { method: 'DELETE' });
+    const catalog = async (): Promise<string[]> => ((await (await client.fetch('/v2/_catalog')).json()) as { repositories: string[] }).repositories;
+    expect(await catalog()).toEqual(['app/emptied', 'app/kept']);
+    clock.advance(2 * HOUR);
+    const summary = await gc({ deleteUntagged: true });
+    expect(summary.stores[0]).toMatchObject({ manifests: 1, repositories: 1 });
+    expect(await catalog()).toEqual(['app/kept']);
+    const tags = await client.fetch('/v2/app/emptied/tags/list');
+    expect(tags.status).toBe(404);
+    expect(await errorCode(tags)).toBe('NAME_UNKNOWN');
+    for (const d of emptied.blobs) expect(stored(d.digest)).toBe(false);
+    expect(await pullable('app/kept', 'v1')).toBe(true);
+    // Pushing to the name again creates the repository anew.
+    await client.pushImage('app/emptied', 'v2');
+    expect(await catalog()).toEqual(['app/emptied', 'app/kept']);
   });
 
   test('abandoned upload sessions are removed after upload_max_age', async () => {

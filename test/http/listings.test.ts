@@ -59,4 +59,18 @@ describe('_catalog', () => {
     const next = await client.fetch('/v2/_catalog?n=1&last=list%2Fother');
     expect(await next.json()).toEqual({ repositories: ['list/tags'] });
   });
+
+  test('a repository whose manifests and tags are all deleted is no longer listed; one with an untagged manifest is', async () => {
+    const gone = await client.pushImage('list/emptied', 'v1');
+    const untagged = await client.pushImage('list/untagged', 'v1');
+    await client.pushBlob('list/blobs-only', 'a layer whose manifest is not pushed yet');
+    expect((await client.fetch(`/v2/list/emptied/manifests/${gone.digest}`, { method: 'DELETE' })).status).toBe(202);
+    expect((await client.fetch('/v2/list/untagged/manifests/v1', { method: 'DELETE' })).status).toBe(202);
+    const res = await client.fetch('/v2/_catalog');
+    expect(await res.json()).toEqual({ repositories: ['list/other', 'list/tags', 'list/untagged'] });
+    // Pagination counts listed repositories only: the emptied one is no gap in a page.
+    const page = await client.fetch('/v2/_catalog?n=1&last=list%2Fother');
+    expect(await page.json()).toEqual({ repositories: ['list/tags'] });
+    expect((await client.fetch(`/v2/list/untagged/manifests/${untagged.digest}`)).status).toBe(200);
+  });
 });
