@@ -3,6 +3,7 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { RegistryError } from '../registry/errors.js';
 import { isProxyName } from '../proxy/proxy-name.js';
 import type { Handler, MethodTable, Services } from './handler.js';
+import { deferredRefusalOf, isMirrorAware } from './mirror-access.js';
 import { routeOf, type V2Route } from './route-match.js';
 import { baseRoutes } from './routes/base.js';
 import { blobRoutes } from './routes/blobs.js';
@@ -54,6 +55,9 @@ export function v2Router(services: Services): RequestHandler {
       res.set('Allow', Object.keys(table).join(', '));
       throw new RegistryError('UNSUPPORTED', `${req.method} is not supported on this endpoint`, { method: req.method });
     }
+    // A refusal authenticate.ts left to the mirror is given here by any other handler.
+    const refusal = deferredRefusalOf(res);
+    if (refusal && !isMirrorAware(handler)) throw refusal();
     await handler(req, res, route as never, services);
   };
 }
