@@ -148,5 +148,13 @@ describe('mirrored reads and the access rules', () => {
     const refused = await other.fetch('/v2/other/thing/manifests/v1', { headers: { Accept: OCI_MANIFEST } });
     expect([refused.status, await errorCode(refused)]).toEqual([404, 'MANIFEST_UNKNOWN']);
     expect(await requestsFor(hub, 'other/thing')).toBe(0);
+    // Refused both the local name and the proxied one: the refusal, and the upstream is not asked.
+    await new Client(hub.url).pushImage('third/party', 'v1');
+    const third = await clientFor('third/party');
+    for (const path of ['/v2/third/party/manifests/v1', '/v2/third/party/manifests/v1?ns=hub', '/v2/third/party/tags/list']) {
+      const res = await third.fetch(path, { headers: { Accept: OCI_MANIFEST } });
+      expect([path, res.status, await errorCode(res)]).toEqual([path, 401, 'UNAUTHORIZED']);
+    }
+    expect(await requestsFor(hub, 'third/party')).toBe(0);
   });
 });
