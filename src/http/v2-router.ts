@@ -46,6 +46,9 @@ export function v2Router(services: Services): RequestHandler {
     }
     const table = tableFor(route);
     const handler = table?.[req.method as keyof MethodTable<V2Route['kind']>] as Handler<typeof route.kind> | undefined;
+    // A refusal authenticate.ts left to the mirror is given at once unless a mirror-aware handler takes it.
+    const refusal = deferredRefusalOf(res);
+    if (refusal && !(handler && isMirrorAware(handler))) throw refusal();
     if (!table || (!handler && 'name' in route && isProxyName(route.name) && req.method !== 'GET' && req.method !== 'HEAD')) {
       throw new RegistryError('DENIED', 'proxy/ is a read-only pull-through cache: push, mount and delete under a name outside proxy/', {
         name: 'name' in route ? route.name.slice(0, 300) : undefined,
@@ -55,9 +58,6 @@ export function v2Router(services: Services): RequestHandler {
       res.set('Allow', Object.keys(table).join(', '));
       throw new RegistryError('UNSUPPORTED', `${req.method} is not supported on this endpoint`, { method: req.method });
     }
-    // A refusal authenticate.ts left to the mirror is given here by any other handler.
-    const refusal = deferredRefusalOf(res);
-    if (refusal && !isMirrorAware(handler)) throw refusal();
     await handler(req, res, route as never, services);
   };
 }
