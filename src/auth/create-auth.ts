@@ -11,6 +11,7 @@ import { AuthService } from './auth-service.js';
 import { BcryptPool } from './bcrypt-pool.js';
 import { FailureLimiter } from './failure-limiter.js';
 import { Htpasswd } from './htpasswd.js';
+import { anonymousMirrorPullWarning } from './mirror-pull-check.js';
 import { loadOrCreateSigningKey } from './signing-key.js';
 import { TokenIssuer } from './tokens.js';
 
@@ -29,9 +30,12 @@ export function createAuth(config: Config, clock: Clock, logger: Logger): AppAut
   const { key, created } = loadOrCreateSigningKey(auth.signing_key);
   if (created) logger.info({ path: auth.signing_key }, 'created a token signing key');
   logger.info({ users: users.size, rules: auth.access.length }, 'authentication on');
+  const policy = new AccessPolicy(auth);
+  const mirrorWarning = anonymousMirrorPullWarning(config.mirror, policy);
+  if (mirrorWarning) logger.warn(mirrorWarning.fields, mirrorWarning.message);
   const issuer = new TokenIssuer(key, { issuer: auth.issuer, service: auth.service, ttlMs: auth.token_ttl }, clock);
   return {
-    service: new AuthService(users, new AccessPolicy(auth), issuer, {
+    service: new AuthService(users, policy, issuer, {
       limiter: new FailureLimiter(clock, auth.failures.window),
       perClient: auth.failures.per_client,
       perUser: auth.failures.per_user,

@@ -5,13 +5,16 @@
  *   - a token that was not issued for this action: 401 asking for that scope;
  *   - a signed-in user's token whose request for this action was refused: 403 DENIED (the user
  *     may not), so the client shows a clear error instead of asking for tokens in a loop;
- *     for an anonymous token, 401: signing in may help, and clients say so.
+ *     for an anonymous token, 401: signing in may help, and clients say so;
+ *   - except a pull that mirror mode may answer: its refusal is left to routes/mirror.ts, which
+ *     gives it unless the mirror serves the read (see mirror-access.ts).
  * GET /v2/ needs any valid token (an anonymous one too); _catalog a signed-in user.
  */
 import type { Request, RequestHandler, Response } from 'express';
 import type { AuthService, Principal } from '../auth/auth-service.js';
 import { formatScope, type Action } from '../auth/scope.js';
 import { RegistryError } from '../registry/errors.js';
+import { deferRefusal, mirrorMayAnswer } from './mirror-access.js';
 import { setPullPolicy } from './pull-policy.js';
 import { routeOf } from './route-match.js';
 
@@ -45,6 +48,28 @@ export function challenge(res: Response, req: Request, options: AuthOptions, sco
   res.set('WWW-Authenticate', `Bearer ${parts.join(',')}`);
 }
 
+/**
+ * The answer to a request whose token lacks `missing` on `name`: 401 with a challenge, unless a
+ * signed-in user was refused when the token was issued (403 DENIED).
+ */
+interface Lack {
+  principal: Principal;
+  name: string;
+  missing: Action[];
+  /** Asked for and refused when the token was issued (rather than not asked for). */
+  refused: boolean;
+  scope: string | undefined;
+}
+
+function refusalOf(res: Response, req: Request, options: AuthOptions, { principal, name, missing, refused, scope }: Lack): RegistryError {
+  if (!refused || principal.user === undefined) {
+    challenge(res, req, options, scope, 'insufficient_scope');
+    const why = refused ? `: anonymous may not ${missing.join(', ')} ${name}` : '';
+    return new RegistryError('UNAUTHORIZED', `authentication required${why}`, { scope });
+  }
+  return new RegistryError('DENIED', `requested access to the resource is denied: ${principal.user} may not ${missing.join(', ')} ${name}`, { name, actions: missing });
+}
+
 export function authenticate(auth: AuthService, options: AuthOptions): RequestHandler {
   return async (req, res, next) => {
     const need = needOf(req);
@@ -68,15 +93,12 @@ export function authenticate(auth: AuthService, options: AuthOptions): RequestHa
       const missing = need.actions.filter((a) => !principal.allows(need.name, a));
       if (missing.length > 0) {
         const refused = missing.some((a) => principal.refused(need.name, a));
-        if (!refused || principal.user === undefined) {
-          challenge(res, req, options, scope, 'insufficient_scope');
-          const why = refused ? `: anonymous may not ${missing.join(', ')} ${need.name}` : '';
-          throw new RegistryError('UNAUTHORIZED', `authentication required${why}`, { scope });
-        }
-        throw new RegistryError('DENIED', `requested access to the resource is denied: ${principal.user ?? 'anonymous'} may not ${missing.join(', ')} ${need.name}`, {
-          name: need.name,
-          actions: missing,
-        });
+        const refusal = (): RegistryError => refusalOf(res, req, options, { principal, name: need.name, missing, refused, scope });
+        // A pull refused on the local name may still be answered by the mirror, checked
+        // against the proxied name it would serve (mirror-access.ts); anything else is refused here.
+        const route = routeOf(req);
+        if (refused && route && mirrorMayAnswer(route, req.method)) deferRefusal(res, refusal);
+        else throw refusal();
       }
     }
     res.locals.principal = principal;

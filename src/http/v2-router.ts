@@ -3,6 +3,7 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { RegistryError } from '../registry/errors.js';
 import { isProxyName } from '../proxy/proxy-name.js';
 import type { Handler, MethodTable, Services } from './handler.js';
+import { deferredRefusalOf, isMirrorAware } from './mirror-access.js';
 import { routeOf, type V2Route } from './route-match.js';
 import { baseRoutes } from './routes/base.js';
 import { blobRoutes } from './routes/blobs.js';
@@ -45,6 +46,9 @@ export function v2Router(services: Services): RequestHandler {
     }
     const table = tableFor(route);
     const handler = table?.[req.method as keyof MethodTable<V2Route['kind']>] as Handler<typeof route.kind> | undefined;
+    // A refusal authenticate.ts left to the mirror is given at once unless a mirror-aware handler takes it.
+    const refusal = deferredRefusalOf(res);
+    if (refusal && !(handler && isMirrorAware(handler))) throw refusal();
     if (!table || (!handler && 'name' in route && isProxyName(route.name) && req.method !== 'GET' && req.method !== 'HEAD')) {
       throw new RegistryError('DENIED', 'proxy/ is a read-only pull-through cache: push, mount and delete under a name outside proxy/', {
         name: 'name' in route ? route.name.slice(0, 300) : undefined,

@@ -24,6 +24,11 @@ export class ListingService {
     private readonly maxPage: number,
   ) {}
 
+  /** Whether the local registry has a repository of this name (anything was pushed to it). */
+  exists(repo: RepoName): Promise<boolean> {
+    return this.index.repositoryExists(repo);
+  }
+
   async tags(repo: RepoName, page: PageRequest): Promise<Page> {
     if (!(await this.index.repositoryExists(repo))) {
       throw new RegistryError('NAME_UNKNOWN', 'repository name not known to registry', { name: repo });

@@ -5,7 +5,7 @@
 //   priv   private (htpasswd; Keel has the credentials): library/internal
 //   hub    anonymous, the mirror's default upstream: library/app, other/thing
 // Rules: anonymous may pull library/**, other/**, proxy/hub/library/** and
-// proxy/priv/public/**; alice may pull proxy/priv/**.
+// proxy/priv/public/**; alice may pull proxy/priv/** and pull and push public/**.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { countRequests } from '../support/e2e/access-log.js';
 import { startDistribution, type Distribution } from '../support/e2e/distribution.js';
@@ -24,9 +24,9 @@ let keel: KeelProcess;
 let internal: { digest: string; blobs: Array<{ digest: string }> };
 let app: { digest: string };
 
-async function clientFor(repo: string, user?: { username: string; password: string }): Promise<Client> {
+async function clientFor(repo: string, user?: { username: string; password: string }, actions = 'pull'): Promise<Client> {
   const headers: Record<string, string> = user ? { Authorization: `Basic ${Buffer.from(`${user.username}:${user.password}`).toString('base64')}` } : {};
-  const res = await fetch(`${keel.url}/token?service=keel&scope=${encodeURIComponent(`repository:${repo}:pull`)}`, { headers });
+  const res = await fetch(`${keel.url}/token?service=keel&scope=${encodeURIComponent(`repository:${repo}:${actions}`)}`, { headers });
   expect(res.status).toBe(200);
   return new Client(keel.url, { Authorization: `Bearer ${((await res.json()) as { token: string }).token}` });
 }
@@ -60,6 +60,10 @@ ${rule('other/**', 'anonymous')}
 ${rule('proxy/hub/library/**', 'anonymous')}
 ${rule('proxy/priv/public/**', 'anonymous')}
 ${rule('proxy/priv/**', 'alice')}
+[[auth.access]]
+repository = "public/**"
+users = ["alice"]
+actions = ["pull", "push"]
 
 [proxy.upstreams.priv]
 url = "${priv.url}"
@@ -114,15 +118,20 @@ describe('mirrored reads and the access rules', () => {
     expect(((await tags.json()) as { tags: string[] }).tags).toEqual(['v1']);
   });
 
-  test('the rules on the local name still apply: pull on the proxied name alone is not enough', async () => {
+  test('pull on the proxied name is enough for a caller refused the local name, until a local repository has that name', async () => {
     const privClient = new Client(priv.url, { Authorization: `Basic ${Buffer.from(`${UPSTREAM_CREDS.username}:${UPSTREAM_CREDS.password}`).toString('base64')}` });
     const tool = await privClient.pushImage('public/tool', 'v1');
-    // Anonymous may pull proxy/priv/public/tool, but not the local name public/tool.
-    const direct = await clientFor('proxy/priv/public/tool');
-    const res = await direct.fetch('/v2/proxy/priv/public/tool/manifests/v1', { headers: { Accept: OCI_MANIFEST } });
-    expect(res.headers.get('docker-content-digest')).toBe(tool.digest);
+    // Anonymous may pull proxy/priv/public/tool, but not the local name public/tool: the mirror serves it.
     const anon = await clientFor('public/tool');
-    expect((await anon.fetch('/v2/public/tool/manifests/v1?ns=priv', { headers: { Accept: OCI_MANIFEST } })).status).toBe(401);
+    const mirrored = await anon.fetch('/v2/public/tool/manifests/v1?ns=priv', { headers: { Accept: OCI_MANIFEST } });
+    expect([mirrored.status, mirrored.headers.get('docker-content-digest')]).toEqual([200, tool.digest]);
+    // Once the local registry has public/tool, it is not served to anonymous, nor replaced by the upstream's.
+    const alicePush = await clientFor('public/tool', ALICE, 'pull,push');
+    await alicePush.pushImage('public/tool', 'local');
+    for (const reference of ['v1', 'local']) {
+      const res = await anon.fetch(`/v2/public/tool/manifests/${reference}?ns=priv`, { headers: { Accept: OCI_MANIFEST } });
+      expect([reference, res.status, await errorCode(res)]).toEqual([reference, 401, 'UNAUTHORIZED']);
+    }
   });
 
   test('the default upstream is checked the same way: proxy/<mirror.upstream>/<name>', async () => {
@@ -135,5 +144,13 @@ describe('mirrored reads and the access rules', () => {
     const refused = await other.fetch('/v2/other/thing/manifests/v1', { headers: { Accept: OCI_MANIFEST } });
     expect([refused.status, await errorCode(refused)]).toEqual([404, 'MANIFEST_UNKNOWN']);
     expect(await requestsFor(hub, 'other/thing')).toBe(0);
+    // Refused both the local name and the proxied one: the refusal, and the upstream is not asked.
+    await new Client(hub.url).pushImage('third/party', 'v1');
+    const third = await clientFor('third/party');
+    for (const path of ['/v2/third/party/manifests/v1', '/v2/third/party/manifests/v1?ns=hub', '/v2/third/party/tags/list']) {
+      const res = await third.fetch(path, { headers: { Accept: OCI_MANIFEST } });
+      expect([path, res.status, await errorCode(res)]).toEqual([path, 401, 'UNAUTHORIZED']);
+    }
+    expect(await requestsFor(hub, 'third/party')).toBe(0);
   });
 });

@@ -8,13 +8,22 @@
  * or `[mirror] upstream`), so the caller needs pull on that name too, by the access rules,
  * besides pull on the local name that authenticate.ts checked; without it the mirror does
  * not apply to the caller, and the local answer stands (the upstream is not asked).
+ * A caller refused pull on the local name (an anonymous Docker daemon's registry-mirrors
+ * pull, typically) is served nothing local: a local repository of that name is refused to it
+ * outright (so a private image is never replaced by an upstream one of the same name), and
+ * otherwise the mirror answers if the rules let it pull the proxied name; every other outcome
+ * is the refusal authenticate.ts deferred (mirror-access.ts). What such a caller can tell
+ * apart is a refusal from a mirrored answer: for a name the upstream has, that says whether
+ * a local repository of the name exists. Nothing else local shows (not its tags or blobs).
  */
-import type { Handler, MethodTable } from '../handler.js';
+import type { Request, Response } from 'express';
+import type { Handler, MethodTable, RouteOf, Services } from '../handler.js';
 import { queryString, repoName } from '../request.js';
 import { RegistryError, type ErrorCode } from '../../registry/errors.js';
 import { clearResultHeaders } from '../result-headers.js';
 import { PROXY_PREFIX } from '../../proxy/proxy-name.js';
 import { pullPolicyOf } from '../pull-policy.js';
+import { deferredRefusalOf, markMirrorAware, MIRRORED_METHODS, type Refusal } from '../mirror-access.js';
 import { proxyBlobRoutes, proxyManifestRoutes, proxyTagRoutes, type NameOf } from './proxy.js';
 
 const MISSES: ReadonlySet<ErrorCode> = new Set(['MANIFEST_UNKNOWN', 'BLOB_UNKNOWN', 'NAME_UNKNOWN']);
@@ -31,9 +40,37 @@ const mirroredName: NameOf = (req, res, route, { mirror }) => {
 
 type Kind = 'manifest' | 'blob' | 'tags';
 
-function withFallback<K extends Kind>(local: Handler<K>, mirrored: Handler<K> | undefined): Handler<K> {
-  if (!mirrored) return local;
+const nameOfRoute = (route: RouteOf<Kind>): string => route.name;
+
+/** Serves a caller that may not pull the local name: the mirror or the refusal, nothing local. */
+async function mirroredOnly<K extends Kind>(refusal: Refusal, mirrored: Handler<K>, req: Request, res: Response, route: RouteOf<K>, services: Services): Promise<void> {
+  let local: boolean;
+  try {
+    local = await services.registry.listings.exists(repoName(nameOfRoute(route)));
+  } catch {
+    // Not a valid name: refused as it would have been before the mirror was considered.
+    throw refusal();
+  }
+  if (local) throw refusal();
+  try {
+    await mirrored(req, res, route, services);
+  } catch (err) {
+    if (res.headersSent) throw err;
+    if (err instanceof NotMirrored || (err instanceof RegistryError && MISSES.has(err.code))) {
+      clearResultHeaders(res);
+      throw refusal();
+    }
+    throw err;
+  }
+}
+
+function withFallback<K extends Kind>(local: Handler<K>, mirrored: Handler<K>): Handler<K> {
   return async (req, res, route, services) => {
+    const refusal = deferredRefusalOf(res);
+    if (refusal) {
+      await mirroredOnly(refusal, mirrored, req, res, route, services);
+      return;
+    }
     try {
       await local(req, res, route, services);
     } catch (err) {
@@ -56,7 +93,8 @@ function fallbackTable<K extends Kind>(local: MethodTable<K>, mirrored: MethodTa
   const table: MethodTable<K> = { ...local };
   for (const method of methods) {
     const handler = local[method];
-    if (handler) table[method] = withFallback(handler, mirrored[method]);
+    const fallback = mirrored[method];
+    if (handler && fallback) table[method] = markMirrorAware(withFallback(handler, fallback));
   }
   return table;
 }
@@ -67,9 +105,9 @@ export function mirrorTables(local: { manifest: MethodTable<'manifest'>; blob: M
   tags: MethodTable<'tags'>;
 } {
   return {
-    manifest: fallbackTable(local.manifest, proxyManifestRoutes(mirroredName), ['GET', 'HEAD']),
-    blob: fallbackTable(local.blob, proxyBlobRoutes(mirroredName), ['GET']),
-    tags: fallbackTable(local.tags, proxyTagRoutes(mirroredName), ['GET']),
+    manifest: fallbackTable(local.manifest, proxyManifestRoutes(mirroredName), MIRRORED_METHODS.manifest),
+    blob: fallbackTable(local.blob, proxyBlobRoutes(mirroredName), MIRRORED_METHODS.blob),
+    tags: fallbackTable(local.tags, proxyTagRoutes(mirroredName), MIRRORED_METHODS.tags),
   };
 }
 
