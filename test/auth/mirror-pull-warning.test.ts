@@ -1,14 +1,11 @@
 // The start-up warning for mirror mode with auth on: Docker daemons' registry-mirrors pull
 // anonymously, so when the rules do not let anonymous pull proxy/<mirror.upstream>/...,
 // Keel says so once, with the rule to add. Real servers, their log captured.
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, expect, test } from '@jest/globals';
-import bcrypt from 'bcryptjs';
 import { pino } from 'pino';
 import { startKeel } from '../support/keel-server.js';
+import { rootWithUsers } from '../support/htpasswd.js';
 
 interface LogEntry {
   level: number;
@@ -18,8 +15,7 @@ interface LogEntry {
 
 /** The warnings a Keel logs at start-up with this [auth] rules text and [mirror] upstream. */
 async function startupWarnings(rules: string, mirrorUpstream: string | undefined): Promise<LogEntry[]> {
-  const root = await mkdtemp(join(tmpdir(), 'keel-mirror-warning-'));
-  await writeFile(join(root, 'htpasswd'), `alice:${await bcrypt.hash('pw', 4)}\n`);
+  const root = await rootWithUsers('keel-mirror-warning', { alice: 'pw' });
   const lines: string[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _encoding, done) {

@@ -5,16 +5,13 @@
 // Upstream: Debian's docker-registry (CNCF Distribution 2.8) on loopback, anonymous, as `hub`
 // (`[mirror] upstream = "hub"`): library/app, and library/private, a decoy of the local one.
 // Keel: alice may do everything, anonymous may pull proxy/**, bob has no rule of his own.
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import bcrypt from 'bcryptjs';
 import { countRequests } from '../support/e2e/access-log.js';
 import { startDistribution, type Distribution } from '../support/e2e/distribution.js';
-import { makeTempDir } from '../support/e2e/temp-dir.js';
 import { ensureTools } from '../support/e2e/tools.js';
 import { startKeel, type KeelProcess } from '../support/keel-server.js';
 import { Client, errorCode, OCI_MANIFEST, sha256 } from '../support/oci-client.js';
+import { rootWithUsers } from '../support/htpasswd.js';
 
 interface User {
   username: string;
@@ -82,9 +79,7 @@ beforeAll(async () => {
   decoy = await upstream.pushImage('library/private', 'v1');
   decoyV2 = await upstream.pushImage('library/private', 'v2');
 
-  const root = (await makeTempDir('keel-mirror-anon')).path;
-  const entries = await Promise.all([ALICE, BOB].map(async (u) => `${u.username}:${await bcrypt.hash(u.password, 4)}`));
-  await writeFile(join(root, 'htpasswd'), `${entries.join('\n')}\n`);
+  const root = await rootWithUsers('keel-mirror-anon', { [ALICE.username]: ALICE.password, [BOB.username]: BOB.password });
   keel = await startKeel({
     root,
     toml: `

@@ -10,7 +10,6 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
-import bcrypt from 'bcryptjs';
 import { pino } from 'pino';
 import { loadConfig } from '../../src/config/load.js';
 import { Cleanup } from '../support/e2e/cleanup.js';
@@ -23,6 +22,7 @@ import { makeTempDir } from '../support/e2e/temp-dir.js';
 import { ensureTools, TOOL_INSTALL_TIMEOUT_MS } from '../support/e2e/tools.js';
 import { startKeel, type KeelProcess } from '../support/keel-server.js';
 import { errorCode, OCI_MANIFEST } from '../support/oci-client.js';
+import { htpasswdLines } from '../support/htpasswd.js';
 
 const TAG = 'v1';
 /** Only the upstream has it. */
@@ -83,7 +83,7 @@ beforeAll(async () => {
   seededLogSize = (await readFile(hub.process.logFile)).length;
 
   const root = cleanup.add('keel root', await makeTempDir('keel-mirror-auth-docker'), (d) => d.remove()).path;
-  await writeFile(join(root, 'htpasswd'), `${ALICE.username}:${await bcrypt.hash(ALICE.password, 4)}\n`);
+  await writeFile(join(root, 'htpasswd'), await htpasswdLines({ [ALICE.username]: ALICE.password }));
   const sink = new Writable({
     write(chunk: Buffer, _encoding, done) {
       for (const line of chunk.toString('utf8').split('\n').filter(Boolean)) keelLog.push(JSON.parse(line) as RequestLine);

@@ -1,11 +1,8 @@
 // DELETE /api/v1/repositories/<name>: a repository deleted as a whole, with auth off and on,
 // and its blobs freed by the next GC run.
 import { existsSync } from 'node:fs';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import bcrypt from 'bcryptjs';
 import { pino } from 'pino';
 import { runGc } from '../../src/gc/run-gc.js';
 import type { Digest } from '../../src/registry/types.js';
@@ -13,6 +10,7 @@ import { blobPath } from '../../src/storage/paths.js';
 import { startKeel, type KeelProcess } from '../support/keel-server.js';
 import { ManualClock } from '../support/manual-clock.js';
 import { Client, errorCode } from '../support/oci-client.js';
+import { rootWithUsers } from '../support/htpasswd.js';
 
 const HOUR = 3_600_000;
 
@@ -108,9 +106,7 @@ describe('with auth on', () => {
   }
 
   beforeAll(async () => {
-    const root = await mkdtemp(join(tmpdir(), 'keel-repo-delete-auth-'));
-    const lines = await Promise.all(Object.entries(users).map(async ([u, p]) => `${u}:${await bcrypt.hash(p, 4)}`));
-    await writeFile(join(root, 'htpasswd'), `${lines.join('\n')}\n`);
+    const root = await rootWithUsers('keel-repo-delete-auth', users);
     keel = await startKeel({
       root,
       toml: `
