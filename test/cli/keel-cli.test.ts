@@ -182,6 +182,24 @@ describe('start-up checks of storage and the database', () => {
   });
 });
 
+describe('a signing key Keel cannot use is one line', () => {
+  test('a key of another curve, and a file that is no key', async () => {
+    const { generateKeyPairSync } = await import('node:crypto');
+    const p384 = generateKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+    for (const [content, why] of [
+      [p384, 'is a ec key on secp384r1, not EC P-256'],
+      ['not a key\n', 'is not a private key in PEM'],
+    ] as const) {
+      const file = await config('[auth]\nhtpasswd = "users.htpasswd"\nsigning_key = "key.pem"\n');
+      await writeFile(join(file, '..', 'users.htpasswd'), `alice:${bcrypt.hashSync('secret', 4)}\n`);
+      await writeFile(join(file, '..', 'key.pem'), content);
+      const { code, line } = await refused(['--config', file]);
+      expect(code).toBe(1);
+      expect(line).toBe(`keel: cannot start: auth.signing_key "${join(file, '..', 'key.pem')}": ${why}; replace it with an EC P-256 private key in PEM, or remove it to have one created (KEEL_AUTH_SIGNING_KEY)`);
+    }
+  });
+});
+
 describe('other common start-up failures are one line', () => {
   let taken: Server;
   beforeAll(async () => {
