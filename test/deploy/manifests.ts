@@ -9,7 +9,8 @@ import type { Config } from '../../src/config/schema.js';
 
 /** Every document of a YAML file; a syntax error or warning in any of them fails the test. */
 export function yamlDocuments(path: string): unknown[] {
-  return parseAllDocuments(readFileSync(path, 'utf8')).map((doc) => {
+  // merge: the `<<: *anchor` keys compose files use (YAML 1.1, which Docker Compose reads).
+  return parseAllDocuments(readFileSync(path, 'utf8'), { merge: true }).map((doc) => {
     const problems = [...doc.errors, ...doc.warnings];
     if (problems.length > 0) throw new Error(`${path}: ${problems.map((p) => p.message).join('; ')}`);
     return doc.toJS({ maxAliasCount: 100 }) as unknown;
