@@ -27,7 +27,7 @@ interface Service {
   environment?: Record<string, string>;
   volumes?: string[];
   ports?: string[];
-  healthcheck?: { test: string[] };
+  healthcheck?: { test?: string[]; disable?: boolean };
   depends_on?: Record<string, { condition: string }>;
   entrypoint?: string[];
 }
@@ -111,6 +111,8 @@ describe('deploy/compose.yaml', () => {
     expect(gc.environment).toEqual(keel.environment);
     expect(gc.depends_on).toEqual({ keel: { condition: 'service_healthy' } });
     expect(gc.init).toBe(true);
+    // The image's HEALTHCHECK is the server's: in the gc container it would only ever fail.
+    expect(gc.healthcheck).toEqual({ disable: true });
     const [shell, flag, script] = gc.entrypoint ?? [];
     expect([shell, flag]).toEqual(['sh', '-c']);
     const gcPath = `${image.workdir}/scripts/gc`;
