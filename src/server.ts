@@ -178,7 +178,7 @@ export async function startServer({ config, logger, clock, freeSpace }: ServerDe
     throw err;
   }
   logger.info(
-    { address: address.address, port: address.port, tls: config.tls.cert !== '', auth: services.auth !== undefined, metrics_port: metricsAddress?.port, storage: config.registry_storage },
+    { address: address.address, port: address.port, tls: config.tls.cert !== '', auth: services.auth !== undefined, metrics_port: metricsAddress?.port, storage: config.registry_storage, node: process.version },
     'keel listening',
   );
 

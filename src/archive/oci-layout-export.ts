@@ -166,6 +166,10 @@ function addBytes(pack: tar.Pack, name: string, bytes: Buffer): Promise<void> {
 export async function writeExport(registry: ExportRegistry, plan: ExportPlan, sink: Writable): Promise<void> {
   const pack = tar.pack();
   const sending = pipeline(pack, sink);
+  // A client that leaves rejects `sending` while a blob is still being copied, before the
+  // awaits below reach it; unmarked, that rejection counts as unhandled, which ends the
+  // process (Node 24 settles the two in that order). It is still awaited and thrown below.
+  sending.catch(() => undefined);
   try {
     for (const file of plan.files) {
       if (file.bytes) {

@@ -10,6 +10,7 @@
  * has started, no error can be told any more: the connection is aborted at once, so the
  * client sees a broken transfer instead of waiting for the rest.
  */
+import type { IncomingMessage } from 'node:http';
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { RegistryError } from '../registry/errors.js';
@@ -28,6 +29,27 @@ const WRITE_AFTER_CLOSE = new Set(['EPIPE', 'ERR_STREAM_DESTROYED']);
 function isClientGone(err: unknown, res: { destroyed: boolean }): boolean {
   const code = (err as NodeJS.ErrnoException | undefined)?.code ?? '';
   return CLIENT_GONE.has(code) || (WRITE_AFTER_CLOSE.has(code) && res.destroyed) || (err as Error | undefined)?.message === 'aborted';
+}
+
+/**
+ * A refused request whose whole body is at most this large is read to its end before the
+ * answer, as Go's net/http does (256 KiB): the connection stays open, and a client still
+ * writing its body (Node 24's fetch sends a form in several writes) reads the answer instead
+ * of failing on a closed socket. A larger or unsized body is not worth receiving: answered at
+ * once, with the connection closed.
+ */
+const DRAIN_LIMIT = 256 * 1024;
+
+/** Reads and drops the rest of a small body; resolves once it ended or the client left. */
+function drainSmallBody(req: IncomingMessage): Promise<void> | undefined {
+  const declared = Number(req.headers['content-length']);
+  if (req.complete || !Number.isSafeInteger(declared) || declared > DRAIN_LIMIT) return undefined;
+  return new Promise((resolve) => {
+    req.once('end', () => resolve());
+    req.once('close', () => resolve());
+    req.once('error', () => resolve());
+    req.resume();
+  });
 }
 
 /**
@@ -72,12 +94,18 @@ export function errorHandler(logger: Logger, options: ErrorHandlerOptions = {}):
     }
     res.locals.errorCode = error.code;
     clearResultHeaders(res);
-    // A request body the handler did not read (refused upload, oversized manifest) is not
-    // worth receiving: answer, then close the connection instead of draining it.
-    if (!req.complete) res.set('Connection', 'close');
-    const body = JSON.stringify({ errors: [error.toJSON()] });
-    res.status(error.status).set(error.headers).set({ 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(body)) }).end(body);
-    if (!req.complete) req.resume();
+    const answer = (): void => {
+      if (res.destroyed) return;
+      // A large request body the handler did not read (refused upload, oversized manifest)
+      // is not worth receiving: answer, then close the connection instead of draining it.
+      if (!req.complete) res.set('Connection', 'close');
+      const body = JSON.stringify({ errors: [error.toJSON()] });
+      res.status(error.status).set(error.headers).set({ 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(body)) }).end(body);
+      if (!req.complete) req.resume();
+    };
+    const draining = drainSmallBody(req);
+    if (draining) void draining.then(answer);
+    else answer();
   };
 }
 

@@ -124,6 +124,12 @@ describe('which configuration is read', () => {
     expect(line).toMatchObject({ looked_for: join(cwd, 'configuration.toml'), storage: join(cwd, 'storage/registry') });
     await keel.logged('keel listening');
   });
+
+  test('the start-up line names the Node version serving: scripts/keel runs the node first on PATH, the one running these tests', async () => {
+    const keel = run(KEEL, ['--config', await config('')]);
+    const listening = await keel.logged('keel listening');
+    expect(listening.node).toBe(process.version);
+  });
 });
 
 describe('start-up checks of storage and the database', () => {

@@ -3,7 +3,7 @@
 // /v2, what the export tar holds, bad archives, and the auth rules.
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { request } from 'node:http';
+import { Agent, request } from 'node:http';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import {
@@ -231,6 +231,38 @@ describe('bad archives get a 4xx and leave no tag', () => {
     const get = await fetch(`${keel.url}/api/v1/import`);
     expect(get.status).toBe(405);
     expect(get.headers.get('allow')).toBe('POST');
+  });
+
+  test('a refused form of up to 256 KiB is read to its end: the answer keeps the connection, the next request reuses it', async () => {
+    const boundary = 'keel-small-refused';
+    const body = Buffer.concat([
+      Buffer.from([`--${boundary}`, 'Content-Disposition: form-data; name="tag"', '', 'v1', `--${boundary}`, 'Content-Disposition: form-data; name="archive"; filename="a.tar"', '', ''].join('\r\n')),
+      // Larger than one socket read: the refusal comes while most of the body is still unread.
+      Buffer.alloc(200 << 10, 1),
+      Buffer.from(`\r\n--${boundary}--\r\n`),
+    ]);
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      const send = (method: string, path: string, payload?: Buffer): Promise<{ status: number; connection: string | undefined; reused: boolean; text: string }> =>
+        new Promise((resolve, reject) => {
+          const headers = payload ? { 'Content-Type': `multipart/form-data; boundary=${boundary}`, 'Content-Length': String(payload.length) } : {};
+          const req = request(`${keel.url}${path}`, { method, agent, headers }, (res) => {
+            const chunks: Buffer[] = [];
+            res.on('data', (c: Buffer) => chunks.push(c));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, connection: res.headers.connection, reused: req.reusedSocket, text: Buffer.concat(chunks).toString() }));
+          });
+          req.on('error', reject);
+          req.end(payload);
+        });
+      const refused = await send('POST', '/api/v1/import', body);
+      expect(refused.status).toBe(400);
+      expect(JSON.parse(refused.text)).toMatchObject({ errors: [{ code: 'NAME_INVALID' }] });
+      expect(refused.connection).toBe('keep-alive');
+      const next = await send('GET', '/v2/');
+      expect(next).toMatchObject({ status: 200, reused: true });
+    } finally {
+      agent.destroy();
+    }
   });
 
   test('a client that goes away mid-upload leaves no upload session behind', async () => {
