@@ -13,8 +13,9 @@
 //                               no docker0, no iptables rules, no sysctl writes on the host
 //   --insecure-registry         plain HTTP to the registry under test (127.0.0.0/8 is
 //                               insecure by default anyway; the flag makes it explicit)
-// Only image operations (pull, push, load, tag, inspect) are expected to work: the test
-// images contain no executables, so nothing here runs containers.
+// Most tests do image operations only (pull, push, load, tag, inspect). Building and running
+// containers works too, on the host network only (no bridge): the legacy builder with
+// `docker build --network host`, and `docker run --network host` (container-image.test.ts).
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startContainerd, type Containerd } from './containerd.js';

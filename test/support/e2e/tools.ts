@@ -24,7 +24,8 @@ export type ToolName =
   | 'curl'
   | 'openssl'
   | 'setpriv'
-  | 'sync';
+  | 'sync'
+  | 'mmdebstrap';
 
 interface Tool {
   path: string;
@@ -49,6 +50,7 @@ export const TOOLS: Readonly<Record<ToolName, Tool>> = Object.freeze({
   openssl: { path: '/usr/bin/openssl', pkg: 'openssl' },
   setpriv: { path: '/usr/bin/setpriv', pkg: 'util-linux' },
   sync: { path: '/usr/bin/sync', pkg: 'coreutils' },
+  mmdebstrap: { path: '/usr/bin/mmdebstrap', pkg: 'mmdebstrap' },
 });
 
 export function toolPath(name: ToolName): string {
