@@ -57,15 +57,19 @@ function match(text: string, re: RegExp, what: string): string {
 }
 
 /**
- * What deploy/Dockerfile sets. The user is made with `useradd --system`; when no --uid/--gid is
- * given, Debian's useradd and groupadd take the highest free system id (SYS_UID_MAX, 999), and the
- * node:20-bookworm-slim base has none taken there (its user node is 1000).
+ * What deploy/Dockerfile sets. The user is made with `useradd --system --uid 999` (when no
+ * --uid/--gid were given, Debian's useradd and groupadd would take the highest free system id,
+ * SYS_UID_MAX, 999, too); the image test checks the running process has it.
  */
 export function imageFacts(): ImageFacts {
   const text = readFileSync('deploy/Dockerfile', 'utf8');
   const runtime = text.slice(text.lastIndexOf('\nFROM '));
   const workdir = match(runtime, /^WORKDIR\s+(\S+)/m, 'WORKDIR');
-  const copied = match(runtime, /^COPY\s+((?:scripts\/\S+\s+)+)\.\/scripts\/\s*$/m, 'COPY of scripts/');
+  // The build stage moves the context's scripts/ to /opt/keel/scripts; .dockerignore says which
+  // executables the context holds.
+  if (!/\bmv\b[^\n]*\bscripts\b[^\n]*\/out\/opt\/keel\//.test(text)) throw new Error('deploy/Dockerfile: scripts/ is no longer moved to /opt/keel');
+  const copied = [...readFileSync('.dockerignore', 'utf8').matchAll(/^!(scripts\/\S+)$/gm)].map((m) => m[1] as string).join(' ');
+  if (copied === '') throw new Error('.dockerignore: no scripts/ executable is let into the build context');
   const user = match(runtime, /^USER\s+(\S+)/m, 'USER');
   if (user !== 'keel') throw new Error(`deploy/Dockerfile: USER ${user}, the manifests expect keel`);
   const uid = /useradd\b[^\n]*(?:--uid|-u)\s+(\d+)/.exec(runtime)?.[1];
