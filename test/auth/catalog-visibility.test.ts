@@ -7,15 +7,13 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { startKeel, type KeelProcess } from '../support/keel-server.js';
 import { Client } from '../support/oci-client.js';
 import { rootWithUsers } from '../support/htpasswd.js';
+import { keelToken } from '../support/tokens.js';
 
 let keel: KeelProcess;
 const users = { writer: 'w-pass', reader: 'r-pass' };
 
-async function token(scopes: string[], user: keyof typeof users): Promise<string> {
-  const query = scopes.map((s) => `scope=${encodeURIComponent(s)}`).join('&');
-  const res = await fetch(`${keel.url}/token?service=keel&${query}`, { headers: { Authorization: `Basic ${Buffer.from(`${user}:${users[user]}`).toString('base64')}` } });
-  expect(res.status).toBe(200);
-  return ((await res.json()) as { token: string }).token;
+function token(scopes: string[], user: keyof typeof users): Promise<string> {
+  return keelToken(keel.url, scopes, { username: user, password: users[user] });
 }
 
 beforeAll(async () => {

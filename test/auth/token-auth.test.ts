@@ -7,18 +7,15 @@ import { startKeel, type KeelProcess } from '../support/keel-server.js';
 import { ManualClock } from '../support/manual-clock.js';
 import { Client, errorCode, randomBytes, sha256 } from '../support/oci-client.js';
 import { rootWithUsers } from '../support/htpasswd.js';
+import { keelToken } from '../support/tokens.js';
 
 const clock = new ManualClock();
 let keel: KeelProcess;
 
 const users = { writer: 'w-pass', reader: 'r-pass', dev: 'd-pass' };
 
-async function token(scopes: string[], user?: keyof typeof users): Promise<string> {
-  const query = scopes.map((s) => `scope=${encodeURIComponent(s)}`).join('&');
-  const headers: Record<string, string> = user ? { Authorization: `Basic ${Buffer.from(`${user}:${users[user]}`).toString('base64')}` } : {};
-  const res = await fetch(`${keel.url}/token?service=keel&${query}`, { headers });
-  expect(res.status).toBe(200);
-  return ((await res.json()) as { token: string }).token;
+function token(scopes: string[], user?: keyof typeof users): Promise<string> {
+  return keelToken(keel.url, scopes, user && { username: user, password: users[user] });
 }
 
 function as(bearer: string): Client {

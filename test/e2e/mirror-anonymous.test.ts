@@ -12,6 +12,7 @@ import { ensureTools } from '../support/e2e/tools.js';
 import { startKeel, type KeelProcess } from '../support/keel-server.js';
 import { Client, errorCode, OCI_MANIFEST, sha256 } from '../support/oci-client.js';
 import { rootWithUsers } from '../support/htpasswd.js';
+import { keelToken } from '../support/tokens.js';
 
 interface User {
   username: string;
@@ -31,13 +32,9 @@ let localPrivate: Image;
 let decoy: Image;
 let decoyV2: Image;
 
-const basic = (user: User): string => `Basic ${Buffer.from(`${user.username}:${user.password}`).toString('base64')}`;
-
 /** A token from Keel's token service for pull (and more) on `repo`, as docker asks for it. */
-async function tokenFor(repo: string, user?: User, actions = 'pull'): Promise<string> {
-  const res = await fetch(`${keel.url}/token?service=keel&scope=${encodeURIComponent(`repository:${repo}:${actions}`)}`, { headers: user ? { Authorization: basic(user) } : {} });
-  expect(res.status).toBe(200);
-  return ((await res.json()) as { token: string }).token;
+function tokenFor(repo: string, user?: User, actions = 'pull'): Promise<string> {
+  return keelToken(keel.url, [`repository:${repo}:${actions}`], user);
 }
 
 async function clientFor(repo: string, user?: User, actions = 'pull'): Promise<Client> {

@@ -11,6 +11,7 @@ import { startKeel, type KeelProcess } from '../support/keel-server.js';
 import { ManualClock } from '../support/manual-clock.js';
 import { Client, errorCode } from '../support/oci-client.js';
 import { rootWithUsers } from '../support/htpasswd.js';
+import { keelToken } from '../support/tokens.js';
 
 const HOUR = 3_600_000;
 
@@ -98,11 +99,8 @@ describe('with auth on', () => {
   let keel: KeelProcess;
   const users = { admin: 'a-pass', writer: 'w-pass' };
   const basic = (user: keyof typeof users): Record<string, string> => ({ Authorization: `Basic ${Buffer.from(`${user}:${users[user]}`).toString('base64')}` });
-  async function token(user: keyof typeof users, ...scopes: string[]): Promise<string> {
-    const query = scopes.map((s) => `scope=${encodeURIComponent(s)}`).join('&');
-    const res = await fetch(`${keel.url}/token?service=keel&${query}`, { headers: basic(user) });
-    expect(res.status).toBe(200);
-    return ((await res.json()) as { token: string }).token;
+  function token(user: keyof typeof users, ...scopes: string[]): Promise<string> {
+    return keelToken(keel.url, scopes, { username: user, password: users[user] });
   }
 
   beforeAll(async () => {
