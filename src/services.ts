@@ -19,7 +19,7 @@ import { TokenCache } from './proxy/token-cache.js';
 import { UpstreamClient } from './proxy/upstream-client.js';
 import { Upstreams } from './proxy/upstreams.js';
 import type { IntegrityReporter } from './registry/blob-integrity.js';
-import type { Clock } from './registry/clock.js';
+import type { Clock } from './shared/clock.js';
 import { createRegistry, type Registry } from './registry/registry.js';
 import { CachedContentStore } from './storage/cached-content-store.js';
 import { FsContentStore } from './storage/content-store.js';

@@ -4,10 +4,10 @@
  * configs and layers under their digests. The manifests are stored byte for byte, so every
  * digest (the manifest's too) survives the trip; an index brings all its children.
  */
-import { RegistryError } from '../registry/errors.js';
+import { RegistryError } from '../shared/errors.js';
 import { parseManifest, type Descriptor, type ParsedManifest } from '../registry/manifest-parser.js';
-import { MANIFEST_TYPES, OCI_INDEX } from '../registry/media-types.js';
-import { digestAlgorithm, digestHex, type Digest } from '../registry/types.js';
+import { MANIFEST_TYPES, OCI_INDEX } from '../shared/media-types.js';
+import { digestAlgorithm, digestHex, type Digest } from '../shared/types.js';
 import { invalidArchive } from './archive-reader.js';
 import { tagOfReference, type ImportedImage, type ImportSession } from './import-session.js';
 

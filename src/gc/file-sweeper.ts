@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { link, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { blobPath, ingestDir, uploadsDir } from '../storage/paths.js';
-import type { Digest } from '../registry/types.js';
+import type { Digest } from '../shared/types.js';
 
 const HEX = /^[a-f0-9]+$/;
 /** The name a file is renamed to while GC decides about it; one left by an interrupted run is found again. */

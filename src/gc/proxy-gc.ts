@@ -10,7 +10,7 @@
  * names; every file, found by the scan or left by a deleted row, is moved aside and checked
  * again before it is unlinked (file-sweeper.ts).
  */
-import type { Digest } from '../registry/types.js';
+import type { Digest } from '../shared/types.js';
 import { inBatches } from './batches.js';
 import type { GcContext } from './context.js';
 import { removeContent, strayContent } from './file-sweeper.js';

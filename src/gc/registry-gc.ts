@@ -11,7 +11,7 @@
  * (keptByGrace), so a run right after a delete can say why it freed nothing. Rows go in small
  * write transactions with pauses between them (batches.ts), so the server is never locked out long.
  */
-import type { Digest } from '../registry/types.js';
+import type { Digest } from '../shared/types.js';
 import { uploadPath } from '../storage/paths.js';
 import { inBatches } from './batches.js';
 import type { GcContext } from './context.js';

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import lockfile from 'proper-lockfile';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
-import type { Clock } from '../registry/clock.js';
+import type { Clock } from '../shared/clock.js';
 import { gcQueries } from '../storage/sqlite-gc-queries.js';
 import { openDatabase } from '../storage/sqlite-index.js';
 import type { GcContext } from './context.js';

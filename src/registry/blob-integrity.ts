@@ -6,8 +6,8 @@
 import type { Writable } from 'node:stream';
 import type { BlobProvider, BlobStatter, ByteRange } from '../storage/content-store.js';
 import { ContentIntegrityError } from '../storage/storage-errors.js';
-import { RegistryError } from './errors.js';
-import type { Digest } from './types.js';
+import { RegistryError } from '../shared/errors.js';
+import type { Digest } from '../shared/types.js';
 
 /** Hears every file found to disagree with the index. */
 export type IntegrityReporter = (failure: ContentIntegrityError) => void;

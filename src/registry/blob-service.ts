@@ -3,11 +3,11 @@ import type { Readable, Writable } from 'node:stream';
 import type { ByteRange, ContentStore } from '../storage/content-store.js';
 import type { RegistryIndex } from '../storage/registry-index.js';
 import { ignoreIntegrityFailures, sendContent, verifyContent, type IntegrityReporter } from './blob-integrity.js';
-import type { Clock } from './clock.js';
-import { RegistryError } from './errors.js';
+import type { Clock } from '../shared/clock.js';
+import { RegistryError } from '../shared/errors.js';
 import { RepoCache } from './repo-cache.js';
 import type { RepositoryMemory } from './repository-service.js';
-import type { Digest, RepoName } from './types.js';
+import type { Digest, RepoName } from '../shared/types.js';
 
 export class BlobService implements RepositoryMemory {
   /** Sizes of blobs found in a repository; a blob not found is looked up again every time. */

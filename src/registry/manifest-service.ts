@@ -6,14 +6,14 @@
 import type { Readable } from 'node:stream';
 import type { ContentStore } from '../storage/content-store.js';
 import type { ManifestRecord, ManifestReference, RegistryIndex } from '../storage/registry-index.js';
-import type { Clock } from './clock.js';
-import { digestBuffer } from './digest.js';
-import { RegistryError } from './errors.js';
+import type { Clock } from '../shared/clock.js';
+import { digestBuffer } from '../shared/digest.js';
+import { RegistryError } from '../shared/errors.js';
 import { parseManifest, type ParsedManifest } from './manifest-parser.js';
-import { readCapped } from './read-capped.js';
+import { readCapped } from '../shared/read-capped.js';
 import { RepoCache } from './repo-cache.js';
 import type { RepositoryMemory } from './repository-service.js';
-import { digestAlgorithm, type Digest, type Reference, type RepoName, type Tag } from './types.js';
+import { digestAlgorithm, type Digest, type Reference, type RepoName, type Tag } from '../shared/types.js';
 
 export interface StoredManifest {
   record: ManifestRecord;

@@ -5,7 +5,7 @@ import type { FileHasher } from '../storage/file-hasher.js';
 import type { UploadFiles } from '../storage/upload-files.js';
 import { BlobService } from './blob-service.js';
 import type { IntegrityReporter } from './blob-integrity.js';
-import type { Clock } from './clock.js';
+import type { Clock } from '../shared/clock.js';
 import { ListingService } from './listing-service.js';
 import { ManifestService } from './manifest-service.js';
 import { ReferrersService } from './referrers-service.js';

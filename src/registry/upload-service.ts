@@ -12,9 +12,9 @@ import { TooLargeError } from '../storage/file-appender.js';
 import type { RegistryIndex } from '../storage/registry-index.js';
 import type { FileHasher } from '../storage/file-hasher.js';
 import type { UploadFiles } from '../storage/upload-files.js';
-import type { Clock } from './clock.js';
-import { RegistryError } from './errors.js';
-import { digestAlgorithm, type Digest, type RepoName } from './types.js';
+import type { Clock } from '../shared/clock.js';
+import { RegistryError } from '../shared/errors.js';
+import { digestAlgorithm, type Digest, type RepoName } from '../shared/types.js';
 
 /** What the client said about a chunk: Content-Range (inclusive) and/or Content-Length. */
 export interface ChunkInfo {

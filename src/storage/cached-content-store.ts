@@ -5,7 +5,7 @@
  */
 import type { Readable, Writable } from 'node:stream';
 import { LRUCache } from 'lru-cache';
-import type { Digest } from '../registry/types.js';
+import type { Digest } from '../shared/types.js';
 import type { ByteRange, ContentStore } from './content-store.js';
 
 export class CachedContentStore implements ContentStore {

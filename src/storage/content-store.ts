@@ -8,7 +8,7 @@ import { createReadStream } from 'node:fs';
 import { copyFile, mkdir, open, rename, stat, unlink, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
-import type { Digest } from '../registry/types.js';
+import type { Digest } from '../shared/types.js';
 import { BufferPool } from './buffer-pool.js';
 import { sendFile } from './file-sender.js';
 import { blobPath, ingestDir } from './paths.js';

@@ -2,7 +2,7 @@ import { mkdtemp, rm, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
-import { digestBuffer } from '../../src/registry/digest.js';
+import { digestBuffer } from '../../src/shared/digest.js';
 import { CachedContentStore } from '../../src/storage/cached-content-store.js';
 import { FsContentStore } from '../../src/storage/content-store.js';
 import { blobPath } from '../../src/storage/paths.js';

@@ -7,7 +7,7 @@
  */
 import express, { type Router } from 'express';
 import type { KeelMetrics } from '../../metrics/keel-metrics.js';
-import { RegistryError } from '../../registry/errors.js';
+import { RegistryError } from '../../shared/errors.js';
 import { identify, type ApiAuth } from '../api-access.js';
 
 export interface MetricsAccess {

@@ -11,9 +11,9 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { formatScope } from '../../auth/scope.js';
 import { isProxyName } from '../../proxy/proxy-name.js';
-import { RegistryError } from '../../registry/errors.js';
+import { RegistryError } from '../../shared/errors.js';
 import type { Registry } from '../../registry/registry.js';
-import { parseRepoName } from '../../registry/types.js';
+import { parseRepoName } from '../../shared/types.js';
 import { authorize, identify, type ApiAuth } from '../api-access.js';
 
 export interface RepositoryRouterDeps {
