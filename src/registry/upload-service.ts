@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { ContentStore } from '../storage/content-store.js';
-import { TooLargeError } from '../storage/file-appender.js';
+import { TooLargeError } from '../storage/storage-errors.js';
 import type { RegistryIndex } from '../storage/registry-index.js';
 import type { FileHasher } from '../storage/file-hasher.js';
 import type { UploadFiles } from '../storage/upload-files.js';

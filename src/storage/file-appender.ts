@@ -8,14 +8,9 @@
 import type { Hash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import { Writable } from 'node:stream';
+import { TooLargeError } from './storage-errors.js';
 
 /** More bytes arrived than the appender's limit allows. */
-export class TooLargeError extends Error {
-  constructor(readonly limit: number) {
-    super(`more than ${limit} bytes`);
-    this.name = 'TooLargeError';
-  }
-}
 
 export interface AppenderOptions {
   hash?: Hash | undefined;

@@ -1,6 +1,7 @@
 /**
- * Typed failures of the stores, so the layers above test `instanceof` instead of an errno or
- * a SQLite result code: a full disk, and content whose file disagrees with the index.
+ * Typed failures of the stores, so the layers above test `instanceof` instead of an errno, a
+ * SQLite result code or an S3 error name: a full disk, content that is not stored, content
+ * whose bytes disagree with the index or with their digest, a write longer than allowed.
  */
 
 const FULL_CODES = new Set(['ENOSPC', 'EDQUOT', 'SQLITE_FULL']);
@@ -25,6 +26,33 @@ export class ContentIntegrityError extends Error {
   ) {
     super(actual === undefined ? `content ${digest} is missing at ${location}` : `content ${digest} has ${actual} bytes at ${location}, ${expected} recorded`);
     this.name = 'ContentIntegrityError';
+  }
+}
+
+/** The content of a digest is not in the store. */
+export class BlobNotFoundError extends Error {
+  constructor(readonly digest: string) {
+    super(`content ${digest} is not stored`);
+    this.name = 'BlobNotFoundError';
+  }
+}
+
+/** Bytes written for a digest hash to another digest (or have another length); nothing became visible. */
+export class BlobDigestMismatchError extends Error {
+  constructor(
+    readonly expected: string,
+    readonly actual: string,
+  ) {
+    super(`content has digest ${actual}, not ${expected}`);
+    this.name = 'BlobDigestMismatchError';
+  }
+}
+
+/** A write went past the number of bytes it was allowed. */
+export class TooLargeError extends Error {
+  constructor(readonly limit: number) {
+    super(`more than ${limit} bytes`);
+    this.name = 'TooLargeError';
   }
 }
 
