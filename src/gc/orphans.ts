@@ -42,7 +42,7 @@ export async function sweepOrphans(ctx: GcContext, phase: string, source: Orphan
   const leftovers: Leftover[] = [];
   for await (const l of source.blobs.leftovers(cutoff)) if (!ctx.leftoversSeen.has(l.name)) leftovers.push(l);
   const old: StoredBlob[] = [];
-  for await (const b of source.blobs.list()) if (b.modified < cutoff) old.push(b);
+  for await (const b of source.blobs.list(source.known)) if (b.modified < cutoff) old.push(b);
   const content = await unknownOf(old, (b) => b.digest, source.known);
   const uploads = source.uploads;
   const strayUploads = uploads

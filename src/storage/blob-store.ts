@@ -90,8 +90,12 @@ export interface Leftover {
 
 /** GC's view of a store: what is there, and removal that never takes content back from a writer. */
 export interface BlobSweeper {
-  /** Every stored blob, in no particular order. */
-  list(): AsyncIterable<StoredBlob>;
+  /**
+   * Every stored blob, in no particular order. `skip`, when given, is asked about digests in
+   * batches before their size and time are read, and the ones it returns are left out (GC
+   * passes the index's: it needs nothing more about content the index knows).
+   */
+  list(skip?: (digests: readonly Digest[]) => Promise<ReadonlySet<string>>): AsyncIterable<StoredBlob>;
   /**
    * Removes the content of `digest` unless it was written at or after `cutoff` (ms since the
    * epoch) or `wanted()` says, at the last moment, that the index knows it again. Returns the

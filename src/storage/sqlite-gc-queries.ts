@@ -122,8 +122,9 @@ export class SqliteGcIndex implements GcIndex {
     return this.db.transaction(() => rows.filter(deleted)).immediate();
   }
 
+  /** Membership only: no transaction needed (a key added meanwhile is checked again at removal). */
   private known(keys: readonly string[], has: (key: string) => boolean): Set<string> {
-    return this.db.transaction(() => new Set(keys.filter(has))).deferred();
+    return new Set(keys.filter(has));
   }
 
   async registryGraph(): Promise<RegistryGraph> {

@@ -90,7 +90,7 @@ export class FsBlobSweeper implements BlobSweeper {
     }
   }
 
-  async *list(): AsyncIterable<StoredBlob> {
+  async *list(skip?: (digests: readonly Digest[]) => Promise<ReadonlySet<string>>): AsyncIterable<StoredBlob> {
     for await (const { algorithm, dir } of this.contentDirs()) {
       const names = await entries(dir);
       const present = new Set(names);
@@ -102,7 +102,9 @@ export class FsBlobSweeper implements BlobSweeper {
         if (key !== name && present.has(key)) continue;
         chosen.set(key, name);
       }
-      const found = [...chosen];
+      // Content the caller knows needs no stat: on a large store that is most of the time spent here.
+      const known = skip ? await skip([...chosen.keys()].map((key) => `${algorithm}:${key}` as Digest)) : undefined;
+      const found = [...chosen].filter(([key]) => !known?.has(`${algorithm}:${key}`));
       for (let i = 0; i < found.length; i += STAT_CONCURRENCY) {
         const infos = await Promise.all(found.slice(i, i + STAT_CONCURRENCY).map(([key, name]) => fileInfo(join(dir, name)).then((info) => ({ key, info }))));
         for (const { key, info } of infos) {
