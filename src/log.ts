@@ -6,7 +6,20 @@
 import { pino, type DestinationStream, type Logger } from 'pino';
 import type { Config } from './config/schema.js';
 
-const REDACT = ['authorization', 'password', 'token', '*.authorization', '*.password', '*.token', 'headers.authorization', 'headers.cookie'];
+const REDACT = [
+  'authorization',
+  'password',
+  'token',
+  'secret_access_key',
+  'secretAccessKey',
+  '*.authorization',
+  '*.password',
+  '*.token',
+  '*.secret_access_key',
+  '*.secretAccessKey',
+  'headers.authorization',
+  'headers.cookie',
+];
 
 export function createLogger(config: Config['log'], destination: 1 | 2 = 1): Logger {
   const options = { level: config.level, redact: REDACT };

@@ -23,6 +23,8 @@ import { metricsRouter } from './http/routes/metrics.js';
 import type { Clock } from './shared/clock.js';
 import { buildServices } from './services.js';
 import { DiskFullWatch } from './storage/disk-full-watch.js';
+import { S3SettingsError } from './storage/s3/s3-client.js';
+import { checkS3Locations, type S3LocationToCheck } from './storage/s3/s3-preflight.js';
 import { openDatabase } from './storage/sqlite-index.js';
 import type { FreeSpace } from './storage/free-space.js';
 
@@ -111,9 +113,29 @@ function drain(server: Server, deadlineMs: number): Promise<void> {
   });
 }
 
+/** The s3:// locations must be usable before anything is served: one line naming the key otherwise. */
+async function checkS3Storage(config: Config): Promise<void> {
+  const locations: S3LocationToCheck[] = [];
+  for (const [key, location] of [['registry_storage', config.storage.registry], ['proxy_storage', config.storage.proxy]] as const) {
+    if (location.kind === 's3') locations.push({ key, bucket: location.bucket, prefix: location.prefix });
+  }
+  try {
+    await checkS3Locations(config.s3, locations);
+  } catch (err) {
+    if (err instanceof S3SettingsError) throw new StartupError(err.message, { cause: err });
+    throw err;
+  }
+}
+
 export async function startServer({ config, logger, clock, freeSpace }: ServerDeps): Promise<RunningServer> {
   const roots = { registry_storage: config.registry_storage, temporary_registry_storage: config.temporary_registry_storage, proxy_storage: config.proxy_storage };
   checkStorage(config);
+  await checkS3Storage(config);
+  // Until the S3 blob and upload stores are wired in (services.ts), an s3:// location must not
+  // fall through to the filesystem store, which would take the URL for a relative directory.
+  for (const [key, location] of [['registry_storage', config.storage.registry], ['proxy_storage', config.storage.proxy]] as const) {
+    if (location.kind === 's3') throw new StartupError(`${key}: the bucket passed the start-up check, but this build cannot serve from S3 yet`);
+  }
   // No sleeping inside SQLite on this thread: writes wait for the lock in SqliteWriter.
   const db = openIndex(config.database);
   let services: ReturnType<typeof buildServices>;

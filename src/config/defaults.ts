@@ -5,8 +5,11 @@
  */
 export const DEFAULTS = {
   listen: '0.0.0.0:5000',
+  /** A directory, or "s3://<bucket>/<prefix>" for a bucket configured under [s3]. */
   registry_storage: 'storage/registry',
+  /** Always a local directory: proxy spools and other local temporary files. */
   temporary_registry_storage: 'storage/_tmp',
+  /** A directory, or "s3://<bucket>/<prefix>" (the same bucket as registry_storage or another, not the same keys). */
   proxy_storage: 'storage/proxy',
   database: 'storage/index.db',
   limits: {
@@ -97,6 +100,21 @@ export const DEFAULTS = {
       /** Failed sign-ins allowed per user name in a window, then 429 until it ends; 0: no limit. */
       per_user: 10,
     },
+  },
+  s3: {
+    /** S3 API endpoint ("http://127.0.0.1:7480", "https://s3.eu-west-1.amazonaws.com"); empty: AWS's endpoint for the region. */
+    endpoint: '',
+    /** Empty: AWS_REGION, then AWS_DEFAULT_REGION, then "us-east-1". */
+    region: '',
+    /** Address buckets as endpoint/bucket/key instead of bucket.endpoint/key (MinIO, Ceph RGW and most self-hosted servers need it). */
+    force_path_style: false,
+    /** Static credentials (both or neither; `${VAR}` reads them from the environment); empty: the AWS default credential chain. */
+    access_key_id: '',
+    secret_access_key: '',
+    /** Answer blob GETs with a 307 to a presigned URL of the object; false: Keel streams the object itself. */
+    redirect: true,
+    /** How long a presigned URL stays valid (at most 7 days, S3's limit). */
+    redirect_ttl: '20m',
   },
   tls: {
     /** PEM certificate chain and key: serve HTTPS. Both or neither. */

@@ -1,6 +1,7 @@
 /**
- * `${NAME}` in the strings under `proxy.upstreams` is read from the environment, so that
- * credentials stay out of the file. A variable that is not set is never silently empty: in a
+ * `${NAME}` in the strings under `proxy.upstreams` and `[s3]` is read from the environment, so
+ * that credentials stay out of the file. Under `[s3]` an unset variable is a ConfigError: the
+ * bucket cannot be used with half its settings. A variable that is not set is never silently empty: in a
  * `username` or `password` it is a warning and that upstream is used without credentials (many
  * upstreams serve anonymous pulls, with lower rate limits); anywhere else it is a ConfigError
  * naming the variable and the key.
@@ -56,4 +57,23 @@ export function interpolateUpstreams(raw: Table, env: NodeJS.ProcessEnv, source:
     upstreams[name] = expand(kept, path);
   }
   return { raw: { ...raw, proxy: { ...proxy, upstreams } }, warnings };
+}
+
+/** Expands `${NAME}` in every string of the `[s3]` table; an unset variable is a ConfigError naming it and the key. */
+export function interpolateS3(raw: Table, env: NodeJS.ProcessEnv, source: string): Table {
+  const s3 = raw.s3;
+  if (!isTable(s3)) return raw;
+  const expanded: Table = {};
+  for (const [field, value] of Object.entries(s3)) {
+    if (typeof value !== 'string') {
+      expanded[field] = value;
+      continue;
+    }
+    const unset = [...value.matchAll(REFERENCE)].map((m) => m[1] as string).filter((name) => env[name] === undefined);
+    if (unset.length > 0) {
+      throw new ConfigError(`${source}: ${key(['s3', field])}: ${unset.map((n) => `\${${n}}`).join(', ')} not set in the environment (set it, or write the value in the file)`);
+    }
+    expanded[field] = value.replace(REFERENCE, (_m, name: string) => env[name] as string);
+  }
+  return { ...raw, s3: expanded };
 }

@@ -1,6 +1,6 @@
 /**
  * Reads configuration once at start: embedded defaults, then the TOML file, then
- * `KEEL_*` environment variables (env.ts); expands `${NAME}` in upstreams (interpolate.ts);
+ * `KEEL_*` environment variables (env.ts); expands `${NAME}` in upstreams and [s3] (interpolate.ts);
  * validates; resolves storage paths against the directory of the configuration file; returns
  * a deeply frozen Config, with the file actually read and the warnings start-up should log.
  */
@@ -10,8 +10,9 @@ import TOML from '@iarna/toml';
 import { DEFAULTS } from './defaults.js';
 import { fromEnv, type EnvOrigin } from './env.js';
 import { ConfigError } from './errors.js';
-import { interpolateUpstreams } from './interpolate.js';
+import { interpolateS3, interpolateUpstreams } from './interpolate.js';
 import { configSchema, type Config } from './schema.js';
+import { parseStorageLocation, type StorageLocation } from './storage-location.js';
 import { merge, type Table } from './table.js';
 
 export { ConfigError } from './errors.js';
@@ -59,7 +60,7 @@ export function parseConfigText(text: string, source: string, baseDir: string, e
   const environment = fromEnv(env);
   const interpolated = interpolateUpstreams(merge(merge(merge(DEFAULTS as unknown as Table, parsed), environment.settings), overrides), env, source);
   const warnings = [...(environment.warning ? [environment.warning] : []), ...interpolated.warnings];
-  const result = configSchema.safeParse(interpolated.raw);
+  const result = configSchema.safeParse(interpolateS3(interpolated.raw, env, source));
   if (!result.success) {
     const lines = result.error.issues.map((issue) => {
       if (issue.code === 'unrecognized_keys') {
@@ -73,8 +74,22 @@ export function parseConfigText(text: string, source: string, baseDir: string, e
     });
     throw new ConfigError(lines.join('; '));
   }
-  const config = result.data;
-  for (const key of ['registry_storage', 'temporary_registry_storage', 'proxy_storage', 'database'] as const) {
+  const data = result.data;
+  const location = (text: string): StorageLocation => {
+    const parsed = parseStorageLocation(text);
+    if ('error' in parsed) throw new Error(`unreachable: the schema accepted ${JSON.stringify(text)}`);
+    return parsed.kind === 'filesystem' ? { kind: 'filesystem', path: resolve(baseDir, parsed.path) } : parsed;
+  };
+  const registry = location(data.registry_storage);
+  const proxy = location(data.proxy_storage);
+  // The string fields keep their old meaning for paths (resolved), and hold the URL for S3.
+  const config: Config = {
+    ...data,
+    registry_storage: registry.kind === 'filesystem' ? registry.path : data.registry_storage,
+    proxy_storage: proxy.kind === 'filesystem' ? proxy.path : data.proxy_storage,
+    storage: { registry, proxy },
+  };
+  for (const key of ['temporary_registry_storage', 'database'] as const) {
     config[key] = resolve(baseDir, config[key]);
   }
   for (const key of ['htpasswd', 'signing_key'] as const) {

@@ -115,9 +115,10 @@ function checkDatabase(path: string): void {
 
 /** Throws a StartupError on the first path Keel could not use; creates what is missing. */
 export function checkStorage(config: Config): void {
-  checkDirectory('registry_storage', config.registry_storage);
+  // An s3:// location is checked against its bucket instead (storage/s3/s3-preflight.ts).
+  if (config.storage.registry.kind === 'filesystem') checkDirectory('registry_storage', config.storage.registry.path);
   checkDirectory('temporary_registry_storage', config.temporary_registry_storage);
-  checkDirectory('proxy_storage', config.proxy_storage);
+  if (config.storage.proxy.kind === 'filesystem') checkDirectory('proxy_storage', config.storage.proxy.path);
   checkDatabase(config.database);
   // The signing key is created on first start when authentication is on: its directory must take it.
   if (config.auth.htpasswd !== '' && statOrUndefined(config.auth.signing_key, 'auth.signing_key') === undefined) {

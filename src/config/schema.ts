@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { DEFAULTS } from './defaults.js';
+import { overlaps, parseStorageLocation, type StorageLocation } from './storage-location.js';
 import { parseDuration, parseSize } from './units.js';
 
 const DEFAULT_ALIASES: Record<string, string> = DEFAULTS.proxy.aliases;
@@ -39,6 +40,15 @@ const listen = z.string().transform((v, ctx) => {
 
 const path = z.string().min(1);
 
+/** A directory or an s3:// URL; which one is worked out in load.ts (storage-location.ts). */
+const storage = path.superRefine((v, ctx) => {
+  const location = parseStorageLocation(v);
+  if ('error' in location) ctx.addIssue({ code: 'custom', message: location.error });
+});
+
+/** S3 signs presigned URLs for at most 7 days, in whole seconds. */
+const MAX_PRESIGN_MS = 7 * 24 * 3_600_000;
+
 /** An upstream name is one component of a repository name: it stands in `proxy/<name>/...`. */
 const UPSTREAM_NAME = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*$/;
 
@@ -69,9 +79,9 @@ const group = z
 export const configSchema = z
   .object({
     listen,
-    registry_storage: path,
+    registry_storage: storage,
     temporary_registry_storage: path,
-    proxy_storage: path,
+    proxy_storage: storage,
     database: path,
     limits: z
       .object({
@@ -143,6 +153,17 @@ export const configSchema = z
           .strict(),
       })
       .strict(),
+    s3: z
+      .object({
+        endpoint: z.union([z.literal(''), z.url({ protocol: /^https?$/, message: 'expected an http:// or https:// URL' })]),
+        region: z.string(),
+        force_path_style: z.boolean(),
+        access_key_id: z.string(),
+        secret_access_key: z.string(),
+        redirect: z.boolean(),
+        redirect_ttl: duration.refine((ms) => ms >= 1000 && ms <= MAX_PRESIGN_MS, 'expected a duration from "1s" to "7d" (S3 presigned URLs last at most 7 days)'),
+      })
+      .strict(),
     tls: z.object({ cert: z.string(), key: z.string() }).strict(),
     gc: z
       .object({
@@ -178,6 +199,14 @@ export const configSchema = z
         ctx.addIssue({ code: 'custom', path: ['proxy', 'aliases', alias], message: `"${target}" is not an allowed or configured upstream or group` });
       }
     }
+    if ((config.s3.access_key_id === '') !== (config.s3.secret_access_key === '')) {
+      ctx.addIssue({ code: 'custom', path: ['s3', config.s3.access_key_id === '' ? 'access_key_id' : 'secret_access_key'], message: 's3.access_key_id and s3.secret_access_key go together' });
+    }
+    const registry = parseStorageLocation(config.registry_storage);
+    const proxy = parseStorageLocation(config.proxy_storage);
+    if (!('error' in registry) && !('error' in proxy) && overlaps(registry, proxy)) {
+      ctx.addIssue({ code: 'custom', path: ['proxy_storage'], message: `shares keys with registry_storage "${config.registry_storage}": give the proxy cache another bucket or a prefix beside it, not inside it` });
+    }
     if ((config.tls.cert === '') !== (config.tls.key === '')) {
       ctx.addIssue({ code: 'custom', path: ['tls', config.tls.cert === '' ? 'cert' : 'key'], message: 'tls.cert and tls.key go together' });
     }
@@ -194,4 +223,14 @@ export const configSchema = z
     }
   });
 
-export type Config = z.output<typeof configSchema>;
+/** Where the registry's and the proxy cache's content live, parsed from registry_storage and proxy_storage (load.ts). */
+export interface StorageConfig {
+  readonly registry: StorageLocation;
+  readonly proxy: StorageLocation;
+}
+
+/**
+ * `registry_storage` and `proxy_storage` stay strings (an absolute path, or the s3:// URL as
+ * written) for the code that reads them as paths; `storage` says which kind each one is.
+ */
+export type Config = z.output<typeof configSchema> & { readonly storage: StorageConfig };
