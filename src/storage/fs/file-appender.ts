@@ -8,7 +8,7 @@
 import type { Hash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import { Writable } from 'node:stream';
-import { TooLargeError } from './storage-errors.js';
+import { TooLargeError } from '../storage-errors.js';
 
 /** More bytes arrived than the appender's limit allows. */
 
