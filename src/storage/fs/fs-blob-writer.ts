@@ -47,10 +47,12 @@ export class FsBlobWriter implements BlobWriter {
   async write(source: Readable, options: { limit?: number; landed?: (total: number) => void } = {}): Promise<number> {
     if (this.done) throw new Error('the blob writer is already committed or cancelled');
     const start = this.written;
+    let failed = false;
     const sink = new FileAppender(this.handle, start, {
       hash: this.hash,
       limit: options.limit ?? Infinity,
       written: (bytes) => {
+        if (failed) return;
         this.written = start + bytes;
         this.flush.wrote(this.written);
         options.landed?.(this.written);
@@ -62,7 +64,10 @@ export class FsBlobWriter implements BlobWriter {
     } catch (err) {
       // All or nothing: the file is cut back to where this write started; the running hash
       // saw bytes that are gone now, so commit hashes the file again.
+      failed = true;
       this.hash = undefined;
+      // A write still under way must land before the cut, not after it.
+      await sink.idle();
       this.written = start;
       await truncate(this.path, start).catch(() => undefined);
       throw asStorageError(err);
