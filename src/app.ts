@@ -12,7 +12,7 @@ import { metricsRouter } from './http/routes/metrics.js';
 import type { KeelMetrics } from './metrics/keel-metrics.js';
 import type { StorageBackend } from './storage/backend.js';
 import type { DiskFullWatch } from './storage/disk-full-watch.js';
-import type { StoreStats } from './storage/sqlite-stats.js';
+import type { StoreStats } from './storage/store-stats.js';
 import { v2Router } from './http/v2-router.js';
 import { archiveRouter } from './http/routes/archive.js';
 import { repositoryRouter } from './http/routes/repositories.js';

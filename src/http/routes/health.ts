@@ -9,7 +9,7 @@
 import express, { type Router } from 'express';
 import type { StorageBackend } from '../../storage/backend.js';
 import type { DiskFullWatch } from '../../storage/disk-full-watch.js';
-import type { StoreStats } from '../../storage/sqlite-stats.js';
+import type { StoreStats } from '../../storage/store-stats.js';
 
 /** The reasons a backend's ready() gave: one per problem (an AggregateError holds several). */
 function reasons(err: unknown): string[] {
