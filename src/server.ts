@@ -21,12 +21,11 @@ import { checkStorage } from './config/preflight.js';
 import type { Config } from './config/schema.js';
 import { metricsRouter } from './http/routes/metrics.js';
 import type { Clock } from './shared/clock.js';
-import { buildServices } from './services.js';
+import { buildServices, type Services } from './services.js';
 import { DiskFullWatch } from './storage/disk-full-watch.js';
-import { S3SettingsError } from './storage/s3/s3-client.js';
-import { checkS3Locations, type S3LocationToCheck } from './storage/s3/s3-preflight.js';
+import { S3SettingsError, checkS3Locations, type S3LocationToCheck } from './storage/backends.js';
 import { openDatabase } from './storage/sqlite-index.js';
-import type { FreeSpace } from './storage/free-space.js';
+import type { FreeSpace } from './storage/backends.js';
 
 export interface ServerDeps {
   config: Config;
@@ -127,6 +126,11 @@ async function checkS3Storage(config: Config): Promise<void> {
   }
 }
 
+/** Closes both backends (workers, connections), whatever either says. */
+async function closeBackends(services: Services): Promise<void> {
+  await Promise.allSettled([services.backends.registry.close(), services.backends.proxy.close()]);
+}
+
 export async function startServer({ config, logger, clock, freeSpace }: ServerDeps): Promise<RunningServer> {
   const roots = { registry_storage: config.registry_storage, temporary_registry_storage: config.temporary_registry_storage, proxy_storage: config.proxy_storage };
   checkStorage(config);
@@ -138,7 +142,7 @@ export async function startServer({ config, logger, clock, freeSpace }: ServerDe
   }
   // No sleeping inside SQLite on this thread: writes wait for the lock in SqliteWriter.
   const db = openIndex(config.database);
-  let services: ReturnType<typeof buildServices>;
+  let services: Services;
   try {
     services = buildServices(config, logger, clock, db, freeSpace);
   } catch (err) {
@@ -153,7 +157,7 @@ export async function startServer({ config, logger, clock, freeSpace }: ServerDe
     logger,
     ops: {
       stats: services.stats,
-      roots,
+      backends: services.backends,
       diskFull: new DiskFullWatch({ ...roots, database: dirname(config.database) }),
       ...(metrics ? { metrics } : {}),
       metricsHere: config.metrics.listen === '',
@@ -171,7 +175,7 @@ export async function startServer({ config, logger, clock, freeSpace }: ServerDe
   };
   // Nothing is served when start-up fails from here: give back the worker and the index, so that a caller that goes on (a test) is not left with them.
   const release = async (): Promise<void> => {
-    await services.hasher.close();
+    await closeBackends(services);
     services.index.close();
   };
   let server: Server;
@@ -212,7 +216,7 @@ export async function startServer({ config, logger, clock, freeSpace }: ServerDe
     auth: services.auth?.service,
     close: () => {
       closed ??= Promise.all([drain(server, config.http.shutdown_timeout), metricsServer ? drain(metricsServer, 1000) : undefined]).then(async () => {
-        await services.hasher.close();
+        await closeBackends(services);
         await services.auth?.close();
         services.index.close();
       });

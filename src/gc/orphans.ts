@@ -10,7 +10,7 @@ import type { BlobSweeper, Leftover, StoredBlob } from '../storage/blob-store.js
 import type { UploadSession } from '../storage/upload-store.js';
 import { BATCH_ROWS } from './batches.js';
 import type { GcContext } from './context.js';
-import type { GcUploads } from './fs-upload-sessions.js';
+import type { GcUploads } from './wiring.js';
 import type { StoreSummary } from './summary.js';
 
 /** File removals in flight at once (each is rename, stat, unlink on the libuv thread pool). */

@@ -21,7 +21,7 @@ import type { ManifestKey } from '../storage/gc-index.js';
 import type { UploadSession } from '../storage/upload-store.js';
 import { inBatches } from './batches.js';
 import type { GcContext } from './context.js';
-import type { GcUploads } from './fs-upload-sessions.js';
+import type { GcUploads } from './wiring.js';
 import { FILE_CONCURRENCY, sweepOrphans } from './orphans.js';
 import { planRegistry } from './registry-plan.js';
 import { emptySummary, sortItems, type GcItem, type StoreSummary } from './summary.js';

@@ -34,28 +34,32 @@ export async function runGc(config: Config, options: GcOptions, deps: { clock: C
     const index = openGcIndex(config, { readonly: options.dryRun });
     try {
       const stores = gcStores(config);
-      const grace = options.grace ?? config.gc.grace;
-      const items: GcItem[] | undefined = options.list ? [] : undefined;
-      const ctx: GcContext = {
-        index,
-        config,
-        logger: deps.logger,
-        progress: deps.progress ?? silentProgress,
-        now: started,
-        grace,
-        dryRun: options.dryRun,
-        leftoversSeen: new Set(),
-        ...(items ? { items } : {}),
-      };
-      deps.logger.info({ stores: options.stores, dry_run: options.dryRun, delete_untagged: options.deleteUntagged, grace_ms: grace }, 'gc: started');
-      const summaries: StoreSummary[] = [];
-      if (options.stores !== 'proxy') summaries.push(await collectRegistry(ctx, stores.registry, { deleteUntagged: options.deleteUntagged }));
-      if (options.stores !== 'registry') summaries.push(await collectProxy(ctx, stores.proxy));
-      const summary: GcSummary = { dryRun: options.dryRun, durationMs: deps.clock.now() - started, graceMs: grace, stores: summaries };
-      if (!options.dryRun) await writeLastRun(config.database, { ...summary, finishedAt: deps.clock.now() });
-      if (items) summary.items = items;
-      deps.logger.info({ duration_ms: summary.durationMs, dry_run: options.dryRun }, 'gc: finished');
-      return summary;
+      try {
+        const grace = options.grace ?? config.gc.grace;
+        const items: GcItem[] | undefined = options.list ? [] : undefined;
+        const ctx: GcContext = {
+          index,
+          config,
+          logger: deps.logger,
+          progress: deps.progress ?? silentProgress,
+          now: started,
+          grace,
+          dryRun: options.dryRun,
+          leftoversSeen: new Set(),
+          ...(items ? { items } : {}),
+        };
+        deps.logger.info({ stores: options.stores, dry_run: options.dryRun, delete_untagged: options.deleteUntagged, grace_ms: grace }, 'gc: started');
+        const summaries: StoreSummary[] = [];
+        if (options.stores !== 'proxy') summaries.push(await collectRegistry(ctx, stores.registry, { deleteUntagged: options.deleteUntagged }));
+        if (options.stores !== 'registry') summaries.push(await collectProxy(ctx, stores.proxy));
+        const summary: GcSummary = { dryRun: options.dryRun, durationMs: deps.clock.now() - started, graceMs: grace, stores: summaries };
+        if (!options.dryRun) await writeLastRun(config.database, { ...summary, finishedAt: deps.clock.now() });
+        if (items) summary.items = items;
+        deps.logger.info({ duration_ms: summary.durationMs, dry_run: options.dryRun }, 'gc: finished');
+        return summary;
+      } finally {
+        await stores.close();
+      }
     } finally {
       index.close();
     }

@@ -1,20 +1,27 @@
 /**
- * Where GC gets its stores, index and lock: the one place that knows which backend backs
- * them. The stores come from the same backend factory as the server's once there is one; on
- * this branch the filesystem parts are built here directly.
+ * Where GC gets its stores, index and lock: the one place of GC that knows which backend
+ * backs them. The stores come from the same backend factory as the server's
+ * (storage/backends.ts), so GC sweeps whatever the configuration names: a directory or a
+ * bucket.
  */
 import type { Config } from '../config/schema.js';
+import type { StorageBackend } from '../storage/backend.js';
+import { createBackend } from '../storage/backends.js';
 import type { BlobSweeper } from '../storage/blob-store.js';
-import { FsBlobSweeper } from '../storage/fs/fs-blob-sweeper.js';
 import type { GcIndex } from '../storage/gc-index.js';
 import { SqliteGcIndex } from '../storage/sqlite-gc-queries.js';
+import type { UploadStore } from '../storage/upload-store.js';
 import { FileGcLock } from './file-gc-lock.js';
 import type { GcLock } from './gc-lock.js';
-import { FsUploadSessions, type GcUploads } from './fs-upload-sessions.js';
+
+/** What GC does with upload sessions: find the abandoned ones, remove them. */
+export type GcUploads = Pick<UploadStore, 'list' | 'remove'>;
 
 export interface GcStores {
   registry: { blobs: BlobSweeper; uploads: GcUploads };
   proxy: { blobs: BlobSweeper };
+  /** Releases the backends' connections and workers. */
+  close(): Promise<void>;
 }
 
 export function gcLock(config: Config): GcLock {
@@ -27,11 +34,14 @@ export function openGcIndex(config: Config, options: { readonly: boolean }): GcI
 }
 
 export function gcStores(config: Config): GcStores {
+  const temp = { tempRoot: config.temporary_registry_storage, tempSetting: 'temporary_registry_storage' };
+  const registry: StorageBackend = createBackend(config.registry_storage, { setting: 'registry_storage', ...temp });
+  const proxy: StorageBackend = createBackend(config.proxy_storage, { setting: 'proxy_storage', ...temp });
   return {
-    registry: {
-      blobs: new FsBlobSweeper(config.registry_storage, config.temporary_registry_storage),
-      uploads: new FsUploadSessions(config.temporary_registry_storage),
+    registry: { blobs: registry.blobs, uploads: registry.uploads },
+    proxy: { blobs: proxy.blobs },
+    close: async () => {
+      await Promise.allSettled([registry.close(), proxy.close()]);
     },
-    proxy: { blobs: new FsBlobSweeper(config.proxy_storage, config.temporary_registry_storage) },
   };
 }

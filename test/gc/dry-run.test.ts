@@ -11,7 +11,7 @@ import { pino } from 'pino';
 import { runGc } from '../../src/gc/run-gc.js';
 import type { GcSummary } from '../../src/gc/summary.js';
 import type { Digest } from '../../src/shared/types.js';
-import { blobPath, ingestDir, uploadPath } from '../../src/storage/paths.js';
+import { blobPath, ingestDir, uploadPath } from '../../src/storage/fs/paths.js';
 import { startKeel, type KeelProcess } from '../support/keel-server.js';
 import { ManualClock } from '../support/manual-clock.js';
 import { Client, randomBytes, sha256 } from '../support/oci-client.js';

@@ -12,7 +12,7 @@ import { link, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Digest } from '../../shared/types.js';
 import type { BlobSweeper, Leftover, StoredBlob } from '../blob-store.js';
-import { blobPath, ingestDir } from '../paths.js';
+import { blobPath, ingestDir } from './paths.js';
 
 const HEX = /^[a-f0-9]+$/;
 /** The name a file is renamed to while GC decides about it; one left by an interrupted run is found again. */
