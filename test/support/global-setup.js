@@ -3,11 +3,14 @@
 // meanwhile (`npm run bench` in the bench test, a developer's `npm run build`) then cannot
 // hand a child process a half-written module. Test support reads the copy's location from
 // TEST_KEEL_BUILD (test/support/build.ts); global-teardown.js removes the copy.
+// TEST_KEEL_RUN_DIR is the run's scratch dir (test/support/stale-daemons.ts).
 import { cp, mkdtemp, symlink, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 export default async function setup() {
+  // The run's own scratch dir: test support records daemons there for global-teardown.js.
+  process.env.TEST_KEEL_RUN_DIR = await mkdtemp(join(tmpdir(), 'keel-test-run-'));
   const dist = resolve('dist');
   // Without a build, only tests that run the executables fail (build.ts says what to do).
   const built = await stat(join(dist, 'main.js')).then(() => true, () => false);

@@ -1,7 +1,36 @@
-// Jest global teardown: removes the private copy of the build that global-setup.js took.
-import { rm } from 'node:fs/promises';
+// Jest global teardown: removes the private copy of the build that global-setup.js took, and
+// kills daemons a test file recorded but did not stop (test/support/stale-daemons.ts), e.g.
+// because its process died: a crashed run must not leave a Ceph cluster holding RAM forever.
+import { readdir, readFile, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+
+/** Kills the daemons recorded under runDir that are still ours and removes their dirs. */
+export async function killRecorded(runDir) {
+  const records = join(runDir, 'daemons');
+  const files = await readdir(records).catch(() => []);
+  for (const file of files) {
+    const record = JSON.parse(await readFile(join(records, file), 'utf8'));
+    for (const pid of [...record.pids].reverse()) {
+      const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+      // only a PID that is still ours: its command line names the cluster's config file
+      if (!cmdline.split('\0').includes(record.marker)) continue;
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone meanwhile
+      }
+    }
+    const marked = await stat(join(record.dir, '.keel-s3')).then(() => true, () => false);
+    if (marked) await rm(record.dir, { recursive: true, force: true, maxRetries: 3 });
+  }
+}
 
 export default async function teardown() {
+  const runDir = process.env.TEST_KEEL_RUN_DIR;
+  if (runDir) {
+    await killRecorded(runDir);
+    await rm(runDir, { recursive: true, force: true });
+  }
   const root = process.env.TEST_KEEL_BUILD;
   if (root) await rm(root, { recursive: true, force: true });
 }

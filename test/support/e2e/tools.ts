@@ -25,7 +25,13 @@ export type ToolName =
   | 'openssl'
   | 'setpriv'
   | 'sync'
-  | 'mmdebstrap';
+  | 'mmdebstrap'
+  | 'ceph-mon'
+  | 'ceph-osd'
+  | 'monmaptool'
+  | 'radosgw'
+  | 'radosgw-admin'
+  | 'ceph';
 
 interface Tool {
   path: string;
@@ -51,6 +57,13 @@ export const TOOLS: Readonly<Record<ToolName, Tool>> = Object.freeze({
   setpriv: { path: '/usr/bin/setpriv', pkg: 'util-linux' },
   sync: { path: '/usr/bin/sync', pkg: 'coreutils' },
   mmdebstrap: { path: '/usr/bin/mmdebstrap', pkg: 'mmdebstrap' },
+  // Ceph for the S3 test server (test/support/s3-server.ts); monmaptool comes with ceph-mon.
+  'ceph-mon': { path: '/usr/bin/ceph-mon', pkg: 'ceph-mon' },
+  'ceph-osd': { path: '/usr/bin/ceph-osd', pkg: 'ceph-osd' },
+  monmaptool: { path: '/usr/bin/monmaptool', pkg: 'ceph-mon' },
+  radosgw: { path: '/usr/bin/radosgw', pkg: 'radosgw' },
+  'radosgw-admin': { path: '/usr/bin/radosgw-admin', pkg: 'ceph-common' },
+  ceph: { path: '/usr/bin/ceph', pkg: 'ceph-common' },
 });
 
 export function toolPath(name: ToolName): string {
@@ -116,7 +129,7 @@ export async function ensureTools(names: readonly ToolName[]): Promise<void> {
   const pkgs = packagesFor(missing);
   if (process.getuid?.() !== 0) {
     throw new Error(
-      `e2e tests need ${describeTools(missing)}; not root, so not installing. ` +
+      `tests need ${describeTools(missing)}; not root, so not installing. ` +
         `Run: sudo apt-get install -y --no-install-recommends ${pkgs.join(' ')}`,
     );
   }
@@ -126,10 +139,10 @@ export async function ensureTools(names: readonly ToolName[]): Promise<void> {
     await aptGet(['install', '-y', '--no-install-recommends', ...pkgs]);
   } catch (e) {
     aptUpdated = undefined;
-    throw new Error(`e2e tests need ${describeTools(missing)}; apt-get install ${pkgs.join(' ')} failed:\n${String(e)}`);
+    throw new Error(`tests need ${describeTools(missing)}; apt-get install ${pkgs.join(' ')} failed:\n${String(e)}`);
   }
   const still = await missingTools(missing);
   if (still.length > 0) {
-    throw new Error(`e2e tests need ${describeTools(still)}; apt-get install ${pkgs.join(' ')} did not provide them`);
+    throw new Error(`tests need ${describeTools(still)}; apt-get install ${pkgs.join(' ')} did not provide them`);
   }
 }
