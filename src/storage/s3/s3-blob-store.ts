@@ -6,6 +6,7 @@
  * s3-blob-sweeper.ts.
  */
 import type { Readable, Writable } from 'node:stream';
+import type { Clock } from '../../shared/clock.js';
 import { digestBuffer } from '../../shared/digest.js';
 import { digestAlgorithm, type Digest } from '../../shared/types.js';
 import type { BlobStore, BlobWriter, ByteRange, StoredBlob } from '../blob-store.js';
@@ -23,6 +24,8 @@ export interface S3BlobStoreOptions {
   /** Seconds a presigned URL stays valid; default 1200 (distribution's s3 driver: 20 minutes). */
   redirectTtlSeconds?: number;
   tuning?: S3Tuning;
+  /** Milliseconds since the epoch, for signing URLs (injected so tests can sign in the past). */
+  clock?: Clock;
 }
 
 export class S3BlobStore implements BlobStore {
@@ -87,7 +90,7 @@ export class S3BlobStore implements BlobStore {
 
   async redirectUrl(digest: Digest): Promise<string | undefined> {
     if (this.options.redirect === false) return undefined;
-    return this.bucket.presignGet(this.paths.blob(digest), this.options.redirectTtlSeconds ?? 1200);
+    return this.bucket.presignGet(this.paths.blob(digest), this.options.redirectTtlSeconds ?? 1200, new Date(this.options.clock?.now() ?? Date.now()));
   }
 
   async writer(): Promise<BlobWriter> {

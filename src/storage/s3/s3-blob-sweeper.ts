@@ -14,8 +14,8 @@
  * The window left: a commit that lands between the HEAD of step 1 and the DeleteObject of
  * step 3 (a few ms) is deleted with the old object, and is only put back if its index row is
  * visible by the re-check of step 4; a writer slower than that between its commit and its
- * index row loses the object (the row then points at nothing; `verify` reports it). S3 offers
- * no delete conditional on an ETag (RGW 16 ignores If-Match on DELETE), which would close it.
+ * index row loses the object (the row then points at nothing; `verify` reports it). A delete
+ * conditional on the ETag would close it; it is not used, as RGW 16.2 is not known to honour one.
  *
  * sweepLeftovers: multipart uploads under the prefix (assemblies of a commit that died) whose
  * start and newest part are older than the cutoff are aborted; ingest/ writer directories

@@ -25,13 +25,13 @@ import type { S3Tuning } from './s3-tuning.js';
 
 export class S3BlobWriter implements BlobWriter {
   private readonly id = randomUUID();
-  private readonly hash = createHash('sha256');
+  private hash = createHash('sha256');
   private readonly pieces: Piece[] = [];
   /** Bytes after the stored pieces, held until the next write or commit (< partSize). */
   private rest: Buffer = Buffer.alloc(0);
   private stored = 0;
   private total = 0;
-  private state: 'open' | 'writing' | 'broken' | 'done' = 'open';
+  private state: 'open' | 'writing' | 'committing' | 'done' = 'open';
 
   constructor(
     private readonly bucket: S3Bucket,
@@ -48,6 +48,10 @@ export class S3BlobWriter implements BlobWriter {
     this.state = 'writing';
     const before = this.stored;
     const firstIndex = this.pieces.length;
+    // A write that fails leaves the writer where it was: hash, pieces and rest as before it.
+    const hashBefore = this.hash.copy();
+    const restBefore = this.rest;
+    const written: string[] = [];
     try {
       const result = await spoolPieces(this.bucket, source, {
         partSize: this.tuning.partSize,
@@ -55,7 +59,11 @@ export class S3BlobWriter implements BlobWriter {
         head: this.rest,
         hash: this.hash,
         limit: options.limit,
-        keyFor: (i) => this.paths.ingestPiece(this.id, firstIndex + i),
+        keyFor: (i) => {
+          const key = this.paths.ingestPiece(this.id, firstIndex + i);
+          written.push(key);
+          return key;
+        },
         stored: (piece, bytes) => {
           this.pieces.push(piece);
           this.stored = before + bytes;
@@ -69,8 +77,13 @@ export class S3BlobWriter implements BlobWriter {
       if (this.total > this.stored) options.landed?.(this.total);
       return result.sourceBytes;
     } catch (err) {
-      // Which of the source's bytes were hashed and stored is unknown now: only cancel is left.
-      this.state = 'broken';
+      this.hash = hashBefore;
+      this.rest = restBefore;
+      this.pieces.length = firstIndex;
+      this.stored = before;
+      this.state = 'open';
+      // Pieces of the failed write would be overwritten by the next one; deleted all the same.
+      await this.bucket.deleteMany(written).catch(() => undefined);
       throw err;
     }
   }
@@ -99,7 +112,7 @@ export class S3BlobWriter implements BlobWriter {
 
   async commit(digest: Digest): Promise<void> {
     if (this.state !== 'open') throw new Error(`cannot commit a blob writer that is ${this.state}`);
-    this.state = 'broken';
+    this.state = 'committing';
     const actual =
       digestAlgorithm(digest) === 'sha256'
         ? (`sha256:${this.hash.digest('hex')}` as Digest)

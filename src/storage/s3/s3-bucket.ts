@@ -166,8 +166,8 @@ export class S3Bucket {
     } while (token);
   }
 
-  async presignGet(key: string, expiresInSeconds: number): Promise<string> {
-    return getSignedUrl(this.client, new GetObjectCommand({ Bucket: this.name, Key: key }), { expiresIn: expiresInSeconds });
+  async presignGet(key: string, expiresInSeconds: number, signedAt: Date): Promise<string> {
+    return getSignedUrl(this.client, new GetObjectCommand({ Bucket: this.name, Key: key }), { expiresIn: expiresInSeconds, signingDate: signedAt });
   }
 
   /**
