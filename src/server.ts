@@ -21,10 +21,10 @@ import { checkStorage } from './config/preflight.js';
 import type { Config } from './config/schema.js';
 import { metricsRouter } from './http/routes/metrics.js';
 import type { Clock } from './shared/clock.js';
-import { buildServices } from './services.js';
+import { buildServices, type Services } from './services.js';
 import { DiskFullWatch } from './storage/disk-full-watch.js';
 import { openDatabase } from './storage/sqlite-index.js';
-import type { FreeSpace } from './storage/free-space.js';
+import type { FreeSpace } from './storage/backends.js';
 
 export interface ServerDeps {
   config: Config;
@@ -111,12 +111,17 @@ function drain(server: Server, deadlineMs: number): Promise<void> {
   });
 }
 
+/** Closes both backends (workers, connections), whatever either says. */
+async function closeBackends(services: Services): Promise<void> {
+  await Promise.allSettled([services.backends.registry.close(), services.backends.proxy.close()]);
+}
+
 export async function startServer({ config, logger, clock, freeSpace }: ServerDeps): Promise<RunningServer> {
   const roots = { registry_storage: config.registry_storage, temporary_registry_storage: config.temporary_registry_storage, proxy_storage: config.proxy_storage };
   checkStorage(config);
   // No sleeping inside SQLite on this thread: writes wait for the lock in SqliteWriter.
   const db = openIndex(config.database);
-  let services: ReturnType<typeof buildServices>;
+  let services: Services;
   try {
     services = buildServices(config, logger, clock, db, freeSpace);
   } catch (err) {
@@ -131,7 +136,7 @@ export async function startServer({ config, logger, clock, freeSpace }: ServerDe
     logger,
     ops: {
       stats: services.stats,
-      roots,
+      backends: services.backends,
       diskFull: new DiskFullWatch({ ...roots, database: dirname(config.database) }),
       ...(metrics ? { metrics } : {}),
       metricsHere: config.metrics.listen === '',
@@ -149,7 +154,7 @@ export async function startServer({ config, logger, clock, freeSpace }: ServerDe
   };
   // Nothing is served when start-up fails from here: give back the worker and the index, so that a caller that goes on (a test) is not left with them.
   const release = async (): Promise<void> => {
-    await services.hasher.close();
+    await closeBackends(services);
     services.index.close();
   };
   let server: Server;
@@ -190,7 +195,7 @@ export async function startServer({ config, logger, clock, freeSpace }: ServerDe
     auth: services.auth?.service,
     close: () => {
       closed ??= Promise.all([drain(server, config.http.shutdown_timeout), metricsServer ? drain(metricsServer, 1000) : undefined]).then(async () => {
-        await services.hasher.close();
+        await closeBackends(services);
         await services.auth?.close();
         services.index.close();
       });

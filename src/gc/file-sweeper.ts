@@ -10,7 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import { link, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { blobPath, ingestDir, uploadsDir } from '../storage/paths.js';
+import { blobPath, ingestDir, uploadsDir } from '../storage/fs/paths.js';
 import type { Digest } from '../shared/types.js';
 
 const HEX = /^[a-f0-9]+$/;

@@ -12,7 +12,7 @@
  * write transactions with pauses between them (batches.ts), so the server is never locked out long.
  */
 import type { Digest } from '../shared/types.js';
-import { uploadPath } from '../storage/paths.js';
+import { uploadPath } from '../storage/fs/paths.js';
 import { inBatches } from './batches.js';
 import type { GcContext } from './context.js';
 import { removeContent, removeFile, removeStray, strayContent, strayTemporary, type StrayFile } from './file-sweeper.js';

@@ -11,7 +11,7 @@ import { digestBuffer } from '../../shared/digest.js';
 import { digestAlgorithm, type Digest } from '../../shared/types.js';
 import type { BlobStore, BlobWriter, ByteRange, StoredBlob } from '../blob-store.js';
 import { BlobDigestMismatchError, BlobNotFoundError, ContentIntegrityError, TooLargeError } from '../storage-errors.js';
-import { destinationClosed, write } from '../writable-waits.js';
+import { destinationClosed, write } from '../../shared/writable-waits.js';
 import type { S3Bucket } from './s3-bucket.js';
 import { S3BlobSweeper } from './s3-blob-sweeper.js';
 import { S3BlobWriter } from './s3-blob-writer.js';
