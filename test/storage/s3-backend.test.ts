@@ -12,6 +12,9 @@ import { createS3Client } from '../../src/storage/s3/s3-client.js';
 import { BlobDigestMismatchError, BlobNotFoundError, ContentIntegrityError } from '../../src/storage/storage-errors.js';
 import type { Digest } from '../../src/shared/types.js';
 import { startS3, type S3Server } from '../support/s3-server.js';
+import type { MakeBackend } from './contract/backend-factory.js';
+import { blobStoreContract } from './contract/blob-store.contract.js';
+import { uploadStoreContract } from './contract/upload-store.contract.js';
 
 jest.setTimeout(300_000);
 
@@ -75,6 +78,11 @@ afterAll(async () => {
   for (const c of clients) c.destroy();
   await s3?.stop();
 });
+
+// The shared contract suites, each test on a fresh prefix of the same bucket.
+const makeS3: MakeBackend = async () => ({ backend: backend(), cleanup: async () => undefined });
+blobStoreContract('S3 (Ceph RGW)', makeS3, { redirects: true });
+uploadStoreContract('S3 (Ceph RGW)', makeS3);
 
 describe('S3 blob store', () => {
   test('a writer streams pieces, commit makes the checked bytes visible; reader ranges, send and readBytes', async () => {
