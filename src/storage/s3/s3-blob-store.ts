@@ -9,7 +9,7 @@ import type { Readable, Writable } from 'node:stream';
 import type { Clock } from '../../shared/clock.js';
 import { digestBuffer } from '../../shared/digest.js';
 import { digestAlgorithm, type Digest } from '../../shared/types.js';
-import type { BlobStore, BlobWriter, ByteRange, StoredBlob } from '../blob-store.js';
+import type { BlobStore, BlobWriter, ByteRange, Leftover, StoredBlob } from '../blob-store.js';
 import { BlobDigestMismatchError, BlobNotFoundError, ContentIntegrityError, TooLargeError } from '../storage-errors.js';
 import { destinationClosed, write } from '../../shared/writable-waits.js';
 import type { S3Bucket } from './s3-bucket.js';
@@ -111,6 +111,7 @@ export class S3BlobStore implements BlobStore {
     return true;
   }
 
+  /** The listing gives size and time already, so GC's `skip` (a shortcut for the filesystem's stats) is not used. */
   list(): AsyncIterable<StoredBlob> {
     return this.sweeper.list();
   }
@@ -119,7 +120,11 @@ export class S3BlobStore implements BlobStore {
     return this.sweeper.removeUnwanted(digest, cutoff, wanted);
   }
 
-  sweepLeftovers(cutoff: number): Promise<number> {
-    return this.sweeper.sweepLeftovers(cutoff);
+  leftovers(cutoff: number): AsyncIterable<Leftover> {
+    return this.sweeper.leftovers(cutoff);
+  }
+
+  sweepLeftovers(cutoff: number, removed?: (leftover: Leftover) => void): Promise<number> {
+    return this.sweeper.sweepLeftovers(cutoff, removed);
   }
 }

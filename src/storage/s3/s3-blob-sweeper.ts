@@ -23,7 +23,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Digest } from '../../shared/types.js';
-import type { StoredBlob } from '../blob-store.js';
+import type { Leftover, StoredBlob } from '../blob-store.js';
 import type { S3Bucket } from './s3-bucket.js';
 import type { S3Paths } from './s3-paths.js';
 
@@ -62,25 +62,41 @@ export class S3BlobSweeper {
     return head.size;
   }
 
-  async sweepLeftovers(cutoff: number): Promise<number> {
+  /** What sweepLeftovers would remove, read only (a dry run lists it). */
+  async *leftovers(cutoff: number): AsyncIterable<Leftover> {
+    for await (const found of this.found(cutoff)) yield found.leftover;
+  }
+
+  async sweepLeftovers(cutoff: number, removed?: (leftover: Leftover) => void): Promise<number> {
     let freed = 0;
+    for await (const found of this.found(cutoff)) {
+      await found.remove();
+      freed += found.leftover.size;
+      removed?.(found.leftover);
+    }
+    return freed;
+  }
+
+  /** Leftovers older than the cutoff, each with the way to remove it. */
+  private async *found(cutoff: number): AsyncIterable<{ leftover: Leftover; remove: () => Promise<void> }> {
     for await (const u of this.bucket.multipartUploads(this.paths.all)) {
       if (u.initiated >= cutoff) continue;
       const parts = await this.bucket.partsOf(u.key, u.uploadId);
       if (!parts || parts.newest >= cutoff) continue;
-      await this.bucket.abort(u.key, u.uploadId);
-      freed += parts.bytes;
+      yield {
+        leftover: { name: `${u.key} (multipart upload ${u.uploadId})`, size: parts.bytes, modified: parts.newest },
+        remove: () => this.bucket.abort(u.key, u.uploadId),
+      };
     }
-    freed += await this.sweepGroups(this.paths.ingest, cutoff);
-    freed += await this.sweepGroups(this.paths.trash, cutoff, 3);
-    return freed;
+    yield* this.groups(this.paths.ingest, cutoff);
+    yield* this.groups(this.paths.trash, cutoff, 3);
   }
 
   /**
-   * Deletes the objects under `prefix` grouped by their first `depth` path segments (a writer's
-   * directory) when the newest object of the group is older than the cutoff.
+   * The objects under `prefix` grouped by their first `depth` path segments (a writer's
+   * directory) whose newest object is older than the cutoff, each group one leftover.
    */
-  private async sweepGroups(prefix: string, cutoff: number, depth = 1): Promise<number> {
+  private async *groups(prefix: string, cutoff: number, depth = 1): AsyncIterable<{ leftover: Leftover; remove: () => Promise<void> }> {
     const groups = new Map<string, { keys: string[]; bytes: number; newest: number }>();
     for await (const o of this.bucket.list(prefix)) {
       const group = o.key.slice(prefix.length).split('/').slice(0, depth).join('/');
@@ -90,10 +106,9 @@ export class S3BlobSweeper {
       g.newest = Math.max(g.newest, o.modified);
       groups.set(group, g);
     }
-    let freed = 0;
-    const old = [...groups.values()].filter((g) => g.newest < cutoff);
-    await this.bucket.deleteMany(old.flatMap((g) => g.keys));
-    for (const g of old) freed += g.bytes;
-    return freed;
+    for (const [group, g] of groups) {
+      if (g.newest >= cutoff) continue;
+      yield { leftover: { name: `${prefix}${group}`, size: g.bytes, modified: g.newest }, remove: () => this.bucket.deleteMany(g.keys) };
+    }
   }
 }
