@@ -132,14 +132,12 @@ async function closeBackends(services: Services): Promise<void> {
 }
 
 export async function startServer({ config, logger, clock, freeSpace }: ServerDeps): Promise<RunningServer> {
-  const roots = { registry_storage: config.registry_storage, temporary_registry_storage: config.temporary_registry_storage, proxy_storage: config.proxy_storage };
+  // The filesystems a full disk can stop writes on: the local stores, the temporary root, the index's.
+  const roots: Record<string, string> = { temporary_registry_storage: config.temporary_registry_storage };
+  if (config.storage.registry.kind === 'filesystem') roots.registry_storage = config.storage.registry.path;
+  if (config.storage.proxy.kind === 'filesystem') roots.proxy_storage = config.storage.proxy.path;
   checkStorage(config);
   await checkS3Storage(config);
-  // Until the S3 blob and upload stores are wired in (services.ts), an s3:// location must not
-  // fall through to the filesystem store, which would take the URL for a relative directory.
-  for (const [key, location] of [['registry_storage', config.storage.registry], ['proxy_storage', config.storage.proxy]] as const) {
-    if (location.kind === 's3') throw new StartupError(`${key}: the bucket passed the start-up check, but this build cannot serve from S3 yet`);
-  }
   // No sleeping inside SQLite on this thread: writes wait for the lock in SqliteWriter.
   const db = openIndex(config.database);
   let services: Services;

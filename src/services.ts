@@ -47,11 +47,11 @@ export function buildServices(config: Config, logger: Logger, clock: Clock, db: 
   // One writer for both indexes: they share the database and its write lock.
   const writer = new SqliteWriter(db, { clock, ...(metrics ? { onWait: () => metrics.indexWriteWaited() } : {}) });
   const index = new SqliteIndex(db, writer);
-  const temp = { tempRoot: config.temporary_registry_storage, tempSetting: 'temporary_registry_storage', ...(freeSpace ? { freeSpace } : {}) };
+  const temp = { tempRoot: config.temporary_registry_storage, tempSetting: 'temporary_registry_storage', s3: config.s3, clock, ...(freeSpace ? { freeSpace } : {}) };
   const cacheSize = config.limits.manifest_cache_size;
   const backends = {
-    registry: withCachedBlobs(createBackend(config.registry_storage, { setting: 'registry_storage', ...temp }), cacheSize),
-    proxy: withCachedBlobs(createBackend(config.proxy_storage, { setting: 'proxy_storage', ...temp }), cacheSize),
+    registry: withCachedBlobs(createBackend(config.storage.registry, { setting: 'registry_storage', ...temp }), cacheSize),
+    proxy: withCachedBlobs(createBackend(config.storage.proxy, { setting: 'proxy_storage', ...temp }), cacheSize),
   };
   // A blob file that disagrees with the index is damage to stored data: said loudly, counted.
   const integrity =

@@ -34,9 +34,9 @@ export function openGcIndex(config: Config, options: { readonly: boolean }): GcI
 }
 
 export function gcStores(config: Config): GcStores {
-  const temp = { tempRoot: config.temporary_registry_storage, tempSetting: 'temporary_registry_storage' };
-  const registry: StorageBackend = createBackend(config.registry_storage, { setting: 'registry_storage', ...temp });
-  const proxy: StorageBackend = createBackend(config.proxy_storage, { setting: 'proxy_storage', ...temp });
+  const temp = { tempRoot: config.temporary_registry_storage, tempSetting: 'temporary_registry_storage', s3: config.s3 };
+  const registry: StorageBackend = createBackend(config.storage.registry, { setting: 'registry_storage', ...temp });
+  const proxy: StorageBackend = createBackend(config.storage.proxy, { setting: 'proxy_storage', ...temp });
   return {
     registry: { blobs: registry.blobs, uploads: registry.uploads },
     proxy: { blobs: proxy.blobs },
