@@ -130,6 +130,17 @@ describe('which configuration is read', () => {
     const listening = await keel.logged('keel listening');
     expect(listening.node).toBe(process.version);
   });
+
+  test('on a V8 that has --scavenger-max-new-space-capacity-mb (Node 24) scripts/keel passes it as 2, on one without (Node 20) it leaves it out and Keel starts', async () => {
+    // What the node of this run offers decides which way is checked; the run under each
+    // Node version (npm test, scripts/test-node24) checks its own way.
+    const offered = execFileSync(process.execPath, ['--v8-options'], { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 }).includes('--scavenger-max-new-space-capacity-mb');
+    const keel = run(KEEL, ['--config', await config('')]);
+    await keel.logged('keel listening');
+    const args = (await readFile(`/proc/${keel.pid}/cmdline`, 'utf8')).split('\0');
+    expect(args.slice(0, 3)).toEqual(['node', '--max-semi-space-size=2', '--max-old-space-size=256']);
+    expect(args.includes('--scavenger-max-new-space-capacity-mb=2')).toBe(offered);
+  });
 });
 
 describe('start-up checks of storage and the database', () => {

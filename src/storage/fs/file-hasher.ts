@@ -79,6 +79,8 @@ interface Reply {
 interface Pending {
   resolve(digest: string): void;
   reject(error: Error): void;
+  /** The worker asked: only its exit fails the request. */
+  worker: Worker;
 }
 
 export class FileHasher {
@@ -107,7 +109,7 @@ export class FileHasher {
   digest(key: string, path: string, size: number, algorithm: DigestAlgorithm): Promise<string> {
     const id = this.nextId++;
     return new Promise<string>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
+      this.pending.set(id, { resolve, reject, worker: this.ensureWorker() });
       this.post({ type: 'digest', id, key, path, size, algorithm });
     });
   }
@@ -151,11 +153,11 @@ export class FileHasher {
       else waiter.reject(new Error(`hashing failed: ${reply.error ?? 'unknown error'}`));
     });
     const lost = (reason: string): void => {
-      // An idle worker stopped by its timer may exit after a new one took its place: the
-      // requests waiting now are the new worker's, not this one's.
-      if (this.worker !== undefined && this.worker !== worker) return;
-      this.worker = undefined;
+      if (this.worker === worker) this.worker = undefined;
+      // An idle worker's exit can come after the next request started a new one: that
+      // request is the new worker's and must not fail with the old one.
       for (const [id, waiter] of this.pending) {
+        if (waiter.worker !== worker) continue;
         this.pending.delete(id);
         waiter.reject(new Error(`the hashing worker stopped: ${reason}`));
       }
