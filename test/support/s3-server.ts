@@ -38,6 +38,12 @@ export interface S3Server {
   /** The cluster's private dir (logs in DIR/log). Removed by stop(). */
   readonly dir: string;
   createBucket(name: string): Promise<void>;
+  /**
+   * radosgw's log (DIR/log/client.rgw.log), flushed first through the admin socket: the
+   * daemon writes its log from a thread of its own, so a request just answered may not be in
+   * the file yet. At the default level the beast frontend logs one access line per request.
+   */
+  rgwLog(): Promise<string>;
   /** Resident memory of the three daemons together, in bytes (VmRSS). */
   rssBytes(): Promise<number>;
   /** Idempotent: stops the daemons in reverse order and removes the dir. */
@@ -67,9 +73,13 @@ interface Ports {
   rgw: number;
 }
 
+/** A unix socket path must stay under 107 bytes (pitfall 3): no admin sockets if dir is long. */
+function hasAdminSockets(dir: string): boolean {
+  return dir.length <= 80;
+}
+
 function cephConf(dir: string, fsid: string, ports: Ports, memoryBytes: number): string {
-  // A unix socket path must stay under 107 bytes (pitfall 3): no admin sockets if dir is long.
-  const asok = dir.length > 80 ? '' : `${dir}/run/$name.asok`;
+  const asok = hasAdminSockets(dir) ? `${dir}/run/$name.asok` : '';
   return `[global]
 fsid = ${fsid}
 mon host = [v2:127.0.0.1:${ports.mon}]
@@ -296,6 +306,11 @@ export async function startS3(options: StartS3Options = {}): Promise<S3Server> {
       dir,
       async createBucket(name: string) {
         await client.send(new CreateBucketCommand({ Bucket: name }));
+      },
+      async rgwLog() {
+        if (!hasAdminSockets(dir)) throw new Error(`startS3: ${dir} is too long for an admin socket; radosgw's log cannot be flushed`);
+        await run(toolPath('ceph'), ['--admin-daemon', join(dir, 'run', 'client.rgw.asok'), 'log', 'flush'], { timeoutMs: STEP_TIMEOUT_MS });
+        return readFile(join(dir, 'log', 'client.rgw.log'), 'utf8');
       },
       async rssBytes() {
         let total = 0;

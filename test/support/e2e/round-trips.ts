@@ -44,6 +44,8 @@ export interface RoundTripContext {
   dockerd: Dockerd;
   layout: OciLayout;
   image: BuiltImage;
+  /** The two-platform index (linux/amd64, linux/arm64) of the multi-arch test. */
+  index: BuiltIndex;
   cleanup: Cleanup;
 }
 
@@ -208,6 +210,6 @@ export function describeRoundTrips(label: string, startRegistry: () => Promise<R
       expect(back.RootFS.Layers).toEqual(diffIds(image));
     });
 
-    more?.(() => ({ registry, skopeo, podman, containerd, dockerd, layout, image, cleanup }));
+    more?.(() => ({ registry, skopeo, podman, containerd, dockerd, layout, image, index, cleanup }));
   });
 }
