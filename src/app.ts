@@ -10,8 +10,9 @@ import { requestLog } from './http/request-log.js';
 import { healthRouter } from './http/routes/health.js';
 import { metricsRouter } from './http/routes/metrics.js';
 import type { KeelMetrics } from './metrics/keel-metrics.js';
+import type { StorageBackend } from './storage/backend.js';
 import type { DiskFullWatch } from './storage/disk-full-watch.js';
-import type { StoreStats } from './storage/sqlite-stats.js';
+import type { StoreStats } from './storage/store-stats.js';
 import { v2Router } from './http/v2-router.js';
 import { archiveRouter } from './http/routes/archive.js';
 import { repositoryRouter } from './http/routes/repositories.js';
@@ -30,7 +31,8 @@ export interface AppAuth {
 /** Operations endpoints: health, readiness, and metrics on this app unless they have their own port. */
 export interface AppOps {
   stats: StoreStats;
-  roots: Record<string, string>;
+  /** Storage backends by name; /ready asks each whether it can serve. */
+  backends: Readonly<Record<string, StorageBackend>>;
   /** Told of writes that found the disk full; /ready reports it until there is room again. */
   diskFull?: DiskFullWatch;
   metrics?: KeelMetrics;
@@ -57,7 +59,7 @@ export function createApp(deps: AppDeps): Express {
   const metrics = deps.ops?.metrics;
   const sideRoutes: SideRoute[] = [];
   if (deps.ops) {
-    sideRoutes.push({ paths: ['/health', '/ready'], router: healthRouter(deps.ops.stats, deps.ops.roots, deps.ops.diskFull) });
+    sideRoutes.push({ paths: ['/health', '/ready'], router: healthRouter(deps.ops.stats, deps.ops.backends, deps.ops.diskFull) });
     if (metrics && deps.ops.metricsHere) sideRoutes.push({ paths: ['/metrics'], router: metricsRouter(metrics, deps.auth ? { auth: deps.auth, users: deps.ops.metricsUsers } : undefined) });
   }
   if (deps.auth) sideRoutes.push({ paths: ['/token'], router: tokenRouter(deps.auth.service, deps.auth.options.service) });

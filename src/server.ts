@@ -21,10 +21,11 @@ import { checkStorage } from './config/preflight.js';
 import type { Config } from './config/schema.js';
 import { metricsRouter } from './http/routes/metrics.js';
 import type { Clock } from './shared/clock.js';
-import { buildServices } from './services.js';
+import { buildServices, type Services } from './services.js';
 import { DiskFullWatch } from './storage/disk-full-watch.js';
+import { S3SettingsError, checkS3Locations, type S3LocationToCheck } from './storage/backends.js';
 import { openDatabase } from './storage/sqlite-index.js';
-import type { FreeSpace } from './storage/free-space.js';
+import type { FreeSpace } from './storage/backends.js';
 
 export interface ServerDeps {
   config: Config;
@@ -111,12 +112,35 @@ function drain(server: Server, deadlineMs: number): Promise<void> {
   });
 }
 
+/** The s3:// locations must be usable before anything is served: one line naming the key otherwise. */
+async function checkS3Storage(config: Config): Promise<void> {
+  const locations: S3LocationToCheck[] = [];
+  for (const [key, location] of [['registry_storage', config.storage.registry], ['proxy_storage', config.storage.proxy]] as const) {
+    if (location.kind === 's3') locations.push({ key, bucket: location.bucket, prefix: location.prefix });
+  }
+  try {
+    await checkS3Locations(config.s3, locations);
+  } catch (err) {
+    if (err instanceof S3SettingsError) throw new StartupError(err.message, { cause: err });
+    throw err;
+  }
+}
+
+/** Closes both backends (workers, connections), whatever either says. */
+async function closeBackends(services: Services): Promise<void> {
+  await Promise.allSettled([services.backends.registry.close(), services.backends.proxy.close()]);
+}
+
 export async function startServer({ config, logger, clock, freeSpace }: ServerDeps): Promise<RunningServer> {
-  const roots = { registry_storage: config.registry_storage, temporary_registry_storage: config.temporary_registry_storage, proxy_storage: config.proxy_storage };
+  // The filesystems a full disk can stop writes on: the local stores, the temporary root, the index's.
+  const roots: Record<string, string> = { temporary_registry_storage: config.temporary_registry_storage };
+  if (config.storage.registry.kind === 'filesystem') roots.registry_storage = config.storage.registry.path;
+  if (config.storage.proxy.kind === 'filesystem') roots.proxy_storage = config.storage.proxy.path;
   checkStorage(config);
+  await checkS3Storage(config);
   // No sleeping inside SQLite on this thread: writes wait for the lock in SqliteWriter.
   const db = openIndex(config.database);
-  let services: ReturnType<typeof buildServices>;
+  let services: Services;
   try {
     services = buildServices(config, logger, clock, db, freeSpace);
   } catch (err) {
@@ -131,7 +155,7 @@ export async function startServer({ config, logger, clock, freeSpace }: ServerDe
     logger,
     ops: {
       stats: services.stats,
-      roots,
+      backends: services.backends,
       diskFull: new DiskFullWatch({ ...roots, database: dirname(config.database) }),
       ...(metrics ? { metrics } : {}),
       metricsHere: config.metrics.listen === '',
@@ -149,7 +173,7 @@ export async function startServer({ config, logger, clock, freeSpace }: ServerDe
   };
   // Nothing is served when start-up fails from here: give back the worker and the index, so that a caller that goes on (a test) is not left with them.
   const release = async (): Promise<void> => {
-    await services.hasher.close();
+    await closeBackends(services);
     services.index.close();
   };
   let server: Server;
@@ -190,7 +214,7 @@ export async function startServer({ config, logger, clock, freeSpace }: ServerDe
     auth: services.auth?.service,
     close: () => {
       closed ??= Promise.all([drain(server, config.http.shutdown_timeout), metricsServer ? drain(metricsServer, 1000) : undefined]).then(async () => {
-        await services.hasher.close();
+        await closeBackends(services);
         await services.auth?.close();
         services.index.close();
       });

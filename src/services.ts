@@ -21,15 +21,13 @@ import { Upstreams } from './proxy/upstreams.js';
 import type { IntegrityReporter } from './registry/blob-integrity.js';
 import type { Clock } from './shared/clock.js';
 import { createRegistry, type Registry } from './registry/registry.js';
-import { CachedContentStore } from './storage/cached-content-store.js';
-import { FsContentStore } from './storage/content-store.js';
-import { FileHasher } from './storage/file-hasher.js';
+import type { StorageBackend } from './storage/backend.js';
+import { createBackend, type FreeSpace } from './storage/backends.js';
+import { withCachedBlobs } from './storage/cached-blob-store.js';
 import { SqliteIndex } from './storage/sqlite-index.js';
 import { SqliteProxyIndex } from './storage/sqlite-proxy-index.js';
 import { SqliteStats } from './storage/sqlite-stats.js';
 import { SqliteWriter } from './storage/sqlite-writer.js';
-import { UploadFiles } from './storage/upload-files.js';
-import type { FreeSpace } from './storage/free-space.js';
 
 export interface Services {
   registry: Registry;
@@ -39,8 +37,8 @@ export interface Services {
   stats: SqliteStats;
   metrics: KeelMetrics | undefined;
   index: SqliteIndex;
-  /** The upload hashing worker; closed with the server. */
-  hasher: FileHasher;
+  /** The registry's and the proxy cache's storage (readiness; closed with the server). */
+  backends: { registry: StorageBackend; proxy: StorageBackend };
 }
 
 export function buildServices(config: Config, logger: Logger, clock: Clock, db: Database.Database, freeSpace?: FreeSpace): Services {
@@ -49,7 +47,12 @@ export function buildServices(config: Config, logger: Logger, clock: Clock, db: 
   // One writer for both indexes: they share the database and its write lock.
   const writer = new SqliteWriter(db, { clock, ...(metrics ? { onWait: () => metrics.indexWriteWaited() } : {}) });
   const index = new SqliteIndex(db, writer);
-  const hasher = new FileHasher();
+  const temp = { tempRoot: config.temporary_registry_storage, tempSetting: 'temporary_registry_storage', s3: config.s3, clock, ...(freeSpace ? { freeSpace } : {}) };
+  const cacheSize = config.limits.manifest_cache_size;
+  const backends = {
+    registry: withCachedBlobs(createBackend(config.storage.registry, { setting: 'registry_storage', ...temp }), cacheSize),
+    proxy: withCachedBlobs(createBackend(config.storage.proxy, { setting: 'proxy_storage', ...temp }), cacheSize),
+  };
   // A blob file that disagrees with the index is damage to stored data: said loudly, counted.
   const integrity =
     (store: 'registry' | 'proxy'): IntegrityReporter =>
@@ -59,9 +62,7 @@ export function buildServices(config: Config, logger: Logger, clock: Clock, db: 
     };
   const registry = createRegistry({
     index,
-    content: new CachedContentStore(new FsContentStore(config.registry_storage, config.temporary_registry_storage), config.limits.manifest_cache_size),
-    uploadFiles: new UploadFiles(config.temporary_registry_storage, freeSpace),
-    hasher,
+    storage: backends.registry,
     clock,
     limits: { maxManifestSize: config.limits.max_manifest_size, maxListPage: config.limits.max_list_page, maxBlobSize: config.limits.max_blob_size },
     integrity: integrity('registry'),
@@ -69,13 +70,13 @@ export function buildServices(config: Config, logger: Logger, clock: Clock, db: 
 
   const sources = new Sources(config.proxy, new Upstreams(config.proxy));
   const proxyIndex = new SqliteProxyIndex(db, writer);
-  const proxyContent = new CachedContentStore(new FsContentStore(config.proxy_storage, config.temporary_registry_storage), config.limits.manifest_cache_size);
+  const proxyContent = backends.proxy.blobs;
   const client = new UpstreamClient(new TokenCache(clock), logger, metrics);
   const requester = new SourceRequester(client, new MemberHealth(clock, config.proxy.backoff), logger, metrics);
   const proxy = new PullThrough({
     sources,
     requester,
-    fetcher: new BlobFetcher(requester, proxyContent, proxyIndex, clock, logger, metrics),
+    fetcher: new BlobFetcher(requester, proxyContent, proxyIndex, clock, logger, config.temporary_registry_storage, metrics),
     index: proxyIndex,
     content: proxyContent,
     clock,
@@ -85,5 +86,5 @@ export function buildServices(config: Config, logger: Logger, clock: Clock, db: 
     ...(metrics ? { metrics } : {}),
   });
 
-  return { registry, proxy, mirror: new Mirror(config.mirror, sources), auth: createAuth(config, clock, logger), stats, metrics, index, hasher };
+  return { registry, proxy, mirror: new Mirror(config.mirror, sources), auth: createAuth(config, clock, logger), stats, metrics, index, backends };
 }

@@ -15,7 +15,7 @@ import { pino } from 'pino';
 import { parseConfig } from '../../src/config/load.js';
 import { runGc } from '../../src/gc/run-gc.js';
 import type { Digest } from '../../src/shared/types.js';
-import { blobPath } from '../../src/storage/paths.js';
+import { blobPath } from '../../src/storage/fs/paths.js';
 import { openDatabase } from '../../src/storage/sqlite-index.js';
 
 const BLOBS = Number(process.env.GC_BENCH_BLOBS ?? 100_000);

@@ -108,7 +108,7 @@ async function uncompressedDigest(session: ImportSession, digest: Digest): Promi
     },
   });
   try {
-    await pipeline(session.registry.blobs.open(digest), createGunzip(), sink);
+    await pipeline(await session.registry.blobs.open(digest), createGunzip(), sink);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code?.startsWith('Z_')) return undefined;
     throw err;

@@ -69,7 +69,7 @@ export class ImportSession {
     if (kind === 'manifest' && !(await this.hasBlob(digest))) this.manifestLinks.add(digest);
     if (kind === 'config') await this.commitBlob(file, digest);
     else await this.contents.commit(file, digest);
-    return readCapped(this.registry.blobs.open(digest), this.maxManifestSize);
+    return readCapped(await this.registry.blobs.open(digest), this.maxManifestSize);
   }
 
   /** Pushes a manifest by digest (children before the index that lists them). */

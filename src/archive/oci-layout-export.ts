@@ -175,7 +175,7 @@ export async function writeExport(registry: ExportRegistry, plan: ExportPlan, si
       if (file.bytes) {
         await addBytes(pack, file.name, file.bytes);
       } else if (file.digest) {
-        await pipeline(registry.blobs.open(file.digest), pack.entry({ name: file.name, size: file.size, mtime: MTIME, mode: 0o644 }));
+        await pipeline(await registry.blobs.open(file.digest), pack.entry({ name: file.name, size: file.size, mtime: MTIME, mode: 0o644 }));
       }
     }
     pack.finalize();

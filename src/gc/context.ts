@@ -1,13 +1,11 @@
 /** What a GC run works with: the index (its own connection), the config, the time it started. */
-import type Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
-import type { GcQueries } from '../storage/sqlite-gc-queries.js';
+import type { GcIndex } from '../storage/gc-index.js';
 import type { GcItem, Progress } from './summary.js';
 
 export interface GcContext {
-  db: Database.Database;
-  q: GcQueries;
+  index: GcIndex;
   config: Config;
   logger: Logger;
   progress: Progress;
@@ -15,8 +13,10 @@ export interface GcContext {
   now: number;
   /** The grace period of this run: gc.grace, or what --grace says. */
   grace: number;
-  /** Rows are deleted in a scratch copy of the index; no file is touched. */
+  /** Plans only: what a real run would delete is counted, nothing is written (rows or files). */
   dryRun: boolean;
   /** With --verbose / --list: collectors add every item they delete (or would). */
   items?: GcItem[];
+  /** Leftovers this run counted already: stores may share a temporary root. */
+  leftoversSeen: Set<string>;
 }

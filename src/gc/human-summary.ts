@@ -61,7 +61,8 @@ function itemLine(item: GcItem, dryRun: boolean): string {
       case 'upload':
         return `upload session ${item.id} of ${item.repository}${size}`;
       case 'orphan':
-        return `orphaned file ${item.path}${size}`;
+        // Where it was: a leftover's path, content under its digest, an upload session's bytes.
+        return `orphaned file ${item.path ?? (item.digest !== undefined ? `with content ${item.digest}` : `of upload session ${item.id}`)}${size}`;
     }
   })();
   return `${item.store}: ${dryRun ? 'would delete' : 'deleted'} ${what}`;

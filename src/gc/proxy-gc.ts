@@ -5,17 +5,19 @@
  *   - By age: what was not read for gc.proxy.max_age is evicted.
  *   - By size: beyond gc.proxy.max_size, the least recently read images are evicted until
  *     the cache fits.
- * Nothing fetched within the grace period is evicted. Rows go first (small write transactions
- * that re-check last_access, so a read in between keeps the row; batches.ts), then files no row
- * names; every file, found by the scan or left by a deleted row, is moved aside and checked
- * again before it is unlinked (file-sweeper.ts).
+ * Nothing fetched within the grace period is evicted. The plan comes from one snapshot of the
+ * index (a dry run reports it and writes nothing). A real run deletes rows first (small write
+ * transactions that re-check last_access, so a read in between keeps the row; batches.ts),
+ * then content no row names; the store checks every removal again at the last moment
+ * (BlobSweeper.removeUnwanted), for content found by the scan or left by a deleted row.
  */
+import pLimit from 'p-limit';
 import type { Digest } from '../shared/types.js';
+import type { BlobSweeper } from '../storage/blob-store.js';
 import { inBatches } from './batches.js';
 import type { GcContext } from './context.js';
-import { removeContent, strayContent } from './file-sweeper.js';
-import pLimit from 'p-limit';
-import { FILE_CONCURRENCY, sortStoreItems, sweepStray } from './registry-gc.js';
+import { FILE_CONCURRENCY, sweepOrphans } from './orphans.js';
+import { sortStoreItems } from './registry-gc.js';
 import { emptySummary, type StoreSummary } from './summary.js';
 
 interface Manifest {
@@ -43,8 +45,8 @@ interface Blob {
 const mkey = (upstream: string, repository: string, digest: string): string => `${upstream}\n${repository}\n${digest}`;
 const bkey = (upstream: string, digest: string): string => `${upstream}\n${digest}`;
 
-export async function collectProxy(ctx: GcContext): Promise<StoreSummary> {
-  const { db, q, config, logger, progress, items } = ctx;
+export async function collectProxy(ctx: GcContext, store: { blobs: BlobSweeper }): Promise<StoreSummary> {
+  const { index, config, logger, progress, items } = ctx;
   const summary = emptySummary('proxy');
   const cutoff = ctx.now - ctx.grace;
   const local = (upstream: string, repository: string): string => `proxy/${upstream}/${repository}`;
@@ -52,27 +54,27 @@ export async function collectProxy(ctx: GcContext): Promise<StoreSummary> {
   const ageCutoff = maxAge > 0 ? ctx.now - maxAge : -Infinity;
   const fresh = (fetchedAt: number): boolean => fetchedAt >= cutoff;
 
-  const stray = await strayContent(config.proxy_storage, cutoff, (d) => q.proxyContentKnown.get(d, d) !== undefined);
-  await sweepStray(ctx, 'proxy orphans', stray, cutoff, summary);
+  await sweepOrphans(ctx, 'proxy orphans', { blobs: store.blobs, known: (d) => index.proxyContentKnown(d) }, cutoff, summary);
   const files = pLimit(FILE_CONCURRENCY);
 
+  const graph = await index.proxyGraph();
   const manifests = new Map<string, Manifest>();
-  for (const m of q.proxyManifests.all()) {
+  for (const m of graph.manifests) {
     const key = mkey(m.upstream, m.repository, m.digest);
     manifests.set(key, { key, upstream: m.upstream, repository: m.repository, digest: m.digest, size: m.size, fetchedAt: m.fetched_at, lastAccess: m.last_access, children: [], blobs: [] });
   }
-  for (const r of q.proxyReferences.all()) {
+  for (const r of graph.references) {
     const parent = manifests.get(mkey(r.upstream, r.repository, r.manifest_digest));
     if (!parent) continue;
     if (r.kind === 'manifest') parent.children.push(mkey(r.upstream, r.repository, r.child_digest));
     else parent.blobs.push(bkey(r.upstream, r.child_digest));
   }
   const blobs = new Map<string, Blob>();
-  for (const b of q.proxyBlobs.all()) {
+  for (const b of graph.blobs) {
     const key = bkey(b.upstream, b.digest);
     blobs.set(key, { key, upstream: b.upstream, digest: b.digest, size: b.size, fetchedAt: b.fetched_at, lastAccess: b.last_access, refs: 0 });
   }
-  const tags = q.proxyTags.all();
+  const tags = graph.tags;
 
   // An image is a root (a tag, or a manifest no tag points at) and what it reaches.
   const reach = (root: string): Manifest[] => {
@@ -156,43 +158,43 @@ export async function collectProxy(ctx: GcContext): Promise<StoreSummary> {
   // Rows: evicted tags, manifests no kept image holds, blobs nothing holds.
   const deadManifests = [...manifests.values()].filter((m) => !keptManifest(m));
   const deadBlobs = [...blobs.values()].filter((b) => !keptBlob(b));
-  const batches = { pause: !ctx.dryRun };
+  const apply = async <T>(planned: T[], del: (batch: readonly T[]) => Promise<T[]>): Promise<T[]> =>
+    ctx.dryRun ? planned : (await inBatches(planned, index.batchPauseMs, del)).flat();
   // Tags before the manifests they point at (deleting a manifest would take its tags along).
-  await inBatches(db, evicted, batches, (batch) => {
-    for (const { tag: t } of batch) {
-      if (!t || q.deleteProxyTag.run(t.upstream, t.repository, t.tag, t.last_access).changes === 0) continue;
-      summary.tags++;
-      items?.push({ store: 'proxy', kind: 'tag', repository: local(t.upstream, t.repository), tag: t.tag, digest: t.digest });
-    }
-  });
-  await inBatches(db, deadManifests, batches, (batch) => {
-    for (const m of batch) {
-      if (q.deleteProxyManifest.run(m.upstream, m.repository, m.digest, m.lastAccess).changes === 0) continue;
-      summary.manifests++;
-      items?.push({ store: 'proxy', kind: 'manifest', repository: local(m.upstream, m.repository), digest: m.digest, size: m.size });
-    }
-  });
-  const removed: Blob[] = [];
-  await inBatches(db, deadBlobs, batches, (batch) => {
-    for (const b of batch) if (q.deleteProxyBlob.run(b.upstream, b.digest, b.lastAccess).changes > 0) removed.push(b);
-  });
+  const evictedTags = evicted.flatMap((image) => (image.tag ? [image.tag] : []));
+  for (const t of await apply(evictedTags, (b) => index.deleteProxyTags(b))) {
+    summary.tags++;
+    items?.push({ store: 'proxy', kind: 'tag', repository: local(t.upstream, t.repository), tag: t.tag, digest: t.digest });
+  }
+  const withAccess = <T extends { lastAccess: number }>(x: T): T & { last_access: number } => ({ ...x, last_access: x.lastAccess });
+  for (const m of await apply(deadManifests.map(withAccess), (b) => index.deleteProxyManifests(b))) {
+    summary.manifests++;
+    items?.push({ store: 'proxy', kind: 'manifest', repository: local(m.upstream, m.repository), digest: m.digest, size: m.size });
+  }
+  const removed = await apply(deadBlobs.map(withAccess), (b) => index.deleteProxyBlobs(b));
 
-  // Files: a digest whose last row is gone (manifest content and blobs share the store).
+  // Content: a digest whose last row is gone (manifest content and blobs share the store).
   const digests = new Map<string, number>();
   const removedDigests = new Set(removed.map((b) => b.digest));
   for (const b of removed) digests.set(b.digest, b.size);
   for (const m of deadManifests) digests.set(m.digest, m.size);
+  // A dry run deletes no row: what the plan keeps is what still names a digest afterwards.
+  const stillNamed = ctx.dryRun
+    ? new Set([...[...manifests.values()].filter(keptManifest), ...[...blobs.values()].filter(keptBlob)].map((x) => x.digest))
+    : await index.proxyContentKnown([...digests.keys()]);
   await progress.start('proxy cache', digests.size);
   await Promise.all(
     [...digests].map(([digest, size]) =>
       files(async () => {
         progress.tick();
-        if (q.proxyContentKnown.get(digest, digest) !== undefined) return;
+        if (stillNamed.has(digest)) return;
         if (removedDigests.has(digest)) {
           summary.blobs++;
           items?.push({ store: 'proxy', kind: 'blob', digest, size });
         }
-        const freed = ctx.dryRun ? size : await removeContent(config.proxy_storage, digest as Digest, cutoff, () => q.proxyContentKnown.get(digest, digest) !== undefined);
+        const freed = ctx.dryRun
+          ? size
+          : await store.blobs.removeUnwanted(digest as Digest, cutoff, async () => (await index.proxyContentKnown([digest])).has(digest));
         summary.bytes += freed;
       }),
     ),

@@ -1,137 +1,129 @@
 /**
  * Mark and sweep of the local registry, from the index (no walk of the store to decide what
  * is live):
- *   1. files the index does not know (a crash between write and index), stale temp files;
+ *   1. content the index does not know (a crash between write and index), leftovers of
+ *      interrupted writes, upload bytes without a session (orphans.ts);
  *   2. with --delete-untagged, manifests no tag reaches (untagged.ts);
  *   3. repository links to blobs that no manifest of that repository references, then
  *      repositories left with no manifest and no link;
- *   4. blobs no repository links and no manifest references, then their files;
+ *   4. blobs no repository links and no manifest references, then their content;
  *   5. upload sessions untouched for gc.upload_max_age.
- * Nothing younger than the grace period is deleted at any step; what only it kept is counted
- * (keptByGrace), so a run right after a delete can say why it freed nothing. Rows go in small
- * write transactions with pauses between them (batches.ts), so the server is never locked out long.
+ * Steps 2-4 are planned from one snapshot of the index (registry-plan.ts); a dry run reports
+ * the plan and writes nothing, a real run applies it. Nothing younger than the grace period
+ * is deleted at any step; what only it kept is counted (keptByGrace), so a run right after a
+ * delete can say why it freed nothing. Rows go in small write transactions with pauses between
+ * them (batches.ts), so the server is never locked out long.
  */
+import pLimit from 'p-limit';
 import type { Digest } from '../shared/types.js';
-import { uploadPath } from '../storage/paths.js';
+import type { BlobSweeper } from '../storage/blob-store.js';
+import type { ManifestKey } from '../storage/gc-index.js';
+import type { UploadSession } from '../storage/upload-store.js';
 import { inBatches } from './batches.js';
 import type { GcContext } from './context.js';
-import { removeContent, removeFile, removeStray, strayContent, strayTemporary, type StrayFile } from './file-sweeper.js';
+import type { GcUploads } from './wiring.js';
+import { FILE_CONCURRENCY, sweepOrphans } from './orphans.js';
+import { planRegistry } from './registry-plan.js';
 import { emptySummary, sortItems, type GcItem, type StoreSummary } from './summary.js';
-import { untaggedManifests } from './untagged.js';
-import pLimit from 'p-limit';
 
-/** File removals in flight at once (each is rename, stat, unlink on the libuv thread pool). */
-export const FILE_CONCURRENCY = 32;
-
-/**
- * Removes what a scan found, each file moved aside and checked again (file-sweeper.ts): the
- * scan may have taken long, and a file pushed again since is kept. Counts what went (a dry
- * run counts what the scan found). The phase is announced, and awaited, between the scan and
- * the first removal.
- */
-export async function sweepStray(ctx: GcContext, phase: string, stray: readonly StrayFile[], cutoff: number, summary: StoreSummary): Promise<void> {
-  const files = pLimit(FILE_CONCURRENCY);
-  await ctx.progress.start(phase, stray.length);
-  await Promise.all(
-    stray.map((f) =>
-      files(async () => {
-        const freed = ctx.dryRun ? f.size : await removeStray(f, cutoff);
-        if (freed !== undefined) {
-          summary.orphans++;
-          summary.bytes += freed;
-          ctx.items?.push({ store: summary.store, kind: 'orphan', path: f.path, size: freed });
-        }
-        ctx.progress.tick();
-      }),
-    ),
-  );
-  ctx.progress.stop();
+/** Applies a planned delete in batches (a real run), or takes the plan as done (a dry run). */
+async function deleted<T>(ctx: GcContext, planned: readonly T[], del: (batch: readonly T[]) => Promise<T[]>): Promise<T[]> {
+  if (ctx.dryRun) return [...planned];
+  return (await inBatches(planned, ctx.index.batchPauseMs, del)).flat();
 }
 
-export async function collectRegistry(ctx: GcContext, options: { deleteUntagged: boolean }): Promise<StoreSummary> {
-  const { db, q, config, logger, progress, items } = ctx;
-  const batches = { pause: !ctx.dryRun };
+export async function collectRegistry(ctx: GcContext, store: { blobs: BlobSweeper; uploads: GcUploads }, options: { deleteUntagged: boolean }): Promise<StoreSummary> {
+  const { index, config, logger, progress, items } = ctx;
   const summary = emptySummary('registry');
   const files = pLimit(FILE_CONCURRENCY);
   const cutoff = ctx.now - ctx.grace;
 
-  // Files unknown to the index before anything is deleted here (so a dry run, which deletes
-  // rows in a copy only, does not count what it would delete twice).
-  const stray = [
-    ...(await strayContent(config.registry_storage, cutoff, (d) => q.blobKnown.get(d) !== undefined)),
-    ...(await strayTemporary(config.temporary_registry_storage, cutoff, (id) => q.uploadKnown.get(id) !== undefined)),
-  ];
-  await sweepStray(ctx, 'registry orphans', stray, cutoff, summary);
+  const sessions: UploadSession[] = [];
+  for await (const s of store.uploads.list()) sessions.push(s);
+  await sweepOrphans(
+    ctx,
+    'registry orphans',
+    { blobs: store.blobs, known: (d) => index.blobsKnown(d), uploads: { store: store.uploads, sessions, known: (ids) => index.uploadsKnown(ids) } },
+    cutoff,
+    summary,
+  );
 
-  const graph = (): Parameters<typeof untaggedManifests>[0] => ({ manifests: q.manifests.all(), tagged: q.tagged.all(), children: q.childEdges.all() });
+  const graph = await index.registryGraph();
+  const plan = planRegistry(graph, cutoff, options.deleteUntagged);
+  const names = new Map(graph.repositories.map((r) => [r.id, r.name]));
+  const blobSizes = new Map(graph.blobs.map((b) => [b.digest, b.size]));
+  const manifestKey = (m: ManifestKey): string => `${m.repository_id}\n${m.digest}`;
+
   if (options.deleteUntagged) {
-    const doomed = untaggedManifests(graph(), cutoff);
-    await inBatches(db, doomed, batches, (batch) => {
-      for (const m of batch) {
-        const item = items && q.manifestItem.get(m.repository_id, m.digest);
-        const changes = q.deleteUntaggedManifest.run(m.repository_id, m.digest).changes;
-        summary.manifests += changes;
-        if (item && changes > 0) items.push({ store: 'registry', kind: 'manifest', repository: item.name, digest: m.digest, size: item.size });
-      }
-    });
+    const sizes = new Map(graph.manifests.map((m) => [manifestKey(m), m.size]));
+    for (const m of await deleted(ctx, plan.manifests, (b) => index.deleteUntaggedManifests(b))) {
+      summary.manifests++;
+      items?.push({ store: 'registry', kind: 'manifest', repository: names.get(m.repository_id) ?? '', digest: m.digest, size: sizes.get(manifestKey(m)) ?? 0 });
+    }
     logger.info({ store: 'registry', manifests: summary.manifests, dry_run: ctx.dryRun }, ctx.dryRun ? 'gc: would delete untagged manifests' : 'gc: untagged manifests deleted');
-    // What is left untagged now is what the grace period kept: a grace of "now" would take it.
-    summary.keptByGrace.manifests = untaggedManifests(graph(), Infinity).length;
+    summary.keptByGrace.manifests = plan.keptByGrace.manifests;
   }
 
-  const links = q.unreferencedLinks.all({ cutoff });
-  await inBatches(db, links, batches, (batch) => {
-    for (const l of batch) {
-      const item = items && q.linkItem.get(l);
-      const changes = q.deleteLink.run({ cutoff, ...l }).changes;
-      summary.links += changes;
-      if (item && changes > 0) items.push({ store: 'registry', kind: 'link', repository: item.name, digest: l.digest, ...(item.size !== null ? { size: item.size } : {}) });
-    }
-  });
+  for (const l of await deleted(ctx, plan.links, (b) => index.deleteUnreferencedLinks(b, cutoff))) {
+    summary.links++;
+    const size = blobSizes.get(l.digest);
+    items?.push({ store: 'registry', kind: 'link', repository: names.get(l.repository_id) ?? '', digest: l.digest, ...(size !== undefined ? { size } : {}) });
+  }
 
-  for (const { name } of q.deleteEmptyRepositories.all()) {
+  const emptied = ctx.dryRun ? plan.repositories.map((id) => names.get(id) ?? '') : await index.deleteEmptyRepositories(plan.repositories);
+  for (const name of emptied) {
     summary.repositories++;
     items?.push({ store: 'registry', kind: 'repository', repository: name });
   }
 
-  const blobs = q.unreferencedBlobs.all({ cutoff });
-  await progress.start('registry blobs', blobs.length);
-  await inBatches(
-    db,
-    blobs,
-    batches,
-    // Rows first, in one transaction: a reader never finds a row whose file is gone.
-    (batch) => batch.filter((b) => q.deleteBlob.run({ cutoff, digest: b.digest }).changes > 0).map((b) => b.digest as Digest),
-    async (deleted, batch) => {
-      const sizes = new Map(batch.map((b) => [b.digest, b.size]));
-      await Promise.all(
-        deleted.map((digest) =>
-          files(async () => {
-            // Await first, then add: `summary.bytes += await ...` would read the total before the await.
-            const freed = ctx.dryRun ? (sizes.get(digest) ?? 0) : await removeContent(config.registry_storage, digest, cutoff, () => q.blobKnown.get(digest) !== undefined);
-            summary.blobs++;
-            summary.bytes += freed;
-            items?.push({ store: 'registry', kind: 'blob', digest, size: sizes.get(digest) ?? freed });
-            progress.tick();
-          }),
-        ),
-      );
-    },
-  );
+  await progress.start('registry blobs', plan.blobs.length);
+  const blob = (digest: string, freed: number): void => {
+    summary.blobs++;
+    summary.bytes += freed;
+    items?.push({ store: 'registry', kind: 'blob', digest, size: blobSizes.get(digest) ?? freed });
+    progress.tick();
+  };
+  if (ctx.dryRun) for (const b of plan.blobs) blob(b.digest, b.size);
+  else {
+    await inBatches(
+      plan.blobs.map((b) => b.digest),
+      index.batchPauseMs,
+      // Rows first, in one transaction: a reader never finds a row whose content is gone.
+      (batch) => index.deleteUnreferencedBlobs(batch, cutoff),
+      async (gone) => {
+        await Promise.all(
+          gone.map((digest) =>
+            files(async () => {
+              // Await first, then add: `summary.bytes += await ...` would read the total before the await.
+              const freed = await store.blobs.removeUnwanted(digest as Digest, cutoff, async () => (await index.blobsKnown([digest])).has(digest));
+              blob(digest, freed);
+            }),
+          ),
+        );
+      },
+    );
+  }
   progress.stop();
 
   const uploadCutoff = ctx.now - Math.max(config.gc.upload_max_age, ctx.grace);
-  for (const { id, repository } of q.staleUploads.all(uploadCutoff)) {
-    if (q.deleteUpload.run(id, uploadCutoff).changes === 0) continue;
+  const stale = await index.staleUploads(uploadCutoff);
+  const repositoryOf = new Map(stale.map((u) => [u.id, u.repository]));
+  const sizeOf = new Map(sessions.map((s) => [s.id, s.size]));
+  for (const id of await deleted(
+    ctx,
+    stale.map((u) => u.id),
+    (b) => index.deleteStaleUploads(b, uploadCutoff),
+  )) {
+    // The row was the only way to reach the bytes: nothing can claim them again.
+    if (!ctx.dryRun) await store.uploads.remove(id);
+    const freed = sizeOf.get(id) ?? 0;
     summary.uploads++;
-    const freed = (await removeFile(uploadPath(config.temporary_registry_storage, id), ctx.dryRun)) ?? 0;
     summary.bytes += freed;
-    items?.push({ store: 'registry', kind: 'upload', repository, id, size: freed });
+    items?.push({ store: 'registry', kind: 'upload', repository: repositoryOf.get(id) ?? '', id, size: freed });
   }
 
-  const kept = q.graceKeptBlobs.get() ?? { blobs: 0, bytes: 0 };
-  summary.keptByGrace.blobs = kept.blobs;
-  summary.keptByGrace.bytes = kept.bytes;
+  summary.keptByGrace.blobs = plan.keptByGrace.blobs;
+  summary.keptByGrace.bytes = plan.keptByGrace.bytes;
   if (items) sortStoreItems(items, 'registry');
 
   logger.info({ ...summary, dry_run: ctx.dryRun }, ctx.dryRun ? 'gc: registry store done (dry run: the counts are what it would delete)' : 'gc: registry store done');

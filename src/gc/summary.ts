@@ -33,7 +33,7 @@ export interface GcItem {
   digest?: string;
   /** Bytes of the content (a link's blob, which the link alone does not free). */
   size?: number;
-  /** An orphaned file's path; an upload session's id. */
+  /** An orphaned leftover's path (orphaned content has its digest); an upload session's id. */
   path?: string;
   id?: string;
 }

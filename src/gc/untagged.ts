@@ -4,21 +4,23 @@
  * subject of a kept referrer, or if it is a referrer whose subject is kept (signatures and
  * SBOMs of kept images stay). Computed per repository to a fixed point.
  */
-import type { ManifestNode } from '../storage/sqlite-gc-queries.js';
+import type { ManifestEdge, ManifestKey, ManifestNode } from '../storage/gc-index.js';
 
 export interface ManifestGraph {
-  manifests: ManifestNode[];
-  tagged: Array<{ repository_id: number; digest: string }>;
-  children: Array<{ repository_id: number; manifest_digest: string; child_digest: string }>;
+  manifests: readonly ManifestNode[];
+  tagged: readonly ManifestKey[];
+  /** Blob references are ignored: only child manifests keep manifests. */
+  references: readonly ManifestEdge[];
 }
 
 const key = (repo: number, digest: string): string => `${repo}\n${digest}`;
 
 /** The manifests (repository id, digest) to delete. */
-export function untaggedManifests(graph: ManifestGraph, cutoff: number): Array<{ repository_id: number; digest: string }> {
+export function untaggedManifests(graph: ManifestGraph, cutoff: number): ManifestKey[] {
   const byKey = new Map(graph.manifests.map((m) => [key(m.repository_id, m.digest), m]));
   const childrenOf = new Map<string, string[]>();
-  for (const e of graph.children) {
+  for (const e of graph.references) {
+    if (e.kind !== 'manifest') continue;
     const k = key(e.repository_id, e.manifest_digest);
     childrenOf.set(k, [...(childrenOf.get(k) ?? []), key(e.repository_id, e.child_digest)]);
   }

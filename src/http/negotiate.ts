@@ -1,5 +1,5 @@
 /** Content negotiation for manifests (Accept) and byte ranges for blobs (Range). */
-import type { ByteRange } from '../storage/content-store.js';
+import type { ByteRange } from '../storage/blob-store.js';
 
 const WILDCARDS = new Set(['*/*', 'application/*', 'application/json']);
 

@@ -8,7 +8,7 @@
 import client from 'prom-client';
 import { readLastRun } from '../gc/last-run.js';
 import type { ProxyMetrics } from '../proxy/proxy-metrics.js';
-import type { StoreStats } from '../storage/sqlite-stats.js';
+import type { StoreStats } from '../storage/store-stats.js';
 import { DurationHistogram } from './duration-histogram.js';
 import { RequestTally } from './request-tally.js';
 

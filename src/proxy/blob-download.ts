@@ -1,13 +1,14 @@
 /**
- * One upstream blob download in progress, written to a temporary file that any number of
- * clients read whole while it grows (ranges wait until it is stored). Readers share the
- * writer's file handle (positional reads), so the file can be renamed into the store while
- * they read; the handle closes when the writer and the last reader are done.
+ * One upstream blob download in progress, which any number of clients read whole while it
+ * grows (ranges wait until it is stored). Readers read the spool (download-spool.ts: the
+ * store's writer itself on the filesystem) with positional reads. Before the download is
+ * committed or cancelled it is sealed: readers stop reading the spool and, once it is
+ * stored, read what they still lack from the store, so the writer may release the spool.
  */
-import { EventEmitter } from 'node:events';
-import type { FileHandle } from 'node:fs/promises';
+import { EventEmitter, once } from 'node:events';
 import type { Writable } from 'node:stream';
-import { destinationClosed, write } from '../storage/writable-waits.js';
+import { destinationClosed, write } from '../shared/writable-waits.js';
+import type { DownloadSpool } from './download-spool.js';
 
 /** Each client's read buffer for a download in progress. */
 const READ_CHUNK = 256 << 10;
@@ -23,7 +24,10 @@ export class BlobDownload {
    */
   readonly repositories = new Set<string>();
   private readonly events = new EventEmitter().setMaxListeners(0);
-  private refs = 1;
+  /** Set before commit or cancel: the spool is not read any more. */
+  private sealed = false;
+  /** Spool reads under way. */
+  private reading = 0;
   private settle: () => void = () => undefined;
   /** Resolves when the download is stored or has failed. */
   readonly settled = new Promise<void>((resolve) => {
@@ -31,10 +35,19 @@ export class BlobDownload {
   });
 
   constructor(
-    readonly handle: FileHandle,
+    private readonly spool: DownloadSpool,
     /** Size announced by the upstream (Content-Length), if any. */
     readonly size: number | undefined,
+    /** Writes bytes `start` to `end` (inclusive) of the stored blob to dest, without ending it. */
+    private readonly readStored: (dest: Writable, start: number, end: number) => Promise<void>,
   ) {}
+
+  /** Stops spool reads and waits for those under way: the writer commits or cancels next. */
+  async seal(): Promise<void> {
+    this.sealed = true;
+    this.events.emit('change');
+    while (this.reading > 0) await once(this.events, 'idle');
+  }
 
   /** The writer's bytes so far have landed in the file. */
   grewTo(written: number): void {
@@ -74,14 +87,6 @@ export class BlobDownload {
     return () => this.events.off('change', listener);
   }
 
-  acquire(): void {
-    this.refs++;
-  }
-
-  release(): void {
-    if (--this.refs === 0) void this.handle.close().catch(() => undefined);
-  }
-
   /**
    * Writes the whole blob to `dest` as it arrives, without ending `dest`,
    * through one buffer of its own that is refilled once the destination is done with it:
@@ -90,26 +95,32 @@ export class BlobDownload {
    * truncated upstream sees a broken transfer, never a complete wrong blob. That protects
    * only a read to the end of the blob: a range that stops short would be complete with
    * unverified bytes, so there is no range read here; ranges are read from the store once
-   * the download is `stored`.
+   * the download is `stored`. Once sealed, the rest (at least the last byte) comes from the
+   * store after the blob is stored.
    */
   async sendTo(dest: Writable): Promise<void> {
-    this.acquire();
     const closed = destinationClosed(dest);
     let unsubscribe: (() => void) | undefined;
     try {
       let position = 0;
       let buffer: Buffer | undefined;
       for (;;) {
-        const verified = this.state === 'done' ? this.written : Math.max(0, this.written - 1);
+        this.throwIfFailed();
+        if (this.sealed || this.state !== 'running') {
+          await Promise.race([this.settled, closed.promise]);
+          this.throwIfFailed();
+          if (position < this.written) await this.readStored(dest, position, this.written - 1);
+          return;
+        }
+        const verified = Math.max(0, this.written - 1);
         if (position < verified) {
           buffer ??= Buffer.allocUnsafe(READ_CHUNK);
-          const { bytesRead } = await this.handle.read(buffer, 0, Math.min(buffer.length, verified - position), position);
+          const bytesRead = await this.readSpool(buffer, position, verified - position);
+          if (bytesRead === 0) throw new Error(`the download spool ended at byte ${position}, before byte ${verified}`);
           position += bytesRead;
           await Promise.race([write(dest, buffer.subarray(0, bytesRead)), closed.promise]);
           continue;
         }
-        if (this.state === 'done' && position >= this.written) return;
-        if (this.state === 'failed') throw this.error ?? new Error('upstream download failed');
         await Promise.race([
           new Promise<void>((resolve) => {
             unsubscribe = this.onChange(resolve);
@@ -121,7 +132,19 @@ export class BlobDownload {
     } finally {
       unsubscribe?.();
       closed.dispose();
-      this.release();
+    }
+  }
+
+  private throwIfFailed(): void {
+    if (this.state === 'failed') throw this.error ?? new Error('upstream download failed');
+  }
+
+  private async readSpool(buffer: Buffer, position: number, length: number): Promise<number> {
+    this.reading++;
+    try {
+      return await this.spool.readAt(buffer, position, length);
+    } finally {
+      if (--this.reading === 0) this.events.emit('idle');
     }
   }
 }

@@ -8,19 +8,16 @@
  * The download is for one repository; a request for another repository that joins it must
  * first have the upstream confirm the blob is there too (pull-through.ts).
  */
-import { createHash } from 'node:crypto';
-import { open, unlink } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
 import type { Clock } from '../shared/clock.js';
 import { RegistryError } from '../shared/errors.js';
-import { digestAlgorithm, type Digest } from '../shared/types.js';
-import type { ContentStore } from '../storage/content-store.js';
-import { FileAppender } from '../storage/file-appender.js';
-import { TooLargeError } from '../storage/storage-errors.js';
+import type { Digest } from '../shared/types.js';
+import type { BlobStore, BlobWriter } from '../storage/blob-store.js';
+import { BlobDigestMismatchError, TooLargeError } from '../storage/storage-errors.js';
 import type { ProxyIndex } from '../storage/proxy-index.js';
 import { BlobDownload } from './blob-download.js';
+import { spoolFor, type DownloadSpool } from './download-spool.js';
 import { noProxyMetrics, type ProxyMetrics } from './proxy-metrics.js';
 import { SingleFlight } from './single-flight.js';
 import type { SourceRequester } from './source-requester.js';
@@ -32,10 +29,12 @@ export class BlobFetcher {
 
   constructor(
     private readonly requester: SourceRequester,
-    private readonly content: ContentStore,
+    private readonly content: BlobStore,
     private readonly index: ProxyIndex,
     private readonly clock: Clock,
     private readonly logger: Logger,
+    /** Where a download keeps its own spool when the store's writer cannot read back (download-spool.ts). */
+    private readonly spoolDir: string,
     private readonly metrics: ProxyMetrics = noProxyMetrics,
   ) {
     this.flights = new SingleFlight<BlobDownload>(() => metrics.joined('blob'));
@@ -50,43 +49,57 @@ export class BlobFetcher {
   private async start(source: Source, repo: string, digest: Digest): Promise<BlobDownload> {
     const { member, reply } = await this.requester.request(source, { method: 'GET', repo, suffix: `blobs/${digest}` }, 'BLOB_UNKNOWN');
     const length = Number(reply.headers['content-length']);
-    const temp = await this.content.tempPath();
-    const handle = await open(temp, 'w+');
-    const download = new BlobDownload(handle, Number.isSafeInteger(length) ? length : undefined);
+    let writer: BlobWriter | undefined;
+    let spool: DownloadSpool;
+    try {
+      writer = await this.content.writer();
+      spool = await spoolFor(writer, this.spoolDir);
+    } catch (err) {
+      reply.body.destroy();
+      await writer?.cancel().catch(() => undefined);
+      throw err;
+    }
+    const download: BlobDownload = new BlobDownload(spool, Number.isSafeInteger(length) ? length : undefined, (dest, start, end) =>
+      this.content.send(digest, dest, download.written, { start, end }),
+    );
     download.repositories.add(repo);
-    void this.write(source, member.name, digest, reply.body, download, temp).finally(() => download.release());
+    void this.write(source, member.name, digest, reply.body, download, writer, spool);
     return download;
   }
 
-  private async write(source: Source, member: string, digest: Digest, body: Readable, download: BlobDownload, temp: string): Promise<void> {
-    const hash = createHash(digestAlgorithm(digest));
+  private async write(source: Source, member: string, digest: Digest, body: Readable, download: BlobDownload, writer: BlobWriter, spool: DownloadSpool): Promise<void> {
+    let counted = 0;
+    const grew = (total: number): void => {
+      this.metrics.upstreamBytes(source.name, member, total - counted);
+      counted = total;
+      download.grewTo(total);
+    };
     try {
-      // Chunks that arrive while a write is under way go to the file together (one writev).
-      const sink = new FileAppender(download.handle, 0, {
-        hash,
-        limit: download.size ?? Infinity,
-        written: (total) => {
-          this.metrics.upstreamBytes(source.name, member, total - download.written);
-          download.grewTo(total);
-        },
-      });
       try {
-        await pipeline(body, sink);
+        // Readers follow the spool: the writer itself, or a file the bytes pass through first.
+        await writer.write(spool.source(body, grew), { limit: download.size ?? Infinity, ...(spool.followsWriter ? { landed: grew } : {}) });
       } catch (err) {
         if (err instanceof TooLargeError) throw new Error(`upstream sent more than the ${err.limit} bytes it announced`);
         throw err;
       }
-      if (download.size !== undefined && download.written !== download.size) {
-        throw new Error(`upstream sent ${download.written} of ${download.size} bytes`);
+      if (download.size !== undefined && writer.size !== download.size) {
+        throw new Error(`upstream sent ${writer.size} of ${download.size} bytes`);
       }
-      const actual = `${digestAlgorithm(digest)}:${hash.digest('hex')}`;
-      if (actual !== digest) throw new Error(`upstream content has digest ${actual}`);
-      await this.content.commitFile(temp, digest);
-      await this.index.putBlob(source.name, digest, download.written, download.repositories, this.clock.now());
+      await download.seal();
+      try {
+        await writer.commit(digest);
+      } catch (err) {
+        if (err instanceof BlobDigestMismatchError) throw new Error(`upstream content has digest ${err.actual}`);
+        throw err;
+      }
+      await this.index.putBlob(source.name, digest, writer.size, download.repositories, this.clock.now());
+      await spool.close();
       download.succeeded();
-      this.logger.info({ upstream: source.name, member, digest, bytes: download.written }, 'proxy blob cached');
+      this.logger.info({ upstream: source.name, member, digest, bytes: writer.size }, 'proxy blob cached');
     } catch (err) {
-      await unlink(temp).catch(() => undefined);
+      await download.seal();
+      await writer.cancel().catch(() => undefined);
+      await spool.close().catch(() => undefined);
       const message = (err as Error).message;
       this.logger.warn({ upstream: source.name, member, digest, bytes: download.written, error: message }, 'proxy blob download failed; nothing cached');
       download.failed(new RegistryError('UNAVAILABLE', `download from upstream "${member}" failed: ${message}`, { digest }));

@@ -25,7 +25,7 @@ import { parseManifest } from '../registry/manifest-parser.js';
 import { DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST } from '../shared/media-types.js';
 import { readCapped } from '../shared/read-capped.js';
 import { digestAlgorithm, parseDigest, type Digest, type Reference } from '../shared/types.js';
-import type { ByteRange, ContentStore } from '../storage/content-store.js';
+import type { BlobStore, ByteRange } from '../storage/blob-store.js';
 import type { CachedBlob, CachedManifest, ProxyIndex } from '../storage/proxy-index.js';
 import { ContentIntegrityError } from '../storage/storage-errors.js';
 import type { BlobFetcher } from './blob-fetcher.js';
@@ -57,7 +57,7 @@ export interface PullThroughDeps {
   requester: SourceRequester;
   fetcher: BlobFetcher;
   index: ProxyIndex;
-  content: ContentStore;
+  content: BlobStore;
   clock: Clock;
   logger: Logger;
   maxManifestSize: number;

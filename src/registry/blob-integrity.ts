@@ -4,7 +4,7 @@
  * answers BLOB_UNKNOWN, as if it were not stored, rather than promising bytes it cannot send.
  */
 import type { Writable } from 'node:stream';
-import type { BlobProvider, BlobStatter, ByteRange } from '../storage/content-store.js';
+import type { BlobProvider, BlobStatter, ByteRange } from '../storage/blob-store.js';
 import { ContentIntegrityError } from '../storage/storage-errors.js';
 import { RegistryError } from '../shared/errors.js';
 import type { Digest } from '../shared/types.js';

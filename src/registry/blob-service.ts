@@ -1,7 +1,8 @@
 /** Blobs as a repository sees them: only content linked to the repository is visible. */
 import type { Readable, Writable } from 'node:stream';
-import type { ByteRange, ContentStore } from '../storage/content-store.js';
+import type { BlobStore, ByteRange } from '../storage/blob-store.js';
 import type { RegistryIndex } from '../storage/registry-index.js';
+import { BlobNotFoundError } from '../storage/storage-errors.js';
 import { ignoreIntegrityFailures, sendContent, verifyContent, type IntegrityReporter } from './blob-integrity.js';
 import type { Clock } from '../shared/clock.js';
 import { RegistryError } from '../shared/errors.js';
@@ -15,7 +16,7 @@ export class BlobService implements RepositoryMemory {
 
   constructor(
     private readonly index: RegistryIndex,
-    private readonly content: ContentStore,
+    private readonly content: BlobStore,
     clock: Clock,
     private readonly report: IntegrityReporter = ignoreIntegrityFailures,
   ) {
@@ -44,13 +45,27 @@ export class BlobService implements RepositoryMemory {
     return size;
   }
 
-  open(digest: Digest, range?: ByteRange): Readable {
-    return this.content.read(digest, range);
+  /** The stored content (or a range) as a stream; BLOB_UNKNOWN when it is not stored. */
+  async open(digest: Digest, range?: ByteRange): Promise<Readable> {
+    try {
+      return await this.content.reader(digest, range);
+    } catch (err) {
+      if (err instanceof BlobNotFoundError) throw new RegistryError('BLOB_UNKNOWN', 'blob unknown to registry', { digest });
+      throw err;
+    }
+  }
+
+  /**
+   * A URL the client may fetch the content from itself (an object store's presigned URL), when
+   * the backend offers one; undefined when Keel serves the bytes (the filesystem).
+   */
+  async redirectUrl(digest: Digest): Promise<string | undefined> {
+    return this.content.redirectUrl ? await this.content.redirectUrl(digest) : undefined;
   }
 
   /**
    * Writes the content (`size` bytes in the index) to dest without ending it (a response: see
-   * storage/file-sender.ts); BLOB_UNKNOWN before anything is written when the file disagrees.
+   * the backend's send); BLOB_UNKNOWN before anything is written when the file disagrees.
    */
   send(digest: Digest, dest: Writable, size: number, range?: ByteRange): Promise<void> {
     return sendContent(this.content, digest, dest, size, range, this.report);

@@ -4,7 +4,8 @@
  * stored byte for byte in the content store and recorded with its references in the index.
  */
 import type { Readable } from 'node:stream';
-import type { ContentStore } from '../storage/content-store.js';
+import type { BlobStore } from '../storage/blob-store.js';
+import { BlobNotFoundError } from '../storage/storage-errors.js';
 import type { ManifestRecord, ManifestReference, RegistryIndex } from '../storage/registry-index.js';
 import type { Clock } from '../shared/clock.js';
 import { digestBuffer } from '../shared/digest.js';
@@ -37,7 +38,7 @@ export class ManifestService implements RepositoryMemory {
 
   constructor(
     private readonly index: RegistryIndex,
-    private readonly content: ContentStore,
+    private readonly content: BlobStore,
     private readonly clock: Clock,
     private readonly maxSize: number,
   ) {
@@ -56,7 +57,7 @@ export class ManifestService implements RepositoryMemory {
     try {
       return { record, bytes: await this.content.readBytes(record.digest, Math.max(record.size, this.maxSize)) };
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw unknownManifest(repo, ref);
+      if (err instanceof BlobNotFoundError) throw unknownManifest(repo, ref);
       throw err;
     }
   }

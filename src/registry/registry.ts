@@ -1,8 +1,6 @@
 /** The registry's services, built from the stores they use. */
-import type { ContentStore } from '../storage/content-store.js';
+import type { StorageBackend } from '../storage/backend.js';
 import type { RegistryIndex } from '../storage/registry-index.js';
-import type { FileHasher } from '../storage/file-hasher.js';
-import type { UploadFiles } from '../storage/upload-files.js';
 import { BlobService } from './blob-service.js';
 import type { IntegrityReporter } from './blob-integrity.js';
 import type { Clock } from '../shared/clock.js';
@@ -23,9 +21,8 @@ export interface Registry {
 
 export interface RegistryDeps {
   index: RegistryIndex;
-  content: ContentStore;
-  uploadFiles: UploadFiles;
-  hasher: FileHasher;
+  /** Where blobs and upload sessions are kept (whichever driver). */
+  storage: StorageBackend;
   clock: Clock;
   limits: { maxManifestSize: number; maxListPage: number; maxBlobSize: number };
   /** Hears blob files found to disagree with the index (logs and metrics). */
@@ -33,11 +30,12 @@ export interface RegistryDeps {
 }
 
 export function createRegistry(deps: RegistryDeps): Registry {
-  const blobs = new BlobService(deps.index, deps.content, deps.clock, deps.integrity);
-  const manifests = new ManifestService(deps.index, deps.content, deps.clock, deps.limits.maxManifestSize);
+  const content = deps.storage.blobs;
+  const blobs = new BlobService(deps.index, content, deps.clock, deps.integrity);
+  const manifests = new ManifestService(deps.index, content, deps.clock, deps.limits.maxManifestSize);
   return {
     blobs,
-    uploads: new UploadService(deps.index, deps.content, deps.uploadFiles, deps.hasher, deps.clock, deps.limits.maxBlobSize),
+    uploads: new UploadService(deps.index, content, deps.storage.uploads, deps.clock, deps.limits.maxBlobSize),
     manifests,
     listings: new ListingService(deps.index, deps.limits.maxListPage),
     referrers: new ReferrersService(deps.index),

@@ -1,17 +1,16 @@
 /**
  * Blob upload sessions: start, append chunks, finish with a digest, cancel, and
- * cross-repository mounts. Sessions are recorded in the index and their bytes in a file,
- * so they survive a restart. The digest is worked out off the main thread while the bytes
- * land (storage/file-hasher.ts: a sha256 that follows the file); after a restart, a failed
- * chunk or for sha512 the file is hashed again from the start when the upload finishes.
+ * cross-repository mounts. Sessions are recorded in the index and their bytes in the
+ * backend's upload store, so they survive a restart. How the digest is worked out is the
+ * store's business (the filesystem driver follows each file with a hasher off the main
+ * thread); this service only checks it before the blob becomes visible.
  */
 import { randomUUID } from 'node:crypto';
-import type { Readable } from 'node:stream';
-import type { ContentStore } from '../storage/content-store.js';
+import { pipeline, Transform, type Readable, type TransformCallback } from 'node:stream';
+import type { BlobStatter } from '../storage/blob-store.js';
 import { TooLargeError } from '../storage/storage-errors.js';
 import type { RegistryIndex } from '../storage/registry-index.js';
-import type { FileHasher } from '../storage/file-hasher.js';
-import type { UploadFiles } from '../storage/upload-files.js';
+import type { UploadStore } from '../storage/upload-store.js';
 import type { Clock } from '../shared/clock.js';
 import { RegistryError } from '../shared/errors.js';
 import { digestAlgorithm, type Digest, type RepoName } from '../shared/types.js';
@@ -37,9 +36,8 @@ export class UploadService {
 
   constructor(
     private readonly index: RegistryIndex,
-    private readonly content: ContentStore,
-    private readonly files: UploadFiles,
-    private readonly hasher: FileHasher,
+    private readonly content: BlobStatter,
+    private readonly files: UploadStore,
     private readonly clock: Clock,
     /** Largest blob accepted; 0 for no limit. */
     readonly maxBlobSize = 0,
@@ -90,13 +88,14 @@ export class UploadService {
     await this.session(repo, id);
     await this.exclusive(id, async () => {
       if (body) await this.write(id, body, chunk);
-      const size = (await this.files.size(id)) ?? 0;
-      const actual = await this.hasher.digest(id, this.files.path(id), size, digestAlgorithm(digest));
+      const size = await this.files.size(id);
+      if (size === undefined) throw unknownUpload(id);
+      const actual = await this.files.digest(id, digestAlgorithm(digest));
       if (actual !== digest) {
         await this.discard(id);
         throw new RegistryError('DIGEST_INVALID', 'provided digest did not match uploaded content', { expected: digest, actual });
       }
-      await this.content.commitFile(this.files.path(id), digest);
+      await this.files.commit(id, digest);
       await this.index.linkBlob(repo, digest, size, this.clock.now());
       await this.index.deleteUpload(id);
     });
@@ -142,22 +141,18 @@ export class UploadService {
       body.resume();
       throw tooLarge(this.maxBlobSize);
     }
-    const path = this.files.path(id);
     let written: number;
     try {
-      written = await this.files.append(id, offset, body, Math.min(expected ?? Infinity, room), (length) => this.hasher.advance(id, path, length));
+      written = await this.files.append(id, offset, expected === undefined ? body : declaredLength(body, expected), Math.min(expected ?? Infinity, room));
     } catch (err) {
-      this.hasher.forget(id);
       if (err instanceof TooLargeError) {
         if (expected === undefined || expected > room) throw tooLarge(this.maxBlobSize);
         throw new RegistryError('BLOB_UPLOAD_INVALID', `chunk is longer than the ${err.limit} bytes declared`, { declared: err.limit });
       }
+      if (err instanceof ShortChunkError) {
+        throw new RegistryError('BLOB_UPLOAD_INVALID', `chunk has ${err.received} bytes but ${err.declared} were declared`, { declared: err.declared, received: err.received });
+      }
       throw err;
-    }
-    if (expected !== undefined && written !== expected) {
-      this.hasher.forget(id);
-      await this.files.truncate(id, offset);
-      throw new RegistryError('BLOB_UPLOAD_INVALID', `chunk has ${written} bytes but ${expected} were declared`, { declared: expected, received: written });
     }
     await this.index.touchUpload(id, this.clock.now());
     return offset + written;
@@ -176,8 +171,45 @@ export class UploadService {
   }
 
   private async discard(id: string): Promise<void> {
-    this.hasher.forget(id);
     await this.files.remove(id);
     await this.index.deleteUpload(id);
   }
+}
+
+/** A chunk ended before the length its request declared. */
+class ShortChunkError extends Error {
+  constructor(
+    readonly declared: number,
+    readonly received: number,
+  ) {
+    super(`chunk has ${received} bytes but ${declared} were declared`);
+    this.name = 'ShortChunkError';
+  }
+}
+
+/**
+ * Fails a chunk that ends short of its declared length, so the upload store's append fails
+ * and keeps its all-or-nothing promise (the session stays at its last acknowledged size)
+ * whatever the backend. Longer chunks are the store's `limit`.
+ */
+class DeclaredLength extends Transform {
+  private received = 0;
+
+  constructor(private readonly declared: number) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.received += chunk.length;
+    callback(null, chunk);
+  }
+
+  override _flush(callback: TransformCallback): void {
+    callback(this.received < this.declared ? new ShortChunkError(this.declared, this.received) : null);
+  }
+}
+
+/** `body`, failing at its end when it is shorter than `declared`; an error of `body` fails it too. */
+function declaredLength(body: Readable, declared: number): Readable {
+  return pipeline(body, new DeclaredLength(declared), () => undefined);
 }

@@ -79,18 +79,37 @@ export interface StoredBlob {
   modified: number;
 }
 
+/** Something an interrupted write left behind (a temporary file, an abandoned multipart upload). */
+export interface Leftover {
+  /** Where it is, for GC's --list: a path, an object key. */
+  name: string;
+  size: number;
+  /** Last write, in milliseconds since the epoch. */
+  modified: number;
+}
+
 /** GC's view of a store: what is there, and removal that never takes content back from a writer. */
 export interface BlobSweeper {
-  /** Every stored blob, in no particular order. */
-  list(): AsyncIterable<StoredBlob>;
+  /**
+   * Every stored blob, in no particular order. `skip`, when given, is asked about digests in
+   * batches before their size and time are read, and the ones it returns are left out (GC
+   * passes the index's: it needs nothing more about content the index knows).
+   */
+  list(skip?: (digests: readonly Digest[]) => Promise<ReadonlySet<string>>): AsyncIterable<StoredBlob>;
   /**
    * Removes the content of `digest` unless it was written at or after `cutoff` (ms since the
    * epoch) or `wanted()` says, at the last moment, that the index knows it again. Returns the
    * bytes freed (0 when kept or already gone).
    */
   removeUnwanted(digest: Digest, cutoff: number, wanted: () => boolean | Promise<boolean>): Promise<number>;
-  /** Removes leftovers of interrupted writes older than `cutoff`; returns the bytes freed. */
-  sweepLeftovers(cutoff: number): Promise<number>;
+  /** Leftovers of interrupted writes older than `cutoff`: what sweepLeftovers would remove. Reads only (a dry run lists them). */
+  leftovers(cutoff: number): AsyncIterable<Leftover>;
+  /**
+   * Finishes what interrupted runs left: removes leftovers of interrupted writes older than
+   * `cutoff` (`removed` hears each one), and puts back content an interrupted GC run had set
+   * aside (list() already shows it under its digest). Returns the bytes freed.
+   */
+  sweepLeftovers(cutoff: number, removed?: (leftover: Leftover) => void): Promise<number>;
 }
 
 export type BlobStore = BlobStatter & BlobProvider & BlobIngester & BlobRemover & BlobSweeper;

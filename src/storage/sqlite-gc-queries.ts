@@ -1,21 +1,27 @@
 /**
- * The SQL of garbage collection, next to the schema it reads. Every deleting statement
- * re-states its condition, so a row that became referenced between GC's look and its
- * delete is left alone; each batch is one transaction.
+ * The SQL of garbage collection, next to the schema it reads: SqliteGcIndex, the SQLite
+ * implementation of GcIndex (gc-index.ts). Reads take one read transaction each (a snapshot;
+ * a dry run opens the database read-only and writes nothing). Every deleting statement
+ * re-states its condition, so a row that became referenced between GC's look and its delete
+ * is left alone; each batch is one BEGIN IMMEDIATE transaction (the write lock is taken
+ * before the first read, so a batch never fails half-way on a lock that moved).
  */
-import type Database from 'better-sqlite3';
-
-export interface SizedDigest {
-  digest: string;
-  size: number;
-}
-
-export interface ManifestNode {
-  repository_id: number;
-  digest: string;
-  subject: string | null;
-  created_at: number;
-}
+import { existsSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import type {
+  GcIndex,
+  LinkRow,
+  ManifestEdge,
+  ManifestKey,
+  ManifestNode,
+  ProxyBlobKey,
+  ProxyGraph,
+  ProxyManifestKey,
+  ProxyTagKey,
+  RegistryGraph,
+} from './gc-index.js';
+import { openDatabase } from './sqlite-index.js';
+import { MAX_RETRY_STEP_MS } from './sqlite-writer.js';
 
 const UNREFERENCED_LINK = `
   rb.created_at < @cutoff
@@ -29,47 +35,30 @@ const UNREFERENCED_BLOB = `
   AND NOT EXISTS (SELECT 1 FROM manifest_references mr WHERE mr.child_digest = b.digest AND mr.kind = 'blob')
   AND NOT EXISTS (SELECT 1 FROM manifests m WHERE m.digest = b.digest)`;
 
-export function gcQueries(db: Database.Database) {
+function statements(db: Database.Database) {
   return {
     // --- untagged manifests (--delete-untagged)
-    manifests: db.prepare<[], ManifestNode>('SELECT repository_id, digest, subject, created_at FROM manifests'),
+    manifests: db.prepare<[], ManifestNode>('SELECT repository_id, digest, subject, created_at, size FROM manifests'),
     tagged: db.prepare<[], { repository_id: number; digest: string }>('SELECT DISTINCT repository_id, digest FROM tags'),
-    childEdges: db.prepare<[], { repository_id: number; manifest_digest: string; child_digest: string }>(
-      "SELECT repository_id, manifest_digest, child_digest FROM manifest_references WHERE kind = 'manifest'",
-    ),
-    manifestItem: db.prepare<[number, string], { name: string; size: number }>(
-      'SELECT r.name, m.size FROM manifests m JOIN repositories r ON r.id = m.repository_id WHERE m.repository_id = ? AND m.digest = ?',
-    ),
+    references: db.prepare<[], ManifestEdge>('SELECT repository_id, manifest_digest, child_digest, kind FROM manifest_references'),
+    repositories: db.prepare<[], { id: number; name: string }>('SELECT id, name FROM repositories'),
+    links: db.prepare<[], LinkRow>('SELECT repository_id, digest, created_at FROM repository_blobs'),
+    blobs: db.prepare<[], { digest: string; size: number; created_at: number }>('SELECT digest, size, created_at FROM blobs'),
     deleteUntaggedManifest: db.prepare<[number, string]>(
       'DELETE FROM manifests WHERE repository_id = ? AND digest = ? AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.repository_id = manifests.repository_id AND t.digest = manifests.digest)',
     ),
 
     // --- repository links and blobs
-    unreferencedLinks: db.prepare<{ cutoff: number }, { repository_id: number; digest: string }>(
-      `SELECT rb.repository_id, rb.digest FROM repository_blobs rb WHERE ${UNREFERENCED_LINK}`,
-    ),
     deleteLink: db.prepare<{ cutoff: number; repository_id: number; digest: string }>(
       `DELETE FROM repository_blobs AS rb WHERE rb.repository_id = @repository_id AND rb.digest = @digest AND ${UNREFERENCED_LINK}`,
     ),
-    linkItem: db.prepare<{ repository_id: number; digest: string }, { name: string; size: number | null }>(
-      'SELECT r.name, b.size FROM repositories r LEFT JOIN blobs b ON b.digest = @digest WHERE r.id = @repository_id',
-    ),
-    unreferencedBlobs: db.prepare<{ cutoff: number }, SizedDigest>(`SELECT b.digest, b.size FROM blobs b WHERE ${UNREFERENCED_BLOB}`),
     deleteBlob: db.prepare<{ cutoff: number; digest: string }>(`DELETE FROM blobs AS b WHERE b.digest = @digest AND ${UNREFERENCED_BLOB}`),
     blobKnown: db.prepare<[string], { one: number }>('SELECT 1 AS one FROM blobs WHERE digest = ?'),
 
     // --- repositories left with nothing (no manifest, so no tag, and no blob link)
-    deleteEmptyRepositories: db.prepare<[], { name: string }>(
-      `DELETE FROM repositories AS r WHERE NOT EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id)
+    deleteEmptyRepository: db.prepare<[number], { name: string }>(
+      `DELETE FROM repositories AS r WHERE r.id = ? AND NOT EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id)
          AND NOT EXISTS (SELECT 1 FROM repository_blobs rb WHERE rb.repository_id = r.id) RETURNING name`,
-    ),
-
-    // --- what only the grace period keeps, counted after the sweep: blobs no manifest
-    // references and that are no manifest's content (a young row, or a young link to them)
-    graceKeptBlobs: db.prepare<[], { blobs: number; bytes: number }>(
-      `SELECT count(*) AS blobs, coalesce(sum(b.size), 0) AS bytes FROM blobs b
-       WHERE NOT EXISTS (SELECT 1 FROM manifest_references mr WHERE mr.child_digest = b.digest AND mr.kind = 'blob')
-         AND NOT EXISTS (SELECT 1 FROM manifests m WHERE m.digest = b.digest)`,
     ),
 
     // --- upload sessions
@@ -103,4 +92,111 @@ export function gcQueries(db: Database.Database) {
   };
 }
 
-export type GcQueries = ReturnType<typeof gcQueries>;
+type Statements = ReturnType<typeof statements>;
+
+export interface SqliteGcIndexOptions {
+  /** Open the database read-only (a dry run): nothing, not even a migration, is written. */
+  readonly?: boolean;
+}
+
+export class SqliteGcIndex implements GcIndex {
+  readonly batchPauseMs = MAX_RETRY_STEP_MS + 2;
+  private readonly q: Statements;
+
+  /** GC's own connection: it may sleep on a busy lock (it is a process of its own); the server never does. */
+  static open(path: string, options: SqliteGcIndexOptions = {}): SqliteGcIndex {
+    if (options.readonly && existsSync(path)) {
+      const db = new Database(path, { readonly: true, fileMustExist: true });
+      db.pragma('busy_timeout = 5000');
+      return new SqliteGcIndex(db);
+    }
+    return new SqliteGcIndex(openDatabase(path));
+  }
+
+  constructor(private readonly db: Database.Database) {
+    this.q = statements(db);
+  }
+
+  /** Deletes over one batch as one IMMEDIATE transaction; returns the rows `deleted` did delete. */
+  private batch<T>(rows: readonly T[], deleted: (row: T) => boolean): T[] {
+    return this.db.transaction(() => rows.filter(deleted)).immediate();
+  }
+
+  /** Membership only: no transaction needed (a key added meanwhile is checked again at removal). */
+  private known(keys: readonly string[], has: (key: string) => boolean): Set<string> {
+    return new Set(keys.filter(has));
+  }
+
+  async registryGraph(): Promise<RegistryGraph> {
+    const q = this.q;
+    return this.db
+      .transaction(() => ({
+        repositories: q.repositories.all(),
+        manifests: q.manifests.all(),
+        tagged: q.tagged.all(),
+        references: q.references.all(),
+        links: q.links.all(),
+        blobs: q.blobs.all(),
+      }))
+      .deferred();
+  }
+
+  async blobsKnown(digests: readonly string[]): Promise<Set<string>> {
+    return this.known(digests, (d) => this.q.blobKnown.get(d) !== undefined);
+  }
+
+  async uploadsKnown(ids: readonly string[]): Promise<Set<string>> {
+    return this.known(ids, (id) => this.q.uploadKnown.get(id) !== undefined);
+  }
+
+  async staleUploads(before: number): Promise<Array<{ id: string; repository: string }>> {
+    return this.q.staleUploads.all(before);
+  }
+
+  async deleteUntaggedManifests(batch: readonly ManifestKey[]): Promise<ManifestKey[]> {
+    return this.batch(batch, (m) => this.q.deleteUntaggedManifest.run(m.repository_id, m.digest).changes > 0);
+  }
+
+  async deleteUnreferencedLinks(batch: readonly ManifestKey[], cutoff: number): Promise<ManifestKey[]> {
+    return this.batch(batch, (l) => this.q.deleteLink.run({ cutoff, repository_id: l.repository_id, digest: l.digest }).changes > 0);
+  }
+
+  async deleteEmptyRepositories(ids: readonly number[]): Promise<string[]> {
+    return this.db.transaction(() => ids.flatMap((id) => this.q.deleteEmptyRepository.all(id).map((r) => r.name))).immediate();
+  }
+
+  async deleteUnreferencedBlobs(digests: readonly string[], cutoff: number): Promise<string[]> {
+    return this.batch(digests, (digest) => this.q.deleteBlob.run({ cutoff, digest }).changes > 0);
+  }
+
+  async deleteStaleUploads(ids: readonly string[], before: number): Promise<string[]> {
+    return this.batch(ids, (id) => this.q.deleteUpload.run(id, before).changes > 0);
+  }
+
+  async proxyGraph(): Promise<ProxyGraph> {
+    const q = this.q;
+    return this.db
+      .transaction(() => ({ tags: q.proxyTags.all(), manifests: q.proxyManifests.all(), references: q.proxyReferences.all(), blobs: q.proxyBlobs.all() }))
+      .deferred();
+  }
+
+  async proxyContentKnown(digests: readonly string[]): Promise<Set<string>> {
+    return this.known(digests, (d) => this.q.proxyContentKnown.get(d, d) !== undefined);
+  }
+
+  async deleteProxyTags<T extends ProxyTagKey>(batch: readonly T[]): Promise<T[]> {
+    return this.batch(batch, (t) => this.q.deleteProxyTag.run(t.upstream, t.repository, t.tag, t.last_access).changes > 0);
+  }
+
+  async deleteProxyManifests<T extends ProxyManifestKey>(batch: readonly T[]): Promise<T[]> {
+    return this.batch(batch, (m) => this.q.deleteProxyManifest.run(m.upstream, m.repository, m.digest, m.last_access).changes > 0);
+  }
+
+  async deleteProxyBlobs<T extends ProxyBlobKey>(batch: readonly T[]): Promise<T[]> {
+    return this.batch(batch, (b) => this.q.deleteProxyBlob.run(b.upstream, b.digest, b.last_access).changes > 0);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}

@@ -1,13 +1,8 @@
 /** Figures read at metrics-scrape time and readiness checks, from the index. */
 import type Database from 'better-sqlite3';
+import type { StoreStats } from './store-stats.js';
 
-export interface StoreStats {
-  /** Can the index answer a query? */
-  ping(): boolean;
-  uploadsInProgress(): number;
-  /** Bytes of content recorded per store. */
-  storeBytes(): { registry: number; proxy: number };
-}
+export type { StoreStats };
 
 export class SqliteStats implements StoreStats {
   private readonly s;

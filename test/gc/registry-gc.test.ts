@@ -6,7 +6,7 @@ import { pino } from 'pino';
 import { runGc, type GcOptions } from '../../src/gc/run-gc.js';
 import type { GcSummary, Progress } from '../../src/gc/summary.js';
 import type { Digest } from '../../src/shared/types.js';
-import { blobPath, ingestDir } from '../../src/storage/paths.js';
+import { blobPath, ingestDir } from '../../src/storage/fs/paths.js';
 import { startKeel, type KeelProcess } from '../support/keel-server.js';
 import { ManualClock } from '../support/manual-clock.js';
 import { Client, errorCode, OCI_INDEX, OCI_MANIFEST, randomBytes, sha256 } from '../support/oci-client.js';

@@ -6,7 +6,7 @@ import { appendFile, truncate, unlink } from 'node:fs/promises';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { pino } from 'pino';
-import { blobPath } from '../../src/storage/paths.js';
+import { blobPath } from '../../src/storage/fs/paths.js';
 import type { Digest } from '../../src/shared/types.js';
 import { startFaultServer, type FaultServer } from '../support/fault-upstream.js';
 import { startKeel, type KeelProcess } from '../support/keel-server.js';

@@ -7,7 +7,7 @@ import { mkdtemp, readdir, rm, stat, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { uploadPath, uploadsDir } from '../../src/storage/paths.js';
+import { uploadPath, uploadsDir } from '../../src/storage/fs/paths.js';
 import { startKeel, type KeelProcess } from '../support/keel-server.js';
 import { Client, OCI_MANIFEST, randomBytes, sha256 } from '../support/oci-client.js';
 

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { pino } from 'pino';
 import { runGc } from '../../src/gc/run-gc.js';
 import type { Digest } from '../../src/shared/types.js';
-import { blobPath } from '../../src/storage/paths.js';
+import { blobPath } from '../../src/storage/fs/paths.js';
 import { startKeel, type KeelProcess } from '../support/keel-server.js';
 import { ManualClock } from '../support/manual-clock.js';
 import { Client, errorCode } from '../support/oci-client.js';

@@ -1,10 +1,15 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, open, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
 import { BlobDownload } from '../../src/proxy/blob-download.js';
+import { spoolFor, type DownloadSpool } from '../../src/proxy/download-spool.js';
+import { digestBuffer } from '../../src/shared/digest.js';
+import type { Digest } from '../../src/shared/types.js';
+import type { BlobWriter } from '../../src/storage/blob-store.js';
+import { createFsBackend } from '../../src/storage/fs/fs-backend.js';
 
 let dir: string;
 beforeEach(async () => {
@@ -30,13 +35,68 @@ async function collect(d: BlobDownload): Promise<Buffer> {
   return sink.bytes;
 }
 
-async function newDownload(size: number | undefined): Promise<BlobDownload> {
-  return new BlobDownload(await open(join(dir, 'blob'), 'w+'), size);
+interface Harness {
+  writer: BlobWriter;
+  spool: DownloadSpool;
+  /** Set when the download is stored. */
+  digest?: Digest;
+}
+
+const harnesses = new Map<BlobDownload, Harness>();
+
+/** A download written through a real filesystem blob store's writer, as BlobFetcher does. */
+async function newDownload(size: number | undefined, options: { ownSpool?: boolean } = {}): Promise<BlobDownload> {
+  const store = createFsBackend({ root: join(dir, 'store'), tempRoot: join(dir, 'tmp') }).blobs;
+  const inner = await store.writer();
+  // Without readAt (as an object store's writer), the download keeps a spool file of its own.
+  const writer: BlobWriter = options.ownSpool
+    ? {
+        get size() {
+          return inner.size;
+        },
+        write: (source, o) => inner.write(source, o),
+        commit: (digest) => inner.commit(digest),
+        cancel: () => inner.cancel(),
+      }
+    : inner;
+  const h: Harness = { writer, spool: await spoolFor(writer, join(dir, 'spool')) };
+  const d: BlobDownload = new BlobDownload(h.spool, size, (dest, start, end) => {
+    if (!h.digest) throw new Error('read from the store before it was stored');
+    return store.send(h.digest, dest, d.written, { start, end });
+  });
+  harnesses.set(d, h);
+  return d;
+}
+
+function harness(d: BlobDownload): Harness {
+  const h = harnesses.get(d);
+  if (!h) throw new Error('no harness');
+  return h;
 }
 
 async function write(d: BlobDownload, data: Buffer): Promise<void> {
-  await d.handle.write(data, 0, data.length, d.written);
-  d.grewTo(d.written + data.length);
+  const { writer, spool } = harness(d);
+  const grew = (total: number): void => d.grewTo(total);
+  await writer.write(spool.source(Readable.from([data]), grew), spool.followsWriter ? { landed: grew } : {});
+}
+
+/** Seals, commits under the digest of everything written, and says so: BlobFetcher's order. */
+async function store(d: BlobDownload, data: Buffer): Promise<void> {
+  const h = harness(d);
+  const digest = digestBuffer(data);
+  await d.seal();
+  await h.writer.commit(digest);
+  h.digest = digest;
+  await h.spool.close();
+  d.succeeded();
+}
+
+async function fail(d: BlobDownload, error: Error): Promise<void> {
+  const { writer, spool } = harness(d);
+  await d.seal();
+  await writer.cancel();
+  await spool.close();
+  d.failed(error);
 }
 
 const tick = (): Promise<void> => new Promise((r) => setTimeout(r, 5));
@@ -47,10 +107,13 @@ async function settle(value: () => number, target: number): Promise<number> {
   return value();
 }
 
-describe('BlobDownload readers', () => {
+describe.each([
+  ['reading the writer back', false],
+  ['with a spool file of its own', true],
+])('BlobDownload readers, %s', (_name, ownSpool) => {
   test('a reader gets every byte as the download grows, the last one only after verification', async () => {
     const data = randomBytes(3000);
-    const d = await newDownload(data.length);
+    const d = await newDownload(data.length, { ownSpool });
     const sink = new Sink();
     const ended = d.sendTo(sink);
     const length = (): number => sink.bytes.length;
@@ -60,72 +123,66 @@ describe('BlobDownload readers', () => {
     expect(await settle(length, 2999)).toBe(2999);
     await tick();
     expect(length()).toBe(2999);
-    d.succeeded();
+    await store(d, data);
     await ended;
     expect(sink.bytes.equals(data)).toBe(true);
-    d.release();
   });
 
   test('readers that join late see the same bytes', async () => {
     const data = randomBytes(5000);
-    const d = await newDownload(data.length);
+    const d = await newDownload(data.length, { ownSpool });
     await write(d, data.subarray(0, 4000));
     const early = collect(d);
     await write(d, data.subarray(4000));
     const late = collect(d);
-    d.succeeded();
+    await store(d, data);
     expect((await early).equals(data)).toBe(true);
     expect((await late).equals(data)).toBe(true);
-    d.release();
   });
 
   test('a failed download fails every reader without delivering the last byte', async () => {
     const data = randomBytes(2000);
-    const d = await newDownload(data.length);
+    const d = await newDownload(data.length, { ownSpool });
     const result = collect(d);
     await write(d, data);
     await tick();
-    d.failed(new Error('digest mismatch'));
+    await fail(d, new Error('digest mismatch'));
     await expect(result).rejects.toThrow('digest mismatch');
-    d.release();
   });
 
   test('stored() waits for the outcome: it resolves once stored, and fails with a failed download', async () => {
     const data = randomBytes(2000);
-    const good = await newDownload(data.length);
-    const bad = await newDownload(data.length);
+    const good = await newDownload(data.length, { ownSpool });
+    const bad = await newDownload(data.length, { ownSpool });
     const outcomes: string[] = [];
     const goodStored = good.stored(new Sink()).then(() => outcomes.push('good stored'));
     const badStored = bad.stored(new Sink()).catch((err: Error) => outcomes.push(`bad: ${err.message}`));
     await write(good, data);
     await write(bad, data);
     outcomes.push('all bytes written');
-    bad.failed(new Error('digest mismatch'));
-    good.succeeded();
+    await fail(bad, new Error('digest mismatch'));
+    await store(good, data);
     await Promise.all([goodStored, badStored]);
     expect(outcomes).toEqual(['all bytes written', 'bad: digest mismatch', 'good stored']);
-    good.release();
-    bad.release();
   });
 
   test('stored() gives up when its client goes away, and the download carries on', async () => {
     const data = randomBytes(2000);
-    const d = await newDownload(data.length);
+    const d = await newDownload(data.length, { ownSpool });
     const gone = new Sink();
     const waiting = d.stored(gone);
     await write(d, data.subarray(0, 1000));
     gone.destroy();
     await expect(waiting).rejects.toThrow('closed');
     await write(d, data.subarray(1000));
-    d.succeeded();
+    await store(d, data);
     await expect(d.stored(new Sink())).resolves.toBeUndefined();
     expect((await collect(d)).equals(data)).toBe(true);
-    d.release();
   });
 
   test('a client that goes away stops its send without disturbing the download', async () => {
     const data = randomBytes(600 * 1024);
-    const d = await newDownload(data.length);
+    const d = await newDownload(data.length, { ownSpool });
     const gone = new Sink();
     const sending = d.sendTo(gone);
     await write(d, data.subarray(0, 1000));
@@ -133,8 +190,24 @@ describe('BlobDownload readers', () => {
     gone.destroy();
     await expect(sending).rejects.toThrow();
     await write(d, data.subarray(1000));
-    d.succeeded();
+    await store(d, data);
     expect((await collect(d)).equals(data)).toBe(true);
-    d.release();
+  });
+
+  test('a reader paused by the seal gets the rest from the store; the spool is gone afterwards', async () => {
+    const data = randomBytes(4000);
+    const d = await newDownload(data.length, { ownSpool });
+    await write(d, data);
+    await d.seal();
+    const reading = collect(d);
+    const h = harness(d);
+    await h.writer.commit(digestBuffer(data));
+    h.digest = digestBuffer(data);
+    await h.spool.close();
+    d.succeeded();
+    expect((await reading).equals(data)).toBe(true);
+    expect((await collect(d)).equals(data)).toBe(true);
+    expect(await readdir(join(dir, 'tmp', 'ingest'))).toEqual([]);
+    expect(await readdir(join(dir, 'spool')).catch(() => [])).toEqual([]);
   });
 });

@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
 import { BlobService } from '../../src/registry/blob-service.js';
 import { digestBuffer } from '../../src/shared/digest.js';
 import { parseRepoName } from '../../src/shared/types.js';
-import { FsContentStore } from '../../src/storage/content-store.js';
+import { createFsBackend } from '../../src/storage/fs/fs-backend.js';
 import { openDatabase, SqliteIndex } from '../../src/storage/sqlite-index.js';
 import { ManualClock } from '../support/manual-clock.js';
 
@@ -30,7 +30,7 @@ describe('BlobService.stat', () => {
   const digest = digestBuffer(bytes);
 
   async function service(clock: ManualClock): Promise<BlobService> {
-    const content = new FsContentStore(join(dir, 'store'), join(dir, 'tmp'));
+    const content = createFsBackend({ root: join(dir, 'store'), tempRoot: join(dir, 'tmp') }).blobs;
     await content.writeBytes(digest, bytes);
     await index.linkBlob(repo, digest, bytes.length, clock.now());
     return new BlobService(index, content, clock);

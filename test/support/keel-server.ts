@@ -10,7 +10,7 @@ import { parseConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import { systemClock, type Clock } from '../../src/shared/clock.js';
 import { startServer, type RunningServer } from '../../src/server.js';
-import type { FreeSpace } from '../../src/storage/free-space.js';
+import type { FreeSpace } from '../../src/storage/backends.js';
 
 export interface KeelProcess {
   /** http://127.0.0.1:PORT */

@@ -43,6 +43,13 @@ export const blobRoutes: MethodTable<'blob'> = {
     const repo = repoName(route.name);
     const digest = digestParam(route.digest);
     const size = await registry.blobs.stat(repo, digest);
+    // A backend that can hand out the bytes itself (a presigned object-store URL) is followed
+    // by the client; HEAD and manifests are always answered here.
+    const location = await registry.blobs.redirectUrl(digest);
+    if (location !== undefined) {
+      res.status(307).set({ Location: location, 'Docker-Content-Digest': digest, 'Content-Length': '0' }).end();
+      return;
+    }
     const range = parseRange(req.headers.range, size);
     if (range === 'unsatisfiable') {
       throw new RegistryError('SIZE_INVALID', 'requested range is not satisfiable', { size }, 416, { 'Content-Range': `bytes */${size}` });

@@ -13,6 +13,7 @@
  *   AWS CLI and the Go SDK do). Keel honours it for https endpoints, as the CLI does: the
  *   bundle's certificates are trusted on top of Node's roots. A bundle that cannot be read is
  *   an error naming the variable; for http:// endpoints it plays no part and is not read.
+ * - No NodeVersionSupportWarning on stderr (see createS3Client).
  */
 import { readFileSync } from 'node:fs';
 import { Agent as HttpAgent } from 'node:http';
@@ -67,16 +68,29 @@ function extraCertificates(settings: S3Settings, env: NodeJS.ProcessEnv): string
   }
 }
 
+/** The static pair when configured; else AWS_* from `env` (so an injected env is honoured); else the SDK's chain. */
+function credentials(settings: S3Settings, env: NodeJS.ProcessEnv): { accessKeyId: string; secretAccessKey: string; sessionToken?: string } | undefined {
+  if (settings.access_key_id !== '') return { accessKeyId: settings.access_key_id, secretAccessKey: settings.secret_access_key };
+  if (env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY) {
+    return { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY, ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}) };
+  }
+  return undefined;
+}
+
 export function createS3Client(settings: S3Settings, env: NodeJS.ProcessEnv = process.env): S3Client {
+  // On Node < 22 the SDK's first client prints a 9-line NodeVersionSupportWarning (SDK releases
+  // after January 2027 need Node 22) to stderr, breaking Keel's one-line start-up errors and log
+  // format. Keel supports Node 20 with the SDK version it ships, so it is switched off with the
+  // SDK's own variable, unless the operator set that variable.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const ca = extraCertificates(settings, env);
+  const fixed = credentials(settings, env);
   const agentOptions = { keepAlive: true, maxSockets: S3_MAX_SOCKETS };
   return new S3Client({
     region: s3Region(settings, env),
     ...(settings.endpoint !== '' ? { endpoint: settings.endpoint } : {}),
     forcePathStyle: settings.force_path_style,
-    ...(settings.access_key_id !== ''
-      ? { credentials: { accessKeyId: settings.access_key_id, secretAccessKey: settings.secret_access_key } }
-      : {}),
+    ...(fixed ? { credentials: fixed } : {}),
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
     maxAttempts: MAX_ATTEMPTS,

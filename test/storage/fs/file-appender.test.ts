@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
-import { FileAppender } from '../../src/storage/file-appender.js';
-import { TooLargeError } from '../../src/storage/storage-errors.js';
+import { FileAppender } from '../../../src/storage/fs/file-appender.js';
+import { TooLargeError } from '../../../src/storage/storage-errors.js';
 
 let dir: string;
 beforeEach(async () => {

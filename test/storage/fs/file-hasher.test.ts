@@ -3,7 +3,7 @@ import { appendFile, mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
-import { FileHasher } from '../../src/storage/file-hasher.js';
+import { FileHasher } from '../../../src/storage/fs/file-hasher.js';
 
 let dir: string;
 let hasher: FileHasher;

@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
-import { BufferPool } from '../../src/storage/buffer-pool.js';
-import { sendFile } from '../../src/storage/file-sender.js';
-import { ContentIntegrityError } from '../../src/storage/storage-errors.js';
+import { BufferPool } from '../../../src/storage/fs/buffer-pool.js';
+import { sendFile } from '../../../src/storage/fs/file-sender.js';
+import { ContentIntegrityError } from '../../../src/storage/storage-errors.js';
 
 let dir: string;
 let pool: BufferPool;

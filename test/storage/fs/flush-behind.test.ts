@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
-import { FlushBehind } from '../../src/storage/flush-behind.js';
+import { FlushBehind } from '../../../src/storage/fs/flush-behind.js';
 
 let dir: string;
 beforeEach(async () => {

@@ -3,9 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
 import { digestBuffer } from '../../src/shared/digest.js';
-import { CachedContentStore } from '../../src/storage/cached-content-store.js';
-import { FsContentStore } from '../../src/storage/content-store.js';
-import { blobPath } from '../../src/storage/paths.js';
+import { CachedBlobStore } from '../../src/storage/cached-blob-store.js';
+import { createFsBackend } from '../../src/storage/fs/fs-backend.js';
+import { blobPath } from '../../src/storage/fs/paths.js';
+import { BlobNotFoundError } from '../../src/storage/storage-errors.js';
 
 let dir: string;
 beforeEach(async () => {
@@ -13,9 +14,9 @@ beforeEach(async () => {
 });
 afterEach(() => rm(dir, { recursive: true, force: true }));
 
-describe('CachedContentStore', () => {
+describe('CachedBlobStore', () => {
   test('serves manifests it wrote or read from memory, within its byte budget', async () => {
-    const store = new CachedContentStore(new FsContentStore(join(dir, 'store'), join(dir, 'tmp')), 100);
+    const store = new CachedBlobStore(createFsBackend({ root: join(dir, 'store'), tempRoot: join(dir, 'tmp') }).blobs, 100);
     const small = Buffer.from('{"small":true}');
     const big = Buffer.alloc(200, 1);
     const [ds, db] = [digestBuffer(small), digestBuffer(big)];
@@ -25,15 +26,15 @@ describe('CachedContentStore', () => {
     await unlink(blobPath(join(dir, 'store'), ds));
     await unlink(blobPath(join(dir, 'store'), db));
     expect((await store.readBytes(ds, 1000)).equals(small)).toBe(true);
-    await expect(store.readBytes(db, 1000)).rejects.toThrow(/ENOENT/);
+    await expect(store.readBytes(db, 1000)).rejects.toThrow(BlobNotFoundError);
   });
 
   test('remove drops the cached copy too', async () => {
-    const store = new CachedContentStore(new FsContentStore(join(dir, 'store'), join(dir, 'tmp')), 1000);
+    const store = new CachedBlobStore(createFsBackend({ root: join(dir, 'store'), tempRoot: join(dir, 'tmp') }).blobs, 1000);
     const bytes = Buffer.from('gone');
     const digest = digestBuffer(bytes);
     await store.writeBytes(digest, bytes);
     expect(await store.remove(digest)).toBe(true);
-    await expect(store.readBytes(digest, 1000)).rejects.toThrow(/ENOENT/);
+    await expect(store.readBytes(digest, 1000)).rejects.toThrow(BlobNotFoundError);
   });
 });

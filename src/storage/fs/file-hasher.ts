@@ -11,7 +11,7 @@
  * Node built-ins, passed as source so it runs the same from dist/ and under the test runner.
  */
 import { Worker } from 'node:worker_threads';
-import type { DigestAlgorithm } from '../shared/types.js';
+import type { DigestAlgorithm } from '../../shared/types.js';
 
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
@@ -151,7 +151,10 @@ export class FileHasher {
       else waiter.reject(new Error(`hashing failed: ${reply.error ?? 'unknown error'}`));
     });
     const lost = (reason: string): void => {
-      if (this.worker === worker) this.worker = undefined;
+      // An idle worker stopped by its timer may exit after a new one took its place: the
+      // requests waiting now are the new worker's, not this one's.
+      if (this.worker !== undefined && this.worker !== worker) return;
+      this.worker = undefined;
       for (const [id, waiter] of this.pending) {
         this.pending.delete(id);
         waiter.reject(new Error(`the hashing worker stopped: ${reason}`));

@@ -8,7 +8,7 @@
 import type { Hash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import { Writable } from 'node:stream';
-import { TooLargeError } from './storage-errors.js';
+import { TooLargeError } from '../storage-errors.js';
 
 /** More bytes arrived than the appender's limit allows. */
 
@@ -23,6 +23,7 @@ const BUFFERED = 1 << 20;
 
 export class FileAppender extends Writable {
   bytes = 0;
+  private inflight: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly handle: FileHandle,
@@ -53,11 +54,17 @@ export class FileAppender extends Writable {
     }
     for (const b of buffers) this.options.hash?.update(b);
     this.bytes += size;
-    this.writeAll(buffers, size).then(() => {
+    const landed = this.writeAll(buffers, size).then(() => {
       this.position += size;
       this.options.written?.(this.bytes);
       callback();
     }, callback);
+    this.inflight = landed;
+  }
+
+  /** Resolves once no write is under way (after a failure, before the file is cut back). */
+  idle(): Promise<void> {
+    return this.inflight;
   }
 
   /**

@@ -12,9 +12,9 @@
 import { open } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import type { BufferPool } from './buffer-pool.js';
-import type { ByteRange } from './content-store.js';
-import { ContentIntegrityError } from './storage-errors.js';
-import { destinationClosed, write } from './writable-waits.js';
+import type { ByteRange } from '../blob-store.js';
+import { ContentIntegrityError } from '../storage-errors.js';
+import { destinationClosed, write } from '../../shared/writable-waits.js';
 
 const BUFFERS = 2;
 

@@ -1,0 +1,21 @@
+/**
+ * One GC run at a time, per index: a second run exits at once (EX_TEMPFAIL from the CLI).
+ * The filesystem lock is file-gc-lock.ts; an index shared by several hosts brings its own
+ * (an advisory lock in the database).
+ */
+export interface GcLock {
+  /** Takes the lock, or rejects with GcLockedError when another run holds it. */
+  acquire(): Promise<void>;
+  /** Lets go of a lock acquire() took. */
+  release(): Promise<void>;
+}
+
+export class GcLockedError extends Error {
+  constructor(
+    /** Where the lock is, for the message: a path, a lock name. */
+    readonly lockPath: string,
+  ) {
+    super(`another garbage collection is running (lock ${lockPath}); not starting a second one`);
+    this.name = 'GcLockedError';
+  }
+}

@@ -1,0 +1,47 @@
+/**
+ * Where GC gets its stores, index and lock: the one place of GC that knows which backend
+ * backs them. The stores come from the same backend factory as the server's
+ * (storage/backends.ts), so GC sweeps whatever the configuration names: a directory or a
+ * bucket.
+ */
+import type { Config } from '../config/schema.js';
+import type { StorageBackend } from '../storage/backend.js';
+import { createBackend } from '../storage/backends.js';
+import type { BlobSweeper } from '../storage/blob-store.js';
+import type { GcIndex } from '../storage/gc-index.js';
+import { SqliteGcIndex } from '../storage/sqlite-gc-queries.js';
+import type { UploadStore } from '../storage/upload-store.js';
+import { FileGcLock } from './file-gc-lock.js';
+import type { GcLock } from './gc-lock.js';
+
+/** What GC does with upload sessions: find the abandoned ones, remove them. */
+export type GcUploads = Pick<UploadStore, 'list' | 'remove'>;
+
+export interface GcStores {
+  registry: { blobs: BlobSweeper; uploads: GcUploads };
+  proxy: { blobs: BlobSweeper };
+  /** Releases the backends' connections and workers. */
+  close(): Promise<void>;
+}
+
+export function gcLock(config: Config): GcLock {
+  return new FileGcLock(config.database);
+}
+
+/** GC's own connection to the index; a dry run's is read-only. */
+export function openGcIndex(config: Config, options: { readonly: boolean }): GcIndex {
+  return SqliteGcIndex.open(config.database, options);
+}
+
+export function gcStores(config: Config): GcStores {
+  const temp = { tempRoot: config.temporary_registry_storage, tempSetting: 'temporary_registry_storage', s3: config.s3 };
+  const registry: StorageBackend = createBackend(config.storage.registry, { setting: 'registry_storage', ...temp });
+  const proxy: StorageBackend = createBackend(config.storage.proxy, { setting: 'proxy_storage', ...temp });
+  return {
+    registry: { blobs: registry.blobs, uploads: registry.uploads },
+    proxy: { blobs: proxy.blobs },
+    close: async () => {
+      await Promise.allSettled([registry.close(), proxy.close()]);
+    },
+  };
+}

@@ -1,0 +1,55 @@
+/**
+ * The filesystem backend: blobs under a root, upload sessions and writes in progress under
+ * the temporary root (paths.ts documents the layout), one upload hashing worker.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdir, unlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { StorageBackend } from '../backend.js';
+import { FileHasher } from './file-hasher.js';
+import type { FreeSpace } from './free-space.js';
+import { FsBlobStore } from './fs-blob-store.js';
+import { FsBlobSweeper } from './fs-blob-sweeper.js';
+import { FsUploadStore } from './fs-upload-store.js';
+
+export interface FsBackendOptions {
+  root: string;
+  tempRoot: string;
+  /** Names of the two roots in readiness problems (the settings that chose them). */
+  names?: { root: string; tempRoot: string };
+  /** How free space is measured (statfs unless a test says otherwise). */
+  freeSpace?: FreeSpace;
+}
+
+/** Proves `root` takes a write: a probe file created and removed (an empty file still fits on a full disk). */
+async function probe(name: string, root: string): Promise<Error | undefined> {
+  const path = join(root, `.ready-${randomUUID()}`);
+  try {
+    await mkdir(root, { recursive: true });
+    await writeFile(path, '');
+    await unlink(path);
+    return undefined;
+  } catch (err) {
+    return new Error(`${name}: not writable (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, { cause: err });
+  }
+}
+
+export function createFsBackend(options: FsBackendOptions): StorageBackend {
+  const { root, tempRoot } = options;
+  const names = options.names ?? { root, tempRoot };
+  const hasher = new FileHasher();
+  const blobs = new FsBlobStore(root, tempRoot, new FsBlobSweeper(root, tempRoot));
+  const uploads = new FsUploadStore(tempRoot, blobs, hasher, options.freeSpace);
+  return {
+    kind: 'filesystem',
+    blobs,
+    uploads,
+    async ready() {
+      const problems = (await Promise.all([probe(names.root, root), probe(names.tempRoot, tempRoot)])).filter((p) => p !== undefined);
+      const [first] = problems;
+      if (problems.length === 1 && first) throw first;
+      if (problems.length > 1) throw new AggregateError(problems, problems.map((p) => p.message).join('; '));
+    },
+    close: () => hasher.close(),
+  };
+}

@@ -1,0 +1,151 @@
+/**
+ * GC's view of a filesystem blob store (layout in ../paths.ts): listing the content files,
+ * and removing one safely while the server runs. Every removal takes the same steps: the
+ * file is first renamed aside (`<hex>.gc-<random>`), then checked: if it was written at or
+ * after the cutoff (a push or proxy download committed the same digest again) or the index
+ * wants it again, it is linked back (content under a digest is identical, so whichever copy
+ * wins is right); otherwise it is unlinked. A file an interrupted run left aside is listed
+ * under its digest and put back home by sweepLeftovers, so the index decides about it again.
+ */
+import { randomBytes } from 'node:crypto';
+import { link, readdir, rename, stat, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Digest } from '../../shared/types.js';
+import type { BlobSweeper, Leftover, StoredBlob } from '../blob-store.js';
+import { blobPath, ingestDir } from './paths.js';
+
+const HEX = /^[a-f0-9]+$/;
+/** The name a file is renamed to while GC decides about it; one left by an interrupted run is found again. */
+const ASIDE = /^(.+)\.gc-[a-f0-9]{12}$/;
+/** stat() calls in flight while listing (libuv thread pool). */
+const STAT_CONCURRENCY = 64;
+
+async function entries(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+}
+
+async function fileInfo(path: string): Promise<{ size: number; mtimeMs: number } | undefined> {
+  const info = await stat(path).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return undefined;
+    throw err;
+  });
+  return info?.isFile() ? info : undefined;
+}
+
+/** Puts `aside` back at `home` (if home has a copy already, that one is the same content). */
+async function putBack(aside: string, home: string): Promise<void> {
+  await link(aside, home).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EEXIST') throw err;
+  });
+  await unlink(aside);
+}
+
+/**
+ * Removes the file at `path` unless it was written at or after `cutoff` or `wanted()` says so
+ * once it is aside; returns the bytes freed, undefined when kept or already gone.
+ */
+async function removeChecked(path: string, cutoff: number, wanted: () => boolean | Promise<boolean>): Promise<number | undefined> {
+  const aside = `${path}.gc-${randomBytes(6).toString('hex')}`;
+  try {
+    await rename(path, aside);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  let keep: boolean;
+  let size: number;
+  try {
+    const info = await stat(aside);
+    size = info.size;
+    keep = info.mtimeMs >= cutoff || (await wanted());
+  } catch (err) {
+    // Undecided: the file goes back rather than stay aside, where readers cannot find it.
+    await putBack(aside, path);
+    throw err;
+  }
+  if (keep) {
+    await putBack(aside, path);
+    return undefined;
+  }
+  await unlink(aside);
+  return size;
+}
+
+export class FsBlobSweeper implements BlobSweeper {
+  constructor(
+    private readonly root: string,
+    private readonly tempRoot: string,
+  ) {}
+
+  /** The directories content files live in: blobs/<algorithm>/<prefix>. */
+  private async *contentDirs(): AsyncGenerator<{ algorithm: string; dir: string }> {
+    const blobs = join(this.root, 'blobs');
+    for (const algorithm of await entries(blobs)) {
+      for (const prefix of await entries(join(blobs, algorithm))) yield { algorithm, dir: join(blobs, algorithm, prefix) };
+    }
+  }
+
+  async *list(skip?: (digests: readonly Digest[]) => Promise<ReadonlySet<string>>): AsyncIterable<StoredBlob> {
+    for await (const { algorithm, dir } of this.contentDirs()) {
+      const names = await entries(dir);
+      const present = new Set(names);
+      // One file per digest: the home copy, else one a interrupted run left aside.
+      const chosen = new Map<string, string>();
+      for (const name of names) {
+        const key = ASIDE.exec(name)?.[1] ?? name;
+        if (!HEX.test(key) || chosen.has(key)) continue;
+        if (key !== name && present.has(key)) continue;
+        chosen.set(key, name);
+      }
+      // Content the caller knows needs no stat: on a large store that is most of the time spent here.
+      const known = skip ? await skip([...chosen.keys()].map((key) => `${algorithm}:${key}` as Digest)) : undefined;
+      const found = [...chosen].filter(([key]) => !known?.has(`${algorithm}:${key}`));
+      for (let i = 0; i < found.length; i += STAT_CONCURRENCY) {
+        const infos = await Promise.all(found.slice(i, i + STAT_CONCURRENCY).map(([key, name]) => fileInfo(join(dir, name)).then((info) => ({ key, info }))));
+        for (const { key, info } of infos) {
+          if (info) yield { digest: `${algorithm}:${key}` as Digest, size: info.size, modified: info.mtimeMs };
+        }
+      }
+    }
+  }
+
+  removeUnwanted(digest: Digest, cutoff: number, wanted: () => boolean | Promise<boolean>): Promise<number> {
+    return removeChecked(blobPath(this.root, digest), cutoff, wanted).then((freed) => freed ?? 0);
+  }
+
+  async *leftovers(cutoff: number): AsyncIterable<Leftover> {
+    const dir = ingestDir(this.tempRoot);
+    for (const name of await entries(dir)) {
+      const path = join(dir, name);
+      const info = await fileInfo(path);
+      if (info && info.mtimeMs < cutoff) yield { name: path, size: info.size, modified: info.mtimeMs };
+    }
+  }
+
+  async sweepLeftovers(cutoff: number, removed?: (leftover: Leftover) => void): Promise<number> {
+    // Content an interrupted run set aside goes home first: the index decides about it again.
+    for await (const { dir } of this.contentDirs()) {
+      for (const name of await entries(dir)) {
+        const home = ASIDE.exec(name)?.[1];
+        if (home === undefined) continue;
+        await putBack(join(dir, name), join(dir, home)).catch((err: NodeJS.ErrnoException) => {
+          if (err.code !== 'ENOENT') throw err;
+        });
+      }
+    }
+    let freed = 0;
+    for await (const leftover of this.leftovers(cutoff)) {
+      // Nothing claims a temporary file again; the rename-aside still keeps one written meanwhile.
+      const size = await removeChecked(leftover.name, cutoff, () => false);
+      if (size === undefined) continue;
+      freed += size;
+      removed?.({ ...leftover, size });
+    }
+    return freed;
+  }
+}
