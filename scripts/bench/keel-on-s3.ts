@@ -22,7 +22,7 @@ export async function startKeelOnS3(s3: BenchS3, bucket: string, upstreams: read
   } catch (e) {
     return { notRun: `Keel did not start with registry_storage = "s3://${bucket}/registry": ${firstLine(e)}` };
   }
-  const prefix = server.s3?.blobPrefix ?? 'registry/';
+  const prefix = server.s3?.blobPrefix ?? 'registry/blobs/';
   const client = new RegistryClient(server.url);
   try {
     const digest = await client.pushBytes(PROBE_REPO, randomBytes(4096));

@@ -127,7 +127,7 @@ export async function startKeel(upstreams: readonly KeelUpstream[], s3?: KeelS3S
         url: `http://${host}`,
         pid: proc.pid,
         logFile,
-        ...(s3 === undefined ? {} : { s3: { bucket: s3.bucket, blobPrefix: 'registry/' } }),
+        ...(s3 === undefined ? {} : { s3: { bucket: s3.bucket, blobPrefix: 'registry/blobs/' } }),
         blobFile: (root, digest) => {
           const [algorithm = '', hex = ''] = digest.split(':');
           return join(dir, root, 'blobs', algorithm, hex.slice(0, 2), hex);
@@ -182,7 +182,8 @@ export async function startBenchDistribution(opts: StartDistributionOptions = {}
     url: d.url,
     pid: d.process.pid,
     logFile: d.process.logFile,
-    // The s3 driver keeps the same tree under the bucket's root directory ("/" here).
+    // The s3 driver keeps the same tree under the bucket's root directory ("/" here);
+    // Keel's layout is src/storage/s3/s3-paths.ts.
     ...(opts.s3 === undefined ? {} : { s3: { bucket: opts.s3.bucket, blobPrefix: 'docker/registry/v2/blobs/' } }),
     // registry/storage/paths.go: blobs live at .../blobs/<algorithm>/<first two hex>/<hex>/data.
     blobFile: (_root, digest) => {
