@@ -1,13 +1,18 @@
 /**
  * `npm run bench`: Keel against CNCF Distribution 2.8 (Debian's docker-registry), same
- * workload, same run, this machine. BENCH_QUICK=1 gives a one-minute smoke version.
+ * workload, same run, this machine, on disk and on S3. BENCH_QUICK=1 gives a short smoke version.
  *
- * Starts four processes on loopback, each with fresh storage in a temp dir, and stops them
- * all at the end (or on Ctrl-C): Keel, Distribution as a registry, a second Distribution as
- * the upstream of both pull-through caches, and Distribution as a pull-through cache. Prints
+ * Starts on loopback, each with fresh storage, and stops them all at the end (or on Ctrl-C):
+ * Keel, Distribution as a registry, a second Distribution as the upstream of both
+ * pull-through caches, Distribution as a pull-through cache; then one S3 server (a Ceph RADOS
+ * Gateway, test/support/s3-server.ts) with a bucket each for Distribution's s3 driver and
+ * for Keel on S3. The registry part runs on all four registries; the proxy part on disk.
+ * Keel on S3 runs only when this build stores its blobs in the bucket (keel-on-s3.ts);
+ * otherwise the output says "Keel on S3: not run (<reason>)". Prints
  * progress on stderr; the table, the notes and the BENCH_JSON line on stdout. Exit status 2
  * means a tool is missing (the message names its Debian package); 1, that a step failed.
  */
+import { rm } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { Cleanup } from '../../test/support/e2e/cleanup.js';
 import { runLocalWorkload, type Target, type WorkloadContext } from './local-workload.js';
@@ -15,7 +20,9 @@ import { runProxyWorkload, type ProxyTarget } from './proxy-workload.js';
 import { RegistryClient } from './registry-client.js';
 import { formatNumber, formatTable, jsonLine, metricDefinitions, Results } from './report.js';
 import { MiB, benchSettings, formatSize, type BenchSettings } from './settings.js';
-import { peakRss, startBenchDistribution, startKeel, type BenchServer } from './servers.js';
+import { startKeelOnS3 } from './keel-on-s3.js';
+import { startBenchS3, type BenchS3 } from './s3-storage.js';
+import { RssPeaks, peakRss, startBenchDistribution, startKeel, type BenchServer } from './servers.js';
 import { canDropCaches } from './measure.js';
 import { MissingToolsError, checkBenchTools } from './tools.js';
 
@@ -58,24 +65,65 @@ async function main(): Promise<void> {
     `keel ${keel.url} (pid ${keel.pid}), distribution ${distribution.url} (pid ${distribution.pid}), ` +
       `distribution proxy ${distributionProxy.url} (pid ${distributionProxy.pid}), upstream ${upstream.url}`,
   );
+  const s3Start = performance.now();
+  const s3 = cleanup.add('s3 server', await startBenchS3(), (x) => x.stop());
+  log(`s3 server (Ceph RGW) ${s3.server.endpoint} (pids ${s3.server.pids.join(', ')}) up in ${((performance.now() - s3Start) / 1000).toFixed(1)} s`);
+  const { endpoint, region, accessKeyId, secretAccessKey } = s3.server;
+  const distributionBucket = await s3.bucket('bench-distribution');
+  const distributionS3 = await start(
+    'distribution on s3',
+    startBenchDistribution({ s3: { endpoint, region, bucket: distributionBucket, accessKeyId, secretAccessKey } }),
+  );
+  const keelOnS3 = await startKeelOnS3(s3, await s3.bucket('bench-keel'), [{ name: UPSTREAM_NAME, url: upstream.url }]);
+  const keelS3 = 'server' in keelOnS3 ? cleanup.add('keel on s3', keelOnS3.server, (x) => x.stop()) : undefined;
+  log(
+    `distribution on s3 ${distributionS3.url} (pid ${distributionS3.pid}), ` +
+      (keelS3 !== undefined ? `keel on s3 ${keelS3.url} (pid ${keelS3.pid})` : `Keel on S3: not run (${'notRun' in keelOnS3 ? keelOnS3.notRun : ''})`),
+  );
 
   const results = new Results();
-  results.extra.keel_rss_mib_at_start = round((await peakRss(keel.pid)) / MiB);
+  if ('notRun' in keelOnS3) {
+    results.extra.keel_s3_not_run = keelOnS3.notRun;
+    results.notes.push(`Keel on S3: not run (${keelOnS3.notRun}). Its column is empty; no figure stands in for it.`);
+  }
+  const keelRss = new RssPeaks(keel.pid);
+  const distributionRssPeaks = new RssPeaks(distribution.pid);
+  const keelS3Rss = keelS3 === undefined ? undefined : new RssPeaks(keelS3.pid);
+  const distributionS3Rss = new RssPeaks(distributionS3.pid);
+  results.extra.keel_rss_mib_at_start = round((await keelRss.overall()) / MiB);
+  if (keelS3Rss !== undefined) results.extra.keel_s3_rss_mib_at_start = round((await keelS3Rss.overall()) / MiB);
   const memory = async (stepId: string): Promise<string> => {
-    const mib = round((await peakRss(keel.pid)) / MiB);
+    const mib = round((await keelRss.overall()) / MiB);
     results.extra[`keel_peak_rss_mib_after_${stepId}`] = mib;
-    return `Keel peak RSS so far ${mib} MiB`;
+    if (keelS3Rss === undefined) return `Keel peak RSS so far ${mib} MiB`;
+    const s3Mib = round((await keelS3Rss.overall()) / MiB);
+    results.extra[`keel_s3_peak_rss_mib_after_${stepId}`] = s3Mib;
+    return `Keel peak RSS so far ${mib} MiB, Keel on S3 ${s3Mib} MiB`;
   };
   const ctx: WorkloadContext = { settings, results, log, memory };
 
+  const onDisk = (server: BenchServer): ((d: string) => Promise<void>) => (d) => rm(server.blobFile('registry', d));
   const local: Target[] = [
-    { id: 'keel', url: keel.url, client: client(keel.url), blobFile: (d) => keel.blobFile('registry', d) },
-    { id: 'distribution', url: distribution.url, client: client(distribution.url), blobFile: (d) => distribution.blobFile('registry', d) },
+    { id: 'keel', url: keel.url, client: client(keel.url), rss: keelRss, removeBlob: onDisk(keel), s3: false },
+    { id: 'distribution', url: distribution.url, client: client(distribution.url), rss: distributionRssPeaks, removeBlob: onDisk(distribution), s3: false },
   ];
+  if (keelS3 !== undefined && keelS3Rss !== undefined) {
+    local.push({ id: 'keel_s3', url: keelS3.url, client: client(keelS3.url), rss: keelS3Rss, removeBlob: inBucket(s3, keelS3), s3: true });
+  }
+  local.push({
+    id: 'distribution_s3',
+    url: distributionS3.url,
+    client: client(distributionS3.url),
+    rss: distributionS3Rss,
+    removeBlob: inBucket(s3, distributionS3),
+    s3: true,
+    accessLog: distributionS3.logFile,
+  });
   const localStart = performance.now();
   const leftovers = await runLocalWorkload(ctx, local);
   results.extra.local_seconds = round((performance.now() - localStart) / 1000);
-  results.extra.keel_peak_rss_local_mib = round((await peakRss(keel.pid)) / MiB);
+  results.extra.keel_peak_rss_local_mib = round((await keelRss.overall()) / MiB);
+  results.extra.s3_server_rss_mib_after_local = round((await s3.server.rssBytes()) / MiB);
 
   const proxies: ProxyTarget[] = [
     {
@@ -92,16 +140,33 @@ async function main(): Promise<void> {
   results.extra.proxy_seconds = round((performance.now() - proxyStart) / 1000);
 
   // Keel is one process for both parts; Distribution needs two (a registry and a proxy).
-  const distributionRss = await peakRss(distribution.pid);
+  const distributionRss = await distributionRssPeaks.overall();
   const distributionProxyRss = await peakRss(distributionProxy.pid);
-  results.set('peak_rss_mib', 'keel', (await peakRss(keel.pid)) / MiB);
+  results.set('peak_rss_mib', 'keel', (await keelRss.overall()) / MiB);
   results.set('peak_rss_mib', 'distribution', Math.max(distributionRss, distributionProxyRss) / MiB);
   results.extra.distribution_registry_peak_rss_mib = round(distributionRss / MiB);
   results.extra.distribution_proxy_peak_rss_mib = round(distributionProxyRss / MiB);
+  // On S3 the proxy part does not run: the whole-run figure is the registry part's.
+  if (keelS3Rss !== undefined) results.set('peak_rss_mib', 'keel_s3', (await keelS3Rss.overall()) / MiB);
+  results.set('peak_rss_mib', 'distribution_s3', (await distributionS3Rss.overall()) / MiB);
 
   log('stopping the servers');
   await cleanup.run();
   process.stdout.write(report(settings, results));
+}
+
+/**
+ * Deletes a blob's object from the server's bucket, then has RGW free its RAM at once; the
+ * object must be there (an empty listing would mean the workload looks in the wrong place).
+ */
+function inBucket(s3: BenchS3, server: BenchServer): (digest: string) => Promise<void> {
+  const where = server.s3;
+  if (where === undefined) throw new Error(`${server.url} keeps no blobs in a bucket`);
+  return async (digest) => {
+    const deleted = await s3.deleteBlob(where.bucket, where.blobPrefix, digest);
+    if (deleted === 0) throw new Error(`no object for ${digest} under s3://${where.bucket}/${where.blobPrefix}`);
+    await s3.collectGarbage();
+  };
 }
 
 function report(settings: BenchSettings, results: Results): string {
@@ -144,6 +209,18 @@ function report(settings: BenchSettings, results: Results): string {
     `- Peak RSS is VmHWM from /proc/<pid>/status. Keel is one process for the whole run: ${String(x.keel_rss_mib_at_start)} MiB ` +
       `at start, ${String(x.keel_peak_rss_local_mib)} MiB after the registry part. Distribution's figure is the larger of ` +
       `its registry (${String(x.distribution_registry_peak_rss_mib)} MiB) and its proxy (${String(x.distribution_proxy_peak_rss_mib)} MiB).`,
+    '- S3 columns: one Ceph RADOS Gateway (16.2, single node, memstore OSD: objects in RAM) on loopback, started by the bench, ' +
+      'one bucket per server; Distribution uses its s3 driver (regionendpoint, v4auth), Keel `registry_storage = "s3://<bucket>/registry"`. ' +
+      'Both redirect blob GETs (307 to a presigned URL, their default): the S3 GET figures are curl following that 307, the registry\'s answer ' +
+      'plus the whole GET from RGW. Manifests are served by the registries themselves. Blobs not read again are deleted from the bucket after ' +
+      'their push and RGW\'s garbage collection is run at once (untimed), so its RAM holds only the kept blobs. The proxy part runs on disk only.',
+    `- Peak RSS during a push is VmHWM reset (/proc/<pid>/clear_refs) before each push of that size and read after it; the highest over the pushes. ` +
+      `Keel on disk: ${formatNumber(results.get('peak_rss_push_medium_mib', 'keel'))} MiB (${formatSize(settings.mediumSize)}), ` +
+      `${formatNumber(results.get('peak_rss_push_large_mib', 'keel'))} MiB (${formatSize(settings.largeSize)}); ` +
+      (results.get('peak_rss_push_large_mib', 'keel_s3') === undefined
+        ? 'Keel on S3: not measured (not run). '
+        : `Keel on S3: ${formatNumber(results.get('peak_rss_push_medium_mib', 'keel_s3'))} and ${formatNumber(results.get('peak_rss_push_large_mib', 'keel_s3'))} MiB. `) +
+      `RGW's three daemons after the registry part: ${String(x.s3_server_rss_mib_after_local)} MiB.`,
     ...results.notes.map((n) => `- ${n}`),
     '',
     `Finished in ${elapsed().toFixed(0)} s (registry part ${String(x.local_seconds)} s, proxy part ${String(x.proxy_seconds)} s).`,

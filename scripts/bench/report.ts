@@ -1,15 +1,26 @@
 /**
  * The figures the benchmark produces, in the order the table prints them, and the two
- * outputs: a table (each figure for both servers and the ratio Keel/Distribution) and one
- * machine-readable line, `BENCH_JSON {...}`, which the test suite reads.
+ * outputs: a table and one machine-readable line, `BENCH_JSON {...}`, which the test suite
+ * reads. Two pairs of columns, each with its own ratio: Keel and Distribution on disk
+ * (Keel/Dist), and Keel and Distribution on the same S3 server (Keel/Dist on S3). The proxy
+ * part runs on disk only, so its S3 cells are empty.
  */
 import { cpus } from 'node:os';
 import { formatSize, type BenchSettings } from './settings.js';
 
-export const SERVERS = ['keel', 'distribution'] as const;
+export const SERVERS = ['keel', 'distribution', 'keel_s3', 'distribution_s3'] as const;
 export type ServerId = (typeof SERVERS)[number];
 
-export const SERVER_LABEL: Record<ServerId, string> = { keel: 'Keel', distribution: 'Distribution' };
+export const SERVER_LABEL: Record<ServerId, string> = {
+  keel: 'Keel',
+  distribution: 'Distribution',
+  keel_s3: 'Keel on S3',
+  distribution_s3: 'Distribution on S3',
+};
+
+/** Which two servers a ratio compares: always Keel over Distribution, on the same storage. */
+export type Pair = 'disk' | 's3';
+const PAIRS: Record<Pair, readonly [ServerId, ServerId]> = { disk: ['keel', 'distribution'], s3: ['keel_s3', 'distribution_s3'] };
 
 export interface MetricDefinition {
   id: string;
@@ -37,8 +48,8 @@ export function metricDefinitions(s: BenchSettings): MetricDefinition[] {
     def('push_medium_mibps', `blob push ${medium}, monolithic`, 'MiB/s', 'higher'),
     def('push_large_mibps', `blob push ${large}, monolithic`, 'MiB/s', 'higher'),
     def('push_chunked_mibps', `blob push ${large}, ${formatSize(s.chunkSize)} PATCHes`, 'MiB/s', 'higher'),
-    def('get_medium_mibps', `blob GET ${medium}`, 'MiB/s', 'higher'),
-    def('get_large_mibps', `blob GET ${large}`, 'MiB/s', 'higher'),
+    def('get_medium_mibps', `blob GET ${medium} (S3: via the 307)`, 'MiB/s', 'higher'),
+    def('get_large_mibps', `blob GET ${large} (S3: via the 307)`, 'MiB/s', 'higher'),
     def('manifest_get_rps', `manifest GET by tag, ${s.connections} conns (wrk)`, 'req/s', 'higher'),
     def('manifest_get_p99_ms', 'manifest GET by tag, p99 latency', 'ms', 'lower'),
     def('blob_head_rps', `blob HEAD, ${s.connections} conns (ab -k)`, 'req/s', 'higher'),
@@ -50,6 +61,8 @@ export function metricDefinitions(s: BenchSettings): MetricDefinition[] {
     def('proxy_miss_mibps', `proxy cache-miss GET ${proxyBlob}, whole blob`, 'MiB/s', 'higher'),
     def('proxy_herd_upstream_gets', `upstream GETs, ${s.herdClients} clients miss ${formatSize(s.herdBlobSize)} at once`, 'GETs', 'lower'),
     def('proxy_herd_seconds', `  time until all ${s.herdClients} have the blob`, 's', 'lower'),
+    def('peak_rss_push_medium_mib', `peak RSS during a ${medium} push`, 'MiB', 'lower'),
+    def('peak_rss_push_large_mib', `peak RSS during a ${large} push`, 'MiB', 'lower'),
     def('peak_rss_mib', 'peak RSS, whole run', 'MiB', 'lower'),
   ];
 }
@@ -70,9 +83,10 @@ export class Results {
     return this.values.get(id)?.[server];
   }
 
-  ratio(id: string): number | undefined {
-    const keel = this.get(id, 'keel');
-    const dist = this.get(id, 'distribution');
+  ratio(id: string, pair: Pair = 'disk'): number | undefined {
+    const [a, b] = PAIRS[pair];
+    const keel = this.get(id, a);
+    const dist = this.get(id, b);
     if (keel === undefined || dist === undefined || dist === 0) return undefined;
     return keel / dist;
   }
@@ -88,14 +102,18 @@ export function formatNumber(n: number | undefined): string {
 }
 
 export function formatTable(defs: readonly MetricDefinition[], results: Results): string {
+  const ratio = (d: MetricDefinition, pair: Pair): string => ((r) => (r === undefined || !d.compare ? '-' : `${r.toFixed(2)}x`))(results.ratio(d.id, pair));
   const rows = defs.map((d) => [
     d.label,
     `${d.unit} (${d.better === 'higher' ? 'higher' : 'lower'} is better)`,
     formatNumber(results.get(d.id, 'keel')),
     formatNumber(results.get(d.id, 'distribution')),
-    ((r) => (r === undefined || !d.compare ? '-' : `${r.toFixed(2)}x`))(results.ratio(d.id)),
+    ratio(d, 'disk'),
+    formatNumber(results.get(d.id, 'keel_s3')),
+    formatNumber(results.get(d.id, 'distribution_s3')),
+    ratio(d, 's3'),
   ]);
-  const header = ['figure', 'unit', SERVER_LABEL.keel, SERVER_LABEL.distribution, 'Keel/Dist'];
+  const header = ['figure', 'unit', 'Keel disk', 'Dist disk', 'Keel/Dist', 'Keel S3', 'Dist S3', 'Keel/Dist S3'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: readonly string[]): string =>
     cells.map((c, i) => (i < 2 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
@@ -111,6 +129,9 @@ export function jsonLine(defs: readonly MetricDefinition[], results: Results, s:
       keel: results.get(d.id, 'keel') ?? null,
       distribution: results.get(d.id, 'distribution') ?? null,
       ratio: d.compare ? (results.ratio(d.id) ?? null) : null,
+      keel_s3: results.get(d.id, 'keel_s3') ?? null,
+      distribution_s3: results.get(d.id, 'distribution_s3') ?? null,
+      ratio_s3: d.compare ? (results.ratio(d.id, 's3') ?? null) : null,
     };
   }
   const cpu = cpus();

@@ -5,7 +5,21 @@
  */
 import { describeTools, missingTools, packagesFor, toolPath, type ToolName } from '../../test/support/e2e/tools.js';
 
-const BENCH_TOOLS = ['docker-registry', 'wrk', 'ab', 'curl', 'setpriv', 'sync'] as const satisfies readonly ToolName[];
+/** The Ceph daemons and tools of the S3 server (test/support/s3-server.ts) are among them. */
+const BENCH_TOOLS = [
+  'docker-registry',
+  'wrk',
+  'ab',
+  'curl',
+  'setpriv',
+  'sync',
+  'ceph-mon',
+  'ceph-osd',
+  'monmaptool',
+  'radosgw',
+  'radosgw-admin',
+  'ceph',
+] as const satisfies readonly ToolName[];
 
 export type BenchTool = (typeof BENCH_TOOLS)[number];
 

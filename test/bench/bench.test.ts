@@ -1,7 +1,9 @@
 /**
  * Keeps `npm run bench` working: runs the BENCH_QUICK=1 smoke version once and checks that it
- * produced every figure for both servers. Speeds are never asserted here: targets are checked
- * by reading the benchmark's table, not by timed tests.
+ * produced every figure for both servers on disk, every registry-part figure for Distribution
+ * on S3, and for Keel on S3 either every registry-part figure or the stated reason it did not
+ * run. Speeds are never asserted here: targets are checked by reading the benchmark's table,
+ * not by timed tests.
  */
 import { spawn } from 'node:child_process';
 import { beforeAll, describe, expect, test } from '@jest/globals';
@@ -25,8 +27,29 @@ const METRICS = [
   'proxy_miss_mibps',
   'proxy_herd_upstream_gets',
   'proxy_herd_seconds',
+  'peak_rss_push_medium_mib',
+  'peak_rss_push_large_mib',
   'peak_rss_mib',
 ] as const;
+
+/** The registry part, which also runs on S3 (the proxy part runs on disk only). */
+const S3_METRICS = [
+  'push_small_mibps',
+  'push_medium_mibps',
+  'push_large_mibps',
+  'push_chunked_mibps',
+  'get_medium_mibps',
+  'get_large_mibps',
+  'manifest_get_rps',
+  'manifest_get_p99_ms',
+  'blob_head_rps',
+  'blob_head_p99_ms',
+  'peak_rss_push_medium_mib',
+  'peak_rss_push_large_mib',
+  'peak_rss_mib',
+] as const;
+
+type Server = 'keel' | 'distribution' | 'keel_s3' | 'distribution_s3';
 
 interface BenchRun {
   code: number | null;
@@ -51,9 +74,12 @@ function runBench(): Promise<BenchRun> {
 
 describe('npm run bench (BENCH_QUICK=1)', () => {
   // The bench itself installs nothing; the test suite installs what it needs, as for e2e.
-  beforeAll(() => ensureTools(['docker-registry', 'wrk', 'ab', 'curl']), TOOL_INSTALL_TIMEOUT_MS);
+  beforeAll(
+    () => ensureTools(['docker-registry', 'wrk', 'ab', 'curl', 'ceph-mon', 'ceph-osd', 'monmaptool', 'radosgw', 'radosgw-admin', 'ceph']),
+    TOOL_INSTALL_TIMEOUT_MS,
+  );
 
-  test('prints a table and a JSON line with every figure for Keel and Distribution', async () => {
+  test('prints a table and a JSON line with every figure for Keel and Distribution, on disk and on S3', async () => {
     const run = await runBench();
     if (run.code !== 0) throw new Error(`npm run bench exited ${String(run.code)}:\n${run.stderr.slice(-4000)}\n${run.stdout.slice(-2000)}`);
     expect(run.stdout).toMatch(/fsyncs a committed blob/);
@@ -61,17 +87,29 @@ describe('npm run bench (BENCH_QUICK=1)', () => {
     if (line === undefined) throw new Error(`no BENCH_JSON line in:\n${run.stdout}`);
     const report = JSON.parse(line.slice('BENCH_JSON '.length)) as {
       quick: boolean;
-      metrics: Record<string, { keel: unknown; distribution: unknown } | undefined>;
+      metrics: Record<string, Partial<Record<Server, unknown>> | undefined>;
+      extra: Record<string, unknown>;
     };
     expect(report.quick).toBe(true);
     const missing: string[] = [];
-    for (const id of METRICS) {
-      const m = report.metrics[id];
-      for (const server of ['keel', 'distribution'] as const) {
-        const value = m?.[server];
+    const check = (ids: readonly string[], server: Server): void => {
+      for (const id of ids) {
+        const value = report.metrics[id]?.[server];
         if (typeof value !== 'number' || !Number.isFinite(value)) missing.push(`${id}.${server} = ${JSON.stringify(value)}`);
       }
+    };
+    check(METRICS, 'keel');
+    check(METRICS, 'distribution');
+    check(S3_METRICS, 'distribution_s3');
+    // Keel on S3 is measured, or the output says why not; never a column left silently empty.
+    const notRun = report.extra.keel_s3_not_run;
+    if (typeof notRun === 'string') {
+      expect(run.stdout).toContain(`Keel on S3: not run (${notRun})`);
+      for (const id of S3_METRICS) expect(report.metrics[id]?.keel_s3).toBeNull();
+    } else {
+      expect(notRun).toBeUndefined();
+      check(S3_METRICS, 'keel_s3');
     }
     expect(missing).toEqual([]);
-  }, 180_000);
+  }, 300_000);
 });

@@ -2,9 +2,9 @@
 // for pull-through tests and the yardstick for benchmarks.
 //
 // Layout under the temp dir:
-//   config.yml     written here: filesystem storage, deletes enabled, no upload purging,
-//                  optional htpasswd or token auth, optional proxy (pull-through) section
-//   storage/       the registry's data
+//   config.yml     written here: filesystem storage (or the s3 driver), deletes enabled, no
+//                  upload purging, optional htpasswd or token auth, optional proxy section
+//   storage/       the registry's data (unused with the s3 driver)
 //   htpasswd       bcrypt entries from `htpasswd -Bbn` when auth is on
 //   token-root.crt.pem  a copy of tokenAuth.rootCertBundle (read once, at start)
 //   registry.log   its output
@@ -41,6 +41,25 @@ export interface StartDistributionOptions {
    * upstream that challenges with Basic auth gets anonymous requests.
    */
   proxy?: { remoteUrl: string; credentials?: Credentials };
+  /** Keep the data in an S3 bucket (Distribution's s3 driver) instead of `storage/`. */
+  s3?: DistributionS3Storage;
+}
+
+/**
+ * Distribution's `storage: s3:` section for an S3-compatible server such as Ceph RGW:
+ * `regionendpoint` with `secure: false` for plain http, v4 signatures (2.8 uses path-style
+ * URLs whenever `regionendpoint` is set). Blob GETs answer 307 to a presigned URL (its
+ * default; `redirect.disable` is left off).
+ */
+export interface DistributionS3Storage {
+  /** http://host:port */
+  endpoint: string;
+  region: string;
+  bucket: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+  /** Key prefix inside the bucket ("/" by default). */
+  rootDirectory?: string;
 }
 
 export interface Distribution {
@@ -74,8 +93,19 @@ function configYaml(opts: ConfigInputs): string {
     '  accesslog:',
     '    disabled: false',
     'storage:',
-    '  filesystem:',
-    `    rootdirectory: ${q(opts.storageDir)}`,
+    ...(opts.s3 === undefined
+      ? ['  filesystem:', `    rootdirectory: ${q(opts.storageDir)}`]
+      : [
+          '  s3:',
+          `    regionendpoint: ${q(opts.s3.endpoint)}`,
+          `    region: ${q(opts.s3.region)}`,
+          `    bucket: ${q(opts.s3.bucket)}`,
+          `    accesskey: ${q(opts.s3.accessKeyId)}`,
+          `    secretkey: ${q(opts.s3.secretAccessKey)}`,
+          `    rootdirectory: ${q(opts.s3.rootDirectory ?? '/')}`,
+          `    secure: ${opts.s3.endpoint.startsWith('https:') ? 'true' : 'false'}`,
+          '    v4auth: true',
+        ]),
     '  delete:',
     '    enabled: true',
     '  maintenance:',
@@ -107,6 +137,15 @@ function configYaml(opts: ConfigInputs): string {
     }
   }
   return `${lines.join('\n')}\n`;
+}
+
+/**
+ * The environment for the s3 driver: without AWS_CA_BUNDLE, which this machine sets and on
+ * which the Go AWS SDK in Debian's docker-registry panics ("unable to load custom CA bundle")
+ * because the driver brings its own HTTP transport (S3-TESTING.md, pitfall 15).
+ */
+function s3Environment(): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'AWS_CA_BUNDLE'));
 }
 
 export async function startDistribution(opts: StartDistributionOptions = {}): Promise<Distribution> {
@@ -142,6 +181,7 @@ export async function startDistribution(opts: StartDistributionOptions = {}): Pr
           name: 'docker-registry',
           file: toolPath('docker-registry'),
           args: ['serve', config],
+          ...(opts.s3 === undefined ? {} : { env: s3Environment() }),
           logFile,
           // The log line proves that *this* process owns the port, not a stranger.
           ready: allReady(fileContains(logFile, `listening on ${host}`), httpResponds({ url: `http://${host}/v2/` }, [200, 401])),
