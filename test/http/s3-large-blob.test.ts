@@ -6,9 +6,12 @@
  *
  * The bound: on disk Keel stays under 150 MiB (large-blob.test.ts); on S3 a transfer holds
  * at most (inFlight + 1) pieces of 16 MiB (s3-tuning.ts, piece-spool.ts), 48 MiB, on top of
- * the same process plus the AWS SDK. 250 MiB leaves that and the measured peak (see the
- * printed figures) a wide margin on a loaded machine, and is eight times below the blob: a
- * transfer that buffered even an eighth of it would fail.
+ * the same process plus the AWS SDK, and each PATCH's append takes fresh piece buffers that V8
+ * frees when it collects, not at once. Measured on the 2-core test machine: 175 MiB after the
+ * monolithic push and pull, 212 MiB after the chunked one. 300 MiB (the bound of
+ * test/storage/s3-memory.test.ts) leaves about 40% above that for a collector that runs later
+ * on a loaded machine, and is still seven times below the blob: a transfer that buffered
+ * even a seventh of it would fail.
  */
 import { DeleteObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
@@ -21,7 +24,7 @@ import { streamPull } from '../support/stream-pull.js';
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
 const SIZE = 2 * GiB;
-const PEAK_RSS_LIMIT = 250 * MiB;
+const PEAK_RSS_LIMIT = 300 * MiB;
 
 let s3: S3Server;
 let admin: S3Client;
