@@ -14,6 +14,8 @@
  * - Blobs stream to the client while they download (blob-fetcher.ts). A blob is stored once
  *   per source, but served only to repositories the upstream showed have it (see blob()):
  *   what one user's pull of a private repository brought in is no cache hit for another.
+ *   A stored blob may be handed out as a redirect (a presigned URL of an object store) under
+ *   the same rule: only where Keel would have sent the bytes itself.
  */
 import type { Writable } from 'node:stream';
 import type { Logger } from 'pino';
@@ -50,6 +52,12 @@ export interface ProxiedBlob {
    * matches. Rejects with the download's error if it fails, or when `dest` closes first.
    */
   stored(dest: Writable): Promise<ProxiedBlob>;
+  /**
+   * A URL the client may fetch the stored blob from itself (a presigned object-store URL);
+   * only on a blob that is stored and that this repository may see (see blob()), and only
+   * when the store offers one. Undefined for a download in progress: its bytes stream here.
+   */
+  redirectUrl?(): Promise<string | undefined>;
 }
 
 export interface PullThroughDeps {
@@ -244,8 +252,15 @@ export class PullThrough {
     };
   }
 
+  /** Only called once the repository's right to the blob is established (blob()). */
   private storedBlob(digest: Digest, size: number): ProxiedBlob {
-    const blob: ProxiedBlob = { size, send: (dest, range) => this.sendStored(digest, dest, size, range), stored: () => Promise.resolve(blob) };
+    const { content } = this.deps;
+    const blob: ProxiedBlob = {
+      size,
+      send: (dest, range) => this.sendStored(digest, dest, size, range),
+      stored: () => Promise.resolve(blob),
+      ...(content.redirectUrl ? { redirectUrl: async () => content.redirectUrl?.(digest) } : {}),
+    };
     return blob;
   }
 

@@ -56,6 +56,13 @@ export const proxyBlobRoutes = (nameOf: NameOf): MethodTable<'blob'> => ({
     // the end is held back until the digest matches): ranges wait for the stored blob, and a
     // download that fails gets its OCI error before any header is sent. Full reads stream.
     if (req.headers.range !== undefined) blob = await blob.stored(res);
+    // A cache hit this repository may read can be fetched from the object store itself;
+    // the 307 carries no bytes, so Range goes to the presigned URL unchanged.
+    const location = await blob.redirectUrl?.();
+    if (location !== undefined) {
+      res.status(307).set({ Location: location, 'Docker-Content-Digest': digest, 'Content-Length': '0' }).end();
+      return;
+    }
     const range = blob.size === undefined ? undefined : parseRange(req.headers.range, blob.size);
     if (range === 'unsatisfiable') {
       throw new RegistryError('SIZE_INVALID', 'requested range is not satisfiable', { size: blob.size }, 416, { 'Content-Range': `bytes */${blob.size}` });
