@@ -4,7 +4,7 @@
 // the memory of 2 GiB transfers, measured in a child process.
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
-import { CreateMultipartUploadCommand, ListMultipartUploadsCommand, ListObjectsV2Command, UploadPartCommand, type S3Client } from '@aws-sdk/client-s3';
+import { CreateMultipartUploadCommand, DeleteObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, UploadPartCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import type { StorageBackend } from '../../src/storage/backend.js';
 import { createS3Backend, type S3BackendOptions } from '../../src/storage/s3/s3-backend.js';
@@ -134,6 +134,28 @@ describe('S3 blob store', () => {
     await expect(b.blobs.send(claimed, new Writable({ write: (_c, _e, cb) => cb() }), 5)).rejects.toBeInstanceOf(ContentIntegrityError);
     await expect(b.blobs.writeBytes(claimed, bytes.subarray(0, 10))).rejects.toBeInstanceOf(BlobDigestMismatchError);
     expect(await b.blobs.remove(claimed)).toBe(false);
+  });
+
+  test('verify trusts a size it saw for a minute (one HEAD, not one per blob HEAD); an object gone behind its back is noticed after that', async () => {
+    let now = 1_000_000;
+    const b = backend({ clock: { now: () => now } });
+    const bytes = randomBytes(4096);
+    const digest = sha256(bytes);
+    await b.blobs.writeBytes(digest, bytes);
+    await b.blobs.verify(digest, bytes.length);
+    await expect(b.blobs.verify(digest, bytes.length + 1)).rejects.toBeInstanceOf(ContentIntegrityError);
+    await b.blobs.verify(digest, bytes.length);
+    // Deleted by someone else (damage): within the minute the memo answers, after it a HEAD does.
+    await b.client.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: (await keysUnder(b.client, `${b.prefix}/blobs/`))[0] }));
+    now += 59_000;
+    await b.blobs.verify(digest, bytes.length);
+    now += 1_000;
+    await expect(b.blobs.verify(digest, bytes.length)).rejects.toBeInstanceOf(ContentIntegrityError);
+    // Removal through the store forgets at once.
+    await b.blobs.writeBytes(digest, bytes);
+    await b.blobs.verify(digest, bytes.length);
+    expect(await b.blobs.remove(digest)).toBe(true);
+    await expect(b.blobs.verify(digest, bytes.length)).rejects.toBeInstanceOf(ContentIntegrityError);
   });
 
   test('a presigned URL serves the blob (with Range) and is refused once expired', async () => {

@@ -6,6 +6,7 @@
  * s3-blob-sweeper.ts.
  */
 import type { Readable, Writable } from 'node:stream';
+import { LRUCache } from 'lru-cache';
 import type { Clock } from '../../shared/clock.js';
 import { digestBuffer } from '../../shared/digest.js';
 import { digestAlgorithm, type Digest } from '../../shared/types.js';
@@ -28,9 +29,22 @@ export interface S3BlobStoreOptions {
   clock?: Clock;
 }
 
+/**
+ * How long a size HEAD saw is trusted for verify(). Content under a digest key never changes
+ * (it is only ever written with that digest's bytes), so what can go stale is only that an
+ * object vanished behind Keel's back (damage, or a GC of another process, which deletes only
+ * what the index no longer names, and the index is asked first): noticed at most this late.
+ * Without it every blob HEAD is an S3 round trip: about 300 HEADs/s against RGW here.
+ */
+const VERIFIED_TTL_MS = 60_000;
+/** Digests remembered as verified (a few dozen bytes each). */
+const VERIFIED_MAX = 10_000;
+
 export class S3BlobStore implements BlobStore {
   private readonly sweeper: S3BlobSweeper;
   private readonly tuning: S3Tuning;
+  /** Digest → the size a HEAD found and when (verify's memo; see VERIFIED_TTL_MS). */
+  private readonly verified = new LRUCache<string, { size: number; at: number }>({ max: VERIFIED_MAX });
 
   constructor(
     private readonly bucket: S3Bucket,
@@ -46,9 +60,16 @@ export class S3BlobStore implements BlobStore {
   }
 
   async verify(digest: Digest, size: number): Promise<void> {
+    const now = this.options.clock?.now() ?? Date.now();
+    const seen = this.verified.get(digest);
+    if (seen && seen.size === size && now - seen.at < VERIFIED_TTL_MS) return;
     const key = this.paths.blob(digest);
     const actual = (await this.bucket.head(key))?.size;
-    if (actual !== size) throw new ContentIntegrityError(digest, `s3://${this.bucket.name}/${key}`, size, actual);
+    if (actual !== size) {
+      this.verified.delete(digest);
+      throw new ContentIntegrityError(digest, `s3://${this.bucket.name}/${key}`, size, actual);
+    }
+    this.verified.set(digest, { size, at: now });
   }
 
   async reader(digest: Digest, range?: ByteRange): Promise<Readable> {
@@ -105,6 +126,7 @@ export class S3BlobStore implements BlobStore {
   }
 
   async remove(digest: Digest): Promise<boolean> {
+    this.verified.delete(digest);
     const key = this.paths.blob(digest);
     if (!(await this.bucket.head(key))) return false;
     await this.bucket.delete(key);
@@ -117,6 +139,7 @@ export class S3BlobStore implements BlobStore {
   }
 
   removeUnwanted(digest: Digest, cutoff: number, wanted: () => boolean | Promise<boolean>): Promise<number> {
+    this.verified.delete(digest);
     return this.sweeper.removeUnwanted(digest, cutoff, wanted);
   }
 
