@@ -5,11 +5,11 @@
 // Then proof that the cache is the bucket: every pulled blob is an object under the proxy
 // prefix and none is a file on Keel's disk.
 import { readdir } from 'node:fs/promises';
-import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { expect, test } from '@jest/globals';
 import { describeProxyClients } from '../support/e2e/proxy-client-suite.js';
 import { keelS3Storage } from '../support/keel-on-s3.js';
 import { startS3, type S3Server } from '../support/s3-server.js';
+import { listKeys, s3Admin } from '../support/s3-admin.js';
 
 let s3: S3Server;
 let bucket: string;
@@ -33,23 +33,8 @@ describeProxyClients("e2e: real clients through Keel's proxy (proxy_storage on S
   },
   more: (ctx) => {
     test('every blob the clients pulled is an object under the proxy prefix, and none is a file on Keel\'s disk', async () => {
-      const admin = new S3Client({
-        endpoint: s3.endpoint,
-        region: s3.region,
-        forcePathStyle: true,
-        credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
-      });
-      const keys: string[] = [];
-      try {
-        let token: string | undefined;
-        do {
-          const page = await admin.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: 'proxy/', ContinuationToken: token }));
-          keys.push(...(page.Contents ?? []).map((o) => o.Key ?? ''));
-          token = page.NextContinuationToken;
-        } while (token !== undefined);
-      } finally {
-        admin.destroy();
-      }
+      const admin = s3Admin(s3);
+      const keys = await listKeys(admin, bucket, 'proxy/').finally(() => admin.destroy());
       const { pulledBlobs, keel } = ctx();
       const hexes = pulledBlobs.map((d) => d.slice('sha256:'.length));
       expect(keys).toEqual(expect.arrayContaining(hexes.map((hex) => `proxy/blobs/sha256/${hex.slice(0, 2)}/${hex}`)));

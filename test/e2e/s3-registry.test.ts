@@ -6,7 +6,6 @@
 // log shows each client (by its User-Agent) fetching the objects from RGW with a presigned URL.
 import { readdir } from 'node:fs/promises';
 import { Writable } from 'node:stream';
-import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { expect, test } from '@jest/globals';
 import { pino } from 'pino';
 import type { BuiltImage } from '../support/e2e/images.js';
@@ -14,6 +13,7 @@ import { describeRoundTrips } from '../support/e2e/round-trips.js';
 import { keelS3Storage } from '../support/keel-on-s3.js';
 import { startKeel, type KeelProcess } from '../support/keel-server.js';
 import { startS3, type S3Server } from '../support/s3-server.js';
+import { listKeys, s3Admin } from '../support/s3-admin.js';
 
 interface LoggedRequest {
   method: string;
@@ -89,23 +89,8 @@ describeRoundTrips(
     };
 
     test('every pushed blob is an object in the bucket, and none is a file on Keel\'s disk', async () => {
-      const admin = new S3Client({
-        endpoint: s3.endpoint,
-        region: s3.region,
-        forcePathStyle: true,
-        credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
-      });
-      const keys: string[] = [];
-      try {
-        let token: string | undefined;
-        do {
-          const page = await admin.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: 'registry/blobs/', ContinuationToken: token }));
-          keys.push(...(page.Contents ?? []).map((o) => o.Key ?? ''));
-          token = page.NextContinuationToken;
-        } while (token !== undefined);
-      } finally {
-        admin.destroy();
-      }
+      const admin = s3Admin(s3);
+      const keys = await listKeys(admin, bucket, 'registry/blobs/').finally(() => admin.destroy());
       expect(keys).toEqual(expect.arrayContaining(pulledBlobs().map(objectKey)));
 
       const files = (await readdir(keel.root, { recursive: true })).map(String);

@@ -35,6 +35,7 @@ import { startKeel, type KeelProcess } from '../support/keel-server.js';
 import { ManualClock } from '../support/manual-clock.js';
 import { Client, OCI_MANIFEST, randomBytes, sha256 } from '../support/oci-client.js';
 import { startS3, type S3Server } from '../support/s3-server.js';
+import { s3Admin } from '../support/s3-admin.js';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -45,15 +46,7 @@ let admin: S3Client;
 
 beforeAll(async () => {
   s3 = await startS3({ memoryBytes: 1024 ** 3 });
-  admin = new S3Client({
-    endpoint: s3.endpoint,
-    region: s3.region,
-    forcePathStyle: true,
-    credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
-    // RGW 16.2 refuses the SDK's default aws-chunked checksummed bodies
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
+  admin = s3Admin(s3);
 }, 120_000);
 afterAll(async () => {
   admin?.destroy();

@@ -19,6 +19,7 @@ import { generated, patchInChunks, send } from '../support/generated-blob.js';
 import { keelS3Storage } from '../support/keel-on-s3.js';
 import { spawnKeel, type KeelChild } from '../support/keel-process.js';
 import { startS3, type S3Server } from '../support/s3-server.js';
+import { s3Admin } from '../support/s3-admin.js';
 import { streamPull } from '../support/stream-pull.js';
 
 const GiB = 1024 ** 3;
@@ -35,7 +36,7 @@ beforeAll(async () => {
   // The OSD keeps data in RAM: a blob's pieces and its assembled object are 4 GiB at once,
   // and deleted data is freed by RGW's GC some seconds later.
   s3 = await startS3({ memoryBytes: 10 * GiB });
-  admin = new S3Client({ endpoint: s3.endpoint, region: s3.region, forcePathStyle: true, credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey } });
+  admin = s3Admin(s3);
   const storage = await keelS3Storage(s3, { redirect: false });
   bucket = storage.bucket;
   keel = await spawnKeel(storage.toml);

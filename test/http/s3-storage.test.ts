@@ -10,18 +10,14 @@ import { Client, OCI_MANIFEST, randomBytes, sha256 } from '../support/oci-client
 import { keelS3Storage } from '../support/keel-on-s3.js';
 import { startKeel, type KeelProcess } from '../support/keel-server.js';
 import { startS3, type S3Server } from '../support/s3-server.js';
+import { s3Admin } from '../support/s3-admin.js';
 
 let s3: S3Server;
 let admin: S3Client;
 
 beforeAll(async () => {
   s3 = await startS3({ memoryBytes: 1024 ** 3 });
-  admin = new S3Client({
-    endpoint: s3.endpoint,
-    region: s3.region,
-    forcePathStyle: true,
-    credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
-  });
+  admin = s3Admin(s3);
 }, 120_000);
 afterAll(async () => {
   admin?.destroy();

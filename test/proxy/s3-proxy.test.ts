@@ -19,6 +19,7 @@ import { keelS3Storage } from '../support/keel-on-s3.js';
 import { startKeel, type KeelProcess } from '../support/keel-server.js';
 import { errorCode, sha256 } from '../support/oci-client.js';
 import { startS3, type S3Server } from '../support/s3-server.js';
+import { s3Admin } from '../support/s3-admin.js';
 import { streamPull } from '../support/stream-pull.js';
 
 const MiB = 1024 ** 2;
@@ -31,7 +32,7 @@ let fault: FaultServer;
 
 beforeAll(async () => {
   s3 = await startS3({ memoryBytes: 1024 ** 3 });
-  admin = new S3Client({ endpoint: s3.endpoint, region: s3.region, forcePathStyle: true, credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey } });
+  admin = s3Admin(s3);
   fault = await startFaultServer((_req, res) => res.writeHead(404).end());
 }, 120_000);
 afterAll(async () => {
