@@ -38,7 +38,7 @@ export interface AppOps {
   metrics?: KeelMetrics;
   /** Serve /metrics on this app (false when metrics.listen names another address). */
   metricsHere: boolean;
-  /** With auth on, who may read /metrics here (metrics.users; empty: any signed-in user). */
+  /** With auth on, who may read /metrics here (metrics.users; empty: every signed-in user). */
   metricsUsers: readonly string[];
 }
 

@@ -11,7 +11,7 @@ import { packageVersion, parseCommandLine, UsageError } from './cli/args.js';
 import { ConfigError, StartupError } from './config/errors.js';
 import { loadConfig, readConfig } from './config/load.js';
 import { createLogger } from './log.js';
-import { systemClock } from './shared/clock.js';
+import { systemClock } from './primitives/clock.js';
 import { startServer } from './server.js';
 
 const USAGE = `Usage: keel [--config <file>]

@@ -20,7 +20,7 @@ import { StartupError } from './config/errors.js';
 import { checkStorage } from './config/preflight.js';
 import type { Config } from './config/schema.js';
 import { metricsRouter } from './http/routes/metrics.js';
-import type { Clock } from './shared/clock.js';
+import type { Clock } from './primitives/clock.js';
 import { buildServices, type Services } from './services.js';
 import { DiskFullWatch } from './storage/disk-full-watch.js';
 import { S3SettingsError, checkS3Locations, type S3LocationToCheck } from './storage/backends.js';

@@ -19,7 +19,7 @@ import { TokenCache } from './proxy/token-cache.js';
 import { UpstreamClient } from './proxy/upstream-client.js';
 import { Upstreams } from './proxy/upstreams.js';
 import type { IntegrityReporter } from './registry/blob-integrity.js';
-import type { Clock } from './shared/clock.js';
+import type { Clock } from './primitives/clock.js';
 import { createRegistry, type Registry } from './registry/registry.js';
 import type { StorageBackend } from './storage/backend.js';
 import { createBackend, type FreeSpace } from './storage/backends.js';

@@ -14,7 +14,7 @@ import { performance } from 'node:perf_hooks';
 import { pino } from 'pino';
 import { parseConfig } from '../../src/config/load.js';
 import { runGc } from '../../src/gc/run-gc.js';
-import type { Digest } from '../../src/shared/types.js';
+import type { Digest } from '../../src/primitives/types.js';
 import { blobPath } from '../../src/storage/fs/paths.js';
 import { openDatabase } from '../../src/storage/sqlite-index.js';
 

@@ -25,9 +25,9 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import tar from 'tar-stream';
-import { RegistryError } from '../shared/errors.js';
+import { RegistryError } from '../primitives/errors.js';
 import type { UploadService } from '../registry/upload-service.js';
-import { digestAlgorithm, type Digest, type RepoName } from '../shared/types.js';
+import { digestAlgorithm, type Digest, type RepoName } from '../primitives/types.js';
 
 /** The upload operations an import uses: the same ones a chunked push uses. */
 export type ArchiveUploads = Pick<UploadService, 'start' | 'append' | 'finish' | 'cancel' | 'freeSpace' | 'maxBlobSize'>;

@@ -16,10 +16,10 @@ import { createHash } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
-import { RegistryError } from '../shared/errors.js';
-import { OCI_MANIFEST } from '../shared/media-types.js';
-import { parseDigest, type Digest } from '../shared/types.js';
-import { digestBuffer } from '../shared/digest.js';
+import { RegistryError } from '../primitives/errors.js';
+import { OCI_MANIFEST } from '../primitives/media-types.js';
+import { parseDigest, type Digest } from '../primitives/types.js';
+import { digestBuffer } from '../primitives/digest.js';
 import { invalidArchive, type StagedFile } from './archive-reader.js';
 import { tagOfReference, type ImportedImage, type ImportSession } from './import-session.js';
 

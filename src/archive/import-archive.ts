@@ -6,7 +6,7 @@
  * happens.
  */
 import type { Readable } from 'node:stream';
-import type { RepoName, Tag } from '../shared/types.js';
+import type { RepoName, Tag } from '../primitives/types.js';
 import { invalidArchive, readArchive } from './archive-reader.js';
 import { importDockerSave } from './docker-save-import.js';
 import { ImportSession, type ImportedImage, type ImportRegistry } from './import-session.js';

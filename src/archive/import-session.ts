@@ -6,10 +6,10 @@
  * point at is stored: a failed import leaves no tag behind.
  */
 import { Readable } from 'node:stream';
-import { RegistryError } from '../shared/errors.js';
-import { readCapped } from '../shared/read-capped.js';
+import { RegistryError } from '../primitives/errors.js';
+import { readCapped } from '../primitives/read-capped.js';
 import type { Registry } from '../registry/registry.js';
-import { isTag, type Digest, type RepoName, type Tag } from '../shared/types.js';
+import { isTag, type Digest, type RepoName, type Tag } from '../primitives/types.js';
 import type { ArchiveContents, StagedFile } from './archive-reader.js';
 
 /** The registry services an import goes through: the same ones a push uses. */

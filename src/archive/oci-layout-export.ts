@@ -20,11 +20,11 @@
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
-import { RegistryError } from '../shared/errors.js';
+import { RegistryError } from '../primitives/errors.js';
 import { parseManifest } from '../registry/manifest-parser.js';
-import { IMAGE_MANIFEST_TYPES, OCI_INDEX } from '../shared/media-types.js';
+import { IMAGE_MANIFEST_TYPES, OCI_INDEX } from '../primitives/media-types.js';
 import type { Registry } from '../registry/registry.js';
-import { digestAlgorithm, digestHex, type Digest, type Reference, type RepoName } from '../shared/types.js';
+import { digestAlgorithm, digestHex, type Digest, type Reference, type RepoName } from '../primitives/types.js';
 
 export type ExportRegistry = Pick<Registry, 'manifests' | 'blobs'>;
 

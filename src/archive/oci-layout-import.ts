@@ -4,10 +4,10 @@
  * configs and layers under their digests. The manifests are stored byte for byte, so every
  * digest (the manifest's too) survives the trip; an index brings all its children.
  */
-import { RegistryError } from '../shared/errors.js';
+import { RegistryError } from '../primitives/errors.js';
 import { parseManifest, type Descriptor, type ParsedManifest } from '../registry/manifest-parser.js';
-import { MANIFEST_TYPES, OCI_INDEX } from '../shared/media-types.js';
-import { digestAlgorithm, digestHex, type Digest } from '../shared/types.js';
+import { MANIFEST_TYPES, OCI_INDEX } from '../primitives/media-types.js';
+import { digestAlgorithm, digestHex, type Digest } from '../primitives/types.js';
 import { invalidArchive } from './archive-reader.js';
 import { tagOfReference, type ImportedImage, type ImportSession } from './import-session.js';
 

@@ -5,7 +5,7 @@
 import type { Logger } from 'pino';
 import type { AppAuth } from '../app.js';
 import type { Config } from '../config/schema.js';
-import type { Clock } from '../shared/clock.js';
+import type { Clock } from '../primitives/clock.js';
 import { AccessPolicy } from './access-policy.js';
 import { AuthService } from './auth-service.js';
 import { BcryptPool } from './bcrypt-pool.js';

@@ -8,7 +8,7 @@
  * names evicts old counters rather than growing memory.
  */
 import { LRUCache } from 'lru-cache';
-import type { Clock } from '../shared/clock.js';
+import type { Clock } from '../primitives/clock.js';
 
 interface Counter {
   windowStart: number;

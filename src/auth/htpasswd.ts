@@ -19,7 +19,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import bcrypt from 'bcryptjs';
 import { LRUCache } from 'lru-cache';
-import type { Clock } from '../shared/clock.js';
+import type { Clock } from '../primitives/clock.js';
 import type { PasswordVerifier } from './bcrypt-pool.js';
 
 export class HtpasswdError extends Error {}

@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { jwtVerify, SignJWT } from 'jose';
-import type { Clock } from '../shared/clock.js';
+import type { Clock } from '../primitives/clock.js';
 import type { AccessEntry } from './scope.js';
 import type { SigningKey } from './signing-key.js';
 

@@ -36,7 +36,7 @@ export const DEFAULTS = {
     enabled: true,
     /** A separate "host:port" for /metrics (and nothing else); empty: the main port. */
     listen: '',
-    /** With auth on, the users who may read /metrics on the main port (Basic or token); empty: any signed-in user. */
+    /** With auth on, the users who may read /metrics on the main port (Basic or token); empty: every signed-in user. */
     users: [] as string[],
   },
   proxy: {

@@ -9,7 +9,7 @@ import { ConfigError, readConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { parseDuration } from '../config/units.js';
 import { createLogger } from '../log.js';
-import { systemClock } from '../shared/clock.js';
+import { systemClock } from '../primitives/clock.js';
 import { GcLockedError, runGc, type GcOptions } from './run-gc.js';
 import { formatHuman } from './human-summary.js';
 import type { Progress } from './summary.js';

@@ -12,7 +12,7 @@
  * (BlobSweeper.removeUnwanted), for content found by the scan or left by a deleted row.
  */
 import pLimit from 'p-limit';
-import type { Digest } from '../shared/types.js';
+import type { Digest } from '../primitives/types.js';
 import type { BlobSweeper } from '../storage/blob-store.js';
 import { inBatches } from './batches.js';
 import type { GcContext } from './context.js';

@@ -15,7 +15,7 @@
  * them (batches.ts), so the server is never locked out long.
  */
 import pLimit from 'p-limit';
-import type { Digest } from '../shared/types.js';
+import type { Digest } from '../primitives/types.js';
 import type { BlobSweeper } from '../storage/blob-store.js';
 import type { ManifestKey } from '../storage/gc-index.js';
 import type { UploadSession } from '../storage/upload-store.js';

@@ -6,7 +6,7 @@
  */
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
-import type { Clock } from '../shared/clock.js';
+import type { Clock } from '../primitives/clock.js';
 import type { GcContext } from './context.js';
 import { writeLastRun } from './last-run.js';
 import { collectProxy } from './proxy-gc.js';

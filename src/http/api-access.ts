@@ -12,7 +12,7 @@
 import type { Request, Response } from 'express';
 import type { AuthService, Principal } from '../auth/auth-service.js';
 import { formatScope, type Action } from '../auth/scope.js';
-import { RegistryError } from '../shared/errors.js';
+import { RegistryError } from '../primitives/errors.js';
 import { challenge, type AuthOptions } from './authenticate.js';
 import { basicCredentials } from './routes/token.js';
 import { signInOrRefuse } from './sign-in.js';

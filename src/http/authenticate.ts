@@ -13,7 +13,7 @@
 import type { Request, RequestHandler, Response } from 'express';
 import type { AuthService, Principal } from '../auth/auth-service.js';
 import { formatScope, type Action } from '../auth/scope.js';
-import { RegistryError } from '../shared/errors.js';
+import { RegistryError } from '../primitives/errors.js';
 import { deferRefusal, mirrorMayAnswer } from './mirror-access.js';
 import { setPullPolicy } from './pull-policy.js';
 import { routeOf } from './route-match.js';

@@ -13,7 +13,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import type { Logger } from 'pino';
-import { RegistryError } from '../shared/errors.js';
+import { RegistryError } from '../primitives/errors.js';
 import { StorageFullError } from '../storage/storage-errors.js';
 import { clearResultHeaders } from './result-headers.js';
 

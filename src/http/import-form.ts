@@ -8,9 +8,9 @@
 import type { Readable } from 'node:stream';
 import busboy from 'busboy';
 import type { Request } from 'express';
-import { RegistryError } from '../shared/errors.js';
-import { baseMediaType } from '../shared/media-types.js';
-import { parseRepoName, parseTag, type RepoName, type Tag } from '../shared/types.js';
+import { RegistryError } from '../primitives/errors.js';
+import { baseMediaType } from '../primitives/media-types.js';
+import { parseRepoName, parseTag, type RepoName, type Tag } from '../primitives/types.js';
 import { isProxyName } from '../proxy/proxy-name.js';
 
 export interface ImportForm {

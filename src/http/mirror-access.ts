@@ -11,7 +11,7 @@
  * A handler that is not mirror-aware never sees a deferred refusal: v2-router.ts throws it.
  */
 import type { Response } from 'express';
-import type { RegistryError } from '../shared/errors.js';
+import type { RegistryError } from '../primitives/errors.js';
 import { isProxyName } from '../proxy/proxy-name.js';
 import type { V2Route } from './route-match.js';
 

@@ -1,7 +1,7 @@
 /** Reading what a V2 request says: query values, body presence and lengths, validated names. */
 import type { Request } from 'express';
-import { RegistryError } from '../shared/errors.js';
-import { isDigestLike, isTag, parseDigest, parseReference, parseRepoName, type Digest, type Reference, type RepoName } from '../shared/types.js';
+import { RegistryError } from '../primitives/errors.js';
+import { isDigestLike, isTag, parseDigest, parseReference, parseRepoName, type Digest, type Reference, type RepoName } from '../primitives/types.js';
 import type { PageRequest } from '../registry/listing-service.js';
 import { decodeSegment } from './route-match.js';
 

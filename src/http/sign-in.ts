@@ -8,7 +8,7 @@
 import type { Request, Response } from 'express';
 import ipaddr from 'ipaddr.js';
 import type { AuthService } from '../auth/auth-service.js';
-import { RegistryError } from '../shared/errors.js';
+import { RegistryError } from '../primitives/errors.js';
 
 export function clientOf(req: Request): string {
   const address = req.socket.remoteAddress ?? '';

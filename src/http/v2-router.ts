@@ -1,6 +1,6 @@
 /** Dispatches `/v2/...` requests to the route tables by path shape and method. */
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { RegistryError } from '../shared/errors.js';
+import { RegistryError } from '../primitives/errors.js';
 import { isProxyName } from '../proxy/proxy-name.js';
 import type { Handler, MethodTable, Services } from './handler.js';
 import { deferredRefusalOf, isMirrorAware } from './mirror-access.js';

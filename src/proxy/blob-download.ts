@@ -7,7 +7,7 @@
  */
 import { EventEmitter, once } from 'node:events';
 import type { Writable } from 'node:stream';
-import { destinationClosed, write } from '../shared/writable-waits.js';
+import { destinationClosed, write } from '../primitives/writable-waits.js';
 import type { DownloadSpool } from './download-spool.js';
 
 /** Each client's read buffer for a download in progress. */

@@ -10,9 +10,9 @@
  */
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
-import type { Clock } from '../shared/clock.js';
-import { RegistryError } from '../shared/errors.js';
-import type { Digest } from '../shared/types.js';
+import type { Clock } from '../primitives/clock.js';
+import { RegistryError } from '../primitives/errors.js';
+import type { Digest } from '../primitives/types.js';
 import type { BlobStore, BlobWriter } from '../storage/blob-store.js';
 import { BlobDigestMismatchError, TooLargeError } from '../storage/storage-errors.js';
 import type { ProxyIndex } from '../storage/proxy-index.js';

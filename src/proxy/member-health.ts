@@ -3,7 +3,7 @@
  * is skipped for the back-off period instead of adding its timeout to every pull, then
  * tried again. Reads the injected clock.
  */
-import type { Clock } from '../shared/clock.js';
+import type { Clock } from '../primitives/clock.js';
 
 export class MemberHealth {
   private readonly downUntil = new Map<string, number>();

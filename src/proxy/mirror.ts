@@ -5,7 +5,7 @@
  * aliases), so one Keel can mirror several registries; otherwise `[mirror] upstream` is used.
  */
 import type { Config } from '../config/schema.js';
-import type { RepoName } from '../shared/types.js';
+import type { RepoName } from '../primitives/types.js';
 import type { ProxyName } from './proxy-name.js';
 import type { Sources } from './sources.js';
 

@@ -1,6 +1,6 @@
 /** Splits `proxy/<upstream>/<repository>` into the upstream name and the upstream's repository. */
-import { RegistryError } from '../shared/errors.js';
-import type { RepoName } from '../shared/types.js';
+import { RegistryError } from '../primitives/errors.js';
+import type { RepoName } from '../primitives/types.js';
 
 export const PROXY_PREFIX = 'proxy/';
 

@@ -6,7 +6,7 @@
  * backed off (member-health.ts).
  */
 import type { Logger } from 'pino';
-import { RegistryError, type ErrorCode } from '../shared/errors.js';
+import { RegistryError, type ErrorCode } from '../primitives/errors.js';
 import { performance } from 'node:perf_hooks';
 import type { MemberHealth } from './member-health.js';
 import { noProxyMetrics, type ProxyMetrics } from './proxy-metrics.js';

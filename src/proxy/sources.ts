@@ -5,7 +5,7 @@
  * whichever member supplied it, and an alias shares the cache of what it points at.
  */
 import type { Config } from '../config/schema.js';
-import { RegistryError } from '../shared/errors.js';
+import { RegistryError } from '../primitives/errors.js';
 import type { Upstream, Upstreams } from './upstreams.js';
 
 export interface Source {

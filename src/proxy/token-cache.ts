@@ -2,7 +2,7 @@
  * Bearer tokens per upstream and scope, kept until they expire (less a margin, and never
  * longer than MAX_LIFETIME_S) by the injected clock. Tokens never leave this cache except in requests to their own upstream.
  */
-import type { Clock } from '../shared/clock.js';
+import type { Clock } from '../primitives/clock.js';
 
 /** Tokens are dropped this long before they expire, so a request never carries a dying one. */
 const EXPIRY_MARGIN_MS = 10_000;

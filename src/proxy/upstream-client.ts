@@ -17,8 +17,8 @@ import { checkLiteralHost, publicOnlyLookup } from './address-guard.js';
 import { parseChallenge, type Challenge } from './auth-challenge.js';
 import { noProxyMetrics, type ProxyMetrics } from './proxy-metrics.js';
 import type { TokenCache } from './token-cache.js';
-import { readCapped } from '../shared/read-capped.js';
-import { RegistryError } from '../shared/errors.js';
+import { readCapped } from '../primitives/read-capped.js';
+import { RegistryError } from '../primitives/errors.js';
 import { statusFailure, transportFailure, upstreamTooLarge } from './upstream-errors.js';
 import type { Upstream } from './upstreams.js';
 

@@ -3,8 +3,8 @@
  * when an upstream refuses, is missing something, limits us, or cannot be reached.
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import { RegistryError, type ErrorCode } from '../shared/errors.js';
-import type { TooLarge } from '../shared/read-capped.js';
+import { RegistryError, type ErrorCode } from '../primitives/errors.js';
+import type { TooLarge } from '../primitives/read-capped.js';
 import { PrivateAddressError } from './address-guard.js';
 import type { Upstream } from './upstreams.js';
 

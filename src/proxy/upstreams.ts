@@ -5,7 +5,7 @@
  * proxy to arbitrary hosts.
  */
 import type { Config, UpstreamConfig } from '../config/schema.js';
-import { RegistryError } from '../shared/errors.js';
+import { RegistryError } from '../primitives/errors.js';
 
 export interface Credentials {
   username: string;

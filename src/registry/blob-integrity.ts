@@ -6,8 +6,8 @@
 import type { Writable } from 'node:stream';
 import type { BlobProvider, BlobStatter, ByteRange } from '../storage/blob-store.js';
 import { ContentIntegrityError } from '../storage/storage-errors.js';
-import { RegistryError } from '../shared/errors.js';
-import type { Digest } from '../shared/types.js';
+import { RegistryError } from '../primitives/errors.js';
+import type { Digest } from '../primitives/types.js';
 
 /** Hears every file found to disagree with the index. */
 export type IntegrityReporter = (failure: ContentIntegrityError) => void;

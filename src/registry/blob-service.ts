@@ -4,11 +4,11 @@ import type { BlobStore, ByteRange } from '../storage/blob-store.js';
 import type { RegistryIndex } from '../storage/registry-index.js';
 import { BlobNotFoundError } from '../storage/storage-errors.js';
 import { ignoreIntegrityFailures, sendContent, verifyContent, type IntegrityReporter } from './blob-integrity.js';
-import type { Clock } from '../shared/clock.js';
-import { RegistryError } from '../shared/errors.js';
+import type { Clock } from '../primitives/clock.js';
+import { RegistryError } from '../primitives/errors.js';
 import { RepoCache } from './repo-cache.js';
 import type { RepositoryMemory } from './repository-service.js';
-import type { Digest, RepoName } from '../shared/types.js';
+import type { Digest, RepoName } from '../primitives/types.js';
 
 export class BlobService implements RepositoryMemory {
   /** Sizes of blobs found in a repository; a blob not found is looked up again every time. */

@@ -4,8 +4,8 @@
  * only ever hold names the caller may see, so walking the catalog reveals nothing hidden.
  */
 import type { RegistryIndex } from '../storage/registry-index.js';
-import { RegistryError } from '../shared/errors.js';
-import type { RepoName } from '../shared/types.js';
+import { RegistryError } from '../primitives/errors.js';
+import type { RepoName } from '../primitives/types.js';
 
 export interface Page {
   items: string[];

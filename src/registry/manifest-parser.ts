@@ -3,7 +3,7 @@
  * subject) and what the referrers API reports about it. Refuses anything that is not a
  * well-formed schema 2 / OCI manifest or index with MANIFEST_INVALID.
  */
-import { RegistryError } from '../shared/errors.js';
+import { RegistryError } from '../primitives/errors.js';
 import {
   baseMediaType,
   DOCKER_SCHEMA1,
@@ -13,8 +13,8 @@ import {
   MANIFEST_TYPES,
   OCI_INDEX,
   OCI_MANIFEST,
-} from '../shared/media-types.js';
-import { parseDigest, type Digest } from '../shared/types.js';
+} from '../primitives/media-types.js';
+import { parseDigest, type Digest } from '../primitives/types.js';
 
 export interface Descriptor {
   mediaType: string;

@@ -7,14 +7,14 @@ import type { Readable } from 'node:stream';
 import type { BlobStore } from '../storage/blob-store.js';
 import { BlobNotFoundError } from '../storage/storage-errors.js';
 import type { ManifestRecord, ManifestReference, RegistryIndex } from '../storage/registry-index.js';
-import type { Clock } from '../shared/clock.js';
-import { digestBuffer } from '../shared/digest.js';
-import { RegistryError } from '../shared/errors.js';
+import type { Clock } from '../primitives/clock.js';
+import { digestBuffer } from '../primitives/digest.js';
+import { RegistryError } from '../primitives/errors.js';
 import { parseManifest, type ParsedManifest } from './manifest-parser.js';
-import { readCapped } from '../shared/read-capped.js';
+import { readCapped } from '../primitives/read-capped.js';
 import { RepoCache } from './repo-cache.js';
 import type { RepositoryMemory } from './repository-service.js';
-import { digestAlgorithm, type Digest, type Reference, type RepoName, type Tag } from '../shared/types.js';
+import { digestAlgorithm, type Digest, type Reference, type RepoName, type Tag } from '../primitives/types.js';
 
 export interface StoredManifest {
   record: ManifestRecord;

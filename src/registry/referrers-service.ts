@@ -1,7 +1,7 @@
 /** The referrers API: manifests whose `subject` is a given digest, as an OCI image index. */
 import type { RegistryIndex } from '../storage/registry-index.js';
-import { OCI_INDEX } from '../shared/media-types.js';
-import type { Digest, RepoName } from '../shared/types.js';
+import { OCI_INDEX } from '../primitives/media-types.js';
+import type { Digest, RepoName } from '../primitives/types.js';
 
 export interface ReferrerDescriptor {
   mediaType: string;

@@ -3,7 +3,7 @@ import type { StorageBackend } from '../storage/backend.js';
 import type { RegistryIndex } from '../storage/registry-index.js';
 import { BlobService } from './blob-service.js';
 import type { IntegrityReporter } from './blob-integrity.js';
-import type { Clock } from '../shared/clock.js';
+import type { Clock } from '../primitives/clock.js';
 import { ListingService } from './listing-service.js';
 import { ManifestService } from './manifest-service.js';
 import { ReferrersService } from './referrers-service.js';

@@ -6,7 +6,7 @@
  * answers; the TTL bounds how long a change made elsewhere (another process on the same
  * index, such as garbage collection) can go unseen.
  */
-import type { Clock } from '../shared/clock.js';
+import type { Clock } from '../primitives/clock.js';
 
 interface Entry<V> {
   value: V;

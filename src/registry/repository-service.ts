@@ -4,8 +4,8 @@
  * no other repository uses. Pushing to the name again creates the repository anew.
  */
 import type { RegistryIndex, RepositoryRemoval } from '../storage/registry-index.js';
-import { RegistryError } from '../shared/errors.js';
-import type { RepoName } from '../shared/types.js';
+import { RegistryError } from '../primitives/errors.js';
+import type { RepoName } from '../primitives/types.js';
 
 /** A service that remembers per-repository lookups and must drop them when the repository goes. */
 export interface RepositoryMemory {

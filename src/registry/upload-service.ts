@@ -11,9 +11,9 @@ import type { BlobStatter } from '../storage/blob-store.js';
 import { TooLargeError } from '../storage/storage-errors.js';
 import type { RegistryIndex } from '../storage/registry-index.js';
 import type { UploadStore } from '../storage/upload-store.js';
-import type { Clock } from '../shared/clock.js';
-import { RegistryError } from '../shared/errors.js';
-import { digestAlgorithm, type Digest, type RepoName } from '../shared/types.js';
+import type { Clock } from '../primitives/clock.js';
+import { RegistryError } from '../primitives/errors.js';
+import { digestAlgorithm, type Digest, type RepoName } from '../primitives/types.js';
 
 /** What the client said about a chunk: Content-Range (inclusive) and/or Content-Length. */
 export interface ChunkInfo {

@@ -3,7 +3,7 @@
  * the filesystem driver, an `s3://<bucket>/<prefix>` the S3 driver. A new driver is one more
  * branch here and its own files under storage/<driver>/.
  */
-import type { Clock } from '../shared/clock.js';
+import type { Clock } from '../primitives/clock.js';
 import type { StorageBackend } from './backend.js';
 import { createFsBackend } from './fs/fs-backend.js';
 import type { FreeSpace } from './fs/free-space.js';

@@ -8,7 +8,7 @@
  * errors of storage-errors.ts.
  */
 import type { Readable, Writable } from 'node:stream';
-import type { Digest } from '../shared/types.js';
+import type { Digest } from '../primitives/types.js';
 
 /** An inclusive byte range. */
 export interface ByteRange {

@@ -6,7 +6,7 @@
  */
 import type { Readable, Writable } from 'node:stream';
 import { LRUCache } from 'lru-cache';
-import type { Digest } from '../shared/types.js';
+import type { Digest } from '../primitives/types.js';
 import type { BlobStore, BlobWriter, ByteRange, Leftover, StoredBlob } from './blob-store.js';
 import type { StorageBackend } from './backend.js';
 

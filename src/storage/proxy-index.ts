@@ -3,7 +3,7 @@
  * and blobs per upstream, the repositories a cached blob is known to be in upstream, and
  * tags with the time the upstream last confirmed them.
  */
-import type { Digest } from '../shared/types.js';
+import type { Digest } from '../primitives/types.js';
 import type { ManifestReference } from './registry-index.js';
 
 export interface CachedManifest {

@@ -4,7 +4,7 @@
  * sessions. Methods are async so that an index on another database (PostgreSQL for
  * several replicas) can implement the same interface; the SQLite one answers at once.
  */
-import type { Digest, RepoName, Tag } from '../shared/types.js';
+import type { Digest, RepoName, Tag } from '../primitives/types.js';
 
 export interface ManifestRecord {
   digest: Digest;

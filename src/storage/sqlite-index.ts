@@ -7,8 +7,8 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { systemClock } from '../shared/clock.js';
-import type { Digest, RepoName, Tag } from '../shared/types.js';
+import { systemClock } from '../primitives/clock.js';
+import type { Digest, RepoName, Tag } from '../primitives/types.js';
 import { up as initial } from './migrations/001-initial.js';
 import { up as proxyCache } from './migrations/002-proxy-cache.js';
 import { up as gcIndexes } from './migrations/003-gc-indexes.js';

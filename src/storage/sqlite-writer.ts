@@ -12,8 +12,8 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type Database from 'better-sqlite3';
-import type { Clock } from '../shared/clock.js';
-import { RetryLaterError } from '../shared/errors.js';
+import type { Clock } from '../primitives/clock.js';
+import { RetryLaterError } from '../primitives/errors.js';
 import { asStorageError } from './storage-errors.js';
 
 /** How long a write waits for the lock before it is refused, unless the writer is told otherwise. */

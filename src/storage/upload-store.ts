@@ -7,7 +7,7 @@
  * object store): a PATCH may reach another replica.
  */
 import type { Readable } from 'node:stream';
-import type { Digest, DigestAlgorithm } from '../shared/types.js';
+import type { Digest, DigestAlgorithm } from '../primitives/types.js';
 
 export interface UploadSession {
   id: string;

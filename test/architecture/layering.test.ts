@@ -29,7 +29,7 @@ async function violations(): Promise<Violation[]> {
 }
 
 describe('layering', () => {
-  test('no import breaks the layers (http → registry → storage, shared below, got only in proxy, drivers only from the wiring, no cycles)', async () => {
+  test('no import breaks the layers (http → registry → storage, primitives below, got only in proxy, drivers only from the wiring, no cycles)', async () => {
     const found = (await violations()).map((v) => `${v.rule.name}: ${v.from} → ${v.to}`);
     expect(found).toEqual([]);
   });

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { pino } from 'pino';
 import { createAuth } from '../../src/auth/create-auth.js';
 import { parseConfig } from '../../src/config/load.js';
-import { systemClock } from '../../src/shared/clock.js';
+import { systemClock } from '../../src/primitives/clock.js';
 import { ensureTools } from '../support/e2e/tools.js';
 import { startKeel, type KeelProcess } from '../support/keel-server.js';
 import { Client, errorCode, randomBytes, sha256 } from '../support/oci-client.js';

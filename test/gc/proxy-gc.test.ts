@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } fr
 import { pino } from 'pino';
 import { parseConfig } from '../../src/config/load.js';
 import { runGc } from '../../src/gc/run-gc.js';
-import type { Digest } from '../../src/shared/types.js';
+import type { Digest } from '../../src/primitives/types.js';
 import { blobPath } from '../../src/storage/fs/paths.js';
 import { startKeel, type KeelProcess } from '../support/keel-server.js';
 import { ManualClock } from '../support/manual-clock.js';

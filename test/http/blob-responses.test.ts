@@ -7,7 +7,7 @@ import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { pino } from 'pino';
 import { blobPath } from '../../src/storage/fs/paths.js';
-import type { Digest } from '../../src/shared/types.js';
+import type { Digest } from '../../src/primitives/types.js';
 import { startFaultServer, type FaultServer } from '../support/fault-upstream.js';
 import { startKeel, type KeelProcess } from '../support/keel-server.js';
 import { Client, randomBytes, sha256 } from '../support/oci-client.js';

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { pino } from 'pino';
 import { runGc } from '../../src/gc/run-gc.js';
-import type { Digest } from '../../src/shared/types.js';
+import type { Digest } from '../../src/primitives/types.js';
 import { blobPath } from '../../src/storage/fs/paths.js';
 import { startKeel, type KeelProcess } from '../support/keel-server.js';
 import { ManualClock } from '../support/manual-clock.js';

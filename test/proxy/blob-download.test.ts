@@ -6,8 +6,8 @@ import { Readable, Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
 import { BlobDownload } from '../../src/proxy/blob-download.js';
 import { spoolFor, type DownloadSpool } from '../../src/proxy/download-spool.js';
-import { digestBuffer } from '../../src/shared/digest.js';
-import type { Digest } from '../../src/shared/types.js';
+import { digestBuffer } from '../../src/primitives/digest.js';
+import type { Digest } from '../../src/primitives/types.js';
 import type { BlobWriter } from '../../src/storage/blob-store.js';
 import { createFsBackend } from '../../src/storage/fs/fs-backend.js';
 

@@ -13,7 +13,7 @@ import { ListMultipartUploadsCommand, ListObjectsV2Command, S3Client } from '@aw
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { pino } from 'pino';
 import { runGc } from '../../src/gc/run-gc.js';
-import { systemClock } from '../../src/shared/clock.js';
+import { systemClock } from '../../src/primitives/clock.js';
 import { serveBytes, startFaultServer, type FaultServer } from '../support/fault-upstream.js';
 import { keelS3Storage } from '../support/keel-on-s3.js';
 import { startKeel, type KeelProcess } from '../support/keel-server.js';

@@ -1,6 +1,6 @@
 import { describe, expect, test } from '@jest/globals';
 import { RepoCache } from '../../src/registry/repo-cache.js';
-import type { Digest } from '../../src/shared/types.js';
+import type { Digest } from '../../src/primitives/types.js';
 import type { ManifestRecord } from '../../src/storage/registry-index.js';
 import { ManualClock } from '../support/manual-clock.js';
 

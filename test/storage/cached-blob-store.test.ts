@@ -2,7 +2,7 @@ import { mkdtemp, rm, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
-import { digestBuffer } from '../../src/shared/digest.js';
+import { digestBuffer } from '../../src/primitives/digest.js';
 import { CachedBlobStore } from '../../src/storage/cached-blob-store.js';
 import { createFsBackend } from '../../src/storage/fs/fs-backend.js';
 import { blobPath } from '../../src/storage/fs/paths.js';

@@ -10,7 +10,7 @@ import type { StorageBackend } from '../../src/storage/backend.js';
 import { createS3Backend, type S3BackendOptions } from '../../src/storage/s3/s3-backend.js';
 import { createS3Client } from '../../src/storage/s3/s3-client.js';
 import { BlobDigestMismatchError, BlobNotFoundError, ContentIntegrityError } from '../../src/storage/storage-errors.js';
-import type { Digest } from '../../src/shared/types.js';
+import type { Digest } from '../../src/primitives/types.js';
 import { startS3, type S3Server } from '../support/s3-server.js';
 import type { MakeBackend } from './contract/backend-factory.js';
 import { blobStoreContract } from './contract/blob-store.contract.js';

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { parseConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
-import { systemClock, type Clock } from '../../src/shared/clock.js';
+import { systemClock, type Clock } from '../../src/primitives/clock.js';
 import { startServer, type RunningServer } from '../../src/server.js';
 import type { FreeSpace } from '../../src/storage/backends.js';
 

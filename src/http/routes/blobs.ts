@@ -5,8 +5,8 @@ import type { Response } from 'express';
 import type { MethodTable } from '../handler.js';
 import { parseRange } from '../negotiate.js';
 import { digestParam, repoName } from '../request.js';
-import { RegistryError } from '../../shared/errors.js';
-import type { Digest } from '../../shared/types.js';
+import { RegistryError } from '../../primitives/errors.js';
+import type { Digest } from '../../primitives/types.js';
 
 /** Set with Node's setHeader on this hot path (every layer check), as manifestHeaders. */
 export function blobHeaders(res: Response, digest: Digest): void {

@@ -3,7 +3,7 @@ import type { Request, Response } from 'express';
 import type { MethodTable } from '../handler.js';
 import { accepts } from '../negotiate.js';
 import { lookupReferenceParam, referenceParam, repoName } from '../request.js';
-import { RegistryError } from '../../shared/errors.js';
+import { RegistryError } from '../../primitives/errors.js';
 import type { ManifestRecord } from '../../storage/registry-index.js';
 
 // Hot paths (every pull): headers are set with Node's setHeader, not Express's res.set,

@@ -7,12 +7,12 @@
  */
 import express, { type Router } from 'express';
 import type { KeelMetrics } from '../../metrics/keel-metrics.js';
-import { RegistryError } from '../../shared/errors.js';
+import { RegistryError } from '../../primitives/errors.js';
 import { identify, type ApiAuth } from '../api-access.js';
 
 export interface MetricsAccess {
   auth: ApiAuth;
-  /** Users who may scrape; empty: any signed-in user. */
+  /** Users who may scrape; empty: every signed-in user. */
   users: readonly string[];
 }
 

@@ -19,7 +19,7 @@
 import type { Request, Response } from 'express';
 import type { Handler, MethodTable, RouteOf, Services } from '../handler.js';
 import { queryString, repoName } from '../request.js';
-import { RegistryError, type ErrorCode } from '../../shared/errors.js';
+import { RegistryError, type ErrorCode } from '../../primitives/errors.js';
 import { clearResultHeaders } from '../result-headers.js';
 import { PROXY_PREFIX } from '../../proxy/proxy-name.js';
 import { pullPolicyOf } from '../pull-policy.js';

@@ -10,8 +10,8 @@ import { parseRange } from '../negotiate.js';
 import { digestParam, nextLink, pageRequest, queryString, lookupReferenceParam, repoName } from '../request.js';
 import { blobHeaders, sendBlob } from './blobs.js';
 import { manifestHeaders, negotiate } from './manifests.js';
-import { RegistryError } from '../../shared/errors.js';
-import { OCI_INDEX } from '../../shared/media-types.js';
+import { RegistryError } from '../../primitives/errors.js';
+import { OCI_INDEX } from '../../primitives/media-types.js';
 import { parseProxyName, type ProxyName } from '../../proxy/proxy-name.js';
 import type { Services } from '../handler.js';
 

@@ -1,7 +1,7 @@
 /** `GET /v2/<name>/referrers/<digest>`, with the optional `artifactType` filter. */
 import type { MethodTable } from '../handler.js';
 import { digestParam, queryString, repoName } from '../request.js';
-import { OCI_INDEX } from '../../shared/media-types.js';
+import { OCI_INDEX } from '../../primitives/media-types.js';
 
 export const referrerRoutes: MethodTable<'referrers'> = {
   GET: async (req, res, route, { registry }) => {

@@ -11,9 +11,9 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { formatScope } from '../../auth/scope.js';
 import { isProxyName } from '../../proxy/proxy-name.js';
-import { RegistryError } from '../../shared/errors.js';
+import { RegistryError } from '../../primitives/errors.js';
 import type { Registry } from '../../registry/registry.js';
-import { parseRepoName } from '../../shared/types.js';
+import { parseRepoName } from '../../primitives/types.js';
 import { authorize, identify, type ApiAuth } from '../api-access.js';
 
 export interface RepositoryRouterDeps {

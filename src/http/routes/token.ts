@@ -6,7 +6,7 @@
 import express, { type Request, type Router } from 'express';
 import type { AuthService } from '../../auth/auth-service.js';
 import { parseScopes } from '../../auth/scope.js';
-import { RegistryError } from '../../shared/errors.js';
+import { RegistryError } from '../../primitives/errors.js';
 import { signInOrRefuse } from '../sign-in.js';
 
 function all(value: unknown): string[] {

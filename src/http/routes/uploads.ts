@@ -8,9 +8,9 @@ import type { Principal } from '../../auth/auth-service.js';
 import type { MethodTable } from '../handler.js';
 import { parseContentRange } from '../negotiate.js';
 import { contentLength, digestParam, hasBody, queryString, repoName } from '../request.js';
-import { RegistryError } from '../../shared/errors.js';
+import { RegistryError } from '../../primitives/errors.js';
 import type { ChunkInfo } from '../../registry/upload-service.js';
-import { parseRepoName, type Digest, type RepoName } from '../../shared/types.js';
+import { parseRepoName, type Digest, type RepoName } from '../../primitives/types.js';
 
 function uploadLocation(repo: RepoName, id: string): string {
   return `/v2/${repo}/blobs/uploads/${id}`;

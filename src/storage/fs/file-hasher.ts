@@ -11,7 +11,7 @@
  * Node built-ins, passed as source so it runs the same from dist/ and under the test runner.
  */
 import { Worker } from 'node:worker_threads';
-import type { DigestAlgorithm } from '../../shared/types.js';
+import type { DigestAlgorithm } from '../../primitives/types.js';
 
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');

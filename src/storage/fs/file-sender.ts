@@ -14,7 +14,7 @@ import type { Writable } from 'node:stream';
 import type { BufferPool } from './buffer-pool.js';
 import type { ByteRange } from '../blob-store.js';
 import { ContentIntegrityError } from '../storage-errors.js';
-import { destinationClosed, write } from '../../shared/writable-waits.js';
+import { destinationClosed, write } from '../../primitives/writable-waits.js';
 
 const BUFFERS = 2;
 

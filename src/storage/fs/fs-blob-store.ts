@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { copyFile, mkdir, open, rename, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
-import type { Digest } from '../../shared/types.js';
+import type { Digest } from '../../primitives/types.js';
 import type { BlobStore, BlobSweeper, BlobWriter, ByteRange, Leftover, StoredBlob } from '../blob-store.js';
 import { asStorageError, BlobNotFoundError, ContentIntegrityError, TooLargeError, translated } from '../storage-errors.js';
 import { BufferPool } from './buffer-pool.js';

@@ -10,7 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import { link, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Digest } from '../../shared/types.js';
+import type { Digest } from '../../primitives/types.js';
 import type { BlobSweeper, Leftover, StoredBlob } from '../blob-store.js';
 import { blobPath, ingestDir } from './paths.js';
 

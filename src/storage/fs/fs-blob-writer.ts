@@ -12,7 +12,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { BlobWriter } from '../blob-store.js';
 import { asStorageError, BlobDigestMismatchError } from '../storage-errors.js';
-import { digestAlgorithm, type Digest } from '../../shared/types.js';
+import { digestAlgorithm, type Digest } from '../../primitives/types.js';
 import { FileAppender } from './file-appender.js';
 import { FlushBehind } from './flush-behind.js';
 

@@ -10,7 +10,7 @@ import { mkdir, open, readdir, stat, truncate, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { Digest, DigestAlgorithm } from '../../shared/types.js';
+import type { Digest, DigestAlgorithm } from '../../primitives/types.js';
 import { asStorageError, translated } from '../storage-errors.js';
 import type { UploadSession, UploadStore } from '../upload-store.js';
 import { FileAppender } from './file-appender.js';

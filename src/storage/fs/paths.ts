@@ -11,7 +11,7 @@
  * temporary root should be on the same filesystem as the stores (a copy is made otherwise).
  */
 import { join } from 'node:path';
-import { digestAlgorithm, digestHex, type Digest } from '../../shared/types.js';
+import { digestAlgorithm, digestHex, type Digest } from '../../primitives/types.js';
 
 export function blobPath(root: string, digest: Digest): string {
   const hex = digestHex(digest);

@@ -4,7 +4,7 @@
  * or an algorithm other than the one hashed while the bytes passed).
  */
 import { createHash } from 'node:crypto';
-import type { Digest, DigestAlgorithm } from '../../shared/types.js';
+import type { Digest, DigestAlgorithm } from '../../primitives/types.js';
 import type { Piece, S3Bucket } from './s3-bucket.js';
 
 export async function hashPieces(bucket: S3Bucket, pieces: Piece[], algorithm: DigestAlgorithm, after?: Buffer): Promise<Digest> {

@@ -4,7 +4,7 @@
  * only in one process's memory, so several replicas can share a bucket (issue 18).
  */
 import type { S3Client } from '@aws-sdk/client-s3';
-import type { Clock } from '../../shared/clock.js';
+import type { Clock } from '../../primitives/clock.js';
 import type { StorageBackend } from '../backend.js';
 import { S3BlobStore } from './s3-blob-store.js';
 import { S3Bucket } from './s3-bucket.js';

@@ -7,12 +7,12 @@
  */
 import type { Readable, Writable } from 'node:stream';
 import { LRUCache } from 'lru-cache';
-import type { Clock } from '../../shared/clock.js';
-import { digestBuffer } from '../../shared/digest.js';
-import { digestAlgorithm, type Digest } from '../../shared/types.js';
+import type { Clock } from '../../primitives/clock.js';
+import { digestBuffer } from '../../primitives/digest.js';
+import { digestAlgorithm, type Digest } from '../../primitives/types.js';
 import type { BlobStore, BlobWriter, ByteRange, Leftover, StoredBlob } from '../blob-store.js';
 import { BlobDigestMismatchError, BlobNotFoundError, ContentIntegrityError, TooLargeError } from '../storage-errors.js';
-import { destinationClosed, write } from '../../shared/writable-waits.js';
+import { destinationClosed, write } from '../../primitives/writable-waits.js';
 import type { S3Bucket } from './s3-bucket.js';
 import { S3BlobSweeper } from './s3-blob-sweeper.js';
 import { S3BlobWriter } from './s3-blob-writer.js';

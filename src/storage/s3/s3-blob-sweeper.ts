@@ -22,7 +22,7 @@
  * whose newest piece is older are deleted, and trash/ copies older than the cutoff.
  */
 import { randomUUID } from 'node:crypto';
-import type { Digest } from '../../shared/types.js';
+import type { Digest } from '../../primitives/types.js';
 import type { Leftover, StoredBlob } from '../blob-store.js';
 import type { S3Bucket } from './s3-bucket.js';
 import type { S3Paths } from './s3-paths.js';

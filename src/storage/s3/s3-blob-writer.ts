@@ -14,7 +14,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { digestAlgorithm, type Digest } from '../../shared/types.js';
+import { digestAlgorithm, type Digest } from '../../primitives/types.js';
 import type { BlobWriter } from '../blob-store.js';
 import { BlobDigestMismatchError } from '../storage-errors.js';
 import { hashPieces } from './hash-pieces.js';

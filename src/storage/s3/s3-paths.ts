@@ -22,7 +22,7 @@
  * so they can be assembled into the content object with UploadPartCopy. Multipart uploads exist
  * only while content is assembled under its blobs/ key; GC aborts abandoned ones.
  */
-import { digestAlgorithm, digestHex, type Digest } from '../../shared/types.js';
+import { digestAlgorithm, digestHex, type Digest } from '../../primitives/types.js';
 
 /** `s3://bucket/a/b/` → `a/b`; the prefix every key starts with (plus a slash when not empty). */
 export function normalizePrefix(prefix: string): string {

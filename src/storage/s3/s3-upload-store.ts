@@ -21,7 +21,7 @@
  */
 import { createHash, randomUUID, type Hash } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import type { Digest, DigestAlgorithm } from '../../shared/types.js';
+import type { Digest, DigestAlgorithm } from '../../primitives/types.js';
 import type { UploadSession, UploadStore } from '../upload-store.js';
 import { hashPieces } from './hash-pieces.js';
 import { spoolPieces } from './piece-spool.js';

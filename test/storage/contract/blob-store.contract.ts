@@ -5,8 +5,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
-import { digestBuffer } from '../../../src/shared/digest.js';
-import type { Digest } from '../../../src/shared/types.js';
+import { digestBuffer } from '../../../src/primitives/digest.js';
+import type { Digest } from '../../../src/primitives/types.js';
 import type { StorageBackend } from '../../../src/storage/backend.js';
 import { BlobDigestMismatchError, BlobNotFoundError, ContentIntegrityError, TooLargeError } from '../../../src/storage/storage-errors.js';
 import { Collector, failingSource, readAll, type MakeBackend } from './backend-factory.js';

@@ -6,8 +6,8 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
-import { digestBuffer } from '../../../src/shared/digest.js';
-import type { Digest } from '../../../src/shared/types.js';
+import { digestBuffer } from '../../../src/primitives/digest.js';
+import type { Digest } from '../../../src/primitives/types.js';
 import type { StorageBackend } from '../../../src/storage/backend.js';
 import { TooLargeError } from '../../../src/storage/storage-errors.js';
 import { failingSource, patternSource, readAll, type MakeBackend } from './backend-factory.js';
