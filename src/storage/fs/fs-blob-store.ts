@@ -6,7 +6,7 @@
  * given to the constructor (fs-blob-sweeper.ts).
  */
 import { randomUUID } from 'node:crypto';
-import { copyFile, mkdir, open, rename, stat, unlink } from 'node:fs/promises';
+import { copyFile, mkdir, open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import type { Digest } from '../../primitives/types.js';
@@ -56,14 +56,18 @@ export class FsBlobStore implements BlobStore {
     if (actual !== size) throw new ContentIntegrityError(digest, path, size, actual);
   }
 
-  async reader(digest: Digest, range?: ByteRange): Promise<Readable> {
-    let handle;
+  /** The content's file, opened for reading; BlobNotFoundError when it is not stored. */
+  private async openBlob(digest: Digest): Promise<FileHandle> {
     try {
-      handle = await open(blobPath(this.root, digest), 'r');
+      return await open(blobPath(this.root, digest), 'r');
     } catch (err) {
       if (isMissing(err)) throw new BlobNotFoundError(digest);
       throw err;
     }
+  }
+
+  async reader(digest: Digest, range?: ByteRange): Promise<Readable> {
+    const handle = await this.openBlob(digest);
     // The stream owns the handle from here and closes it when it ends or is destroyed.
     return handle.createReadStream({ highWaterMark: READ_CHUNK, ...(range ? { start: range.start, end: range.end } : {}) });
   }
@@ -79,13 +83,7 @@ export class FsBlobStore implements BlobStore {
   }
 
   async readBytes(digest: Digest, maxBytes: number): Promise<Buffer> {
-    let handle;
-    try {
-      handle = await open(blobPath(this.root, digest), 'r');
-    } catch (err) {
-      if (isMissing(err)) throw new BlobNotFoundError(digest);
-      throw err;
-    }
+    const handle = await this.openBlob(digest);
     try {
       // Refused before it is read: a cap is only worth something if the bytes are not in memory yet.
       if ((await handle.stat()).size > maxBytes) throw new TooLargeError(maxBytes);
