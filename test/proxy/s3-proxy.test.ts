@@ -68,7 +68,7 @@ const upstreamGets = (digest: string): number => fault.requests.filter((r) => r.
 
 async function startOnS3(redirect: boolean): Promise<{ keel: KeelProcess; bucket: string }> {
   const storage = await keelS3Storage(s3, { redirect });
-  const keel = await startKeel({ toml: storage.toml.replace('[s3]', `[proxy.upstreams.faulty]\nurl = "${fault.url}"\nallow_private = true\ntimeout = "5s"\n\n[s3]`) });
+  const keel = await startKeel({ toml: storage.toml.replace('[s3]', `[proxy.upstreams.faulty]\nurl = "${fault.url}"\nallow_private = true\ntimeout = "10m"\n\n[s3]`) });
   return { keel, bucket: storage.bucket };
 }
 
@@ -120,7 +120,9 @@ describe('proxy cache on S3, streaming (redirect = false)', () => {
     });
     // The upstream has sent only part of the blob, and the client has a whole piece of it,
     // read back from the bucket, where the download is stored as it goes.
-    await gotPiece;
+    // A download that failed first ends the response instead: reported, not waited for.
+    await Promise.race([gotPiece, done.then(() => undefined)]);
+    expect(received).toBeGreaterThanOrEqual(PIECE - 1);
     expect(received).toBeLessThan(data.length);
     const during = await keys(bucket, 'proxy/');
     expect(during).not.toContain(blobKey(digest));
