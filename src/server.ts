@@ -24,7 +24,7 @@ import type { Clock } from './primitives/clock.js';
 import { buildServices, type Services } from './services.js';
 import { DiskFullWatch } from './storage/disk-full-watch.js';
 import { S3SettingsError, checkS3Locations, type S3LocationToCheck } from './storage/backends.js';
-import { openDatabase } from './storage/sqlite-index.js';
+import { openDatabase, sqliteIndexes } from './storage/indexes.js';
 import type { FreeSpace } from './storage/backends.js';
 
 export interface ServerDeps {
@@ -142,7 +142,7 @@ export async function startServer({ config, logger, clock, freeSpace }: ServerDe
   const db = openIndex(config.database);
   let services: Services;
   try {
-    services = buildServices(config, logger, clock, db, freeSpace);
+    services = buildServices(config, logger, clock, (metrics) => sqliteIndexes(db, { clock, ...(metrics ? { onWriteWait: () => metrics.indexWriteWaited() } : {}) }), freeSpace);
   } catch (err) {
     db.close();
     throw err;
@@ -174,7 +174,7 @@ export async function startServer({ config, logger, clock, freeSpace }: ServerDe
   // Nothing is served when start-up fails from here: give back the worker and the index, so that a caller that goes on (a test) is not left with them.
   const release = async (): Promise<void> => {
     await closeBackends(services);
-    services.index.close();
+    await services.indexes.close();
   };
   let server: Server;
   try {
@@ -216,7 +216,7 @@ export async function startServer({ config, logger, clock, freeSpace }: ServerDe
       closed ??= Promise.all([drain(server, config.http.shutdown_timeout), metricsServer ? drain(metricsServer, 1000) : undefined]).then(async () => {
         await closeBackends(services);
         await services.auth?.close();
-        services.index.close();
+        await services.indexes.close();
       });
       return closed;
     },

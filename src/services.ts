@@ -3,7 +3,6 @@
  * services, mirror policy, authentication, metrics. The one place that knows which
  * implementation backs each interface.
  */
-import type Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 import type { AppAuth } from './app.js';
 import { createAuth } from './auth/create-auth.js';
@@ -24,29 +23,27 @@ import { createRegistry, type Registry } from './registry/registry.js';
 import type { StorageBackend } from './storage/backend.js';
 import { createBackend, type FreeSpace } from './storage/backends.js';
 import { withCachedBlobs } from './storage/cached-blob-store.js';
-import { SqliteIndex } from './storage/sqlite-index.js';
-import { SqliteProxyIndex } from './storage/sqlite-proxy-index.js';
-import { SqliteStats } from './storage/sqlite-stats.js';
-import { SqliteWriter } from './storage/sqlite-writer.js';
+import type { IndexSet } from './storage/index-set.js';
+import type { StoreStats } from './storage/store-stats.js';
 
 export interface Services {
   registry: Registry;
   proxy: PullThrough;
   mirror: Mirror;
   auth: AppAuth | undefined;
-  stats: SqliteStats;
+  stats: StoreStats;
   metrics: KeelMetrics | undefined;
-  index: SqliteIndex;
+  indexes: IndexSet;
   /** The registry's and the proxy cache's storage (readiness; closed with the server). */
   backends: { registry: StorageBackend; proxy: StorageBackend };
 }
 
-export function buildServices(config: Config, logger: Logger, clock: Clock, db: Database.Database, freeSpace?: FreeSpace): Services {
-  const stats = new SqliteStats(db);
-  const metrics = config.metrics.enabled ? new KeelMetrics(stats, config.database) : undefined;
-  // One writer for both indexes: they share the database and its write lock.
-  const writer = new SqliteWriter(db, { clock, ...(metrics ? { onWait: () => metrics.indexWriteWaited() } : {}) });
-  const index = new SqliteIndex(db, writer);
+/** `openIndexes` builds the index once the metrics exist (they count its lock waits). */
+export function buildServices(config: Config, logger: Logger, clock: Clock, openIndexes: (metrics: KeelMetrics | undefined) => IndexSet, freeSpace?: FreeSpace): Services {
+  const metrics = config.metrics.enabled ? new KeelMetrics({ ping: () => indexes.stats.ping(), uploadsInProgress: () => indexes.stats.uploadsInProgress(), storeBytes: () => indexes.stats.storeBytes() }, config.database) : undefined;
+  const indexes = openIndexes(metrics);
+  const { stats } = indexes;
+  const index = indexes.registry;
   const temp = { tempRoot: config.temporary_registry_storage, tempSetting: 'temporary_registry_storage', s3: config.s3, clock, ...(freeSpace ? { freeSpace } : {}) };
   const cacheSize = config.limits.manifest_cache_size;
   const backends = {
@@ -69,7 +66,7 @@ export function buildServices(config: Config, logger: Logger, clock: Clock, db: 
   });
 
   const sources = new Sources(config.proxy, new Upstreams(config.proxy));
-  const proxyIndex = new SqliteProxyIndex(db, writer);
+  const proxyIndex = indexes.proxy;
   const proxyContent = backends.proxy.blobs;
   const client = new UpstreamClient(new TokenCache(clock), logger, metrics);
   const requester = new SourceRequester(client, new MemberHealth(clock, config.proxy.backoff), logger, metrics);
@@ -86,5 +83,5 @@ export function buildServices(config: Config, logger: Logger, clock: Clock, db: 
     ...(metrics ? { metrics } : {}),
   });
 
-  return { registry, proxy, mirror: new Mirror(config.mirror, sources), auth: createAuth(config, clock, logger), stats, metrics, index, backends };
+  return { registry, proxy, mirror: new Mirror(config.mirror, sources), auth: createAuth(config, clock, logger), stats, metrics, indexes, backends };
 }

@@ -9,7 +9,7 @@ import type { StorageBackend } from '../storage/backend.js';
 import { createBackend } from '../storage/backends.js';
 import type { BlobSweeper } from '../storage/blob-store.js';
 import type { GcIndex } from '../storage/gc-index.js';
-import { SqliteGcIndex } from '../storage/sqlite-gc-queries.js';
+import { SqliteGcIndex } from '../storage/sqlite/sqlite-gc-queries.js';
 import type { UploadStore } from '../storage/upload-store.js';
 import { FileGcLock } from './file-gc-lock.js';
 import type { GcLock } from './gc-lock.js';

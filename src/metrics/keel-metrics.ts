@@ -81,8 +81,8 @@ export class KeelMetrics implements ProxyMetrics {
       name: 'keel_uploads_in_progress',
       help: 'Open upload sessions',
       registers,
-      collect() {
-        this.set(stats.uploadsInProgress());
+      async collect() {
+        this.set(await stats.uploadsInProgress());
       },
     });
     new client.Gauge({
@@ -90,8 +90,8 @@ export class KeelMetrics implements ProxyMetrics {
       help: 'Bytes of content recorded in each store',
       labelNames: ['store'],
       registers,
-      collect() {
-        const sizes = stats.storeBytes();
+      async collect() {
+        const sizes = await stats.storeBytes();
         this.set({ store: 'registry' }, sizes.registry);
         this.set({ store: 'proxy' }, sizes.proxy);
       },

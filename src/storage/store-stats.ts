@@ -1,8 +1,11 @@
-/** Figures about the stores for metrics scrapes and readiness checks, whatever index backs them. */
+/**
+ * Figures about the stores for metrics scrapes and readiness checks, whatever index backs
+ * them. Async: a database on another host (PostgreSQL) answers over the network.
+ */
 export interface StoreStats {
-  /** Can the index answer a query? */
-  ping(): boolean;
-  uploadsInProgress(): number;
+  /** Can the index answer a query? Never rejects: false when it cannot. */
+  ping(): Promise<boolean>;
+  uploadsInProgress(): Promise<number>;
   /** Bytes of content recorded per store. */
-  storeBytes(): { registry: number; proxy: number };
+  storeBytes(): Promise<{ registry: number; proxy: number }>;
 }

@@ -25,7 +25,7 @@ export function healthRouter(stats: StoreStats, backends: Readonly<Record<string
   router.get('/ready', async (_req, res) => {
     // A set: backends may share a root (the temporary root), whose problem is said once.
     const problems = new Set<string>();
-    if (!stats.ping()) problems.add('index: not answering');
+    if (!(await stats.ping())) problems.add('index: not answering');
     const checks = await Promise.allSettled(Object.values(backends).map((b) => b.ready()));
     for (const check of checks) if (check.status === 'rejected') for (const reason of reasons(check.reason)) problems.add(reason);
     if (diskFull) {

@@ -19,7 +19,7 @@ import type {
   ProxyManifestKey,
   ProxyTagKey,
   RegistryGraph,
-} from './gc-index.js';
+} from '../gc-index.js';
 import { openDatabase } from './sqlite-index.js';
 import { MAX_RETRY_STEP_MS } from './sqlite-writer.js';
 

@@ -1,6 +1,6 @@
 /** Figures read at metrics-scrape time and readiness checks, from the index. */
 import type Database from 'better-sqlite3';
-import type { StoreStats } from './store-stats.js';
+import type { StoreStats } from '../store-stats.js';
 
 export type { StoreStats };
 
@@ -19,7 +19,7 @@ export class SqliteStats implements StoreStats {
     };
   }
 
-  ping(): boolean {
+  async ping(): Promise<boolean> {
     try {
       return this.s.ping.get()?.one === 1;
     } catch {
@@ -27,11 +27,11 @@ export class SqliteStats implements StoreStats {
     }
   }
 
-  uploadsInProgress(): number {
+  async uploadsInProgress(): Promise<number> {
     return this.s.uploads.get()?.n ?? 0;
   }
 
-  storeBytes(): { registry: number; proxy: number } {
+  async storeBytes(): Promise<{ registry: number; proxy: number }> {
     return { registry: this.s.registryBytes.get()?.n ?? 0, proxy: this.s.proxyBytes.get()?.n ?? 0 };
   }
 }

@@ -7,16 +7,17 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { systemClock } from '../primitives/clock.js';
-import type { Digest, RepoName, Tag } from '../primitives/types.js';
+import { systemClock } from '../../primitives/clock.js';
+import type { Digest, RepoName, Tag } from '../../primitives/types.js';
 import { up as initial } from './migrations/001-initial.js';
 import { up as proxyCache } from './migrations/002-proxy-cache.js';
 import { up as gcIndexes } from './migrations/003-gc-indexes.js';
 import { up as proxyBlobRepositories } from './migrations/004-proxy-blob-repositories.js';
-import type { ManifestRecord, ManifestReference, RegistryIndex, RepositoryRemoval, UploadRecord } from './registry-index.js';
+import { up as replicas } from './migrations/005-replicas.js';
+import type { ManifestRecord, ManifestReference, RegistryIndex, RepositoryRemoval, UploadRecord } from '../registry-index.js';
 import { SqliteWriter } from './sqlite-writer.js';
 
-const MIGRATIONS: string[] = [initial, proxyCache, gcIndexes, proxyBlobRepositories];
+const MIGRATIONS: string[] = [initial, proxyCache, gcIndexes, proxyBlobRepositories, replicas];
 
 interface ManifestRow {
   digest: string;

@@ -3,10 +3,10 @@
  * and 004). Every change goes through the SqliteWriter, as the registry index's do.
  */
 import type Database from 'better-sqlite3';
-import { systemClock } from '../primitives/clock.js';
-import type { Digest } from '../primitives/types.js';
-import type { CachedBlob, CachedManifest, CachedTag, ProxyIndex } from './proxy-index.js';
-import type { ManifestReference } from './registry-index.js';
+import { systemClock } from '../../primitives/clock.js';
+import type { Digest } from '../../primitives/types.js';
+import type { CachedBlob, CachedManifest, CachedTag, ProxyIndex } from '../proxy-index.js';
+import type { ManifestReference } from '../registry-index.js';
 import { SqliteWriter } from './sqlite-writer.js';
 
 export class SqliteProxyIndex implements ProxyIndex {

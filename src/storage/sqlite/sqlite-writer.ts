@@ -12,9 +12,9 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type Database from 'better-sqlite3';
-import type { Clock } from '../primitives/clock.js';
-import { RetryLaterError } from '../primitives/errors.js';
-import { asStorageError } from './storage-errors.js';
+import type { Clock } from '../../primitives/clock.js';
+import { RetryLaterError } from '../../primitives/errors.js';
+import { asStorageError } from '../storage-errors.js';
 
 /** How long a write waits for the lock before it is refused, unless the writer is told otherwise. */
 export const INDEX_WRITE_WAIT_MS = 10_000;

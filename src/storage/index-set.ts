@@ -1,0 +1,25 @@
+/**
+ * Everything Keel keeps in its index, whichever database holds it (SQLite on local disk,
+ * PostgreSQL for several replicas): built by indexes.ts, the one switch point.
+ */
+import type { DownloadLeases } from './download-leases.js';
+import type { ProxyIndex } from './proxy-index.js';
+import type { RegistryIndex } from './registry-index.js';
+import type { SharedSecrets } from './shared-secrets.js';
+import type { StoreStats } from './store-stats.js';
+
+export interface IndexSet {
+  kind: 'sqlite' | 'postgres';
+  /**
+   * Whether other hosts write this index too (PostgreSQL). Then a per-process cache of
+   * mutable answers (tags, links) would show a replica's change late on another, so such
+   * caches are off; content-addressed caches stay.
+   */
+  shared: boolean;
+  registry: RegistryIndex;
+  proxy: ProxyIndex;
+  stats: StoreStats;
+  leases: DownloadLeases;
+  secrets: SharedSecrets;
+  close(): Promise<void>;
+}
