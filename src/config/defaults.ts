@@ -116,6 +116,15 @@ export const DEFAULTS = {
     /** How long a presigned URL stays valid (at most 7 days, S3's limit). */
     redirect_ttl: '20m',
   },
+  cluster: {
+    /** This replica's name in logs, metrics (the `replica` label) and download leases; empty: the host name. */
+    replica: '',
+    /**
+     * Base URL other replicas reach this one at, to stream a proxy download it owns
+     * ("http://10.0.0.5:5000"); empty: http://<this host's first non-loopback IPv4>:<listen port>.
+     */
+    advertise_url: '',
+  },
   tls: {
     /** PEM certificate chain and key: serve HTTPS. Both or neither. */
     cert: '',

@@ -164,6 +164,12 @@ export const configSchema = z
         redirect_ttl: duration.refine((ms) => ms >= 1000 && ms <= MAX_PRESIGN_MS, 'expected a duration from "1s" to "7d" (S3 presigned URLs last at most 7 days)'),
       })
       .strict(),
+    cluster: z
+      .object({
+        replica: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$|^$/, 'expected a name of letters, digits, ".", "_" and "-", at most 63'),
+        advertise_url: z.union([z.literal(''), z.url({ protocol: /^https?$/, message: 'expected an http:// or https:// URL' })]),
+      })
+      .strict(),
     tls: z.object({ cert: z.string(), key: z.string() }).strict(),
     gc: z
       .object({

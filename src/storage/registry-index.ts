@@ -79,6 +79,15 @@ export interface RegistryIndex {
   createUpload(id: string, repo: RepoName, now: number): Promise<void>;
   getUpload(id: string): Promise<UploadRecord | undefined>;
   touchUpload(id: string, now: number): Promise<void>;
+  /**
+   * Claims the session for one writing request until `until` (epoch ms): true when nobody
+   * else's unexpired claim holds it (one atomic step across every process on the index),
+   * false when another request, here or on another replica, is writing to it. Claiming
+   * again with the same `holder` extends the claim. False as well for an unknown session.
+   */
+  claimUpload(id: string, holder: string, until: number, now: number): Promise<boolean>;
+  /** Lets go of the holder's claim (nothing when someone else holds it now). */
+  releaseUpload(id: string, holder: string): Promise<void>;
   deleteUpload(id: string): Promise<void>;
 
   close(): void;

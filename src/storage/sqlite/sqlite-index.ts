@@ -138,6 +138,10 @@ export class SqliteIndex implements RegistryIndex {
       ),
       touchUpload: db.prepare<[number, string]>('UPDATE uploads SET updated_at = ? WHERE id = ?'),
       deleteUpload: db.prepare<[string]>('DELETE FROM uploads WHERE id = ?'),
+      claimUpload: db.prepare<[string, number, string, string, number]>(
+        'UPDATE uploads SET claimed_by = ?, claimed_until = ? WHERE id = ? AND (claimed_by IS NULL OR claimed_by = ? OR claimed_until <= ?)',
+      ),
+      releaseUpload: db.prepare<[string, string]>('UPDATE uploads SET claimed_by = NULL, claimed_until = 0 WHERE id = ? AND claimed_by = ?'),
     };
 
     this.tx = {
@@ -182,6 +186,10 @@ export class SqliteIndex implements RegistryIndex {
       }),
       touchUpload: writer.transaction((id: string, now: number) => {
         this.s.touchUpload.run(now, id);
+      }),
+      claimUpload: writer.transaction((id: string, holder: string, until: number, now: number) => this.s.claimUpload.run(holder, until, id, holder, now).changes === 1),
+      releaseUpload: writer.transaction((id: string, holder: string) => {
+        this.s.releaseUpload.run(id, holder);
       }),
       deleteUpload: writer.transaction((id: string) => {
         this.s.deleteUpload.run(id);
@@ -280,6 +288,14 @@ export class SqliteIndex implements RegistryIndex {
 
   async touchUpload(id: string, now: number): Promise<void> {
     await this.tx.touchUpload(id, now);
+  }
+
+  claimUpload(id: string, holder: string, until: number, now: number): Promise<boolean> {
+    return this.tx.claimUpload(id, holder, until, now);
+  }
+
+  releaseUpload(id: string, holder: string): Promise<void> {
+    return this.tx.releaseUpload(id, holder);
   }
 
   async deleteUpload(id: string): Promise<void> {
