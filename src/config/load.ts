@@ -40,6 +40,9 @@ export interface LoadedConfig extends ParsedConfig {
   looked: string;
 }
 
+/** `database` values that select PostgreSQL; anything else is a SQLite file. */
+const POSTGRES_URL = /^postgres(?:ql)?:\/\//i;
+
 function formatIssuePath(path: PropertyKey[]): string {
   return path.map(String).join('.');
 }
@@ -89,9 +92,9 @@ export function parseConfigText(text: string, source: string, baseDir: string, e
     proxy_storage: proxy.kind === 'filesystem' ? proxy.path : data.proxy_storage,
     storage: { registry, proxy },
   };
-  for (const key of ['temporary_registry_storage', 'database'] as const) {
-    config[key] = resolve(baseDir, config[key]);
-  }
+  config.temporary_registry_storage = resolve(baseDir, config.temporary_registry_storage);
+  // A postgres:// URL names a database server (issue 18), not a path beside the file.
+  if (!POSTGRES_URL.test(config.database)) config.database = resolve(baseDir, config.database);
   for (const key of ['htpasswd', 'signing_key'] as const) {
     if (config.auth[key] !== '') config.auth[key] = resolve(baseDir, config.auth[key]);
   }
