@@ -266,6 +266,14 @@ describe('deploy/ha/nginx.conf', () => {
     expect(block.map((d) => d.name).filter((n) => methods.includes(n))).toEqual([]);
   });
 
+  test('a replica that is gone: connecting gives up after 2 s, the request goes to the next replica, the lost one is skipped for 10 s (README)', () => {
+    const servers = args(http().find((d) => d.name === 'upstream')?.block ?? [], 'server');
+    expect(servers.map((a) => a.slice(1))).toEqual(REPLICAS.map(() => ['max_fails=1', 'fail_timeout=10s']));
+    expect(args(server(), 'proxy_connect_timeout')).toEqual([['2s']]);
+    const root = server().find((d) => d.name === 'location' && d.args[0] === '/')?.block ?? [];
+    expect(args(root, 'proxy_next_upstream')).toEqual([['error', 'timeout']]);
+  });
+
   test('no buffering either way, no body size limit, everything else proxied to the upstream, the peer path closed', () => {
     const block = server();
     expect(args(block, 'client_max_body_size')).toEqual([['0']]);
