@@ -24,6 +24,8 @@ export type ToolName =
   | 'curl'
   | 'openssl'
   | 'setpriv'
+  | 'unshare'
+  | 'nginx'
   | 'sync'
   | 'mmdebstrap'
   | 'ceph-mon'
@@ -58,6 +60,8 @@ export const TOOLS: Readonly<Record<ToolName, Tool>> = Object.freeze({
   curl: { path: '/usr/bin/curl', pkg: 'curl' },
   openssl: { path: '/usr/bin/openssl', pkg: 'openssl' },
   setpriv: { path: '/usr/bin/setpriv', pkg: 'util-linux' },
+  unshare: { path: '/usr/bin/unshare', pkg: 'util-linux' },
+  nginx: { path: '/usr/sbin/nginx', pkg: 'nginx' },
   sync: { path: '/usr/bin/sync', pkg: 'coreutils' },
   mmdebstrap: { path: '/usr/bin/mmdebstrap', pkg: 'mmdebstrap' },
   // Ceph for the S3 test server (test/support/s3-server.ts); monmaptool comes with ceph-mon.
