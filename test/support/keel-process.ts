@@ -35,7 +35,8 @@ export interface KeelChild {
 
 export type LogEntry = { msg?: string; [field: string]: unknown };
 
-export async function spawnKeel(extraToml = ''): Promise<KeelChild> {
+/** `listen` defaults to a free loopback port picked at start ("127.0.0.1:0"). */
+export async function spawnKeel(extraToml = '', options: { listen?: string } = {}): Promise<KeelChild> {
   if (!existsSync(build.main)) throw new Error(`${build.main} is missing: run "npm run build" (npm test does it in pretest)`);
   // A private parent holds the storage root and the server's TMPDIR, so what the server writes
   // can be checked without looking at files other processes put in the shared temp folder.
@@ -44,7 +45,7 @@ export async function spawnKeel(extraToml = ''): Promise<KeelChild> {
   const tmp = join(parent, 'tmp');
   await Promise.all([mkdir(root), mkdir(tmp)]);
   const file = join(root, 'keel.toml');
-  await writeFile(file, `listen = "127.0.0.1:0"\n${extraToml}`);
+  await writeFile(file, `listen = "${options.listen ?? '127.0.0.1:0'}"\n${extraToml}`);
   // scripts/keel, as `npm start` runs it: measured figures are those of production settings.
   const child: ChildProcess = spawn(build.keel, ['--config', file], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TMPDIR: tmp } });
   let stderr = '';
