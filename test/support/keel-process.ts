@@ -107,7 +107,8 @@ export async function spawnKeel(extraToml = '', options: { listen?: string } = {
       return Number(m[1]) * 1024;
     },
     stop: async () => {
-      if (child.exitCode === null) {
+      // Killed by a signal (a test's kill -9), a process has no exit code but a signal code.
+      if (child.exitCode === null && child.signalCode === null) {
         const exited = new Promise((r) => child.once('exit', r));
         process.kill(pid, 'SIGTERM');
         const timer = setTimeout(() => child.exitCode === null && process.kill(pid, 'SIGKILL'), 10_000);
