@@ -111,8 +111,10 @@ export class BlobFetcher {
     }
     if (opened === undefined) return undefined;
     try {
-      // The lease is this replica's only if it took the download over on the way.
-      return await this.begin(source, undefined, digest, opened.size, Readable.from(opened.body), () => relay.keeper);
+      // The lease is this replica's only if it took the download over on the way. The relay
+      // verified the bytes; stored by the holder already, they need not be stored again.
+      const storedElsewhere = async (): Promise<boolean> => (await this.storedSize(source, repo, digest)) !== undefined;
+      return await this.begin(source, undefined, digest, opened.size, Readable.from(opened.body), () => relay.keeper, storedElsewhere);
     } catch (err) {
       await relay.keeper?.release();
       throw err;
@@ -132,7 +134,15 @@ export class BlobFetcher {
    * member it comes from (undefined: relayed from a peer). The lease `keeper()` names, if any,
    * is given up once the download is stored (so a replica claiming it next finds the blob) or failed.
    */
-  private async begin(source: Source, member: string | undefined, digest: Digest, size: number | undefined, body: Readable, keeper: () => LeaseKeeper | undefined): Promise<BlobDownload> {
+  private async begin(
+    source: Source,
+    member: string | undefined,
+    digest: Digest,
+    size: number | undefined,
+    body: Readable,
+    keeper: () => LeaseKeeper | undefined,
+    storedElsewhere: () => Promise<boolean> = () => Promise.resolve(false),
+  ): Promise<BlobDownload> {
     let writer: BlobWriter | undefined;
     let spool: DownloadSpool;
     try {
@@ -144,11 +154,20 @@ export class BlobFetcher {
       throw err;
     }
     const download: BlobDownload = new BlobDownload(spool, size, (dest, start, end) => this.content.send(digest, dest, download.written, { start, end }));
-    void this.write(source, member, digest, body, download, writer, spool).finally(() => keeper()?.release());
+    void this.write(source, member, digest, body, download, writer, spool, storedElsewhere).finally(() => keeper()?.release());
     return download;
   }
 
-  private async write(source: Source, member: string | undefined, digest: Digest, body: Readable, download: BlobDownload, writer: BlobWriter, spool: DownloadSpool): Promise<void> {
+  private async write(
+    source: Source,
+    member: string | undefined,
+    digest: Digest,
+    body: Readable,
+    download: BlobDownload,
+    writer: BlobWriter,
+    spool: DownloadSpool,
+    storedElsewhere: () => Promise<boolean>,
+  ): Promise<void> {
     let counted = 0;
     const from = member ?? 'a peer replica';
     const grew = (total: number): void => {
@@ -169,7 +188,9 @@ export class BlobFetcher {
       }
       await download.seal();
       try {
-        await writer.commit(digest);
+        // Readers read what they still lack from the store, whoever's copy it is.
+        if (await storedElsewhere()) await writer.cancel();
+        else await writer.commit(digest);
       } catch (err) {
         if (err instanceof BlobDigestMismatchError) throw new Error(`upstream content has digest ${err.actual}`);
         throw err;

@@ -15,11 +15,12 @@
  * table, which only replicas (processes with access to the index) write; nothing of a
  * client's request goes into the URL but a digest and a configured upstream's name.
  */
+import { createHash } from 'node:crypto';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RegistryError } from '../primitives/errors.js';
-import type { Digest } from '../primitives/types.js';
+import { digestAlgorithm, type Digest } from '../primitives/types.js';
 import { claimLease, type LeaseDeps, type LeaseKeeper } from './lease-keeper.js';
 import { PEER_SIGNATURE_HEADER, type PeerAuth } from './peer-auth.js';
 import { noProxyMetrics, type ProxyMetrics } from './proxy-metrics.js';
@@ -39,7 +40,10 @@ export interface RelayPart {
   destroy(): void;
 }
 
-/** What the relay falls back on (blob-fetcher.ts): the proxy store, and the upstream itself. */
+/**
+ * What the relay falls back on (blob-fetcher.ts): the proxy store, and the upstream itself.
+ * The relay's body ends only once the bytes match the digest (hashed here).
+ */
 export interface RelayFallbacks {
   /** The stored blob from byte `from`, or undefined when it is not stored. */
   stored(from: number): Promise<RelayPart | undefined>;
@@ -94,20 +98,29 @@ export class PeerRelay {
   private async *bytes(first: Found): AsyncGenerator<Buffer> {
     const { logger } = this.deps.lease;
     const size = first.size;
+    // Hashed here, whichever parts the bytes came from: the relay ends (and the clients get
+    // their last byte) only when they match, even when this replica does not store them.
+    const hash = createHash(digestAlgorithm(this.digest));
     let sent = 0;
     let part = first;
     for (;;) {
       try {
         for await (const chunk of part.body) {
           sent += chunk.length;
+          hash.update(chunk);
           yield chunk;
         }
-        if (size === undefined || sent >= size) return;
+        if (size === undefined || sent >= size) {
+          const actual = `${digestAlgorithm(this.digest)}:${hash.digest('hex')}`;
+          if (actual !== this.digest) throw new VerifiedError(`the relayed bytes have digest ${actual}`);
+          return;
+        }
         throw new Error(`stream ended at byte ${sent} of ${size}`);
       } catch (err) {
         part.destroy();
-        // Only the holder's stream is worth resuming: a failing store or upstream fails the download, as it would for a download of this replica's own.
-        if (part.from !== 'peer') throw err;
+        // Only the holder's stream is worth resuming: a failing store or upstream fails the
+        // download, as it would for a download of this replica's own; so do wrong bytes.
+        if (part.from !== 'peer' || err instanceof VerifiedError) throw err;
         logger.warn({ upstream: this.upstream, digest: this.digest, at: sent, error: (err as Error).message }, 'peer stream of a download ended early; looking again');
       } finally {
         part.destroy();
@@ -191,6 +204,9 @@ export class PeerRelay {
     });
   }
 }
+
+/** The relayed bytes, complete, do not match the digest. */
+class VerifiedError extends Error {}
 
 /** `body` without its first `count` bytes. */
 async function* skip(body: AsyncIterable<Buffer>, count: number): AsyncGenerator<Buffer> {
