@@ -8,6 +8,7 @@ import { tokenRouter } from './http/routes/token.js';
 import { frontDoor, type SideRoute } from './http/front-door.js';
 import { requestLog } from './http/request-log.js';
 import { healthRouter } from './http/routes/health.js';
+import { peerRoutes } from './http/routes/peer.js';
 import { metricsRouter } from './http/routes/metrics.js';
 import type { KeelMetrics } from './metrics/keel-metrics.js';
 import type { StorageBackend } from './storage/backend.js';
@@ -17,6 +18,7 @@ import { v2Router } from './http/v2-router.js';
 import { archiveRouter } from './http/routes/archive.js';
 import { repositoryRouter } from './http/routes/repositories.js';
 import type { Mirror } from './proxy/mirror.js';
+import type { PeerDownloads } from './proxy/peer-downloads.js';
 import type { PullThrough } from './proxy/pull-through.js';
 import type { Registry } from './registry/registry.js';
 
@@ -49,6 +51,8 @@ export interface AppDeps {
   mirror: Mirror;
   logger: Logger;
   auth?: AppAuth;
+  /** The downloads other replicas may follow over the peer path (its own signatures, no user auth). */
+  peers?: PeerDownloads;
 }
 
 export function createApp(deps: AppDeps): Express {
@@ -64,6 +68,7 @@ export function createApp(deps: AppDeps): Express {
   }
   if (deps.auth) sideRoutes.push({ paths: ['/token'], router: tokenRouter(deps.auth.service, deps.auth.options.service) });
   app.use(frontDoor(requestLog(deps.logger, metrics ? (...figures) => metrics.request(...figures) : undefined), sideRoutes));
+  if (deps.peers) app.use(peerRoutes(deps.peers));
   if (deps.auth) app.use(authenticate(deps.auth.service, deps.auth.options));
   app.use(v2Router({ registry: deps.registry, proxy: deps.proxy, mirror: deps.mirror }));
   app.use(archiveRouter({ registry: deps.registry, ...(deps.auth ? { auth: deps.auth } : {}) }));

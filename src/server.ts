@@ -173,6 +173,7 @@ export async function startServer({ config, logger, clock, freeSpace }: ServerDe
     proxy: services.proxy,
     mirror: services.mirror,
     logger,
+    peers: services.peer.downloads,
     ops: {
       stats: services.stats,
       backends: services.backends,
@@ -221,8 +222,9 @@ export async function startServer({ config, logger, clock, freeSpace }: ServerDe
     await release();
     throw err;
   }
+  services.peer.identity.listening(address, config.tls.cert !== '');
   logger.info(
-    { address: address.address, port: address.port, tls: config.tls.cert !== '', auth: services.auth !== undefined, metrics_port: metricsAddress?.port, storage: config.registry_storage, database: describeIndex(config.index), node: process.version },
+    { address: address.address, port: address.port, peer_url: services.peer.identity.url(), tls: config.tls.cert !== '', auth: services.auth !== undefined, metrics_port: metricsAddress?.port, storage: config.registry_storage, database: describeIndex(config.index), node: process.version },
     'keel listening',
   );
 

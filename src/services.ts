@@ -10,6 +10,9 @@ import type { Config } from './config/schema.js';
 import { KeelMetrics } from './metrics/keel-metrics.js';
 import { BlobFetcher } from './proxy/blob-fetcher.js';
 import { MemberHealth } from './proxy/member-health.js';
+import { PeerAuth } from './proxy/peer-auth.js';
+import { PeerDownloads } from './proxy/peer-downloads.js';
+import { PeerIdentity } from './proxy/peer-identity.js';
 import { Mirror } from './proxy/mirror.js';
 import { PullThrough } from './proxy/pull-through.js';
 import { SourceRequester } from './proxy/source-requester.js';
@@ -34,6 +37,8 @@ export interface Services {
   stats: StoreStats;
   metrics: KeelMetrics | undefined;
   indexes: IndexSet;
+  /** This replica to the others (told its address once listening), and the downloads they may follow. */
+  peer: { identity: PeerIdentity; downloads: PeerDownloads };
   /** The registry's and the proxy cache's storage (readiness; closed with the server). */
   backends: { registry: StorageBackend; proxy: StorageBackend };
 }
@@ -70,10 +75,20 @@ export function buildServices(config: Config, logger: Logger, clock: Clock, open
   const proxyContent = backends.proxy.blobs;
   const client = new UpstreamClient(new TokenCache(clock), logger, metrics);
   const requester = new SourceRequester(client, new MemberHealth(clock, config.proxy.backoff), logger, metrics);
+  // Every process on one index coordinates its proxy downloads through leases in it.
+  const identity = new PeerIdentity(config.cluster.replica, config.cluster.advertise_url);
+  const peerAuth = new PeerAuth(indexes.secrets, clock);
+  const cluster = {
+    lease: { leases: indexes.leases, clock, logger, holder: identity.holder, holderUrl: () => identity.url(), ttlMs: config.cluster.download_lease_ttl, renewMs: config.cluster.download_lease_renew },
+    auth: peerAuth,
+    retryDelayMs: Math.max(100, Math.floor(config.cluster.download_lease_renew / 3)),
+    ...(metrics ? { metrics } : {}),
+  };
+  const fetcher = new BlobFetcher(requester, proxyContent, proxyIndex, clock, logger, config.temporary_registry_storage, metrics, cluster);
   const proxy = new PullThrough({
     sources,
     requester,
-    fetcher: new BlobFetcher(requester, proxyContent, proxyIndex, clock, logger, config.temporary_registry_storage, metrics),
+    fetcher,
     index: proxyIndex,
     content: proxyContent,
     clock,
@@ -83,5 +98,6 @@ export function buildServices(config: Config, logger: Logger, clock: Clock, open
     ...(metrics ? { metrics } : {}),
   });
 
-  return { registry, proxy, mirror: new Mirror(config.mirror, sources), auth: createAuth(config, clock, logger), stats, metrics, indexes, backends };
+  const peer = { identity, downloads: new PeerDownloads(fetcher, peerAuth) };
+  return { registry, proxy, mirror: new Mirror(config.mirror, sources), auth: createAuth(config, clock, logger), stats, metrics, indexes, peer, backends };
 }

@@ -127,6 +127,13 @@ export const DEFAULTS = {
      * ("http://10.0.0.5:5000"); empty: http://<this host's first non-loopback IPv4>:<listen port>.
      */
     advertise_url: '',
+    /**
+     * How long a replica's claim on a proxy download lasts unless renewed: when it dies, the
+     * others wait at most this long before one of them takes the download over.
+     */
+    download_lease_ttl: '10s',
+    /** How often the replica downloading renews its claim; well under download_lease_ttl. */
+    download_lease_renew: '3s',
   },
   tls: {
     /** PEM certificate chain and key: serve HTTPS. Both or neither. */

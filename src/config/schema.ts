@@ -176,8 +176,14 @@ export const configSchema = z
       .object({
         replica: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$|^$/, 'expected a name of letters, digits, ".", "_" and "-", at most 63'),
         advertise_url: z.union([z.literal(''), z.url({ protocol: /^https?$/, message: 'expected an http:// or https:// URL' })]),
+        download_lease_ttl: duration,
+        download_lease_renew: duration,
       })
-      .strict(),
+      .strict()
+      .refine((c) => c.download_lease_renew > 0 && c.download_lease_renew < c.download_lease_ttl, {
+        message: 'download_lease_renew must be more than 0 and less than download_lease_ttl',
+        path: ['download_lease_renew'],
+      }),
     tls: z.object({ cert: z.string(), key: z.string() }).strict(),
     gc: z
       .object({

@@ -22,6 +22,8 @@ export class KeelMetrics implements ProxyMetrics {
   private readonly hits;
   private readonly misses;
   private readonly joins;
+  private readonly peerRelays;
+  private readonly peerTakeovers;
   private readonly upstreamRequests;
   private readonly upstreamDuration;
   private readonly upstreamBytesTotal;
@@ -51,6 +53,8 @@ export class KeelMetrics implements ProxyMetrics {
     this.hits = new client.Counter({ name: 'keel_proxy_cache_hits_total', help: 'Proxy requests served from the cache', labelNames: ['upstream', 'kind'], registers });
     this.misses = new client.Counter({ name: 'keel_proxy_cache_misses_total', help: 'Proxy requests that went upstream', labelNames: ['upstream', 'kind'], registers });
     this.joins = new client.Counter({ name: 'keel_proxy_singleflight_joins_total', help: 'Requests that joined a fetch already in flight', labelNames: ['kind'], registers });
+    this.peerRelays = new client.Counter({ name: 'keel_proxy_peer_relays_total', help: 'Streams of a proxy download followed from the replica holding it', registers });
+    this.peerTakeovers = new client.Counter({ name: 'keel_proxy_peer_takeovers_total', help: 'Proxy downloads taken over from the upstream after the replica holding them died', registers });
     this.upstreamRequests = new client.Counter({
       name: 'keel_upstream_requests_total',
       help: 'Requests to upstream registries by member, method and status (0: no HTTP answer)',
@@ -164,5 +168,13 @@ export class KeelMetrics implements ProxyMetrics {
 
   tokenFetched(member: string, ok: boolean): void {
     this.tokens.inc({ member, result: ok ? 'ok' : 'refused' });
+  }
+
+  peerRelay(): void {
+    this.peerRelays.inc();
+  }
+
+  peerTakeover(): void {
+    this.peerTakeovers.inc();
   }
 }

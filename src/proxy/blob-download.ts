@@ -96,13 +96,14 @@ export class BlobDownload {
    * only a read to the end of the blob: a range that stops short would be complete with
    * unverified bytes, so there is no range read here; ranges are read from the store once
    * the download is `stored`. Once sealed, the rest (at least the last byte) comes from the
-   * store after the blob is stored.
+   * store after the blob is stored. `from` skips the first bytes (a replica following this
+   * download over the peer path resumes where its last stream ended).
    */
-  async sendTo(dest: Writable): Promise<void> {
+  async sendTo(dest: Writable, from = 0): Promise<void> {
     const closed = destinationClosed(dest);
     let unsubscribe: (() => void) | undefined;
     try {
-      let position = 0;
+      let position = from;
       let buffer: Buffer | undefined;
       for (;;) {
         this.throwIfFailed();

@@ -7,8 +7,12 @@
  * truncated or lying upstream leaves nothing behind, and the next request tries again.
  * The download is for one repository; a request for another repository that joins it must
  * first have the upstream confirm the blob is there too (pull-through.ts).
+ *
+ * Across replicas sharing one index, a lease (lease-keeper.ts) names the one process that
+ * downloads from the upstream; the others follow its download over the peer path
+ * (peer-relay.ts), storing and verifying what they relay like a download of their own.
  */
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Clock } from '../primitives/clock.js';
 import { RegistryError } from '../primitives/errors.js';
@@ -17,6 +21,8 @@ import type { BlobStore, BlobWriter } from '../storage/blob-store.js';
 import { BlobDigestMismatchError, TooLargeError } from '../storage/storage-errors.js';
 import type { ProxyIndex } from '../storage/proxy-index.js';
 import { BlobDownload } from './blob-download.js';
+import { claimLease, type LeaseKeeper } from './lease-keeper.js';
+import { PeerRelay, type RelayDeps, type RelayPart } from './peer-relay.js';
 import { spoolFor, type DownloadSpool } from './download-spool.js';
 import { noProxyMetrics, type ProxyMetrics } from './proxy-metrics.js';
 import { SingleFlight } from './single-flight.js';
@@ -25,7 +31,7 @@ import type { Source } from './sources.js';
 
 export class BlobFetcher {
   /** Keyed by source and digest; a download leaves it when it is stored or has failed. */
-  readonly flights: SingleFlight<BlobDownload>;
+  readonly flights: SingleFlight<BlobDownload | undefined>;
 
   constructor(
     private readonly requester: SourceRequester,
@@ -36,41 +42,136 @@ export class BlobFetcher {
     /** Where a download keeps its own spool when the store's writer cannot read back (download-spool.ts). */
     private readonly spoolDir: string,
     private readonly metrics: ProxyMetrics = noProxyMetrics,
+    /** Leases and the peer path, shared by the replicas on one index; without it, one process alone. */
+    private readonly cluster?: RelayDeps,
   ) {
-    this.flights = new SingleFlight<BlobDownload>(() => metrics.joined('blob'));
+    this.flights = new SingleFlight<BlobDownload | undefined>(() => metrics.joined('blob'));
   }
 
-  /** Starts or joins the download; resolves when the upstream has answered with the blob. */
-  fetch(source: Source, repo: string, digest: Digest): Promise<BlobDownload> {
+  /**
+   * Starts or joins the download; resolves when the upstream (or the replica holding it) has
+   * answered with the blob. Undefined when it turned out to be stored meanwhile (by another
+   * replica): read it from the store.
+   */
+  fetch(source: Source, repo: string, digest: Digest): Promise<BlobDownload | undefined> {
     // The flight lasts until the download is stored or failed, not only until it started.
-    return this.flights.run(`${source.name}\n${digest}`, () => this.start(source, repo, digest), (download) => download.settled);
+    return this.flights.run(flightKey(source.name, digest), () => this.start(source, repo, digest), (download) => download?.settled ?? Promise.resolve());
   }
 
-  private async start(source: Source, repo: string, digest: Digest): Promise<BlobDownload> {
+  /** The download of this blob in flight in this process (starting or running), for the peer path. */
+  inFlight(upstream: string, digest: Digest): Promise<BlobDownload | undefined> | undefined {
+    return this.flights.current(flightKey(upstream, digest));
+  }
+
+  private async start(source: Source, repo: string, digest: Digest): Promise<BlobDownload | undefined> {
+    if (!this.cluster) return this.fromUpstream(source, repo, digest, undefined);
+    const key = `${source.name}/${digest}`;
+    const claim = await claimLease(this.cluster.lease, key);
+    if (!claim.won) return this.fromPeer(source, repo, digest, key, this.cluster);
+    try {
+      // A holder that just finished has stored it and released the lease this replica now won.
+      if ((await this.storedSize(source, repo, digest)) !== undefined) {
+        await claim.keeper.release();
+        return undefined;
+      }
+      return await this.fromUpstream(source, repo, digest, claim.keeper);
+    } catch (err) {
+      await claim.keeper.release();
+      throw err;
+    }
+  }
+
+  /** The blob's size when it is in the proxy index and its file is whole. */
+  private async storedSize(source: Source, repo: string, digest: Digest): Promise<number | undefined> {
+    const row = await this.index.getBlob(source.name, repo, digest);
+    return row !== undefined && (await this.content.size(digest)) === row.size ? row.size : undefined;
+  }
+
+  /** Follows the replica holding the lease; it has the upstream's bytes, this one stores and verifies them too. */
+  private async fromPeer(source: Source, repo: string, digest: Digest, key: string, cluster: RelayDeps): Promise<BlobDownload | undefined> {
+    const relay = new PeerRelay(cluster, key, source.name, digest, {
+      stored: async (from) => {
+        const size = await this.storedSize(source, repo, digest);
+        if (size === undefined) return undefined;
+        const body = from < size ? await this.content.reader(digest, { start: from, end: size - 1 }) : Readable.from([]);
+        return { size, body, destroy: () => body.destroy() };
+      },
+      upstream: async (): Promise<RelayPart> => {
+        const { reply } = await this.requester.request(source, { method: 'GET', repo, suffix: `blobs/${digest}` }, 'BLOB_UNKNOWN');
+        const length = Number(reply.headers['content-length']);
+        return { size: Number.isSafeInteger(length) ? length : undefined, body: reply.body, destroy: () => reply.body.destroy() };
+      },
+    });
+    let opened;
+    try {
+      opened = await relay.open();
+    } catch (err) {
+      await relay.keeper?.release();
+      throw err;
+    }
+    if (opened === undefined) return undefined;
+    try {
+      // The lease is this replica's only if it took the download over on the way. The relay
+      // verified the bytes; stored by the holder already, they need not be stored again.
+      const storedElsewhere = async (): Promise<boolean> => (await this.storedSize(source, repo, digest)) !== undefined;
+      return await this.begin(source, undefined, digest, opened.size, Readable.from(opened.body), () => relay.keeper, storedElsewhere);
+    } catch (err) {
+      await relay.keeper?.release();
+      throw err;
+    }
+  }
+
+  private async fromUpstream(source: Source, repo: string, digest: Digest, keeper: LeaseKeeper | undefined): Promise<BlobDownload> {
     const { member, reply } = await this.requester.request(source, { method: 'GET', repo, suffix: `blobs/${digest}` }, 'BLOB_UNKNOWN');
     const length = Number(reply.headers['content-length']);
+    const download = await this.begin(source, member.name, digest, Number.isSafeInteger(length) ? length : undefined, reply.body, () => keeper);
+    download.repositories.add(repo);
+    return download;
+  }
+
+  /**
+   * Starts writing `body` to the store as a download readers follow. `member` is the upstream
+   * member it comes from (undefined: relayed from a peer). The lease `keeper()` names, if any,
+   * is given up once the download is stored (so a replica claiming it next finds the blob) or failed.
+   */
+  private async begin(
+    source: Source,
+    member: string | undefined,
+    digest: Digest,
+    size: number | undefined,
+    body: Readable,
+    keeper: () => LeaseKeeper | undefined,
+    storedElsewhere: () => Promise<boolean> = () => Promise.resolve(false),
+  ): Promise<BlobDownload> {
     let writer: BlobWriter | undefined;
     let spool: DownloadSpool;
     try {
       writer = await this.content.writer();
       spool = await spoolFor(writer, this.spoolDir);
     } catch (err) {
-      reply.body.destroy();
+      body.destroy();
       await writer?.cancel().catch(() => undefined);
       throw err;
     }
-    const download: BlobDownload = new BlobDownload(spool, Number.isSafeInteger(length) ? length : undefined, (dest, start, end) =>
-      this.content.send(digest, dest, download.written, { start, end }),
-    );
-    download.repositories.add(repo);
-    void this.write(source, member.name, digest, reply.body, download, writer, spool);
+    const download: BlobDownload = new BlobDownload(spool, size, (dest, start, end) => this.content.send(digest, dest, download.written, { start, end }));
+    void this.write(source, member, digest, body, download, writer, spool, storedElsewhere).finally(() => keeper()?.release());
     return download;
   }
 
-  private async write(source: Source, member: string, digest: Digest, body: Readable, download: BlobDownload, writer: BlobWriter, spool: DownloadSpool): Promise<void> {
+  private async write(
+    source: Source,
+    member: string | undefined,
+    digest: Digest,
+    body: Readable,
+    download: BlobDownload,
+    writer: BlobWriter,
+    spool: DownloadSpool,
+    storedElsewhere: () => Promise<boolean>,
+  ): Promise<void> {
     let counted = 0;
+    const from = member ?? 'a peer replica';
     const grew = (total: number): void => {
-      this.metrics.upstreamBytes(source.name, member, total - counted);
+      if (member !== undefined) this.metrics.upstreamBytes(source.name, member, total - counted);
       counted = total;
       download.grewTo(total);
     };
@@ -87,7 +188,9 @@ export class BlobFetcher {
       }
       await download.seal();
       try {
-        await writer.commit(digest);
+        // Readers read what they still lack from the store, whoever's copy it is.
+        if (await storedElsewhere()) await writer.cancel();
+        else await writer.commit(digest);
       } catch (err) {
         if (err instanceof BlobDigestMismatchError) throw new Error(`upstream content has digest ${err.actual}`);
         throw err;
@@ -95,14 +198,18 @@ export class BlobFetcher {
       await this.index.putBlob(source.name, digest, writer.size, download.repositories, this.clock.now());
       await spool.close();
       download.succeeded();
-      this.logger.info({ upstream: source.name, member, digest, bytes: writer.size }, 'proxy blob cached');
+      this.logger.info({ upstream: source.name, member: from, digest, bytes: writer.size }, 'proxy blob cached');
     } catch (err) {
       await download.seal();
       await writer.cancel().catch(() => undefined);
       await spool.close().catch(() => undefined);
       const message = (err as Error).message;
-      this.logger.warn({ upstream: source.name, member, digest, bytes: download.written, error: message }, 'proxy blob download failed; nothing cached');
-      download.failed(new RegistryError('UNAVAILABLE', `download from upstream "${member}" failed: ${message}`, { digest }));
+      this.logger.warn({ upstream: source.name, member: from, digest, bytes: download.written, error: message }, 'proxy blob download failed; nothing cached');
+      download.failed(new RegistryError('UNAVAILABLE', member === undefined ? `download relayed from a peer replica failed: ${message}` : `download from upstream "${member}" failed: ${message}`, { digest }));
     }
   }
+}
+
+function flightKey(upstream: string, digest: Digest): string {
+  return `${upstream}\n${digest}`;
 }

@@ -11,6 +11,10 @@ export interface ProxyMetrics {
   upstreamRequest(member: string, method: string, status: number, seconds: number): void;
   upstreamBytes(upstream: string, member: string, bytes: number): void;
   tokenFetched(member: string, ok: boolean): void;
+  /** A download another replica holds was followed from it (each stream from a holder counts). */
+  peerRelay(): void;
+  /** A download whose holder died was taken over from the upstream by this replica. */
+  peerTakeover(): void;
 }
 
 export const noProxyMetrics: ProxyMetrics = {
@@ -20,4 +24,6 @@ export const noProxyMetrics: ProxyMetrics = {
   upstreamRequest: () => undefined,
   upstreamBytes: () => undefined,
   tokenFetched: () => undefined,
+  peerRelay: () => undefined,
+  peerTakeover: () => undefined,
 };

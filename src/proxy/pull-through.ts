@@ -219,16 +219,17 @@ export class PullThrough {
     const { index, clock } = this.deps;
     const cached = await this.cachedBlob(source, name.repo, digest);
     if (cached !== undefined) {
-      if (!cached.inRepository) {
-        await this.confirmInRepository(source, name, digest);
-        await index.putBlobRepository(source.name, name.repo, digest, clock.now());
-      }
-      await index.touchBlob(source.name, digest, clock.now());
       this.metrics.cacheHit(source.name, 'blob');
-      return this.storedBlob(digest, cached.size);
+      return this.cachedFor(source, name, digest, cached);
     }
     this.metrics.cacheMiss(source.name, 'blob');
     const download = await this.deps.fetcher.fetch(source, name.repo, digest);
+    if (download === undefined) {
+      // Another replica stored it between the look above and the download's start.
+      const stored = await this.cachedBlob(source, name.repo, digest);
+      if (stored === undefined) throw new RegistryError('UNAVAILABLE', 'the blob was stored by another replica but cannot be read', { digest });
+      return this.cachedFor(source, name, digest, stored);
+    }
     if (!download.repositories.has(name.repo)) {
       // Joined a download started for another repository.
       await this.confirmInRepository(source, name, digest);
@@ -250,6 +251,17 @@ export class PullThrough {
       send: async (dest, range) => (range === undefined ? download.sendTo(dest) : (await stored(dest)).send(dest, range)),
       stored,
     };
+  }
+
+  /** A stored blob, once the upstream confirmed `name`'s repository has it (if not known yet). */
+  private async cachedFor(source: Source, name: ProxyName, digest: Digest, cached: CachedBlob): Promise<ProxiedBlob> {
+    const { index, clock } = this.deps;
+    if (!cached.inRepository) {
+      await this.confirmInRepository(source, name, digest);
+      await index.putBlobRepository(source.name, name.repo, digest, clock.now());
+    }
+    await index.touchBlob(source.name, digest, clock.now());
+    return this.storedBlob(digest, cached.size);
   }
 
   /** Only called once the repository's right to the blob is established (blob()). */

@@ -12,6 +12,11 @@ export class SingleFlight<T> {
 
   constructor(private readonly onJoin: () => void = () => undefined) {}
 
+  /** The work in flight for `key`, if any. */
+  current(key: string): Promise<T> | undefined {
+    return this.inflight.get(key);
+  }
+
   run(key: string, work: () => Promise<T>, hold?: (value: T) => Promise<unknown>): Promise<T> {
     const running = this.inflight.get(key);
     if (running) {

@@ -35,7 +35,8 @@ export interface KeelChild {
 
 export type LogEntry = { msg?: string; [field: string]: unknown };
 
-export async function spawnKeel(extraToml = ''): Promise<KeelChild> {
+/** `listen` defaults to a free loopback port picked at start ("127.0.0.1:0"). */
+export async function spawnKeel(extraToml = '', options: { listen?: string } = {}): Promise<KeelChild> {
   if (!existsSync(build.main)) throw new Error(`${build.main} is missing: run "npm run build" (npm test does it in pretest)`);
   // A private parent holds the storage root and the server's TMPDIR, so what the server writes
   // can be checked without looking at files other processes put in the shared temp folder.
@@ -44,7 +45,7 @@ export async function spawnKeel(extraToml = ''): Promise<KeelChild> {
   const tmp = join(parent, 'tmp');
   await Promise.all([mkdir(root), mkdir(tmp)]);
   const file = join(root, 'keel.toml');
-  await writeFile(file, `listen = "127.0.0.1:0"\n${extraToml}`);
+  await writeFile(file, `listen = "${options.listen ?? '127.0.0.1:0'}"\n${extraToml}`);
   // scripts/keel, as `npm start` runs it: measured figures are those of production settings.
   const child: ChildProcess = spawn(build.keel, ['--config', file], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TMPDIR: tmp } });
   let stderr = '';
@@ -106,7 +107,8 @@ export async function spawnKeel(extraToml = ''): Promise<KeelChild> {
       return Number(m[1]) * 1024;
     },
     stop: async () => {
-      if (child.exitCode === null) {
+      // Killed by a signal (a test's kill -9), a process has no exit code but a signal code.
+      if (child.exitCode === null && child.signalCode === null) {
         const exited = new Promise((r) => child.once('exit', r));
         process.kill(pid, 'SIGTERM');
         const timer = setTimeout(() => child.exitCode === null && process.kill(pid, 'SIGKILL'), 10_000);
