@@ -12,7 +12,7 @@ import type { GcIndex } from '../storage/gc-index.js';
 import { SqliteGcIndex } from '../storage/sqlite/sqlite-gc-queries.js';
 import type { UploadStore } from '../storage/upload-store.js';
 import { FileGcLock } from './file-gc-lock.js';
-import type { GcLock } from './gc-lock.js';
+import type { GcLock } from '../storage/gc-lock.js';
 
 /** What GC does with upload sessions: find the abandoned ones, remove them. */
 export type GcUploads = Pick<UploadStore, 'list' | 'remove'>;

@@ -8,6 +8,7 @@ import type { Clock } from '../primitives/clock.js';
 import type { IndexSet } from './index-set.js';
 import { SqliteDownloadLeases } from './sqlite/sqlite-download-leases.js';
 import { SqliteIndex, openDatabase } from './sqlite/sqlite-index.js';
+import { FileLastGcRun } from './sqlite/sqlite-last-gc-run.js';
 import { SqliteProxyIndex } from './sqlite/sqlite-proxy-index.js';
 import { SqliteSharedSecrets } from './sqlite/sqlite-shared-secrets.js';
 import { SqliteStats } from './sqlite/sqlite-stats.js';
@@ -32,6 +33,7 @@ export function sqliteIndexes(db: Database.Database, deps: IndexDeps): IndexSet 
     stats: new SqliteStats(db),
     leases: new SqliteDownloadLeases(db, writer),
     secrets: new SqliteSharedSecrets(db, writer, deps.clock),
+    lastGcRun: new FileLastGcRun(db.name),
     close: async () => registry.close(),
   };
 }

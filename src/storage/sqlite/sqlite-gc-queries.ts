@@ -20,7 +20,9 @@ import type {
   ProxyTagKey,
   RegistryGraph,
 } from '../gc-index.js';
+import type { LastGcRunStore } from '../last-gc-run.js';
 import { openDatabase } from './sqlite-index.js';
+import { FileLastGcRun } from './sqlite-last-gc-run.js';
 import { MAX_RETRY_STEP_MS } from './sqlite-writer.js';
 
 const UNREFERENCED_LINK = `
@@ -101,6 +103,7 @@ export interface SqliteGcIndexOptions {
 
 export class SqliteGcIndex implements GcIndex {
   readonly batchPauseMs = MAX_RETRY_STEP_MS + 2;
+  readonly lastRun: LastGcRunStore;
   private readonly q: Statements;
 
   /** GC's own connection: it may sleep on a busy lock (it is a process of its own); the server never does. */
@@ -115,6 +118,7 @@ export class SqliteGcIndex implements GcIndex {
 
   constructor(private readonly db: Database.Database) {
     this.q = statements(db);
+    this.lastRun = new FileLastGcRun(db.name);
   }
 
   /** Deletes over one batch as one IMMEDIATE transaction; returns the rows `deleted` did delete. */
@@ -196,7 +200,7 @@ export class SqliteGcIndex implements GcIndex {
     return this.batch(batch, (b) => this.q.deleteProxyBlob.run(b.upstream, b.digest, b.last_access).changes > 0);
   }
 
-  close(): void {
+  async close(): Promise<void> {
     this.db.close();
   }
 }
