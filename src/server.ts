@@ -17,6 +17,7 @@ import { createApp } from './app.js';
 import type { AuthService } from './auth/auth-service.js';
 import { messageClasses } from './http/message-classes.js';
 import { StartupError } from './config/errors.js';
+import { describeIndex } from './config/index-location.js';
 import { checkStorage } from './config/preflight.js';
 import type { Config } from './config/schema.js';
 import { metricsRouter } from './http/routes/metrics.js';
@@ -138,8 +139,10 @@ export async function startServer({ config, logger, clock, freeSpace }: ServerDe
   if (config.storage.proxy.kind === 'filesystem') roots.proxy_storage = config.storage.proxy.path;
   checkStorage(config);
   await checkS3Storage(config);
+  // TEMPORARY until the PostgreSQL index is wired (storage/indexes.ts openIndexes, next commits).
+  if (config.index.kind !== 'sqlite') throw new StartupError(`database "${describeIndex(config.index)}": the PostgreSQL index is not wired into the server yet`);
   // No sleeping inside SQLite on this thread: writes wait for the lock in SqliteWriter.
-  const db = openIndex(config.database);
+  const db = openIndex(config.index.path);
   let services: Services;
   try {
     services = buildServices(config, logger, clock, (metrics) => sqliteIndexes(db, { clock, ...(metrics ? { onWriteWait: () => metrics.indexWriteWaited() } : {}) }), freeSpace);
@@ -156,7 +159,7 @@ export async function startServer({ config, logger, clock, freeSpace }: ServerDe
     ops: {
       stats: services.stats,
       backends: services.backends,
-      diskFull: new DiskFullWatch({ ...roots, database: dirname(config.database) }),
+      diskFull: new DiskFullWatch({ ...roots, database: dirname(config.index.path) }),
       ...(metrics ? { metrics } : {}),
       metricsHere: config.metrics.listen === '',
       metricsUsers: config.metrics.users,
@@ -202,7 +205,7 @@ export async function startServer({ config, logger, clock, freeSpace }: ServerDe
     throw err;
   }
   logger.info(
-    { address: address.address, port: address.port, tls: config.tls.cert !== '', auth: services.auth !== undefined, metrics_port: metricsAddress?.port, storage: config.registry_storage, node: process.version },
+    { address: address.address, port: address.port, tls: config.tls.cert !== '', auth: services.auth !== undefined, metrics_port: metricsAddress?.port, storage: config.registry_storage, database: describeIndex(config.index), node: process.version },
     'keel listening',
   );
 
