@@ -9,6 +9,8 @@ import type { StorageBackend } from '../storage/backend.js';
 import { createBackend } from '../storage/backends.js';
 import type { BlobSweeper } from '../storage/blob-store.js';
 import type { GcIndex } from '../storage/gc-index.js';
+import { PgGcIndex } from '../storage/pg/pg-gc-index.js';
+import { PgGcLock } from '../storage/pg/pg-gc-lock.js';
 import { SqliteGcIndex } from '../storage/sqlite/sqlite-gc-queries.js';
 import type { UploadStore } from '../storage/upload-store.js';
 import { FileGcLock } from './file-gc-lock.js';
@@ -24,13 +26,14 @@ export interface GcStores {
   close(): Promise<void>;
 }
 
+/** A lock file beside a SQLite index; a session-level advisory lock in a PostgreSQL one. */
 export function gcLock(config: Config): GcLock {
-  return new FileGcLock(config.database);
+  return config.index.kind === 'postgres' ? new PgGcLock(config.index.url) : new FileGcLock(config.index.path);
 }
 
 /** GC's own connection to the index; a dry run's is read-only. */
 export function openGcIndex(config: Config, options: { readonly: boolean }): GcIndex {
-  return SqliteGcIndex.open(config.database, options);
+  return config.index.kind === 'postgres' ? PgGcIndex.open(config.index.url, options) : SqliteGcIndex.open(config.index.path, options);
 }
 
 export function gcStores(config: Config): GcStores {

@@ -118,7 +118,7 @@ export class SqliteGcIndex implements GcIndex {
 
   constructor(private readonly db: Database.Database) {
     this.q = statements(db);
-    this.lastRun = new FileLastGcRun(db.name);
+    this.lastRun = new FileLastGcRun(db.name, { readonly: db.readonly });
   }
 
   /** Deletes over one batch as one IMMEDIATE transaction; returns the rows `deleted` did delete. */

@@ -10,7 +10,11 @@ export function lastRunPath(database: string): string {
 }
 
 export class FileLastGcRun implements LastGcRunStore {
-  constructor(private readonly database: string) {}
+  constructor(
+    private readonly database: string,
+    /** A dry run's: writing is refused, as its read-only database refuses it. */
+    private readonly options: { readonly?: boolean } = {},
+  ) {}
 
   async read(): Promise<unknown> {
     // An in-memory index (tests) has no file beside it.
@@ -24,6 +28,7 @@ export class FileLastGcRun implements LastGcRunStore {
   }
 
   async write(run: object): Promise<void> {
+    if (this.options.readonly) throw new Error(`the index ${this.database} is open read-only: the last GC run is not recorded`);
     const path = lastRunPath(this.database);
     await writeFile(`${path}.tmp`, JSON.stringify(run));
     await rename(`${path}.tmp`, path);
