@@ -90,6 +90,7 @@ export const configSchema = z
     temporary_registry_storage: path,
     proxy_storage: storage,
     database,
+    database_pool_size: z.number().int().min(1).max(1000),
     limits: z
       .object({
         max_manifest_size: size,

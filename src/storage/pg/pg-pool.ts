@@ -61,12 +61,17 @@ const types: pg.CustomTypesConfig = {
     oid === INT8_OID && format !== 'binary' ? parseInt8 : pg.types.getTypeParser(oid, format ?? 'text')) as pg.CustomTypesConfig['getTypeParser'],
 };
 
-function queriesOn(target: pg.Pool | pg.PoolClient): PgQueries {
+/**
+ * Queries on `target`. On the pool each failure is translated at once; inside a transaction
+ * it stays raw, so that transaction() can tell a serialization failure (run again) from the
+ * rest, and translates what it gives up on.
+ */
+function queriesOn(target: pg.Pool | pg.PoolClient, translate: boolean): PgQueries {
   async function exec<R extends pg.QueryResultRow>(sql: string, values: readonly PgValue[] = []): Promise<pg.QueryResult<R>> {
     try {
       return await target.query<R>(sql, values as unknown[]);
     } catch (err) {
-      throw asPgStorageError(err);
+      throw translate ? asPgStorageError(err) : err;
     }
   }
   return {
@@ -97,7 +102,7 @@ export class PgPool implements PgQueries {
     });
     // Without a listener an idle connection's failure (a database restart) would end the process.
     this.pool.on('error', (err) => options.onIdleError?.(err));
-    this.direct = queriesOn(this.pool);
+    this.direct = queriesOn(this.pool, true);
   }
 
   rows<R extends pg.QueryResultRow>(sql: string, values?: readonly PgValue[]): Promise<R[]> {
@@ -141,7 +146,7 @@ export class PgPool implements PgQueries {
     }
     let broken: unknown;
     try {
-      const tx = queriesOn(client);
+      const tx = queriesOn(client, false);
       await tx.run(begin);
       const result = await work(tx);
       await tx.run('COMMIT');
