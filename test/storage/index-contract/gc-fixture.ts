@@ -2,7 +2,7 @@
  * What the GC, proxy-index and GC-lock contract suites are given for each index backend: a
  * fresh, empty, migrated index as the server opens it (IndexSet), GC's own connections to
  * it, GC locks on it, and (PostgreSQL) a way to interleave two transactions at statement
- * level. Runners: test/storage/sqlite-gc-proxy.test.ts, test/storage/pg/pg-gc-proxy.test.ts.
+ * level. Runner: test/storage/gc-proxy-contract.test.ts.
  */
 import type { GcIndex } from '../../../src/storage/gc-index.js';
 import type { GcLock } from '../../../src/storage/gc-lock.js';
