@@ -21,7 +21,7 @@
  * RI check fail with a serialization error under SERIALIZABLE, also retried) and the proxy
  * cache's last_access conditions.
  *
- * A dry run opens its pool with default_transaction_read_only: nothing can be written.
+ * A dry run's connections start with default_transaction_read_only: nothing can be written.
  */
 import type {
   BlobRow,
@@ -51,6 +51,18 @@ function num(v: unknown): number {
 }
 
 type Row = Record<string, unknown>;
+
+/**
+ * The URL with default_transaction_read_only set at connection start (libpq's `options`
+ * parameter, kept and extended when the operator's URL has one): every transaction on such a
+ * connection is read-only, so a dry run cannot write even by mistake.
+ */
+function readOnlyUrl(url: string): string {
+  const u = new URL(url);
+  const existing = u.searchParams.get('options');
+  u.searchParams.set('options', `${existing ? `${existing} ` : ''}-c default_transaction_read_only=on`);
+  return u.toString();
+}
 
 function keyOf(...parts: Array<string | number>): string {
   return parts.join('\n');
@@ -129,14 +141,7 @@ export class PgGcIndex implements GcIndex {
 
   /** GC's own small pool (it runs one statement at a time); a dry run's is read-only. */
   static open(url: string, options: PgGcIndexOptions = {}): PgGcIndex {
-    const db = new PgPool(url, { max: 2 });
-    // Set on each new connection before any query of GC's (a client runs its queries in
-    // order), not through the URL's `options`, which a URL of the operator's could replace.
-    // A connection that cannot be made read-only is closed: its queued queries fail.
-    if (options.readonly) {
-      db.pool.on('connect', (client) => void client.query('SET default_transaction_read_only = on').catch(() => client.end().catch(() => undefined)));
-    }
-    return new PgGcIndex(db);
+    return new PgGcIndex(new PgPool(options.readonly ? readOnlyUrl(url) : url, { max: 2 }));
   }
 
   constructor(private readonly db: PgPool) {
