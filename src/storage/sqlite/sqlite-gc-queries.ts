@@ -108,17 +108,21 @@ export class SqliteGcIndex implements GcIndex {
 
   /** GC's own connection: it may sleep on a busy lock (it is a process of its own); the server never does. */
   static open(path: string, options: SqliteGcIndexOptions = {}): SqliteGcIndex {
-    if (options.readonly && existsSync(path)) {
-      const db = new Database(path, { readonly: true, fileMustExist: true });
-      db.pragma('busy_timeout = 5000');
-      return new SqliteGcIndex(db);
-    }
-    return new SqliteGcIndex(openDatabase(path));
+    const readonly = options.readonly === true;
+    const db = readonly && existsSync(path) ? new Database(path, { readonly: true, fileMustExist: true }) : openDatabase(path);
+    db.pragma('busy_timeout = 5000');
+    // A dry run's connection refuses every write, however it was opened (a missing file is
+    // created and migrated first, as for a real run).
+    if (readonly) db.pragma('query_only = ON');
+    return new SqliteGcIndex(db, { readonly });
   }
 
-  constructor(private readonly db: Database.Database) {
+  constructor(
+    private readonly db: Database.Database,
+    options: SqliteGcIndexOptions = {},
+  ) {
     this.q = statements(db);
-    this.lastRun = new FileLastGcRun(db.name, { readonly: db.readonly });
+    this.lastRun = new FileLastGcRun(db.name, { readonly: options.readonly === true || db.readonly });
   }
 
   /** Deletes over one batch as one IMMEDIATE transaction; returns the rows `deleted` did delete. */
