@@ -6,8 +6,8 @@ import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals
 import pg from 'pg';
 import { spawnKeel, type KeelChild } from '../support/keel-process.js';
 import { freePort } from '../support/e2e/ports.js';
-import { Client, OCI_MANIFEST, sha256 } from '../support/oci-client.js';
-import { startPostgres, type PostgresServer } from '../support/postgres.js';
+import { Client, errorCode, OCI_MANIFEST, sha256 } from '../support/oci-client.js';
+import { PASSWORD_ROLE, startPostgres, type PostgresServer } from '../support/postgres.js';
 
 jest.setTimeout(120_000);
 
@@ -103,6 +103,43 @@ describe('Keel on PostgreSQL', () => {
     const line = message.slice(message.indexOf('keel: '));
     expect(line.trim().split('\n')).toHaveLength(1);
     expect(line).toMatch(/^keel: cannot start: database "postgres:\/\/keel@127\.0\.0\.1:\d+\/keel_nope": database "keel_nope" does not exist on the PostgreSQL server; create it/);
+  });
+
+  test('a refused password: one line naming database and the user, the password hidden', async () => {
+    const db = new pg.Client({ connectionString: postgres.url });
+    await db.connect();
+    try {
+      await db.query(`CREATE ROLE ${PASSWORD_ROLE} LOGIN PASSWORD 'the-right-one'`);
+    } finally {
+      await db.end();
+    }
+    const message = await startupFailure(`database = "postgres://${PASSWORD_ROLE}:${PASSWORD}@127.0.0.1:${postgres.port}/postgres"\n`);
+    const line = message.slice(message.indexOf('keel: '));
+    expect(line.trim().split('\n')).toHaveLength(1);
+    expect(line).toMatch(new RegExp(`^keel: cannot start: database "postgres://${PASSWORD_ROLE}:\\*\\*\\*@127\\.0\\.0\\.1:\\d+/postgres": PostgreSQL refused the password \\(password authentication failed for user "${PASSWORD_ROLE}"\\)`));
+    expect(message).not.toContain(PASSWORD);
+  });
+
+  test('the database going away while Keel runs: 503 UNAVAILABLE with Retry-After, never a 500, and Keel keeps running', async () => {
+    const own = await startPostgres();
+    let keel: KeelChild | undefined;
+    try {
+      keel = await spawnKeel(`database = "${await own.createDatabase()}"\n`);
+      const client = new Client(keel.url);
+      const blob = await client.pushBlob('gone/app', 'before the database went away');
+      await own.stop();
+      for (const [method, path] of [['GET', '/v2/gone/app/tags/list'], ['HEAD', `/v2/gone/app/blobs/${blob.digest}`], ['POST', '/v2/gone/app/blobs/uploads/']] as const) {
+        const res = await client.fetch(path, { method });
+        expect({ method, status: res.status }).toEqual({ method, status: 503 });
+        expect(res.headers.get('retry-after')).toBe('1');
+        if (method !== 'HEAD') expect(await errorCode(res)).toBe('UNAVAILABLE');
+      }
+      // Still serving what needs no database.
+      expect((await client.fetch('/v2/')).status).toBe(200);
+    } finally {
+      await keel?.stop();
+      await own.stop();
+    }
   });
 
   test('host, user and database from the PG* environment when the URL leaves them out', async () => {

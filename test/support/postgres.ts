@@ -38,6 +38,12 @@ export interface PostgresServer {
 }
 
 const USER = 'keel';
+/**
+ * The one role that must give a password (scram-sha-256, from 127.0.0.1): tests of a refused
+ * password create it with CREATE ROLE ... PASSWORD. Set in pg_hba.conf before the server
+ * starts, so no reload (asynchronous) is waited for. Every other role is trusted.
+ */
+export const PASSWORD_ROLE = 'keel_password';
 const START_ATTEMPTS = 5;
 /** Server log text when the port was taken between probe and bind. */
 const BIND_FAILURE = /could not create any TCP\/IP sockets|Address already in use|could not bind/i;
@@ -95,6 +101,9 @@ export async function startPostgres(): Promise<PostgresServer> {
   try {
     await run('chown', ['postgres:postgres', dir]);
     await asPostgres([toolPath('initdb'), '-D', join(dir, 'data'), '-A', 'trust', '-U', USER, '-E', 'UTF8', '--locale=C.UTF-8', '--no-sync'], dir);
+    // pg_hba.conf is read top-down: this line comes before initdb's "trust" lines.
+    const hba = join(dir, 'data', 'pg_hba.conf');
+    await writeFile(hba, `host all ${PASSWORD_ROLE} 127.0.0.1/32 scram-sha-256\n${await readFile(hba, 'utf8')}`);
     const port = await startOn(dir);
     pid = await readPid(dir);
     await recordDaemons(dir, join(dir, 'data'), [pid]);

@@ -145,6 +145,12 @@ export class PgPool implements PgQueries {
       throw asPgStorageError(err);
     }
     let broken: unknown;
+    // A connection that fails between two statements of `work` emits 'error' with no query to
+    // fail: without a listener that would end the process. The next statement fails instead.
+    const lost = (err: Error): void => {
+      broken = err;
+    };
+    client.on('error', lost);
     try {
       const tx = queriesOn(client, false);
       await tx.run(begin);
@@ -160,6 +166,7 @@ export class PgPool implements PgQueries {
       }
       throw err;
     } finally {
+      client.off('error', lost);
       client.release(broken instanceof Error ? broken : undefined);
     }
   }
