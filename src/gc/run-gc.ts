@@ -31,7 +31,7 @@ export async function runGc(config: Config, options: GcOptions, deps: { clock: C
   const lock = gcLock(config);
   await lock.acquire();
   try {
-    const index = openGcIndex(config, { readonly: options.dryRun });
+    const index = await openGcIndex(config, { readonly: options.dryRun, clock: deps.clock });
     try {
       const stores = gcStores(config);
       try {

@@ -5,6 +5,7 @@
  * bucket.
  */
 import type { Config } from '../config/schema.js';
+import type { Clock } from '../primitives/clock.js';
 import type { StorageBackend } from '../storage/backend.js';
 import { createBackend } from '../storage/backends.js';
 import type { BlobSweeper } from '../storage/blob-store.js';
@@ -31,8 +32,8 @@ export function gcLock(config: Config): GcLock {
   return config.index.kind === 'postgres' ? new PgGcLock(config.index.url) : new FileGcLock(config.index.path);
 }
 
-/** GC's own connection to the index; a dry run's is read-only. */
-export function openGcIndex(config: Config, options: { readonly: boolean }): GcIndex {
+/** GC's own connection to the index, migrated like the server's; a dry run's is read-only (and migrates nothing). */
+export async function openGcIndex(config: Config, options: { readonly: boolean; clock: Clock }): Promise<GcIndex> {
   return config.index.kind === 'postgres' ? PgGcIndex.open(config.index.url, options) : SqliteGcIndex.open(config.index.path, options);
 }
 

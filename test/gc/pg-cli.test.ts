@@ -163,4 +163,24 @@ describe('scripts/gc on a PostgreSQL index', () => {
     expect([third.code, third.stderr]).toEqual([0, '']);
     expect(third.stdout).toMatch(/^registry: freed 0 B/m);
   });
+
+  test('a run on a database no server has migrated yet brings it to the schema and records the run; a dry run before it fails (exit 1) and creates nothing', async () => {
+    const fresh = await postgres.createDatabase();
+    const file = join(dir, 'fresh.toml');
+    const storage = join(dir, 'fresh-storage');
+    await writeFile(file, `registry_storage = "${storage}/registry"\ntemporary_registry_storage = "${storage}/tmp"\nproxy_storage = "${storage}/proxy"\ndatabase = "${fresh}"\n[log]\nlevel = "warn"\n`);
+    const client = new pg.Client({ connectionString: fresh });
+    await client.connect();
+    try {
+      const dry = await gc(['--config', file, '--dry-run']);
+      expect(dry.code).toBe(1);
+      expect((await client.query("SELECT to_regclass('gc_last_run') AS t")).rows[0]).toEqual({ t: null });
+      const real = await gc(['--config', file, '--json']);
+      expect([real.code, real.stderr]).toEqual([0, '']);
+      const { rows } = await client.query<{ summary: { dryRun: boolean; finishedAt: number } }>('SELECT summary FROM gc_last_run');
+      expect(rows).toEqual([{ summary: expect.objectContaining({ dryRun: false, finishedAt: expect.any(Number) }) }]);
+    } finally {
+      await client.end();
+    }
+  });
 });

@@ -41,7 +41,7 @@ const makeSqlite: MakeGcIndex = async () => {
   return {
     indexes,
     openReplica: open,
-    openGc: (options) => SqliteGcIndex.open(path, options),
+    openGc: async (options) => SqliteGcIndex.open(path, options),
     gcLock: () => new FileGcLock(path),
     cleanup: async () => {
       await indexes.close();
@@ -77,7 +77,7 @@ const makePg: MakeGcIndex = async () => {
   return {
     indexes,
     openReplica: open,
-    openGc: (options) => PgGcIndex.open(url, options),
+    openGc: (options) => PgGcIndex.open(url, { ...options, clock: systemClock }),
     gcLock: () => new PgGcLock(url),
     async holdWrites(table: string): Promise<HeldWrites> {
       const holder = await connect(url);

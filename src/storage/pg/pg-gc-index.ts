@@ -23,6 +23,7 @@
  *
  * A dry run's connections start with default_transaction_read_only: nothing can be written.
  */
+import type { Clock } from '../../primitives/clock.js';
 import type {
   BlobRow,
   GcIndex,
@@ -38,11 +39,14 @@ import type {
 } from '../gc-index.js';
 import type { LastGcRunStore } from '../last-gc-run.js';
 import { PgGcLastRun } from './pg-gc-last-run.js';
+import { migratePg } from './pg-migrations.js';
 import { PgPool, type PgQueries } from './pg-pool.js';
 
 export interface PgGcIndexOptions {
   /** A dry run: every transaction of its connections is read-only. */
   readonly?: boolean;
+  /** For the migration record (a real run brings the schema up to date, as a server start does). */
+  clock: Clock;
 }
 
 /** A BIGINT column (the pool parses int8 into numbers). */
@@ -140,8 +144,17 @@ export class PgGcIndex implements GcIndex {
   readonly lastRun: LastGcRunStore;
 
   /** GC's own small pool (it runs one statement at a time); a dry run's is read-only. */
-  static open(url: string, options: PgGcIndexOptions = {}): PgGcIndex {
-    return new PgGcIndex(new PgPool(options.readonly ? readOnlyUrl(url) : url, { max: 2 }));
+  static async open(url: string, options: PgGcIndexOptions): Promise<PgGcIndex> {
+    const db = new PgPool(options.readonly ? readOnlyUrl(url) : url, { max: 2 });
+    try {
+      // A GC run before any server of this version started still finds every table
+      // (gc_last_run included); migrations take their own lock, so replicas starting meanwhile wait.
+      if (!options.readonly) await migratePg(db, options.clock);
+    } catch (err) {
+      await db.end().catch(() => undefined);
+      throw err;
+    }
+    return new PgGcIndex(db);
   }
 
   constructor(private readonly db: PgPool) {

@@ -24,7 +24,7 @@ export interface GcUnderTest {
   /** A second server on the same index (another replica on PostgreSQL; the same file on SQLite). */
   openReplica(): Promise<IndexSet>;
   /** GC's own connection, as scripts/gc opens it (read-only for a dry run). */
-  openGc(options: { readonly: boolean }): GcIndex;
+  openGc(options: { readonly: boolean }): Promise<GcIndex>;
   /** A new GC lock on this index, as a GC process would make it. */
   gcLock(): GcLock;
   /**

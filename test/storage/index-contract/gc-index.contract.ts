@@ -35,7 +35,7 @@ export function gcIndexContract(name: string, make: MakeGcIndex): void {
 
     beforeEach(async () => {
       it = await make();
-      gc = it.openGc({ readonly: false });
+      gc = await it.openGc({ readonly: false });
     });
     afterEach(async () => {
       await gc.close();
@@ -172,7 +172,7 @@ export function gcIndexContract(name: string, make: MakeGcIndex): void {
       const layer = digest('layer');
       await reg.linkBlob(repo('r'), layer, 10, T0);
       expect(await reg.unlinkBlob(repo('r'), layer)).toBe(true);
-      const dry = it.openGc({ readonly: true });
+      const dry = await it.openGc({ readonly: true });
       try {
         expect((await dry.registryGraph()).blobs.map((b) => b.digest)).toEqual([layer]);
         await expect(dry.deleteUnreferencedBlobs([layer], CUTOFF)).rejects.toThrow();

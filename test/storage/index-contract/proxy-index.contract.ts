@@ -29,7 +29,7 @@ export function proxyIndexContract(name: string, make: MakeGcIndex): void {
     beforeEach(async () => {
       it = await make();
       proxy = it.indexes.proxy;
-      gc = it.openGc({ readonly: false });
+      gc = await it.openGc({ readonly: false });
     });
     afterEach(async () => {
       await gc.close();
