@@ -175,8 +175,11 @@ export function gcIndexContract(name: string, make: MakeGcIndex): void {
       const dry = await it.openGc({ readonly: true });
       try {
         expect((await dry.registryGraph()).blobs.map((b) => b.digest)).toEqual([layer]);
-        await expect(dry.deleteUnreferencedBlobs([layer], CUTOFF)).rejects.toThrow();
-        await expect(dry.lastRun.write({ finishedAt: 1, stores: [] })).rejects.toThrow();
+        // Settled-as, not toThrow: better-sqlite3's native binding keeps the Error class of the
+        // first test file that loaded it, so in a later file its errors are not `instanceof Error`.
+        const outcome = (p: Promise<unknown>): Promise<string> => p.then(() => 'written', () => 'refused');
+        expect(await outcome(dry.deleteUnreferencedBlobs([layer], CUTOFF))).toBe('refused');
+        expect(await outcome(dry.lastRun.write({ finishedAt: 1, stores: [] }))).toBe('refused');
       } finally {
         await dry.close();
       }
