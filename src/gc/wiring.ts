@@ -10,12 +10,12 @@ import type { StorageBackend } from '../storage/backend.js';
 import { createBackend } from '../storage/backends.js';
 import type { BlobSweeper } from '../storage/blob-store.js';
 import type { GcIndex } from '../storage/gc-index.js';
+import type { GcLock } from '../storage/gc-lock.js';
 import { PgGcIndex } from '../storage/pg/pg-gc-index.js';
 import { PgGcLock } from '../storage/pg/pg-gc-lock.js';
 import { SqliteGcIndex } from '../storage/sqlite/sqlite-gc-queries.js';
 import type { UploadStore } from '../storage/upload-store.js';
 import { FileGcLock } from './file-gc-lock.js';
-import type { GcLock } from '../storage/gc-lock.js';
 
 /** What GC does with upload sessions: find the abandoned ones, remove them. */
 export type GcUploads = Pick<UploadStore, 'list' | 'remove'>;
