@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { AppAuth } from './app.js';
 import { createAuth } from './auth/create-auth.js';
 import type { Config } from './config/schema.js';
+import { readLastRun } from './gc/last-run.js';
 import { KeelMetrics } from './metrics/keel-metrics.js';
 import { BlobFetcher } from './proxy/blob-fetcher.js';
 import { MemberHealth } from './proxy/member-health.js';
@@ -45,7 +46,7 @@ export interface Services {
 
 /** `openIndexes` builds the index once the metrics exist (they count its lock waits). */
 export function buildServices(config: Config, logger: Logger, clock: Clock, openIndexes: (metrics: KeelMetrics | undefined) => IndexSet, freeSpace?: FreeSpace): Services {
-  const metrics = config.metrics.enabled ? new KeelMetrics({ ping: () => indexes.stats.ping(), uploadsInProgress: () => indexes.stats.uploadsInProgress(), storeBytes: () => indexes.stats.storeBytes() }, config.database) : undefined;
+  const metrics = config.metrics.enabled ? new KeelMetrics({ ping: () => indexes.stats.ping(), uploadsInProgress: () => indexes.stats.uploadsInProgress(), storeBytes: () => indexes.stats.storeBytes() }, () => readLastRun(indexes.lastGcRun)) : undefined;
   const indexes = openIndexes(metrics);
   const { stats } = indexes;
   const index = indexes.registry;

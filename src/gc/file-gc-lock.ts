@@ -1,6 +1,6 @@
 /** The GC lock as a lock file next to the SQLite index (proper-lockfile): `<database>.gc.lock`. */
 import lockfile from 'proper-lockfile';
-import { GcLockedError, type GcLock } from './gc-lock.js';
+import { GcLockedError, type GcLock } from '../storage/gc-lock.js';
 
 export function gcLockPath(database: string): string {
   return `${database}.gc.lock`;

@@ -1,28 +1,22 @@
 /**
- * The summary of the last completed (not dry) GC run, kept next to the index so the server
- * can report it on /metrics: `<database>.gc-last.json`.
+ * The summary of the last completed (not dry) GC run, kept where the server can report it on
+ * /metrics: beside a SQLite index, in a PostgreSQL one (storage/last-gc-run.ts).
  */
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import type { LastGcRunStore } from '../storage/last-gc-run.js';
 import type { GcSummary } from './summary.js';
 
 export interface LastGcRun extends GcSummary {
   finishedAt: number;
 }
 
-export function lastRunPath(database: string): string {
-  return `${database}.gc-last.json`;
+export async function writeLastRun(store: LastGcRunStore, run: LastGcRun): Promise<void> {
+  await store.write(run);
 }
 
-export async function writeLastRun(database: string, run: LastGcRun): Promise<void> {
-  const path = lastRunPath(database);
-  await writeFile(`${path}.tmp`, JSON.stringify(run));
-  await rename(`${path}.tmp`, path);
-}
-
-export async function readLastRun(database: string): Promise<LastGcRun | undefined> {
-  try {
-    return JSON.parse(await readFile(lastRunPath(database), 'utf8')) as LastGcRun;
-  } catch {
-    return undefined;
-  }
+/** The last run, or undefined when there is none (or the record is not one: then "never"). */
+export async function readLastRun(store: LastGcRunStore): Promise<LastGcRun | undefined> {
+  const record = await store.read();
+  if (typeof record !== 'object' || record === null) return undefined;
+  const run = record as Partial<LastGcRun>;
+  return typeof run.finishedAt === 'number' && Array.isArray(run.stores) ? (record as LastGcRun) : undefined;
 }

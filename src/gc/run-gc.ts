@@ -14,7 +14,7 @@ import { collectRegistry } from './registry-gc.js';
 import { silentProgress, type GcItem, type GcSummary, type Progress, type StoreSummary } from './summary.js';
 import { gcLock, gcStores, openGcIndex } from './wiring.js';
 
-export { GcLockedError } from './gc-lock.js';
+export { GcLockedError } from '../storage/gc-lock.js';
 
 export interface GcOptions {
   stores: 'registry' | 'proxy' | 'all';
@@ -31,7 +31,7 @@ export async function runGc(config: Config, options: GcOptions, deps: { clock: C
   const lock = gcLock(config);
   await lock.acquire();
   try {
-    const index = openGcIndex(config, { readonly: options.dryRun });
+    const index = await openGcIndex(config, { readonly: options.dryRun, clock: deps.clock });
     try {
       const stores = gcStores(config);
       try {
@@ -53,7 +53,7 @@ export async function runGc(config: Config, options: GcOptions, deps: { clock: C
         if (options.stores !== 'proxy') summaries.push(await collectRegistry(ctx, stores.registry, { deleteUntagged: options.deleteUntagged }));
         if (options.stores !== 'registry') summaries.push(await collectProxy(ctx, stores.proxy));
         const summary: GcSummary = { dryRun: options.dryRun, durationMs: deps.clock.now() - started, graceMs: grace, stores: summaries };
-        if (!options.dryRun) await writeLastRun(config.database, { ...summary, finishedAt: deps.clock.now() });
+        if (!options.dryRun) await writeLastRun(index.lastRun, { ...summary, finishedAt: deps.clock.now() });
         if (items) summary.items = items;
         deps.logger.info({ duration_ms: summary.durationMs, dry_run: options.dryRun }, 'gc: finished');
         return summary;
@@ -61,7 +61,7 @@ export async function runGc(config: Config, options: GcOptions, deps: { clock: C
         await stores.close();
       }
     } finally {
-      index.close();
+      await index.close();
     }
   } finally {
     await lock.release();

@@ -5,14 +5,17 @@
  * bucket.
  */
 import type { Config } from '../config/schema.js';
+import type { Clock } from '../primitives/clock.js';
 import type { StorageBackend } from '../storage/backend.js';
 import { createBackend } from '../storage/backends.js';
 import type { BlobSweeper } from '../storage/blob-store.js';
 import type { GcIndex } from '../storage/gc-index.js';
+import type { GcLock } from '../storage/gc-lock.js';
+import { PgGcIndex } from '../storage/pg/pg-gc-index.js';
+import { PgGcLock } from '../storage/pg/pg-gc-lock.js';
 import { SqliteGcIndex } from '../storage/sqlite/sqlite-gc-queries.js';
 import type { UploadStore } from '../storage/upload-store.js';
 import { FileGcLock } from './file-gc-lock.js';
-import type { GcLock } from './gc-lock.js';
 
 /** What GC does with upload sessions: find the abandoned ones, remove them. */
 export type GcUploads = Pick<UploadStore, 'list' | 'remove'>;
@@ -24,13 +27,14 @@ export interface GcStores {
   close(): Promise<void>;
 }
 
+/** A lock file beside a SQLite index; a session-level advisory lock in a PostgreSQL one. */
 export function gcLock(config: Config): GcLock {
-  return new FileGcLock(config.database);
+  return config.index.kind === 'postgres' ? new PgGcLock(config.index.url) : new FileGcLock(config.index.path);
 }
 
-/** GC's own connection to the index; a dry run's is read-only. */
-export function openGcIndex(config: Config, options: { readonly: boolean }): GcIndex {
-  return SqliteGcIndex.open(config.database, options);
+/** GC's own connection to the index, migrated like the server's; a dry run's is read-only (and migrates nothing). */
+export async function openGcIndex(config: Config, options: { readonly: boolean; clock: Clock }): Promise<GcIndex> {
+  return config.index.kind === 'postgres' ? PgGcIndex.open(config.index.url, options) : SqliteGcIndex.open(config.index.path, options);
 }
 
 export function gcStores(config: Config): GcStores {

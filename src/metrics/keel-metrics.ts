@@ -6,7 +6,7 @@
  * store sizes; the last GC run.
  */
 import client from 'prom-client';
-import { readLastRun } from '../gc/last-run.js';
+import type { LastGcRun } from '../gc/last-run.js';
 import type { ProxyMetrics } from '../proxy/proxy-metrics.js';
 import type { StoreStats } from '../storage/store-stats.js';
 import { DurationHistogram } from './duration-histogram.js';
@@ -31,7 +31,8 @@ export class KeelMetrics implements ProxyMetrics {
   private readonly integrity;
   private readonly indexWaits;
 
-  constructor(stats: StoreStats, database: string) {
+  /** `lastGcRun` reads the last GC run's record (a file beside SQLite, a row in PostgreSQL). */
+  constructor(stats: StoreStats, lastGcRun: () => Promise<LastGcRun | undefined>) {
     const registers = [this.registry];
     // Unprefixed: stock dashboards and alerts look for process_* and nodejs_* by these names.
     client.collectDefaultMetrics({ register: this.registry });
@@ -107,7 +108,7 @@ export class KeelMetrics implements ProxyMetrics {
         labelNames: ['store'],
         registers,
         async collect() {
-          const last = await readLastRun(database);
+          const last = await lastGcRun();
           for (const s of last?.stores ?? []) this.set({ store: s.store }, pick(s));
         },
       });
@@ -119,7 +120,7 @@ export class KeelMetrics implements ProxyMetrics {
       help: 'When the last GC run finished (0: never)',
       registers,
       async collect() {
-        this.set(((await readLastRun(database))?.finishedAt ?? 0) / 1000);
+        this.set(((await lastGcRun())?.finishedAt ?? 0) / 1000);
       },
     });
     new client.Gauge({
@@ -127,7 +128,7 @@ export class KeelMetrics implements ProxyMetrics {
       help: 'How long the last GC run took',
       registers,
       async collect() {
-        this.set(((await readLastRun(database))?.durationMs ?? 0) / 1000);
+        this.set(((await lastGcRun())?.durationMs ?? 0) / 1000);
       },
     });
   }

@@ -6,6 +6,7 @@
  * condition: a row that became referenced (or read, in the proxy cache) between GC's look and
  * its delete stays. Each returns what it did delete.
  */
+import type { LastGcRunStore } from './last-gc-run.js';
 
 /** A manifest row of the local registry. */
 export interface ManifestNode {
@@ -124,5 +125,8 @@ export interface GcIndex {
   deleteProxyManifests<T extends ProxyManifestKey>(batch: readonly T[]): Promise<T[]>;
   deleteProxyBlobs<T extends ProxyBlobKey>(batch: readonly T[]): Promise<T[]>;
 
-  close(): void;
+  /** Where a completed run records its summary (for every server's /metrics). */
+  readonly lastRun: LastGcRunStore;
+
+  close(): Promise<void>;
 }

@@ -3,6 +3,7 @@
  * PostgreSQL for several replicas): built by indexes.ts, the one switch point.
  */
 import type { DownloadLeases } from './download-leases.js';
+import type { LastGcRunStore } from './last-gc-run.js';
 import type { ProxyIndex } from './proxy-index.js';
 import type { RegistryIndex } from './registry-index.js';
 import type { SharedSecrets } from './shared-secrets.js';
@@ -21,5 +22,7 @@ export interface IndexSet {
   stats: StoreStats;
   leases: DownloadLeases;
   secrets: SharedSecrets;
+  /** The last GC run's summary, for /metrics (GC writes it through its own GcIndex). */
+  lastGcRun: LastGcRunStore;
   close(): Promise<void>;
 }

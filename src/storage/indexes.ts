@@ -6,16 +6,18 @@
 import type Database from 'better-sqlite3';
 import type { Clock } from '../primitives/clock.js';
 import type { IndexSet } from './index-set.js';
-import type { ProxyIndex } from './proxy-index.js';
 import { PgDownloadLeases } from './pg/pg-download-leases.js';
+import { PgGcLastRun } from './pg/pg-gc-last-run.js';
 import { describePgOpenFailure } from './pg/pg-open-failure.js';
 import { migratePg } from './pg/pg-migrations.js';
 import { PgPool } from './pg/pg-pool.js';
+import { PgProxyIndex } from './pg/pg-proxy-index.js';
 import { PgRegistryIndex } from './pg/pg-registry-index.js';
 import { PgSharedSecrets } from './pg/pg-shared-secrets.js';
 import { PgStats } from './pg/pg-stats.js';
 import { SqliteDownloadLeases } from './sqlite/sqlite-download-leases.js';
 import { SqliteIndex, openDatabase } from './sqlite/sqlite-index.js';
+import { FileLastGcRun } from './sqlite/sqlite-last-gc-run.js';
 import { SqliteProxyIndex } from './sqlite/sqlite-proxy-index.js';
 import { SqliteSharedSecrets } from './sqlite/sqlite-shared-secrets.js';
 import { SqliteStats } from './sqlite/sqlite-stats.js';
@@ -85,31 +87,8 @@ export function sqliteIndexes(db: Database.Database, deps: IndexDeps): IndexSet 
     stats: new SqliteStats(db),
     leases: new SqliteDownloadLeases(db, writer),
     secrets: new SqliteSharedSecrets(db, writer, deps.clock),
+    lastGcRun: new FileLastGcRun(db.name),
     close: async () => registry.close(),
-  };
-}
-
-/**
- * TEMPORARY: the PostgreSQL proxy index (PgProxyIndex) comes with branch i18-pg-gc, which
- * replaces this in its merge. Until then a proxy request on PostgreSQL fails loudly.
- */
-function pendingPgProxyIndex(): ProxyIndex {
-  const pending = (): never => {
-    throw new Error('the PostgreSQL proxy index is not built yet (branch i18-pg-gc)');
-  };
-  return {
-    getTag: pending,
-    confirmTag: pending,
-    touchTag: pending,
-    listTags: pending,
-    deleteTag: pending,
-    getManifest: pending,
-    putManifest: pending,
-    touchManifest: pending,
-    getBlob: pending,
-    putBlob: pending,
-    putBlobRepository: pending,
-    touchBlob: pending,
   };
 }
 
@@ -119,10 +98,11 @@ export function pgIndexes(pool: PgPool, deps: IndexDeps): IndexSet {
     kind: 'postgres',
     shared: true,
     registry: new PgRegistryIndex(pool),
-    proxy: pendingPgProxyIndex(),
+    proxy: new PgProxyIndex(pool),
     stats: new PgStats(pool),
     leases: new PgDownloadLeases(pool),
     secrets: new PgSharedSecrets(pool, deps.clock),
+    lastGcRun: new PgGcLastRun(pool),
     close: () => pool.end(),
   };
 }

@@ -143,4 +143,13 @@ CREATE TABLE download_leases (
 ALTER TABLE uploads ADD COLUMN claimed_by ${text};
 ALTER TABLE uploads ADD COLUMN claimed_until BIGINT NOT NULL DEFAULT 0;
 `,
+  // 006: the last completed GC run's summary (pg-gc-last-run.ts), one row, so /metrics on every
+  // replica shows it. PostgreSQL only: SQLite keeps it in a file beside the database (its 006
+  // is empty, to keep the numbers in step).
+  `
+CREATE TABLE gc_last_run (
+  id          SMALLINT PRIMARY KEY CHECK (id = 1),
+  summary     JSONB NOT NULL
+);
+`,
 ];

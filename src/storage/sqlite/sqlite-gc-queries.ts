@@ -20,7 +20,9 @@ import type {
   ProxyTagKey,
   RegistryGraph,
 } from '../gc-index.js';
+import type { LastGcRunStore } from '../last-gc-run.js';
 import { openDatabase } from './sqlite-index.js';
+import { FileLastGcRun } from './sqlite-last-gc-run.js';
 import { MAX_RETRY_STEP_MS } from './sqlite-writer.js';
 
 const UNREFERENCED_LINK = `
@@ -101,20 +103,26 @@ export interface SqliteGcIndexOptions {
 
 export class SqliteGcIndex implements GcIndex {
   readonly batchPauseMs = MAX_RETRY_STEP_MS + 2;
+  readonly lastRun: LastGcRunStore;
   private readonly q: Statements;
 
   /** GC's own connection: it may sleep on a busy lock (it is a process of its own); the server never does. */
   static open(path: string, options: SqliteGcIndexOptions = {}): SqliteGcIndex {
-    if (options.readonly && existsSync(path)) {
-      const db = new Database(path, { readonly: true, fileMustExist: true });
-      db.pragma('busy_timeout = 5000');
-      return new SqliteGcIndex(db);
-    }
-    return new SqliteGcIndex(openDatabase(path));
+    const readonly = options.readonly === true;
+    const db = readonly && existsSync(path) ? new Database(path, { readonly: true, fileMustExist: true }) : openDatabase(path);
+    db.pragma('busy_timeout = 5000');
+    // A dry run's connection refuses every write, however it was opened (a missing file is
+    // created and migrated first, as for a real run).
+    if (readonly) db.pragma('query_only = ON');
+    return new SqliteGcIndex(db, { readonly });
   }
 
-  constructor(private readonly db: Database.Database) {
+  constructor(
+    private readonly db: Database.Database,
+    options: SqliteGcIndexOptions = {},
+  ) {
     this.q = statements(db);
+    this.lastRun = new FileLastGcRun(db.name, { readonly: options.readonly === true || db.readonly });
   }
 
   /** Deletes over one batch as one IMMEDIATE transaction; returns the rows `deleted` did delete. */
@@ -196,7 +204,7 @@ export class SqliteGcIndex implements GcIndex {
     return this.batch(batch, (b) => this.q.deleteProxyBlob.run(b.upstream, b.digest, b.last_access).changes > 0);
   }
 
-  close(): void {
+  async close(): Promise<void> {
     this.db.close();
   }
 }

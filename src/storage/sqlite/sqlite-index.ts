@@ -14,10 +14,11 @@ import { up as proxyCache } from './migrations/002-proxy-cache.js';
 import { up as gcIndexes } from './migrations/003-gc-indexes.js';
 import { up as proxyBlobRepositories } from './migrations/004-proxy-blob-repositories.js';
 import { up as replicas } from './migrations/005-replicas.js';
+import { up as gcLastRun } from './migrations/006-gc-last-run.js';
 import type { ManifestRecord, ManifestReference, RegistryIndex, RepositoryRemoval, UploadRecord } from '../registry-index.js';
 import { SqliteWriter } from './sqlite-writer.js';
 
-const MIGRATIONS: string[] = [initial, proxyCache, gcIndexes, proxyBlobRepositories, replicas];
+const MIGRATIONS: string[] = [initial, proxyCache, gcIndexes, proxyBlobRepositories, replicas, gcLastRun];
 
 interface ManifestRow {
   digest: string;

@@ -34,7 +34,7 @@ describe('PostgreSQL migrations', () => {
       expect(results.filter((r) => r.applied.length > 0)).toHaveLength(1);
       expect(results.every((r) => r.to === PG_MIGRATIONS.length)).toBe(true);
       const versions = await pools[0]!.rows<{ version: number }>('SELECT version FROM keel_schema_migrations ORDER BY version');
-      expect(versions.map((v) => v.version)).toEqual([1, 2, 3, 4, 5]);
+      expect(versions.map((v) => v.version)).toEqual(PG_MIGRATIONS.map((_, i) => i + 1));
 
       const again = await migratePg(pools[1]!, systemClock);
       expect(again).toEqual({ from: PG_MIGRATIONS.length, to: PG_MIGRATIONS.length, applied: [] });
@@ -50,7 +50,7 @@ describe('PostgreSQL migrations', () => {
     try {
       await migratePg(pool, systemClock);
       const pgColumns = await pool.rows<{ table_name: string; column_name: string }>(
-        "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name <> 'keel_schema_migrations'",
+        "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name NOT IN ('keel_schema_migrations', 'gc_last_run')",
       );
       const pgSet = new Set(pgColumns.map((c) => `${c.table_name}.${c.column_name}`));
       const tables = sqlite.prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'table'").all();

@@ -1,7 +1,8 @@
 /**
  * One GC run at a time, per index: a second run exits at once (EX_TEMPFAIL from the CLI).
- * The filesystem lock is file-gc-lock.ts; an index shared by several hosts brings its own
- * (an advisory lock in the database).
+ * Beside GcIndex, as part of GC's contract with the index: a SQLite index has a lock file
+ * beside it (src/gc/file-gc-lock.ts); PostgreSQL, shared by several hosts, a session-level
+ * advisory lock in the database (pg/pg-gc-lock.ts).
  */
 export interface GcLock {
   /** Takes the lock, or rejects with GcLockedError when another run holds it. */
