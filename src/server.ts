@@ -16,6 +16,7 @@ import type { Logger } from 'pino';
 import { createApp } from './app.js';
 import type { AuthService } from './auth/auth-service.js';
 import { messageClasses } from './http/message-classes.js';
+import { databaseLabel } from './config/database-label.js';
 import { StartupError } from './config/errors.js';
 import { checkStorage } from './config/preflight.js';
 import type { Config } from './config/schema.js';
@@ -142,7 +143,7 @@ export async function startServer({ config, logger, clock, freeSpace }: ServerDe
   const db = openIndex(config.database);
   let services: Services;
   try {
-    services = buildServices(config, logger, clock, (metrics) => sqliteIndexes(db, { clock, ...(metrics ? { onWriteWait: () => metrics.indexWriteWaited() } : {}) }), freeSpace);
+    services = await buildServices(config, logger, clock, (metrics) => sqliteIndexes(db, { clock, ...(metrics ? { onWriteWait: () => metrics.indexWriteWaited() } : {}) }), freeSpace);
   } catch (err) {
     db.close();
     throw err;
@@ -157,6 +158,7 @@ export async function startServer({ config, logger, clock, freeSpace }: ServerDe
       stats: services.stats,
       backends: services.backends,
       diskFull: new DiskFullWatch({ ...roots, database: dirname(config.database) }),
+      ready: { indexName: databaseLabel(config.database) },
       ...(metrics ? { metrics } : {}),
       metricsHere: config.metrics.listen === '',
       metricsUsers: config.metrics.users,

@@ -124,6 +124,12 @@ export const DEFAULTS = {
      * ("http://10.0.0.5:5000"); empty: http://<this host's first non-loopback IPv4>:<listen port>.
      */
     advertise_url: '',
+    /**
+     * How long a request's hold on an upload session lasts without being renewed (renewed every
+     * third of it while a chunk streams): after a replica dies, its session can be written again
+     * from another one this long after its last renewal.
+     */
+    upload_claim_ttl: '30s',
   },
   tls: {
     /** PEM certificate chain and key: serve HTTPS. Both or neither. */

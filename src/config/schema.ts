@@ -168,6 +168,7 @@ export const configSchema = z
       .object({
         replica: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$|^$/, 'expected a name of letters, digits, ".", "_" and "-", at most 63'),
         advertise_url: z.union([z.literal(''), z.url({ protocol: /^https?$/, message: 'expected an http:// or https:// URL' })]),
+        upload_claim_ttl: duration.refine((ms) => ms >= 300, 'expected a duration of at least "300ms" (the claim is renewed every third of it)'),
       })
       .strict(),
     tls: z.object({ cert: z.string(), key: z.string() }).strict(),

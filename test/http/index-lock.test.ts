@@ -8,7 +8,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/globals';
 import Database from 'better-sqlite3';
-import { INDEX_WRITE_WAIT_MS } from '../../src/storage/sqlite-writer.js';
+import { INDEX_WRITE_WAIT_MS } from '../../src/storage/sqlite/sqlite-writer.js';
 import { startKeel, type KeelProcess } from '../support/keel-server.js';
 import { ManualClock } from '../support/manual-clock.js';
 import { Client, OCI_MANIFEST, errorCode, randomBytes, sha256 } from '../support/oci-client.js';
@@ -36,7 +36,7 @@ afterAll(async () => {
 /** Index writes that have found the lock held so far (keel_index_write_waits_total). */
 async function writeWaits(): Promise<number> {
   const text = await (await client.fetch('/metrics')).text();
-  return Number(/^keel_index_write_waits_total (\d+)$/m.exec(text)?.[1] ?? 0);
+  return Number(/^keel_index_write_waits_total\{replica="[^"]+"\} (\d+)$/m.exec(text)?.[1] ?? 0);
 }
 
 /** A request whose settling can be asked about without awaiting it. */

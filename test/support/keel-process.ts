@@ -106,7 +106,8 @@ export async function spawnKeel(extraToml = ''): Promise<KeelChild> {
       return Number(m[1]) * 1024;
     },
     stop: async () => {
-      if (child.exitCode === null) {
+      // A child killed by a signal (a test's kill -9) has no exit code but is gone all the same.
+      if (child.exitCode === null && child.signalCode === null) {
         const exited = new Promise((r) => child.once('exit', r));
         process.kill(pid, 'SIGTERM');
         const timer = setTimeout(() => child.exitCode === null && process.kill(pid, 'SIGKILL'), 10_000);
