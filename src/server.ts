@@ -158,7 +158,7 @@ export async function startServer({ config, logger, clock, freeSpace }: ServerDe
       stats: services.stats,
       backends: services.backends,
       diskFull: new DiskFullWatch({ ...roots, database: dirname(config.database) }),
-      ready: { indexName: databaseLabel(config.database) },
+      ready: { indexName: databaseLabel(config.database), storeNames: { registry: `registry_storage "${config.registry_storage}"`, proxy: `proxy_storage "${config.proxy_storage}"` } },
       ...(metrics ? { metrics } : {}),
       metricsHere: config.metrics.listen === '',
       metricsUsers: config.metrics.users,

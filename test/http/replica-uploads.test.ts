@@ -213,7 +213,21 @@ function scenarios(setup: () => Promise<Replicas>): () => { replicas: Replicas; 
 }
 
 describe('upload sessions across three replicas on one filesystem', () => {
-  scenarios(() => startReplicas(['a', 'b', 'c'], { clusterToml: `upload_claim_ttl = "${CLAIM_TTL}"` }));
+  const cluster = scenarios(() => startReplicas(['a', 'b', 'c'], { clusterToml: `upload_claim_ttl = "${CLAIM_TTL}"` }));
+
+  test('each replica labels its metrics with its name, and /ready is ready on the shared index', async () => {
+    const { urls } = cluster();
+    for (const name of ['b', 'c'] as const) {
+      const text = await (await fetch(`${urls[name]}/metrics`)).text();
+      const samples = text.split('\n').filter((l) => l !== '' && !l.startsWith('#'));
+      expect(samples.length).toBeGreaterThan(50);
+      expect(samples.filter((l) => !l.includes(`replica="${name}"`))).toEqual([]);
+      // The uploads the scenarios made went through every replica: each counts its own.
+      expect(samples.some((l) => l.startsWith('keel_http_requests_total{route="upload",method="PATCH",status="202",'))).toBe(true);
+      const ready = await fetch(`${urls[name]}/ready`);
+      expect(ready.status).toBe(200);
+    }
+  });
 });
 
 /** Keys of the session's pieces that RGW served with a GET, in its beast access log. */
@@ -265,4 +279,26 @@ describe('upload sessions across three replicas on one S3 bucket', () => {
     expect(pieceGets(await server.rgwLog(), bucket, local.id).slice(localBefore)).toEqual([]);
     expect((await pulled(c, digestOf(other))).equals(other)).toBe(true);
   });
+
+  test('/ready names the bucket when it stops answering, within its 5 s bound, and is ready again after', async () => {
+    const { b } = cluster().urls;
+    const server = s3 as S3Server;
+    const rgw = server.pids.at(-1) as number;
+    expect((await fetch(`${b}/ready`)).status).toBe(200);
+    // A stopped radosgw keeps its socket open and answers nothing: the hang a dead host or a partition looks like.
+    process.kill(rgw, 'SIGSTOP');
+    let answer: { status: number; body: { problems?: string[] } };
+    try {
+      const res = await fetch(`${b}/ready`);
+      answer = { status: res.status, body: (await res.json()) as { problems?: string[] } };
+    } finally {
+      process.kill(rgw, 'SIGCONT');
+    }
+    expect(answer.status).toBe(503);
+    expect(answer.body.problems?.sort()).toEqual([
+      `proxy_storage "s3://${bucket}/proxy": no answer within 5000 ms`,
+      `registry_storage "s3://${bucket}/registry": no answer within 5000 ms`,
+    ]);
+    expect((await fetch(`${b}/ready`)).status).toBe(200);
+  }, 60_000);
 });

@@ -23,6 +23,8 @@ function reasons(err: unknown): string[] {
 export interface ReadyOptions {
   /** The index as problems name it ('database "storage/index.db"'). */
   indexName?: string;
+  /** The backends as problems name them, by their key in `backends` ('registry_storage "s3://b/registry"'). */
+  storeNames?: Readonly<Record<string, string>>;
   /** How long each check may take before it counts as failed. */
   timeoutMs?: number;
 }
@@ -53,7 +55,7 @@ export function healthRouter(stats: StoreStats, backends: Readonly<Record<string
     const problems = new Set<string>();
     const ready = (name: string, backend: StorageBackend): Promise<void> =>
       within(backend.ready(), timeoutMs).catch((err: unknown) => {
-        throw err instanceof NoAnswer ? new Error(`${name} storage: ${err.message}`) : err;
+        throw err instanceof NoAnswer ? new Error(`${options.storeNames?.[name] ?? `${name} storage`}: ${err.message}`) : err;
       });
     const [ping, ...checks] = await Promise.allSettled([within(stats.ping(), timeoutMs), ...Object.entries(backends).map(([name, b]) => ready(name, b))]);
     if (ping?.status === 'rejected') problems.add(`${indexName}: ${(ping.reason as Error).message}`);
