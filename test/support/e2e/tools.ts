@@ -31,7 +31,10 @@ export type ToolName =
   | 'monmaptool'
   | 'radosgw'
   | 'radosgw-admin'
-  | 'ceph';
+  | 'ceph'
+  | 'initdb'
+  | 'pg_ctl'
+  | 'runuser';
 
 interface Tool {
   path: string;
@@ -64,6 +67,10 @@ export const TOOLS: Readonly<Record<ToolName, Tool>> = Object.freeze({
   radosgw: { path: '/usr/bin/radosgw', pkg: 'radosgw' },
   'radosgw-admin': { path: '/usr/bin/radosgw-admin', pkg: 'ceph-common' },
   ceph: { path: '/usr/bin/ceph', pkg: 'ceph-common' },
+  // PostgreSQL 15 for the PostgreSQL index tests (test/support/postgres.ts), run as the postgres user.
+  initdb: { path: '/usr/lib/postgresql/15/bin/initdb', pkg: 'postgresql' },
+  pg_ctl: { path: '/usr/lib/postgresql/15/bin/pg_ctl', pkg: 'postgresql' },
+  runuser: { path: '/usr/sbin/runuser', pkg: 'util-linux' },
 });
 
 export function toolPath(name: ToolName): string {
