@@ -1,6 +1,7 @@
 /**
- * Upload sessions across replicas: three Keel processes from dist/ share one SQLite index file
- * and one storage (a directory, then a bucket on a real Ceph RGW), with no stickiness. One
+ * Upload sessions across replicas: three Keel processes from dist/ share one index (a SQLite
+ * file, or a real PostgreSQL) and one storage (a directory, or a bucket on a real Ceph RGW),
+ * with no stickiness. One
  * upload's POST, PATCHes and PUT go to different processes and the blob has the right digest;
  * two PATCHes to one session at once on two processes: one is stored, the other is 416, never
  * interleaved; a replica killed mid-chunk lets the client finish on another once its claim
@@ -13,7 +14,8 @@ import { PassThrough } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { keelS3Storage } from '../support/keel-on-s3.js';
-import { startReplicas, type Replicas } from '../support/replicas.js';
+import { startPostgres, type PostgresServer } from '../support/postgres.js';
+import { startReplicas, type Replicas, type UploadClaim } from '../support/replicas.js';
 import { startS3, type S3Server } from '../support/s3-server.js';
 
 const MiB = 1024 * 1024;
@@ -85,21 +87,16 @@ async function pulled(base: string, digest: string): Promise<Buffer> {
   return res.body;
 }
 
-interface Claim {
-  claimed_by: string | null;
-  claimed_until: number;
-}
-
-function claimOf(replicas: Replicas, id: string): Claim {
-  const row = replicas.query<Claim>('SELECT claimed_by, claimed_until FROM uploads WHERE id = ?', id);
+async function claimOf(replicas: Replicas, id: string): Promise<UploadClaim> {
+  const row = await replicas.claimOf(id);
   if (!row) throw new Error(`no upload ${id} in the index`);
   return row;
 }
 
 /** Waits, on the index itself, until a request of `replica` holds the session (no time limit of its own: jest's is the bound). */
-async function claimedBy(replicas: Replicas, id: string, replica: string): Promise<Claim> {
+async function claimedBy(replicas: Replicas, id: string, replica: string): Promise<UploadClaim> {
   for (;;) {
-    const row = replicas.query<Claim>('SELECT claimed_by, claimed_until FROM uploads WHERE id = ?', id);
+    const row = await replicas.claimOf(id);
     if (row?.claimed_by?.startsWith(`${replica}/`)) return row;
     await sleep(10);
   }
@@ -169,7 +166,7 @@ function scenarios(setup: () => Promise<Replicas>): () => { replicas: Replicas; 
     expect(stored.status).toBe(202);
     expect(stored.headers.range).toBe(`0-${mine.length - 1}`);
     // The hold ended with the request: the row names nobody, and the next chunk goes on anywhere.
-    expect(claimOf(replicas, id).claimed_by).toBeNull();
+    expect((await claimOf(replicas, id)).claimed_by).toBeNull();
     expect(await offsetOf(b, location)).toBe(mine.length);
     expect((await put(b, location, digestOf(mine))).status).toBe(201);
     expect((await pulled(c, digestOf(mine))).equals(mine)).toBe(true);
@@ -192,7 +189,7 @@ function scenarios(setup: () => Promise<Replicas>): () => { replicas: Replicas; 
     await victim.exited;
     expect(await dropped).toBe('dropped');
     // Nobody renews the dead replica's claim: until it lapses, another replica refuses the session.
-    const until = claimOf(replicas, id).claimed_until;
+    const until = (await claimOf(replicas, id)).claimed_until;
     expect(until).toBeGreaterThanOrEqual(claim.claimed_until);
     const at = await offsetOf(c, location);
     const early = await patch(c, location, at, data.subarray(at, at + 10));
@@ -227,6 +224,17 @@ describe('upload sessions across three replicas on one filesystem', () => {
       const ready = await fetch(`${urls[name]}/ready`);
       expect(ready.status).toBe(200);
     }
+  });
+});
+
+describe('upload sessions across three replicas on PostgreSQL and one filesystem', () => {
+  let postgres: PostgresServer | undefined;
+  afterAll(async () => {
+    await postgres?.stop();
+  });
+  scenarios(async () => {
+    postgres = await startPostgres();
+    return startReplicas(['a', 'b', 'c'], { database: await postgres.createDatabase(), clusterToml: `upload_claim_ttl = "${CLAIM_TTL}"` });
   });
 });
 
