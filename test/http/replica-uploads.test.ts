@@ -229,12 +229,13 @@ describe('upload sessions across three replicas on one filesystem', () => {
 
 describe('upload sessions across three replicas on PostgreSQL and one filesystem', () => {
   let postgres: PostgresServer | undefined;
-  afterAll(async () => {
-    await postgres?.stop();
-  });
   scenarios(async () => {
     postgres = await startPostgres();
     return startReplicas(['a', 'b', 'c'], { database: await postgres.createDatabase(), clusterToml: `upload_claim_ttl = "${CLAIM_TTL}"` });
+  });
+  // Registered after the scenarios' own afterAll: the replicas stop before their database does.
+  afterAll(async () => {
+    await postgres?.stop();
   });
 });
 
@@ -251,14 +252,15 @@ function pieceGets(log: string, bucket: string, id: string): string[] {
 describe('upload sessions across three replicas on one S3 bucket', () => {
   let s3: S3Server | undefined;
   let bucket = '';
-  afterAll(async () => {
-    await s3?.stop();
-  });
   const cluster = scenarios(async () => {
     s3 = await startS3();
     const storage = await keelS3Storage(s3, { redirect: false });
     bucket = storage.bucket;
     return startReplicas(['a', 'b', 'c'], { storageToml: storage.toml, clusterToml: `upload_claim_ttl = "${CLAIM_TTL}"` });
+  });
+  // After the scenarios' afterAll: the replicas stop before their bucket does.
+  afterAll(async () => {
+    await s3?.stop();
   });
 
   // After the scenarios (they end with replica a killed).

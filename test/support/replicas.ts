@@ -82,6 +82,8 @@ export async function startReplicas(names: readonly string[], options: ReplicaOp
       }
       if (!client) {
         client = new pg.Client({ connectionString: database });
+        // The server going away (a test stopping it) ends this reader; it must not crash the test file.
+        client.on('error', () => undefined);
         await client.connect();
       }
       const row = (await client.query<{ claimed_by: string | null; claimed_until: string | number }>(sql, [id])).rows[0];
