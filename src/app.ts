@@ -7,7 +7,7 @@ import { errorHandler, notFound } from './http/error-handler.js';
 import { tokenRouter } from './http/routes/token.js';
 import { frontDoor, type SideRoute } from './http/front-door.js';
 import { requestLog } from './http/request-log.js';
-import { healthRouter } from './http/routes/health.js';
+import { healthRouter, type ReadyOptions } from './http/routes/health.js';
 import { peerRoutes } from './http/routes/peer.js';
 import { metricsRouter } from './http/routes/metrics.js';
 import type { KeelMetrics } from './metrics/keel-metrics.js';
@@ -37,6 +37,8 @@ export interface AppOps {
   backends: Readonly<Record<string, StorageBackend>>;
   /** Told of writes that found the disk full; /ready reports it until there is room again. */
   diskFull?: DiskFullWatch;
+  /** How /ready names the index and how long each of its checks may take (routes/health.ts). */
+  ready?: ReadyOptions;
   metrics?: KeelMetrics;
   /** Serve /metrics on this app (false when metrics.listen names another address). */
   metricsHere: boolean;
@@ -63,7 +65,7 @@ export function createApp(deps: AppDeps): Express {
   const metrics = deps.ops?.metrics;
   const sideRoutes: SideRoute[] = [];
   if (deps.ops) {
-    sideRoutes.push({ paths: ['/health', '/ready'], router: healthRouter(deps.ops.stats, deps.ops.backends, deps.ops.diskFull) });
+    sideRoutes.push({ paths: ['/health', '/ready'], router: healthRouter(deps.ops.stats, deps.ops.backends, deps.ops.diskFull, deps.ops.ready) });
     if (metrics && deps.ops.metricsHere) sideRoutes.push({ paths: ['/metrics'], router: metricsRouter(metrics, deps.auth ? { auth: deps.auth, users: deps.ops.metricsUsers } : undefined) });
   }
   if (deps.auth) sideRoutes.push({ paths: ['/token'], router: tokenRouter(deps.auth.service, deps.auth.options.service) });

@@ -153,7 +153,7 @@ export async function startServer({ config, logger, clock, freeSpace }: ServerDe
   const indexes = await openIndex(config, logger, clock, () => metricsOf?.indexWriteWaited());
   let services: Services;
   try {
-    services = buildServices(
+    services = await buildServices(
       config,
       logger,
       clock,
@@ -178,6 +178,8 @@ export async function startServer({ config, logger, clock, freeSpace }: ServerDe
       stats: services.stats,
       backends: services.backends,
       diskFull: new DiskFullWatch(config.index.kind === 'sqlite' ? { ...roots, database: dirname(config.index.path) } : roots),
+      // Problems name the database without its password, and each store by its setting and location.
+      ready: { indexName: `database "${describeIndex(config.index)}"`, storeNames: { registry: `registry_storage "${config.registry_storage}"`, proxy: `proxy_storage "${config.proxy_storage}"` } },
       ...(metrics ? { metrics } : {}),
       metricsHere: config.metrics.listen === '',
       metricsUsers: config.metrics.users,

@@ -6,6 +6,7 @@
 import type { Logger } from 'pino';
 import type { AppAuth } from './app.js';
 import { createAuth } from './auth/create-auth.js';
+import { replicaName } from './config/replica-name.js';
 import type { Config } from './config/schema.js';
 import { readLastRun } from './gc/last-run.js';
 import { KeelMetrics } from './metrics/keel-metrics.js';
@@ -44,9 +45,15 @@ export interface Services {
   backends: { registry: StorageBackend; proxy: StorageBackend };
 }
 
-/** `openIndexes` builds the index once the metrics exist (they count its lock waits). */
-export function buildServices(config: Config, logger: Logger, clock: Clock, openIndexes: (metrics: KeelMetrics | undefined) => IndexSet, freeSpace?: FreeSpace): Services {
-  const metrics = config.metrics.enabled ? new KeelMetrics({ ping: () => indexes.stats.ping(), uploadsInProgress: () => indexes.stats.uploadsInProgress(), storeBytes: () => indexes.stats.storeBytes() }, () => readLastRun(indexes.lastGcRun)) : undefined;
+/**
+ * `openIndexes` builds the index once the metrics exist (they count its lock waits). Async for the token signing key: on a shared index it is read from (or first stored in) the
+ * index. `openIndexes`' IndexSet is the caller's to close if this fails.
+ */
+export async function buildServices(config: Config, logger: Logger, clock: Clock, openIndexes: (metrics: KeelMetrics | undefined) => IndexSet, freeSpace?: FreeSpace): Promise<Services> {
+  const replica = replicaName(config.cluster);
+  const metrics = config.metrics.enabled
+    ? new KeelMetrics({ ping: () => indexes.stats.ping(), uploadsInProgress: () => indexes.stats.uploadsInProgress(), storeBytes: () => indexes.stats.storeBytes() }, () => readLastRun(indexes.lastGcRun), replica)
+    : undefined;
   const indexes = openIndexes(metrics);
   const { stats } = indexes;
   const index = indexes.registry;
@@ -69,6 +76,9 @@ export function buildServices(config: Config, logger: Logger, clock: Clock, open
     clock,
     limits: { maxManifestSize: config.limits.max_manifest_size, maxListPage: config.limits.max_list_page, maxBlobSize: config.limits.max_blob_size },
     integrity: integrity('registry'),
+    uploadClaim: { ttlMs: config.cluster.upload_claim_ttl, holderPrefix: replica },
+    // Another replica's push must be seen at once on a shared index: no per-process memory of tags and links there.
+    ...(indexes.shared ? { mutableCacheMs: 0 } : {}),
   });
 
   const sources = new Sources(config.proxy, new Upstreams(config.proxy));
@@ -100,5 +110,13 @@ export function buildServices(config: Config, logger: Logger, clock: Clock, open
   });
 
   const peer = { identity, downloads: new PeerDownloads(fetcher, peerAuth) };
-  return { registry, proxy, mirror: new Mirror(config.mirror, sources), auth: createAuth(config, clock, logger), stats, metrics, indexes, peer, backends };
+  let auth: AppAuth | undefined;
+  try {
+    auth = await createAuth(config, clock, logger, indexes.shared ? indexes.secrets : undefined);
+  } catch (err) {
+    // Nothing is served: the backends' workers and connections go (the index is the caller's).
+    await Promise.allSettled([backends.registry.close(), backends.proxy.close()]);
+    throw err;
+  }
+  return { registry, proxy, mirror: new Mirror(config.mirror, sources), auth, stats, metrics, indexes, peer, backends };
 }

@@ -1,6 +1,8 @@
 /**
  * Builds authentication from [auth]: nothing when no htpasswd file is configured (the
  * quick-start default, with a warning when the server is reachable from other machines).
+ * The token signing key is auth.signing_key's file, or, on an index several replicas share,
+ * the one kept in the index (signing-key.ts): pass `secrets` for that.
  */
 import type { Logger } from 'pino';
 import type { AppAuth } from '../app.js';
@@ -12,12 +14,31 @@ import { BcryptPool } from './bcrypt-pool.js';
 import { FailureLimiter } from './failure-limiter.js';
 import { Htpasswd } from './htpasswd.js';
 import { anonymousMirrorPullWarning } from './mirror-pull-check.js';
-import { loadOrCreateSigningKey } from './signing-key.js';
+import type { SharedSecrets } from '../storage/shared-secrets.js';
+import { loadOrCreateSigningKey, sharedSigningKey, type SigningKey, type SigningKeyOrigin } from './signing-key.js';
 import { TokenIssuer } from './tokens.js';
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 
-export function createAuth(config: Config, clock: Clock, logger: Logger): AppAuth | undefined {
+const KEY_MESSAGES: Record<Exclude<SigningKeyOrigin, 'file'>, string> = {
+  'created file': 'created a token signing key',
+  index: 'signing tokens with the key the replicas share in the index',
+  'index, seeded from the file': 'stored the token signing key of auth.signing_key in the index for every replica',
+  'index, created': 'created a token signing key in the index for every replica',
+};
+
+/** The signing key of every replica on `secrets` (a shared index), or of the auth.signing_key file. */
+async function signingKey(path: string, secrets: SharedSecrets | undefined, logger: Logger): Promise<{ key: SigningKey; origin: SigningKeyOrigin }> {
+  if (!secrets) {
+    const { key, created } = loadOrCreateSigningKey(path);
+    return { key, origin: created ? 'created file' : 'file' };
+  }
+  const shared = await sharedSigningKey(secrets, path);
+  if (shared.fileDiffers) logger.warn({ path }, 'auth.signing_key holds another key than the one the replicas share in the index: tokens are signed with the index\'s key, the file is not used');
+  return shared;
+}
+
+export async function createAuth(config: Config, clock: Clock, logger: Logger, secrets?: SharedSecrets): Promise<AppAuth | undefined> {
   const auth = config.auth;
   if (auth.htpasswd === '') {
     if (!LOOPBACK.has(config.listen.host)) {
@@ -25,10 +46,11 @@ export function createAuth(config: Config, clock: Clock, logger: Logger): AppAut
     }
     return undefined;
   }
+  // The key first: it may fail start-up, and then no password workers were started for nothing.
+  const { key, origin } = await signingKey(auth.signing_key, secrets, logger);
+  if (origin !== 'file') logger.info({ path: auth.signing_key, origin }, KEY_MESSAGES[origin]);
   const passwords = new BcryptPool({ workers: auth.password_workers, maxQueued: auth.password_queue });
   const users = Htpasswd.load(auth.htpasswd, { verifier: passwords, clock, rememberMs: auth.password_cache_ttl });
-  const { key, created } = loadOrCreateSigningKey(auth.signing_key);
-  if (created) logger.info({ path: auth.signing_key }, 'created a token signing key');
   logger.info({ users: users.size, rules: auth.access.length }, 'authentication on');
   const policy = new AccessPolicy(auth);
   const mirrorWarning = anonymousMirrorPullWarning(config.mirror, policy);

@@ -134,6 +134,12 @@ export const DEFAULTS = {
     download_lease_ttl: '10s',
     /** How often the replica downloading renews its claim; well under download_lease_ttl. */
     download_lease_renew: '3s',
+    /**
+     * How long a request's hold on an upload session lasts without being renewed (renewed every
+     * third of it while a chunk streams): after a replica dies, its session can be written again
+     * from another one this long after its last renewal.
+     */
+    upload_claim_ttl: '30s',
   },
   tls: {
     /** PEM certificate chain and key: serve HTTPS. Both or neither. */

@@ -178,6 +178,7 @@ export const configSchema = z
         advertise_url: z.union([z.literal(''), z.url({ protocol: /^https?$/, message: 'expected an http:// or https:// URL' })]),
         download_lease_ttl: duration,
         download_lease_renew: duration,
+        upload_claim_ttl: duration.refine((ms) => ms >= 300, 'expected a duration of at least "300ms" (the claim is renewed every third of it)'),
       })
       .strict()
       .refine((c) => c.download_lease_renew > 0 && c.download_lease_renew < c.download_lease_ttl, {

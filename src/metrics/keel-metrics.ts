@@ -3,7 +3,9 @@
  * by route, method and status with latency; bytes pushed and served; the proxy's cache hits
  * and misses, upstream traffic, latency, errors and token fetches per upstream or group
  * member; single-flight joins; writes that waited for the index's lock; uploads in progress;
- * store sizes; the last GC run.
+ * store sizes; the last GC run. Every series carries a `replica` label (cluster.replica, or
+ * the host name): several replicas scraped into one Prometheus stay apart, and a sum over the
+ * label is the whole deployment's figure.
  */
 import client from 'prom-client';
 import type { LastGcRun } from '../gc/last-run.js';
@@ -32,8 +34,10 @@ export class KeelMetrics implements ProxyMetrics {
   private readonly indexWaits;
 
   /** `lastGcRun` reads the last GC run's record (a file beside SQLite, a row in PostgreSQL). */
-  constructor(stats: StoreStats, lastGcRun: () => Promise<LastGcRun | undefined>) {
+  constructor(stats: StoreStats, lastGcRun: () => Promise<LastGcRun | undefined>, replica: string) {
     const registers = [this.registry];
+    // The registry adds default labels to every series it writes, Keel's own histogram's too.
+    this.registry.setDefaultLabels({ replica });
     // Unprefixed: stock dashboards and alerts look for process_* and nodejs_* by these names.
     client.collectDefaultMetrics({ register: this.registry });
     const collect = (): void => this.tally.drain();

@@ -19,8 +19,9 @@ export class BlobService implements RepositoryMemory {
     private readonly content: BlobStore,
     clock: Clock,
     private readonly report: IntegrityReporter = ignoreIntegrityFailures,
+    cacheMs?: number,
   ) {
-    this.sizes = new RepoCache<number>(clock);
+    this.sizes = new RepoCache<number>(clock, cacheMs);
   }
 
   /** Size of a blob the repository may see; BLOB_UNKNOWN otherwise. */

@@ -41,8 +41,9 @@ export class ManifestService implements RepositoryMemory {
     private readonly content: BlobStore,
     private readonly clock: Clock,
     private readonly maxSize: number,
+    cacheMs?: number,
   ) {
-    this.tags = new RepoCache<ManifestRecord>(clock);
+    this.tags = new RepoCache<ManifestRecord>(clock, cacheMs);
   }
 
   async stat(repo: RepoName, ref: Reference): Promise<ManifestRecord> {

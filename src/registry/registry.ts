@@ -8,6 +8,7 @@ import { ListingService } from './listing-service.js';
 import { ManifestService } from './manifest-service.js';
 import { ReferrersService } from './referrers-service.js';
 import { RepositoryService } from './repository-service.js';
+import type { ClaimSettings } from './upload-claim.js';
 import { UploadService } from './upload-service.js';
 
 export interface Registry {
@@ -27,15 +28,22 @@ export interface RegistryDeps {
   limits: { maxManifestSize: number; maxListPage: number; maxBlobSize: number };
   /** Hears blob files found to disagree with the index (logs and metrics). */
   integrity?: IntegrityReporter;
+  /** How upload sessions are held by the request writing them (upload-claim.ts). */
+  uploadClaim?: ClaimSettings;
+  /**
+   * How long tag → manifest and blob-size lookups are remembered (repo-cache.ts): 0 turns
+   * those caches off, as a shared index needs (a tag pushed on another replica must be seen at once).
+   */
+  mutableCacheMs?: number;
 }
 
 export function createRegistry(deps: RegistryDeps): Registry {
   const content = deps.storage.blobs;
-  const blobs = new BlobService(deps.index, content, deps.clock, deps.integrity);
-  const manifests = new ManifestService(deps.index, content, deps.clock, deps.limits.maxManifestSize);
+  const blobs = new BlobService(deps.index, content, deps.clock, deps.integrity, deps.mutableCacheMs);
+  const manifests = new ManifestService(deps.index, content, deps.clock, deps.limits.maxManifestSize, deps.mutableCacheMs);
   return {
     blobs,
-    uploads: new UploadService(deps.index, content, deps.storage.uploads, deps.clock, deps.limits.maxBlobSize),
+    uploads: new UploadService(deps.index, content, deps.storage.uploads, deps.clock, deps.limits.maxBlobSize, deps.uploadClaim),
     manifests,
     listings: new ListingService(deps.index, deps.limits.maxListPage),
     referrers: new ReferrersService(deps.index),

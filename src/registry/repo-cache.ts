@@ -4,7 +4,9 @@
  * (every layer a client checks with HEAD before pushing or pulling). Entries live `ttlMs`
  * (1 s by default) and are dropped at once when this process changes what the repository
  * answers; the TTL bounds how long a change made elsewhere (another process on the same
- * index, such as garbage collection) can go unseen.
+ * index, such as garbage collection) can go unseen. On an index other hosts write too
+ * (IndexSet.shared: PostgreSQL behind several replicas) even that is too late, a tag pushed on
+ * one replica must resolve on the next at once: there the TTL is 0 and nothing is kept.
  */
 import type { Clock } from '../primitives/clock.js';
 
@@ -42,7 +44,7 @@ export class RepoCache<V> {
 
   /** Remembers a lookup made when the repository was at `generation`; ignored if it changed since. */
   set(repo: string, key: string, value: V, generation: number): void {
-    if (generation !== this.generation(repo)) return;
+    if (this.ttlMs <= 0 || generation !== this.generation(repo)) return;
     if (this.size >= this.maxEntries) {
       this.repos.clear();
       this.size = 0;

@@ -4,6 +4,10 @@
  * backend's upload store, so they survive a restart. How the digest is worked out is the
  * store's business (the filesystem driver follows each file with a hasher off the main
  * thread); this service only checks it before the blob becomes visible.
+ *
+ * Nothing about a session lives in this process: its record and its writer's hold are in the
+ * index (upload-claim.ts), its bytes and offset in the upload store, so the POST, each PATCH
+ * and the PUT of one upload may reach different replicas.
  */
 import { randomUUID } from 'node:crypto';
 import { pipeline, Transform, type Readable, type TransformCallback } from 'node:stream';
@@ -14,6 +18,7 @@ import type { UploadStore } from '../storage/upload-store.js';
 import type { Clock } from '../primitives/clock.js';
 import { RegistryError } from '../primitives/errors.js';
 import { digestAlgorithm, type Digest, type RepoName } from '../primitives/types.js';
+import { DEFAULT_CLAIM, uploadBusy, withUploadClaim, type ClaimSettings } from './upload-claim.js';
 
 /** What the client said about a chunk: Content-Range (inclusive) and/or Content-Length. */
 export interface ChunkInfo {
@@ -32,8 +37,6 @@ function unknownUpload(id: string): RegistryError {
 }
 
 export class UploadService {
-  private readonly busy = new Set<string>();
-
   constructor(
     private readonly index: RegistryIndex,
     private readonly content: BlobStatter,
@@ -41,6 +44,7 @@ export class UploadService {
     private readonly clock: Clock,
     /** Largest blob accepted; 0 for no limit. */
     readonly maxBlobSize = 0,
+    private readonly claim: ClaimSettings = DEFAULT_CLAIM,
   ) {}
 
   /** Bytes still free where upload sessions keep their bytes. */
@@ -80,14 +84,15 @@ export class UploadService {
   /** Appends a chunk; returns the new offset. */
   async append(repo: RepoName, id: string, body: Readable, chunk: ChunkInfo): Promise<number> {
     await this.session(repo, id);
-    return this.exclusive(id, () => this.write(id, body, chunk));
+    return this.exclusive(id, body, (lost) => this.write(id, body, chunk, lost));
   }
 
   /** Appends an optional last chunk, verifies the digest and makes the blob visible in `repo`. */
   async finish(repo: RepoName, id: string, digest: Digest, body: Readable | undefined, chunk: ChunkInfo): Promise<void> {
     await this.session(repo, id);
-    await this.exclusive(id, async () => {
-      if (body) await this.write(id, body, chunk);
+    await this.exclusive(id, body, async (lost) => {
+      if (body) await this.write(id, body, chunk, lost);
+      if (lost.aborted) throw lost.reason;
       const size = await this.files.size(id);
       if (size === undefined) throw unknownUpload(id);
       const actual = await this.files.digest(id, digestAlgorithm(digest));
@@ -123,7 +128,7 @@ export class UploadService {
     if (!record || record.repository !== repo) throw unknownUpload(id);
   }
 
-  private async write(id: string, body: Readable, chunk: ChunkInfo): Promise<number> {
+  private async write(id: string, body: Readable, chunk: ChunkInfo, lost: AbortSignal): Promise<number> {
     const offset = await this.files.size(id);
     if (offset === undefined) throw unknownUpload(id);
     const { range, length } = chunk;
@@ -142,9 +147,13 @@ export class UploadService {
       throw tooLarge(this.maxBlobSize);
     }
     let written: number;
+    // A lost hold stops the chunk: the store's append fails and keeps the session at `offset`.
+    const stop = (): void => void body.destroy(lost.reason as Error);
+    lost.addEventListener('abort', stop, { once: true });
     try {
       written = await this.files.append(id, offset, expected === undefined ? body : declaredLength(body, expected), Math.min(expected ?? Infinity, room));
     } catch (err) {
+      if (lost.aborted) throw lost.reason;
       if (err instanceof TooLargeError) {
         if (expected === undefined || expected > room) throw tooLarge(this.maxBlobSize);
         throw new RegistryError('BLOB_UPLOAD_INVALID', `chunk is longer than the ${err.limit} bytes declared`, { declared: err.limit });
@@ -153,21 +162,21 @@ export class UploadService {
         throw new RegistryError('BLOB_UPLOAD_INVALID', `chunk has ${err.received} bytes but ${err.declared} were declared`, { declared: err.declared, received: err.received });
       }
       throw err;
+    } finally {
+      lost.removeEventListener('abort', stop);
     }
     await this.index.touchUpload(id, this.clock.now());
     return offset + written;
   }
 
-  private async exclusive<T>(id: string, work: () => Promise<T>): Promise<T> {
-    if (this.busy.has(id)) {
-      throw new RegistryError('BLOB_UPLOAD_INVALID', 'another request is writing to this upload', { id }, 416);
-    }
-    this.busy.add(id);
-    try {
-      return await work();
-    } finally {
-      this.busy.delete(id);
-    }
+  /** Runs `work` holding the session (upload-claim.ts); 416 when another request holds it. */
+  private async exclusive<T>(id: string, body: Readable | undefined, work: (lost: AbortSignal) => Promise<T>): Promise<T> {
+    const result = await withUploadClaim(this.index, this.clock, this.claim, id, work);
+    if (result.claimed) return result.value;
+    body?.resume();
+    // claimUpload is false for a session that went meanwhile too: that one is unknown, not busy.
+    if (!(await this.index.getUpload(id))) throw unknownUpload(id);
+    throw uploadBusy(id);
   }
 
   private async discard(id: string): Promise<void> {

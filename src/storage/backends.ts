@@ -38,7 +38,7 @@ export interface BackendOptions {
 export function createBackend(location: BackendLocation, options: BackendOptions): StorageBackend {
   if (location.kind === 's3') {
     if (!options.s3) throw new Error(`${options.setting}: an s3:// location needs the [s3] settings`);
-    return createS3Backend({
+    const backend = createS3Backend({
       client: createS3Client(options.s3),
       bucket: location.bucket,
       prefix: location.prefix,
@@ -46,6 +46,15 @@ export function createBackend(location: BackendLocation, options: BackendOptions
       redirectTtlSeconds: Math.round(options.s3.redirect_ttl / 1000),
       ...(options.clock ? { clock: options.clock } : {}),
     });
+    // /ready names the setting and the bucket, as the filesystem driver names its root.
+    const where = `${options.setting} "s3://${location.bucket}/${location.prefix}"`;
+    return {
+      ...backend,
+      ready: () =>
+        backend.ready().catch((err: unknown) => {
+          throw new Error(`${where}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+        }),
+    };
   }
   return createFsBackend({
     root: location.path,

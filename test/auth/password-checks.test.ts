@@ -108,7 +108,7 @@ describe('sign-in when every password worker is busy', () => {
   test('a check beyond the queue is "limited" with Retry-After 1, and does not count as a failure', async () => {
     const root = await rootWithUsers('keel-passwords', { alice: { password: 'a-pass', cost: 6 } });
     const config = parseConfig('[auth]\nhtpasswd = "htpasswd"\npassword_workers = 1\npassword_queue = 0\n[auth.failures]\nper_user = 2\n', 'test', root, {}, { listen: '127.0.0.1:0' });
-    const auth = createAuth(config, new ManualClock(), pino({ level: 'silent' }));
+    const auth = await createAuth(config, new ManualClock(), pino({ level: 'silent' }));
     if (!auth) throw new Error('auth should be on');
     try {
       // The first call takes the only worker before it yields; the second finds no room.

@@ -58,7 +58,7 @@ describe('limits', () => {
 });
 
 describe('auth off', () => {
-  test('logs a warning when listening beyond loopback, and none on loopback', () => {
+  test('logs a warning when listening beyond loopback, and none on loopback', async () => {
     const logged: string[] = [];
     const sink = new Writable({
       write(chunk: Buffer, _e, done) {
@@ -67,8 +67,8 @@ describe('auth off', () => {
       },
     });
     const logger = pino({ level: 'info' }, sink);
-    expect(createAuth(parseConfig('listen = "0.0.0.0:5000"', 'c', '/tmp'), systemClock, logger)).toBeUndefined();
-    expect(createAuth(parseConfig('listen = "127.0.0.1:5000"', 'c', '/tmp'), systemClock, logger)).toBeUndefined();
+    expect(await createAuth(parseConfig('listen = "0.0.0.0:5000"', 'c', '/tmp'), systemClock, logger)).toBeUndefined();
+    expect(await createAuth(parseConfig('listen = "127.0.0.1:5000"', 'c', '/tmp'), systemClock, logger)).toBeUndefined();
     expect(logged).toHaveLength(1);
     expect(JSON.parse(logged[0] as string)).toMatchObject({ level: 40, listen: '0.0.0.0:5000', msg: expect.stringContaining('authentication is off') });
   });

@@ -79,7 +79,7 @@ describe('a local blob whose file disagrees with the index', () => {
   const fileOf = (digest: string): string => blobPath(keel.config.registry_storage, digest as Digest);
   const failures = async (): Promise<number> => {
     const text = await (await fetch(`${keel.url}/metrics`)).text();
-    const line = text.split('\n').find((l) => l.startsWith('keel_blob_integrity_failures_total{store="registry"}'));
+    const line = text.split('\n').find((l) => l.startsWith('keel_blob_integrity_failures_total{store="registry",replica='));
     return line === undefined ? 0 : Number(line.split(' ').pop());
   };
   const loggedFor = (digest: string): Array<Record<string, unknown>> =>

@@ -36,7 +36,7 @@ afterAll(async () => {
 /** Index writes that have found the lock held so far (keel_index_write_waits_total). */
 async function writeWaits(): Promise<number> {
   const text = await (await client.fetch('/metrics')).text();
-  return Number(/^keel_index_write_waits_total (\d+)$/m.exec(text)?.[1] ?? 0);
+  return Number(/^keel_index_write_waits_total\{replica="[^"]+"\} (\d+)$/m.exec(text)?.[1] ?? 0);
 }
 
 /** A request whose settling can be asked about without awaiting it. */

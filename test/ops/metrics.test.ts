@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { pino } from 'pino';
 import { runGc } from '../../src/gc/run-gc.js';
@@ -7,12 +8,22 @@ import { Client, randomBytes } from '../support/oci-client.js';
 let upstream: KeelProcess;
 let keel: KeelProcess;
 
-/** The value of one sample in the Prometheus text, e.g. metric('x_total{a="b"}'). */
+const REPLICA = 'replica-7';
+
+/**
+ * The value of one sample in the Prometheus text, e.g. metric('x_total{a="b"}'), named without
+ * the replica label: the scrape first checks that every sample carries it.
+ */
 async function scrape(url: string): Promise<(sample: string) => number> {
   const res = await fetch(url);
   expect(res.status).toBe(200);
   expect(res.headers.get('content-type')).toMatch(/^text\/plain/);
-  const text = await res.text();
+  const samples = (await res.text()).split('\n').filter((l) => l !== '' && !l.startsWith('#'));
+  expect(samples.length).toBeGreaterThan(50);
+  expect(samples.filter((l) => !l.includes(`replica="${REPLICA}"`))).toEqual([]);
+  // prom-client puts the default label first in some series, last in others.
+  const label = `replica="${REPLICA}"`;
+  const text = samples.map((l) => l.replace(`{${label}}`, '').replace(`{${label},`, '{').replace(`,${label}`, '')).join('\n');
   return (sample: string) => {
     const line = text.split('\n').find((l) => l.startsWith(`${sample} `));
     return line === undefined ? NaN : Number(line.slice(sample.length + 1));
@@ -21,11 +32,20 @@ async function scrape(url: string): Promise<(sample: string) => number> {
 
 beforeAll(async () => {
   upstream = await startKeel();
-  keel = await startKeel({ toml: `[proxy.upstreams.up]\nurl = "${upstream.url}"\nallow_private = true\n[gc]\ngrace = "0s"\n[metrics]\nlisten = "127.0.0.1:0"\n` });
+  keel = await startKeel({ toml: `[proxy.upstreams.up]\nurl = "${upstream.url}"\nallow_private = true\n[gc]\ngrace = "0s"\n[metrics]\nlisten = "127.0.0.1:0"\n[cluster]\nreplica = "${REPLICA}"\n` });
 });
 afterAll(async () => {
   await keel.destroy();
   await upstream.destroy();
+});
+
+describe('the replica label', () => {
+  test('is the host name when cluster.replica is empty', async () => {
+    const text = await (await fetch(`${upstream.url}/metrics`)).text();
+    const samples = text.split('\n').filter((l) => l !== '' && !l.startsWith('#'));
+    expect(samples.length).toBeGreaterThan(50);
+    expect(samples.filter((l) => !l.includes(`replica="${hostname()}"`))).toEqual([]);
+  });
 });
 
 describe('/metrics after a known sequence', () => {

@@ -82,7 +82,7 @@ function pullFull(url: string): FullPull {
 /** How many blob requests joined a download already in flight, from Keel's metrics. */
 async function blobJoins(keel: KeelProcess): Promise<number> {
   const text = await (await fetch(`${keel.url}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith('keel_proxy_singleflight_joins_total{kind="blob"}'));
+  const line = text.split('\n').find((l) => l.startsWith('keel_proxy_singleflight_joins_total{kind="blob",replica='));
   return line === undefined ? 0 : Number(line.split(' ').pop());
 }
 

@@ -17,6 +17,13 @@ describe('RepoCache', () => {
     expect(cache.get('a', 'v1')).toBeUndefined();
   });
 
+  test('with a TTL of 0 (a shared index) it keeps nothing, even at the same instant', () => {
+    const clock = new ManualClock(0);
+    const cache = new RepoCache<ManifestRecord>(clock, 0);
+    cache.set('a', 'v1', record(1), cache.generation('a'));
+    expect(cache.get('a', 'v1')).toBeUndefined();
+  });
+
   test('forget drops a repository, and a lookup that began before it is not cached', () => {
     const cache = new RepoCache<ManifestRecord>(new ManualClock(0));
     cache.set('a', 'v1', record(1), cache.generation('a'));

@@ -5,6 +5,12 @@
  * flushed behind the writes (flush-behind.ts) and followed by the off-thread hasher
  * (file-hasher.ts), so digest() at the end has little left to do; commit() renames the file
  * into the filesystem blob store (no copy).
+ *
+ * Several processes on one filesystem (replicas sharing a volume) may each take chunks of one
+ * session: the size is the file's, read every time, and a process's hasher reads on from where
+ * it stopped to the size asked for. What it hashed cannot change under it: only one request at
+ * a time writes a session (the index's upload claim), and a failed chunk is cut back to the
+ * size it started at, never below a byte another process already acknowledged.
  */
 import { mkdir, open, readdir, stat, truncate, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
