@@ -56,10 +56,18 @@ async function gcLockHolders(): Promise<number[]> {
   return rows.map((r) => r.pid);
 }
 
+/** A sample's value, by name and some of its labels (every series also carries the replica label). */
 async function metric(server: KeelProcess, sample: string): Promise<number> {
   const text = await (await fetch(`http://127.0.0.1:${server.running.metricsAddress?.port}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${sample} `));
-  return line === undefined ? NaN : Number(line.slice(sample.length + 1));
+  const [name, wanted = ''] = sample.replace('}', '').split('{') as [string, string?];
+  const labels = wanted === '' ? [] : wanted.split(',');
+  for (const line of text.split('\n')) {
+    const m = /^([^{ ]+)(?:\{([^}]*)\})? (\S+)$/.exec(line);
+    if (!m || m[1] !== name) continue;
+    const has = (m[2] ?? '').split(',');
+    if (labels.every((l) => has.includes(l))) return Number(m[3]);
+  }
+  return NaN;
 }
 
 beforeAll(async () => {
