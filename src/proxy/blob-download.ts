@@ -107,17 +107,18 @@ export class BlobDownload {
       let buffer: Buffer | undefined;
       for (;;) {
         this.throwIfFailed();
-        if (this.sealed || this.state !== 'running') {
-          await Promise.race([this.settled, closed.promise]);
-          this.throwIfFailed();
-          if (position < this.written) await this.readStored(dest, position, this.written - 1);
-          return;
-        }
+        if (this.sealed || this.state !== 'running') return await this.rest(dest, position, closed.promise);
         const verified = Math.max(0, this.written - 1);
         if (position < verified) {
           buffer ??= Buffer.allocUnsafe(READ_CHUNK);
           const bytesRead = await this.readSpool(buffer, position, verified - position);
-          if (bytesRead === 0) throw new Error(`the download spool ended at byte ${position}, before byte ${verified}`);
+          if (bytesRead === 0) {
+            // The spool holds less than was written: a writer whose write failed cuts its file
+            // back (all or nothing) before the download is sealed. The download's outcome, not
+            // this short read, is the answer: a client told of a failure before the download
+            // is known to have failed would retry into it (blob-fetcher.ts).
+            return await this.rest(dest, position, closed.promise);
+          }
           position += bytesRead;
           await Promise.race([write(dest, buffer.subarray(0, bytesRead)), closed.promise]);
           continue;
@@ -134,6 +135,13 @@ export class BlobDownload {
       unsubscribe?.();
       closed.dispose();
     }
+  }
+
+  /** Waits for the outcome; then fails with the download, or sends what `dest` lacks from the store. */
+  private async rest(dest: Writable, position: number, closed: Promise<never>): Promise<void> {
+    await Promise.race([this.settled, closed]);
+    this.throwIfFailed();
+    if (position < this.written) await this.readStored(dest, position, this.written - 1);
   }
 
   private throwIfFailed(): void {

@@ -30,7 +30,11 @@ import type { SourceRequester } from './source-requester.js';
 import type { Source } from './sources.js';
 
 export class BlobFetcher {
-  /** Keyed by source and digest; a download leaves it when it is stored or has failed. */
+  /**
+   * Keyed by source and digest; a download leaves it when it is stored, or as soon as it is
+   * known to have failed (before any reader hears of it), so a client retrying after its
+   * error starts a new download instead of joining the failed one.
+   */
   readonly flights: SingleFlight<BlobDownload | undefined>;
 
   constructor(
@@ -55,7 +59,13 @@ export class BlobFetcher {
    */
   fetch(source: Source, repo: string, digest: Digest): Promise<BlobDownload | undefined> {
     // The flight lasts until the download is stored or failed, not only until it started.
-    return this.flights.run(flightKey(source.name, digest), () => this.start(source, repo, digest), (download) => download?.settled ?? Promise.resolve());
+    const key = flightKey(source.name, digest);
+    const flight: Promise<BlobDownload | undefined> = this.flights.run(
+      key,
+      () => this.start(source, repo, digest, () => this.flights.leave(key, flight)),
+      (download) => download?.settled ?? Promise.resolve(),
+    );
+    return flight;
   }
 
   /** The download of this blob in flight in this process (starting or running), for the peer path. */
@@ -63,18 +73,19 @@ export class BlobFetcher {
     return this.flights.current(flightKey(upstream, digest));
   }
 
-  private async start(source: Source, repo: string, digest: Digest): Promise<BlobDownload | undefined> {
-    if (!this.cluster) return this.fromUpstream(source, repo, digest, undefined);
+  /** `leave` ends this download's flight (it has failed). */
+  private async start(source: Source, repo: string, digest: Digest, leave: () => void): Promise<BlobDownload | undefined> {
+    if (!this.cluster) return this.fromUpstream(source, repo, digest, undefined, leave);
     const key = `${source.name}/${digest}`;
     const claim = await claimLease(this.cluster.lease, key);
-    if (!claim.won) return this.fromPeer(source, repo, digest, key, this.cluster);
+    if (!claim.won) return this.fromPeer(source, repo, digest, key, this.cluster, leave);
     try {
       // A holder that just finished has stored it and released the lease this replica now won.
       if ((await this.storedSize(source, repo, digest)) !== undefined) {
         await claim.keeper.release();
         return undefined;
       }
-      return await this.fromUpstream(source, repo, digest, claim.keeper);
+      return await this.fromUpstream(source, repo, digest, claim.keeper, leave);
     } catch (err) {
       await claim.keeper.release();
       throw err;
@@ -88,7 +99,7 @@ export class BlobFetcher {
   }
 
   /** Follows the replica holding the lease; it has the upstream's bytes, this one stores and verifies them too. */
-  private async fromPeer(source: Source, repo: string, digest: Digest, key: string, cluster: RelayDeps): Promise<BlobDownload | undefined> {
+  private async fromPeer(source: Source, repo: string, digest: Digest, key: string, cluster: RelayDeps, leave: () => void): Promise<BlobDownload | undefined> {
     const relay = new PeerRelay(cluster, key, source.name, digest, {
       stored: async (from) => {
         const size = await this.storedSize(source, repo, digest);
@@ -114,17 +125,17 @@ export class BlobFetcher {
       // The lease is this replica's only if it took the download over on the way. The relay
       // verified the bytes; stored by the holder already, they need not be stored again.
       const storedElsewhere = async (): Promise<boolean> => (await this.storedSize(source, repo, digest)) !== undefined;
-      return await this.begin(source, undefined, digest, opened.size, Readable.from(opened.body), () => relay.keeper, storedElsewhere);
+      return await this.begin(source, undefined, digest, opened.size, Readable.from(opened.body), () => relay.keeper, leave, storedElsewhere);
     } catch (err) {
       await relay.keeper?.release();
       throw err;
     }
   }
 
-  private async fromUpstream(source: Source, repo: string, digest: Digest, keeper: LeaseKeeper | undefined): Promise<BlobDownload> {
+  private async fromUpstream(source: Source, repo: string, digest: Digest, keeper: LeaseKeeper | undefined, leave: () => void): Promise<BlobDownload> {
     const { member, reply } = await this.requester.request(source, { method: 'GET', repo, suffix: `blobs/${digest}` }, 'BLOB_UNKNOWN');
     const length = Number(reply.headers['content-length']);
-    const download = await this.begin(source, member.name, digest, Number.isSafeInteger(length) ? length : undefined, reply.body, () => keeper);
+    const download = await this.begin(source, member.name, digest, Number.isSafeInteger(length) ? length : undefined, reply.body, () => keeper, leave);
     download.repositories.add(repo);
     return download;
   }
@@ -132,7 +143,9 @@ export class BlobFetcher {
   /**
    * Starts writing `body` to the store as a download readers follow. `member` is the upstream
    * member it comes from (undefined: relayed from a peer). The lease `keeper()` names, if any,
-   * is given up once the download is stored (so a replica claiming it next finds the blob) or failed.
+   * is given up once the download is stored (so a replica claiming it next finds the blob) or
+   * failed, always before this process's flight ends (`leave`, or the flight's hold on
+   * `settled`): a new download here claims the lease anew, and a late release would drop it.
    */
   private async begin(
     source: Source,
@@ -141,6 +154,7 @@ export class BlobFetcher {
     size: number | undefined,
     body: Readable,
     keeper: () => LeaseKeeper | undefined,
+    leave: () => void,
     storedElsewhere: () => Promise<boolean> = () => Promise.resolve(false),
   ): Promise<BlobDownload> {
     let writer: BlobWriter | undefined;
@@ -154,7 +168,8 @@ export class BlobFetcher {
       throw err;
     }
     const download: BlobDownload = new BlobDownload(spool, size, (dest, start, end) => this.content.send(digest, dest, download.written, { start, end }));
-    void this.write(source, member, digest, body, download, writer, spool, storedElsewhere).finally(() => keeper()?.release());
+    const ended = { release: async () => keeper()?.release(), leave };
+    void this.write(source, member, digest, body, download, writer, spool, storedElsewhere, ended);
     return download;
   }
 
@@ -167,6 +182,7 @@ export class BlobFetcher {
     writer: BlobWriter,
     spool: DownloadSpool,
     storedElsewhere: () => Promise<boolean>,
+    ended: { release: () => Promise<void>; leave: () => void },
   ): Promise<void> {
     let counted = 0;
     const from = member ?? 'a peer replica';
@@ -197,10 +213,17 @@ export class BlobFetcher {
       }
       await this.index.putBlob(source.name, digest, writer.size, download.repositories, this.clock.now());
       await spool.close();
+      await ended.release();
       download.succeeded();
       this.logger.info({ upstream: source.name, member: from, digest, bytes: writer.size }, 'proxy blob cached');
     } catch (err) {
       await download.seal();
+      // Known failed: the lease goes first, then the flight, and only then (below) do readers
+      // hear of it. A client retrying after its error therefore starts a new download (one
+      // upstream fetch still: this one's body is dead) and claims a lease nobody releases
+      // under it.
+      await ended.release();
+      ended.leave();
       await writer.cancel().catch(() => undefined);
       await spool.close().catch(() => undefined);
       const message = (err as Error).message;

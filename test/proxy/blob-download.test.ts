@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { EventEmitter, once } from 'node:events';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -209,5 +210,52 @@ describe.each([
     expect((await collect(d)).equals(data)).toBe(true);
     expect(await readdir(join(dir, 'tmp', 'ingest'))).toEqual([]);
     expect(await readdir(join(dir, 'spool')).catch(() => [])).toEqual([]);
+  });
+});
+
+describe('BlobDownload readers of a writer that cuts its file back on a failed write', () => {
+  // The filesystem writer makes a failed write all or nothing: it truncates its file before
+  // the write rejects, so before BlobFetcher seals the download a reader may find fewer bytes
+  // in the spool than were written. That reader must hear the download's failure once the
+  // download has failed, not an error of its own earlier: a client told early retries while
+  // the failing download is still in flight, joins it, and gets its 503 (the flake of
+  // proxy-faults' "killed mid-blob").
+  test('a reader that finds the spool cut waits for the outcome and gets the download error', async () => {
+    const data = randomBytes(2000);
+    const d = await newDownload(8000);
+    const { writer, spool } = harness(d);
+    const reads: number[] = [];
+    const read = new EventEmitter();
+    const follower = new BlobDownload(
+      {
+        ...spool,
+        readAt: async (buffer, position, length) => {
+          const bytes = await spool.readAt(buffer, position, length);
+          reads.push(bytes);
+          read.emit('read');
+          return bytes;
+        },
+      },
+      8000,
+      () => Promise.reject(new Error('nothing is stored')),
+    );
+    const body = new Readable({ read: () => undefined });
+    const grew = (total: number): void => follower.grewTo(total);
+    const writing = writer.write(body, { landed: grew });
+    body.push(data);
+    while (follower.written < data.length) await new Promise<void>((resolve) => follower.onChange(resolve));
+    body.destroy(new Error('upstream cut'));
+    await expect(writing).rejects.toThrow('upstream cut');
+
+    const outcome: string[] = [];
+    const reader = collect(follower).catch((err: Error) => outcome.push(`reader: ${err.message}`));
+    await once(read, 'read');
+    expect(reads).toEqual([0]);
+    outcome.push('download failed');
+    await follower.seal();
+    await writer.cancel();
+    follower.failed(new Error('download from upstream failed: upstream cut'));
+    await reader;
+    expect(outcome).toEqual(['download failed', 'reader: download from upstream failed: upstream cut']);
   });
 });
