@@ -31,7 +31,8 @@ export type ToolName =
   | 'monmaptool'
   | 'radosgw'
   | 'radosgw-admin'
-  | 'ceph';
+  | 'ceph'
+  | 'nginx';
 
 interface Tool {
   path: string;
@@ -64,6 +65,8 @@ export const TOOLS: Readonly<Record<ToolName, Tool>> = Object.freeze({
   radosgw: { path: '/usr/bin/radosgw', pkg: 'radosgw' },
   'radosgw-admin': { path: '/usr/bin/radosgw-admin', pkg: 'ceph-common' },
   ceph: { path: '/usr/bin/ceph', pkg: 'ceph-common' },
+  // The load balancer in front of several Keel replicas (test/support/nginx.ts).
+  nginx: { path: '/usr/sbin/nginx', pkg: 'nginx' },
 });
 
 export function toolPath(name: ToolName): string {
