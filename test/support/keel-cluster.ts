@@ -95,6 +95,11 @@ export interface KeelCluster {
    * `match` accepts; polls the log file, rejects after `timeoutMs` with what it saw.
    */
   waitForLog(i: number, match: (entry: LogEntry) => boolean, options?: { from?: number; timeoutMs?: number }): Promise<LogEntry>;
+  /**
+   * For failure messages: warnings and errors (level >= 40) and aborted requests every replica
+   * logged, with its name, and nginx's warnings and errors.
+   */
+  problems(): Promise<string[]>;
   /** Idempotent: stops nginx, every replica, the database and the S3 cluster. */
   stop(): Promise<void>;
 }
@@ -293,6 +298,14 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<K
           if (Date.now() > deadline) throw new Error(`${s.name} logged no matching line within ${opts.timeoutMs ?? 120_000} ms; last lines:\n${entries.slice(-10).map((e) => JSON.stringify(e)).join('\n')}`);
           await sleep(LOG_POLL_MS);
         }
+      },
+      async problems() {
+        const out: string[] = [];
+        for (const r of replicas) {
+          for (const e of await r.logs()) if ((typeof e.level === 'number' && e.level >= 40) || e.aborted === true) out.push(`${r.name}: ${JSON.stringify(e)}`);
+        }
+        const nginxLines = (await lb.errorLog()).split('\n').filter((l) => /\[(warn|error|crit|alert|emerg)\]/.test(l));
+        return [...out, ...nginxLines.map((l) => `nginx: ${l}`)];
       },
       stop() {
         stopping ??= stopAll();

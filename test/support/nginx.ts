@@ -32,6 +32,8 @@ export interface Nginx {
   readonly dir: string;
   /** Every request nginx has logged so far, in order. */
   accessLog(): Promise<NginxRequest[]>;
+  /** nginx's error log (warnings and errors about upstreams and clients). */
+  errorLog(): Promise<string>;
   /** Idempotent: stops nginx by its PID and removes the dir. */
   stop(): Promise<void>;
 }
@@ -165,6 +167,7 @@ export async function startNginx(upstreams: readonly string[]): Promise<Nginx> {
         url: `http://127.0.0.1:${port}`,
         pid: proc.pid,
         dir,
+        errorLog: async () => readFile(join(dir, 'error.log'), 'utf8').catch(() => ''),
         accessLog: async () => parseAccessLog(await readFile(join(dir, 'access.log'), 'utf8').catch(() => '')),
         stop() {
           stopping ??= (async () => {
