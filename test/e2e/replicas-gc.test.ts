@@ -84,12 +84,14 @@ interface GcResult {
   code: number | null;
   blobs: number;
   manifests: number;
+  /** What a failed run wrote on stderr. */
+  stderr?: string;
 }
 
 async function gcOnce(configFile: string, cwd: string, grace = '1s'): Promise<GcResult> {
   const gc = run(GC, ['--config', configFile, '--store', 'registry', '--delete-untagged', '--grace', grace, '--json'], { cwd });
   const code = await gc.exited;
-  if (code !== 0) return { code, blobs: 0, manifests: 0 };
+  if (code !== 0) return { code, blobs: 0, manifests: 0, stderr: `${gc.stderr()}${gc.stdout()}`.slice(-2000) };
   const line = gc.stdout().trim().split('\n').pop() ?? '';
   const summary = JSON.parse(line) as { stores: Array<{ blobs: number; manifests: number }> };
   return { code, blobs: summary.stores.reduce((n, s) => n + s.blobs, 0), manifests: summary.stores.reduce((n, s) => n + s.manifests, 0) };
@@ -101,10 +103,12 @@ test('scripts/gc from two replicas\' configs during pushes, pulls and deletions 
   const gcResults: GcResult[] = [];
   const gcDone = (): boolean => gcResults.filter((r) => r.code === 0).length >= GC_RUNS;
   let pushersDone = 0;
-  const stressing = (): boolean => pushersDone < PUSHERS;
+  /** A collection that failed (not "locked") ends the run at once: the pushers would wait for GC_RUNS forever. */
+  const gcFailed = (): boolean => gcResults.some((r) => r.code !== 0 && r.code !== LOCKED);
+  const stressing = (): boolean => pushersDone < PUSHERS && !gcFailed();
 
   const pusher = async (p: number): Promise<void> => {
-    for (let i = 0; i < PUSHES || !gcDone(); i++) kept.push(await pushImage(`ha/gc${p}`, `p${p}-${i}`, base));
+    for (let i = 0; (i < PUSHES || !gcDone()) && !gcFailed(); i++) kept.push(await pushImage(`ha/gc${p}`, `p${p}-${i}`, base));
     pushersDone++;
   };
   const puller = async (): Promise<void> => {
