@@ -9,6 +9,7 @@ import { reloadAuth } from './auth/auth-reload.js';
 import { HtpasswdError } from './auth/htpasswd.js';
 import { packageVersion, parseCommandLine, UsageError } from './cli/args.js';
 import { ConfigError, StartupError } from './config/errors.js';
+import { describeIndex } from './config/index-location.js';
 import { loadConfig, readConfig } from './config/load.js';
 import { createLogger } from './log.js';
 import { systemClock } from './primitives/clock.js';
@@ -54,7 +55,7 @@ async function main(): Promise<void> {
   // SIGHUP's default is to end the process: handled from here on, even while still starting.
   let onHangup = (): void => void logger.warn({ signal: 'SIGHUP' }, 'still starting: nothing reloaded');
   process.on('SIGHUP', () => onHangup());
-  const where = { storage: config.registry_storage, database: config.database };
+  const where = { storage: config.registry_storage, database: describeIndex(config.index) };
   if (loaded.file) logger.info({ file: loaded.file, ...where }, 'configuration read');
   else logger.info({ looked_for: loaded.looked, ...where }, 'no configuration file, embedded defaults');
   for (const warning of loaded.warnings) logger.warn(warning);

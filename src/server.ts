@@ -17,14 +17,17 @@ import { createApp } from './app.js';
 import type { AuthService } from './auth/auth-service.js';
 import { messageClasses } from './http/message-classes.js';
 import { StartupError } from './config/errors.js';
+import { describeIndex } from './config/index-location.js';
 import { checkStorage } from './config/preflight.js';
 import type { Config } from './config/schema.js';
 import { metricsRouter } from './http/routes/metrics.js';
+import type { KeelMetrics } from './metrics/keel-metrics.js';
 import type { Clock } from './primitives/clock.js';
 import { buildServices, type Services } from './services.js';
 import { DiskFullWatch } from './storage/disk-full-watch.js';
 import { S3SettingsError, checkS3Locations, type S3LocationToCheck } from './storage/backends.js';
-import { openDatabase, sqliteIndexes } from './storage/indexes.js';
+import type { IndexSet } from './storage/index-set.js';
+import { IndexOpenError, openIndexes } from './storage/indexes.js';
 import type { FreeSpace } from './storage/backends.js';
 
 export interface ServerDeps {
@@ -90,11 +93,18 @@ function tlsCredentials(tls: Config['tls']): { cert: Buffer; key: Buffer } {
   return credentials;
 }
 
-function openIndex(path: string): ReturnType<typeof openDatabase> {
+/** The index `database` names, opened (and migrated); a failure is one line naming the setting. */
+async function openIndex(config: Config, logger: Logger, clock: Clock, onWriteWait: () => void): Promise<IndexSet> {
   try {
-    return openDatabase(path, { busyTimeoutMs: 0 });
+    return await openIndexes(config.index, {
+      clock,
+      onWriteWait,
+      poolSize: config.database_pool_size,
+      onIdleError: (err) => logger.warn({ err: err.message }, 'a pooled connection to the index database failed while idle; it is replaced'),
+    });
   } catch (err) {
-    throw new StartupError(`database "${path}": cannot open it as the SQLite index (${(err as Error).message}); restore it from a backup or set database (KEEL_DATABASE) to a new file`, { cause: err });
+    if (err instanceof IndexOpenError) throw new StartupError(`database "${describeIndex(config.index)}": ${err.message}`, { cause: err });
+    throw err;
   }
 }
 
@@ -138,13 +148,23 @@ export async function startServer({ config, logger, clock, freeSpace }: ServerDe
   if (config.storage.proxy.kind === 'filesystem') roots.proxy_storage = config.storage.proxy.path;
   checkStorage(config);
   await checkS3Storage(config);
-  // No sleeping inside SQLite on this thread: writes wait for the lock in SqliteWriter.
-  const db = openIndex(config.database);
+  // The index opens before the metrics exist (PostgreSQL connects and migrates): lock waits reach them once built.
+  let metricsOf: KeelMetrics | undefined;
+  const indexes = await openIndex(config, logger, clock, () => metricsOf?.indexWriteWaited());
   let services: Services;
   try {
-    services = buildServices(config, logger, clock, (metrics) => sqliteIndexes(db, { clock, ...(metrics ? { onWriteWait: () => metrics.indexWriteWaited() } : {}) }), freeSpace);
+    services = buildServices(
+      config,
+      logger,
+      clock,
+      (metrics) => {
+        metricsOf = metrics;
+        return indexes;
+      },
+      freeSpace,
+    );
   } catch (err) {
-    db.close();
+    await indexes.close();
     throw err;
   }
   const { metrics } = services;
@@ -156,7 +176,7 @@ export async function startServer({ config, logger, clock, freeSpace }: ServerDe
     ops: {
       stats: services.stats,
       backends: services.backends,
-      diskFull: new DiskFullWatch({ ...roots, database: dirname(config.database) }),
+      diskFull: new DiskFullWatch(config.index.kind === 'sqlite' ? { ...roots, database: dirname(config.index.path) } : roots),
       ...(metrics ? { metrics } : {}),
       metricsHere: config.metrics.listen === '',
       metricsUsers: config.metrics.users,
@@ -202,7 +222,7 @@ export async function startServer({ config, logger, clock, freeSpace }: ServerDe
     throw err;
   }
   logger.info(
-    { address: address.address, port: address.port, tls: config.tls.cert !== '', auth: services.auth !== undefined, metrics_port: metricsAddress?.port, storage: config.registry_storage, node: process.version },
+    { address: address.address, port: address.port, tls: config.tls.cert !== '', auth: services.auth !== undefined, metrics_port: metricsAddress?.port, storage: config.registry_storage, database: describeIndex(config.index), node: process.version },
     'keel listening',
   );
 

@@ -16,7 +16,7 @@ import { parseConfig } from '../../src/config/load.js';
 import { runGc } from '../../src/gc/run-gc.js';
 import type { Digest } from '../../src/primitives/types.js';
 import { blobPath } from '../../src/storage/fs/paths.js';
-import { openDatabase } from '../../src/storage/sqlite-index.js';
+import { openDatabase } from '../../src/storage/sqlite/sqlite-index.js';
 
 const BLOBS = Number(process.env.GC_BENCH_BLOBS ?? 100_000);
 const MANIFESTS = Number(process.env.GC_BENCH_MANIFESTS ?? 10_000);

@@ -11,7 +11,10 @@ export const DEFAULTS = {
   temporary_registry_storage: 'storage/_tmp',
   /** A directory, or "s3://<bucket>/<prefix>" (the same bucket as registry_storage or another, not the same keys). */
   proxy_storage: 'storage/proxy',
+  /** The index: a SQLite file, or "postgres://user:password@host:5432/db" (several replicas share one PostgreSQL). */
   database: 'storage/index.db',
+  /** PostgreSQL only: connections each Keel process keeps at most. */
+  database_pool_size: 10,
   limits: {
     max_manifest_size: '4MiB',
     max_list_page: 10000,

@@ -12,6 +12,7 @@ import { fromEnv, type EnvOrigin } from './env.js';
 import { ConfigError } from './errors.js';
 import { interpolateS3, interpolateUpstreams } from './interpolate.js';
 import { configSchema, type Config } from './schema.js';
+import { parseIndexLocation, redactUrl, type IndexLocation } from './index-location.js';
 import { parseStorageLocation, type StorageLocation } from './storage-location.js';
 import { merge, type Table } from './table.js';
 
@@ -69,7 +70,9 @@ export function parseConfigText(text: string, source: string, baseDir: string, e
       }
       const origin = originOf(issue.path, environment.origins);
       // A value from the environment is blamed on its variable: the file may not even mention the key.
-      if (origin) return `${origin.variable}=${JSON.stringify(origin.value)} (key "${formatIssuePath(issue.path)}"): ${issue.message}`;
+      // A database URL may hold a password: never repeated in a message.
+      const shown = issue.path[0] === 'database' && origin ? redactUrl(origin.value) : origin?.value;
+      if (origin) return `${origin.variable}=${JSON.stringify(shown)} (key "${formatIssuePath(issue.path)}"): ${issue.message}`;
       return `${source}: key "${formatIssuePath(issue.path)}": ${issue.message}`;
     });
     throw new ConfigError(lines.join('; '));
@@ -82,16 +85,19 @@ export function parseConfigText(text: string, source: string, baseDir: string, e
   };
   const registry = location(data.registry_storage);
   const proxy = location(data.proxy_storage);
-  // The string fields keep their old meaning for paths (resolved), and hold the URL for S3.
+  const parsedIndex = parseIndexLocation(data.database);
+  if ('error' in parsedIndex) throw new Error('unreachable: the schema accepted an invalid database');
+  const index: IndexLocation = parsedIndex.kind === 'sqlite' ? { kind: 'sqlite', path: resolve(baseDir, parsedIndex.path) } : parsedIndex;
+  // The string fields keep their old meaning for paths (resolved), and hold the URL for S3 and PostgreSQL.
   const config: Config = {
     ...data,
     registry_storage: registry.kind === 'filesystem' ? registry.path : data.registry_storage,
     proxy_storage: proxy.kind === 'filesystem' ? proxy.path : data.proxy_storage,
+    database: index.kind === 'sqlite' ? index.path : index.url,
     storage: { registry, proxy },
+    index,
   };
-  for (const key of ['temporary_registry_storage', 'database'] as const) {
-    config[key] = resolve(baseDir, config[key]);
-  }
+  config.temporary_registry_storage = resolve(baseDir, config.temporary_registry_storage);
   for (const key of ['htpasswd', 'signing_key'] as const) {
     if (config.auth[key] !== '') config.auth[key] = resolve(baseDir, config.auth[key]);
   }

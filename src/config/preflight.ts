@@ -1,6 +1,6 @@
 /**
  * Start-up checks of the paths the configuration names, before anything opens them: each
- * storage root and the database's directory is created if missing and proven writable by
+ * storage root and a SQLite database's directory is created if missing and proven writable by
  * writing a file there; the database, if it exists, must be a writable regular file. A
  * failure is one StartupError naming the setting, the path and the reason, so that a
  * read-only volume is found at start and not by the first push after a whole upload.
@@ -119,7 +119,8 @@ export function checkStorage(config: Config): void {
   if (config.storage.registry.kind === 'filesystem') checkDirectory('registry_storage', config.storage.registry.path);
   checkDirectory('temporary_registry_storage', config.temporary_registry_storage);
   if (config.storage.proxy.kind === 'filesystem') checkDirectory('proxy_storage', config.storage.proxy.path);
-  checkDatabase(config.database);
+  // A PostgreSQL index is checked by connecting to it (storage/pg/pg-pool.ts).
+  if (config.index.kind === 'sqlite') checkDatabase(config.index.path);
   // The signing key is created on first start when authentication is on: its directory must take it.
   if (config.auth.htpasswd !== '' && statOrUndefined(config.auth.signing_key, 'auth.signing_key') === undefined) {
     checkDirectory('auth.signing_key', dirname(config.auth.signing_key), config.auth.signing_key);

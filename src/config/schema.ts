@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { DEFAULTS } from './defaults.js';
+import { parseIndexLocation, type IndexLocation } from './index-location.js';
 import { overlaps, parseStorageLocation, type StorageLocation } from './storage-location.js';
 import { parseDuration, parseSize } from './units.js';
 
@@ -46,6 +47,12 @@ const storage = path.superRefine((v, ctx) => {
   if ('error' in location) ctx.addIssue({ code: 'custom', message: location.error });
 });
 
+/** A SQLite file path or a postgres:// URL; which one is worked out in load.ts (index-location.ts). */
+const database = path.superRefine((v, ctx) => {
+  const location = parseIndexLocation(v);
+  if ('error' in location) ctx.addIssue({ code: 'custom', message: location.error });
+});
+
 /** S3 signs presigned URLs for at most 7 days, in whole seconds. */
 const MAX_PRESIGN_MS = 7 * 24 * 3_600_000;
 
@@ -82,7 +89,8 @@ export const configSchema = z
     registry_storage: storage,
     temporary_registry_storage: path,
     proxy_storage: storage,
-    database: path,
+    database,
+    database_pool_size: z.number().int().min(1).max(1000),
     limits: z
       .object({
         max_manifest_size: size,
@@ -238,5 +246,7 @@ export interface StorageConfig {
 /**
  * `registry_storage` and `proxy_storage` stay strings (an absolute path, or the s3:// URL as
  * written) for the code that reads them as paths; `storage` says which kind each one is.
+ * Likewise `database` (an absolute path, or the postgres:// URL as written, password
+ * included: log `describeIndex(config.index)` instead) and `index`.
  */
-export type Config = z.output<typeof configSchema> & { readonly storage: StorageConfig };
+export type Config = z.output<typeof configSchema> & { readonly storage: StorageConfig; readonly index: IndexLocation };

@@ -6,6 +6,14 @@
 import type Database from 'better-sqlite3';
 import type { Clock } from '../primitives/clock.js';
 import type { IndexSet } from './index-set.js';
+import type { ProxyIndex } from './proxy-index.js';
+import { PgDownloadLeases } from './pg/pg-download-leases.js';
+import { describePgOpenFailure } from './pg/pg-open-failure.js';
+import { migratePg } from './pg/pg-migrations.js';
+import { PgPool } from './pg/pg-pool.js';
+import { PgRegistryIndex } from './pg/pg-registry-index.js';
+import { PgSharedSecrets } from './pg/pg-shared-secrets.js';
+import { PgStats } from './pg/pg-stats.js';
 import { SqliteDownloadLeases } from './sqlite/sqlite-download-leases.js';
 import { SqliteIndex, openDatabase } from './sqlite/sqlite-index.js';
 import { SqliteProxyIndex } from './sqlite/sqlite-proxy-index.js';
@@ -17,6 +25,51 @@ export interface IndexDeps {
   clock: Clock;
   /** Called once for each write that found the index locked and had to wait (metrics). */
   onWriteWait?: () => void;
+}
+
+/** What `database` names (config.index has this shape; storage does not import config). */
+export type IndexLocation = { readonly kind: 'sqlite'; readonly path: string } | { readonly kind: 'postgres'; readonly url: string };
+
+export interface OpenIndexDeps extends IndexDeps {
+  /** PostgreSQL: connections at most in the pool. */
+  poolSize?: number;
+  /** PostgreSQL: a pooled connection failed while idle (the pool replaces it): for the log. */
+  onIdleError?: (err: Error) => void;
+}
+
+/**
+ * The index could not be opened: one line saying why and what to do, without the location
+ * itself (the caller names the setting and shows the location with its password hidden).
+ */
+export class IndexOpenError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'IndexOpenError';
+  }
+}
+
+const DEFAULT_POOL_SIZE = 10;
+
+/** Opens (and migrates) the index `location` names. */
+export async function openIndexes(location: IndexLocation, deps: OpenIndexDeps): Promise<IndexSet> {
+  if (location.kind === 'sqlite') {
+    let db: Database.Database;
+    try {
+      // No sleeping inside SQLite on the server's thread: writes wait for the lock in SqliteWriter.
+      db = openDatabase(location.path, { busyTimeoutMs: 0 });
+    } catch (err) {
+      throw new IndexOpenError(`cannot open it as the SQLite index (${(err as Error).message}); restore it from a backup or set database (KEEL_DATABASE) to a new file`, { cause: err });
+    }
+    return sqliteIndexes(db, deps);
+  }
+  const pool = new PgPool(location.url, { max: deps.poolSize ?? DEFAULT_POOL_SIZE, ...(deps.onIdleError ? { onIdleError: deps.onIdleError } : {}) });
+  try {
+    await migratePg(pool, deps.clock);
+  } catch (err) {
+    await pool.end().catch(() => undefined);
+    throw new IndexOpenError(describePgOpenFailure(err), { cause: err });
+  }
+  return pgIndexes(pool, deps);
 }
 
 /** The SQLite index on an open database (the server opens it with busy_timeout 0). */
@@ -33,6 +86,44 @@ export function sqliteIndexes(db: Database.Database, deps: IndexDeps): IndexSet 
     leases: new SqliteDownloadLeases(db, writer),
     secrets: new SqliteSharedSecrets(db, writer, deps.clock),
     close: async () => registry.close(),
+  };
+}
+
+/**
+ * TEMPORARY: the PostgreSQL proxy index (PgProxyIndex) comes with branch i18-pg-gc, which
+ * replaces this in its merge. Until then a proxy request on PostgreSQL fails loudly.
+ */
+function pendingPgProxyIndex(): ProxyIndex {
+  const pending = (): never => {
+    throw new Error('the PostgreSQL proxy index is not built yet (branch i18-pg-gc)');
+  };
+  return {
+    getTag: pending,
+    confirmTag: pending,
+    touchTag: pending,
+    listTags: pending,
+    deleteTag: pending,
+    getManifest: pending,
+    putManifest: pending,
+    touchManifest: pending,
+    getBlob: pending,
+    putBlob: pending,
+    putBlobRepository: pending,
+    touchBlob: pending,
+  };
+}
+
+/** The PostgreSQL index on a migrated pool, shared with every other replica on the database. `close()` ends the pool. */
+export function pgIndexes(pool: PgPool, deps: IndexDeps): IndexSet {
+  return {
+    kind: 'postgres',
+    shared: true,
+    registry: new PgRegistryIndex(pool),
+    proxy: pendingPgProxyIndex(),
+    stats: new PgStats(pool),
+    leases: new PgDownloadLeases(pool),
+    secrets: new PgSharedSecrets(pool, deps.clock),
+    close: () => pool.end(),
   };
 }
 

@@ -45,6 +45,13 @@ describe('configuration', () => {
     }
   });
 
+  test('a postgres:// database is a server, not a path: kept as written, from the file or KEEL_DATABASE', () => {
+    const url = 'postgres://keel:pw@db.example:5432/keel?sslmode=require';
+    expect(parseConfig(`database = "${url}"`, 'c.toml', '/etc/keel').database).toBe(url);
+    expect(parseConfig('', 'c.toml', '/etc/keel', { KEEL_DATABASE: 'postgresql://db/keel' }).database).toBe('postgresql://db/keel');
+    expect(parseConfig('database = "postgres-index.db"', 'c.toml', '/etc/keel').database).toBe('/etc/keel/postgres-index.db');
+  });
+
   test('an unknown key stops start-up with a message naming the key', () => {
     expect(() => parseConfig('registry_storag = "x"', 'c.toml', '/')).toThrow(/unknown key "registry_storag"/);
     expect(() => parseConfig('[limits]\nmax_manifest = 3', 'c.toml', '/')).toThrow(/unknown key "limits.max_manifest"/);

@@ -4,6 +4,7 @@
  * configuration schema, the ConfigMap parses with Keel's own parser, and Keel starts with the
  * service links Kubernetes would give its pods for the Service here. No cluster is involved.
  */
+import { readFileSync } from 'node:fs';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -248,5 +249,186 @@ describe('deploy/kubernetes', () => {
     const gcArgs = [...(gcContainer().args ?? []), ...(gcContainer().command ?? []).slice(1)].map((a) => (a === image.config ? file : a));
     const gc = run(GC, gcArgs, { env: { ...envOf(gcContainer()), ...links, KEEL_CONFIG: file } });
     expect([await gc.exited, gc.stderr()]).toEqual([0, expect.any(String)]);
+  });
+});
+
+/**
+ * deploy/kubernetes/ha/: the same checks where they apply, and what several replicas need:
+ * the configuration selects PostgreSQL and S3 once the pod's environment (a Secret, the
+ * downward API, `$(VAR)` references) is expanded as kubelet expands it, each pod advertises its
+ * own IP at Keel's port, nothing is on a PersistentVolume, a PodDisruptionBudget keeps replicas.
+ */
+const HA = 'deploy/kubernetes/ha';
+
+interface HaEnvVar {
+  name: string;
+  value?: string;
+  valueFrom?: { secretKeyRef?: { name: string; key: string }; fieldRef?: { fieldPath: string } };
+}
+interface HaManifest extends Omit<Manifest, 'spec'> {
+  spec?: Omit<NonNullable<Manifest['spec']>, 'template' | 'jobTemplate'> & {
+    template?: HaPodTemplate;
+    jobTemplate?: { spec: { template: HaPodTemplate } };
+    sessionAffinity?: string;
+    minAvailable?: number;
+    maxUnavailable?: number;
+    strategy?: { type: string; rollingUpdate?: { maxUnavailable?: number; maxSurge?: number } };
+  };
+}
+interface HaPodTemplate { metadata: { labels: Record<string, string> }; spec: Omit<PodSpec, 'containers'> & { containers: Array<Omit<Container, 'env'> & { env?: HaEnvVar[] }> } }
+
+/** What the pod's fields and the Secret hold, for the expansion below. */
+const POD = { 'metadata.name': 'keel-6c9f7d8b5-x2x7q', 'status.podIP': '10.244.1.17' };
+const SECRET: Record<string, string> = { database: 'postgres://keel:pw@postgres.example:5432/keel?sslmode=require', 's3-access-key-id': 'AK', 's3-secret-access-key': 'SK' };
+
+/**
+ * A container's environment as kubelet builds it: values from fields and the Secret, then
+ * `$(NAME)` replaced by a variable defined earlier in the list (`$$` a literal `$`); a reference
+ * to anything else stays as written, as kubelet leaves it.
+ */
+function kubeletEnv(env: HaEnvVar[] | undefined, secret: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const v of env ?? []) {
+    let value: string;
+    if (v.value !== undefined) value = v.value.replace(/\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (whole, name?: string) => (whole === '$$' ? '$' : name !== undefined && name in out ? (out[name] as string) : whole));
+    else if (v.valueFrom?.fieldRef) value = defined(POD[v.valueFrom.fieldRef.fieldPath as keyof typeof POD], `downward API field ${v.valueFrom.fieldRef.fieldPath}`);
+    else if (v.valueFrom?.secretKeyRef) value = defined(secret[v.valueFrom.secretKeyRef.key], `key ${v.valueFrom.secretKeyRef.key} of Secret ${v.valueFrom.secretKeyRef.name}`);
+    else throw new Error(`${v.name}: neither value nor a valueFrom this test knows`);
+    out[v.name] = value;
+  }
+  return out;
+}
+
+describe('deploy/kubernetes/ha', () => {
+  let ha: HaManifest[];
+  let haKustomization: Kustomization;
+  const haOne = (kind: string): HaManifest => {
+    const found = ha.filter((m) => m.kind === kind);
+    if (found.length !== 1) throw new Error(`expected one ${kind} in ${HA}, found ${found.length}`);
+    return found[0] as HaManifest;
+  };
+  const haServer = (): HaPodTemplate => defined(haOne('Deployment').spec?.template, 'Deployment template');
+  const haGc = (): HaPodTemplate => defined(haOne('CronJob').spec?.jobTemplate?.spec.template, 'CronJob job template');
+  const container = (t: HaPodTemplate): HaPodTemplate['spec']['containers'][number] => only(t.spec.containers, 'container');
+  /** The ConfigMap's configuration as Keel parses it in this pod's container. */
+  const haConfig = (t: HaPodTemplate): ReturnType<typeof parseConfigText> => {
+    const c = container(t);
+    const env = kubeletEnv(c.env, SECRET);
+    const file = env.KEEL_CONFIG ?? image.config;
+    const dir = file.slice(0, file.lastIndexOf('/'));
+    const mount = defined((c.volumeMounts ?? []).find((m) => m.mountPath === dir), `${c.name}: a mount at ${dir}`);
+    const map = defined((t.spec.volumes ?? []).find((v) => v.name === mount.name)?.configMap, `configMap volume at ${dir}`);
+    const configMap = haOne('ConfigMap');
+    expect(configMap.metadata.name).toBe(map.name);
+    return parseConfigText(defined(configMap.data?.[file.slice(dir.length + 1)], 'configuration.toml'), `${HA}/configmap.yaml`, dir, env);
+  };
+  /** The Secret keys the kustomization's `kubectl create secret` comment sets. */
+  const documentedSecret = (): { name: string; keys: string[] } => {
+    const text = readFileSync(`${HA}/kustomization.yaml`, 'utf8');
+    const name = defined(/kubectl create secret generic (\S+)/.exec(text)?.[1], 'a `kubectl create secret generic` line');
+    return { name, keys: [...text.matchAll(/--from-literal=([a-z0-9-]+)=/g)].map((m) => m[1] as string) };
+  };
+
+  beforeAll(() => {
+    haKustomization = yamlDocuments(`${HA}/kustomization.yaml`)[0] as Kustomization;
+    ha = haKustomization.resources.flatMap((file) => yamlDocuments(`${HA}/${file}`) as HaManifest[]);
+  });
+
+  test('the kustomization lists every manifest of the folder, each parses, and the image it sets is the one the pods use', async () => {
+    const files = (await readdir(HA)).filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml');
+    expect([...haKustomization.resources].sort()).toEqual(files.sort());
+    expect(ha.map((m) => m.kind).sort()).toEqual(['ConfigMap', 'CronJob', 'Deployment', 'PodDisruptionBudget', 'Service']);
+    const name = only((haKustomization.images ?? []).map((i) => i.name), 'kustomization image');
+    expect([container(haServer()).image, container(haGc()).image]).toEqual([name, name]);
+  });
+
+  test("the ConfigMap parses with Keel's parser in the replicas' and the GC's environment, with no warning: PostgreSQL from the Secret, S3 for both stores", () => {
+    for (const template of [haServer(), haGc()]) {
+      const { config, warnings } = haConfig(template);
+      expect(warnings).toEqual([]);
+      expect(config.database).toBe(SECRET.database);
+      expect([config.storage.registry.kind, config.storage.proxy.kind]).toEqual(['s3', 's3']);
+      expect([config.s3.access_key_id, config.s3.secret_access_key]).toEqual([SECRET['s3-access-key-id'], SECRET['s3-secret-access-key']]);
+      // Nothing else on a volume: only the per-pod spool, on the emptyDir at the image's volume path.
+      expect(isUnder(config.temporary_registry_storage, image.volume)).toBe(true);
+    }
+  });
+
+  test("each replica is named after its pod and advertises its pod IP at Keel's port, through the downward API", () => {
+    const { config } = haConfig(haServer());
+    expect(config.cluster.replica).toBe(POD['metadata.name']);
+    expect(config.cluster.advertise_url).toBe(`http://${POD['status.podIP']}:${config.listen.port}`);
+    const c = container(haServer());
+    expect(only(c.ports, 'container port').containerPort).toBe(config.listen.port);
+    const env = Object.fromEntries((c.env ?? []).map((e) => [e.name, e]));
+    expect(env.POD_IP?.valueFrom).toEqual({ fieldRef: { fieldPath: 'status.podIP' } });
+    expect(env.KEEL_CLUSTER_ADVERTISE_URL?.value).toBe(`http://$(POD_IP):${config.listen.port}`);
+    // kubelet only expands a variable defined above the one that uses it.
+    const names = (c.env ?? []).map((e) => e.name);
+    expect(names.indexOf('POD_IP')).toBeLessThan(names.indexOf('KEEL_CLUSTER_ADVERTISE_URL'));
+    expect(names.indexOf('POD_NAME')).toBeLessThan(names.indexOf('KEEL_CLUSTER_REPLICA'));
+  });
+
+  test('every KEEL_ name is one Keel reads; the secrets come from the one Secret the kustomization says how to create', () => {
+    const names = keelNamesIn(ha);
+    expect(names).toEqual(expect.arrayContaining(['KEEL_CONFIG', 'KEEL_DATABASE', 'KEEL_CLUSTER_ADVERTISE_URL']));
+    expect(names.filter((n) => !KEEL_NAMES.has(n))).toEqual([]);
+    const documented = documentedSecret();
+    for (const template of [haServer(), haGc()]) {
+      const refs = (container(template).env ?? []).flatMap((e) => (e.valueFrom?.secretKeyRef ? [e.valueFrom.secretKeyRef] : []));
+      expect(refs.map((r) => r.name)).toEqual(refs.map(() => documented.name));
+      expect(refs.map((r) => r.key).sort()).toEqual([...documented.keys].sort());
+      const byName = Object.fromEntries((container(template).env ?? []).map((e) => [e.name, e.valueFrom?.secretKeyRef?.key]));
+      expect(byName.KEEL_DATABASE).toBe('database');
+    }
+  });
+
+  test('the replicas: three, rolling one at a time, liveness on /health and readiness on /ready, a Service without affinity, a PodDisruptionBudget', () => {
+    const { config } = haConfig(haServer());
+    const spec = defined(haOne('Deployment').spec, 'Deployment spec');
+    expect(spec.replicas).toBe(3);
+    expect(spec.strategy).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 1, maxSurge: 1 } });
+    const c = container(haServer());
+    const probe = (p: Probe | undefined): [string, number] => {
+      const get = defined(p?.httpGet, 'probe httpGet');
+      return [get.path, portNumber(c as Container, get.port)];
+    };
+    expect([probe(c.livenessProbe), probe(c.readinessProbe)]).toEqual([['/health', config.listen.port], ['/ready', config.listen.port]]);
+    const service = haOne('Service');
+    expect(service.spec?.sessionAffinity ?? 'None').toBe('None');
+    expect(portNumber(c as Container, only(service.spec?.ports, 'Service port').targetPort)).toBe(config.listen.port);
+    expect(haServer().metadata.labels).toMatchObject(service.spec?.selector as Record<string, string>);
+    const pdb = haOne('PodDisruptionBudget');
+    expect(haServer().metadata.labels).toMatchObject((pdb.spec?.selector as { matchLabels: Record<string, string> }).matchLabels);
+    expect(haGc().metadata.labels).not.toMatchObject((pdb.spec?.selector as { matchLabels: Record<string, string> }).matchLabels);
+    // A drain may take one replica, never the last ones.
+    expect(pdb.spec?.minAvailable).toBe((spec.replicas ?? 0) - 1);
+  });
+
+  test('no PersistentVolume anywhere: the pods keep only scratch, on emptyDirs; read-only root, non-root user, no privilege, no service links', () => {
+    expect(ha.filter((m) => m.kind === 'PersistentVolumeClaim')).toEqual([]);
+    for (const template of [haServer(), haGc()]) {
+      const pod = template.spec;
+      for (const v of pod.volumes ?? []) expect([v.name, v.persistentVolumeClaim]).toEqual([v.name, undefined]);
+      const c = container(template);
+      const local = defined((c.volumeMounts ?? []).find((m) => m.mountPath === image.volume), `${c.name}: a mount at ${image.volume}`);
+      expect((pod.volumes ?? []).find((v) => v.name === local.name)?.emptyDir).toBeDefined();
+      expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: image.uid, runAsGroup: image.gid, fsGroup: image.gid });
+      expect([pod.enableServiceLinks, pod.automountServiceAccountToken]).toEqual([false, false]);
+      expect(c.securityContext).toEqual({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
+    }
+  });
+
+  test("the GC CronJob: the image's scripts/gc on the replicas' configuration and database, on any node, never two at once", () => {
+    const cron = haOne('CronJob');
+    expect(cron.spec?.schedule).toMatch(/^\S+( \S+){4}$/);
+    expect(cron.spec?.concurrencyPolicy).toBe('Forbid');
+    const c = container(haGc());
+    expect([...(c.command ?? []), ...(c.args ?? [])]).toEqual([`${image.workdir}/scripts/gc`, '--config', image.config]);
+    expect(image.scripts).toContain(`${image.workdir}/scripts/gc`);
+    expect(haConfig(haGc()).config.database).toBe(haConfig(haServer()).config.database);
+    expect(haConfig(haGc()).config.storage).toEqual(haConfig(haServer()).config.storage);
+    // Without a shared volume or SQLite's file locks, nothing ties it to a replica's node.
+    expect(haGc().spec.affinity).toBeUndefined();
   });
 });

@@ -8,7 +8,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/globals';
 import Database from 'better-sqlite3';
-import { INDEX_WRITE_WAIT_MS } from '../../src/storage/sqlite-writer.js';
+import { INDEX_WRITE_WAIT_MS } from '../../src/storage/sqlite/sqlite-writer.js';
 import { startKeel, type KeelProcess } from '../support/keel-server.js';
 import { ManualClock } from '../support/manual-clock.js';
 import { Client, OCI_MANIFEST, errorCode, randomBytes, sha256 } from '../support/oci-client.js';

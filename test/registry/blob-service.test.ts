@@ -6,7 +6,7 @@ import { BlobService } from '../../src/registry/blob-service.js';
 import { digestBuffer } from '../../src/primitives/digest.js';
 import { parseRepoName } from '../../src/primitives/types.js';
 import { createFsBackend } from '../../src/storage/fs/fs-backend.js';
-import { openDatabase, SqliteIndex } from '../../src/storage/sqlite-index.js';
+import { openDatabase, SqliteIndex } from '../../src/storage/sqlite/sqlite-index.js';
 import { ManualClock } from '../support/manual-clock.js';
 
 let dir: string;

@@ -22,7 +22,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateBucketCommand, ListBucketsCommand, S3Client } from '@aws-sdk/client-s3';
 import { freePort } from './e2e/ports.js';
-import { sleep, startProcess, type ManagedProcess } from './e2e/processes.js';
+import { processRunning, sleep, startProcess, type ManagedProcess } from './e2e/processes.js';
 import { CommandError, run, tail } from './e2e/run.js';
 import { ensureTools, toolPath, type ToolName } from './e2e/tools.js';
 import { forgetDaemons, recordDaemons } from './stale-daemons.js';
@@ -140,13 +140,7 @@ rgw gc processor period = 10
 `;
 }
 
-/** Alive and not a zombie, from /proc/PID/stat (pitfall 8: `kill -0` also sees zombies). */
-export async function processRunning(pid: number): Promise<boolean> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
-  // The state follows the command name in parentheses, which may itself hold ") ".
-  const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-  return state !== '' && state !== 'Z' && state !== 'X';
-}
+export { processRunning };
 
 async function rssOf(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');

@@ -14,6 +14,14 @@ import { urlToHttpOptions } from 'node:url';
 import { formatCommand, tail } from './run.js';
 import { toolPath } from './tools.js';
 
+/** Alive and not a zombie, from /proc/PID/stat (PID 1 here reaps late, and `kill -0` also sees zombies). */
+export async function processRunning(pid: number): Promise<boolean> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  // The state follows the command name in parentheses, which may itself hold ") ".
+  const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  return state !== '' && state !== 'Z' && state !== 'X';
+}
+
 /** Resolves true once the process serves; false (or a throw) means "not yet". */
 export type ReadyCheck = () => Promise<boolean>;
 

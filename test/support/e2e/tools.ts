@@ -24,6 +24,8 @@ export type ToolName =
   | 'curl'
   | 'openssl'
   | 'setpriv'
+  | 'unshare'
+  | 'nginx'
   | 'sync'
   | 'mmdebstrap'
   | 'ceph-mon'
@@ -32,7 +34,9 @@ export type ToolName =
   | 'radosgw'
   | 'radosgw-admin'
   | 'ceph'
-  | 'nginx';
+  | 'initdb'
+  | 'pg_ctl'
+  | 'runuser';
 
 interface Tool {
   path: string;
@@ -56,6 +60,8 @@ export const TOOLS: Readonly<Record<ToolName, Tool>> = Object.freeze({
   curl: { path: '/usr/bin/curl', pkg: 'curl' },
   openssl: { path: '/usr/bin/openssl', pkg: 'openssl' },
   setpriv: { path: '/usr/bin/setpriv', pkg: 'util-linux' },
+  unshare: { path: '/usr/bin/unshare', pkg: 'util-linux' },
+  nginx: { path: '/usr/sbin/nginx', pkg: 'nginx' },
   sync: { path: '/usr/bin/sync', pkg: 'coreutils' },
   mmdebstrap: { path: '/usr/bin/mmdebstrap', pkg: 'mmdebstrap' },
   // Ceph for the S3 test server (test/support/s3-server.ts); monmaptool comes with ceph-mon.
@@ -65,8 +71,10 @@ export const TOOLS: Readonly<Record<ToolName, Tool>> = Object.freeze({
   radosgw: { path: '/usr/bin/radosgw', pkg: 'radosgw' },
   'radosgw-admin': { path: '/usr/bin/radosgw-admin', pkg: 'ceph-common' },
   ceph: { path: '/usr/bin/ceph', pkg: 'ceph-common' },
-  // The load balancer in front of several Keel replicas (test/support/nginx.ts).
-  nginx: { path: '/usr/sbin/nginx', pkg: 'nginx' },
+  // PostgreSQL 15 for the PostgreSQL index tests (test/support/postgres.ts), run as the postgres user.
+  initdb: { path: '/usr/lib/postgresql/15/bin/initdb', pkg: 'postgresql' },
+  pg_ctl: { path: '/usr/lib/postgresql/15/bin/pg_ctl', pkg: 'postgresql' },
+  runuser: { path: '/usr/sbin/runuser', pkg: 'util-linux' },
 });
 
 export function toolPath(name: ToolName): string {
