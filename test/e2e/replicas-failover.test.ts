@@ -73,40 +73,41 @@ function serveGated(req: IncomingMessage, res: ServerResponse): void {
 
 interface Pull {
   received(): number;
-  /** Resolves once the first body bytes arrived. */
-  firstBytes: Promise<void>;
   /** The status, byte count and sha256 of the whole body; rejects when the body breaks off. */
-  done: Promise<{ status: number; bytes: number; digest: string }>;
+  done: Promise<{ status: number; bytes: number; digest: string; body?: string }>;
 }
 
 function startPull(url: string): Pull {
   let received = 0;
-  let first: () => void = () => undefined;
-  const firstBytes = new Promise<void>((resolve) => (first = resolve));
-  const done = new Promise<{ status: number; bytes: number; digest: string }>((resolve, reject) => {
+  const done = new Promise<{ status: number; bytes: number; digest: string; body?: string }>((resolve, reject) => {
     request(url, (res) => {
       const hash = createHash('sha256');
+      let text = '';
       res.on('data', (c: Buffer) => {
         hash.update(c);
+        if (res.statusCode !== 200 && text.length < 500) text += c.toString('utf8');
         received += c.length;
-        first();
       });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, bytes: received, digest: `sha256:${hash.digest('hex')}` }));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, bytes: received, digest: `sha256:${hash.digest('hex')}`, ...(res.statusCode === 200 ? {} : { body: text.slice(0, 500) }) }));
       res.on('error', reject);
       res.on('aborted', () => reject(new Error(`${url}: the body broke off after ${received} bytes`)));
     })
       .on('error', reject)
       .end();
   });
-  return { received: () => received, firstBytes, done };
+  return { received: () => received, done };
 }
 
 const upstreamGets = (): number => upstream.requests.filter((r) => r.method === 'GET' && r.path.includes(digest)).length;
 
+/** Polls `check`; fails with what the upstream saw and what the replicas complained about. */
 async function until(what: string, check: () => boolean, timeoutMs = 120_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > deadline) {
+      const seen = upstream.requests.map((r) => `${r.method} ${r.path}`).join('\n');
+      throw new Error(`timed out waiting for ${what}; the upstream saw:\n${seen}\nreplica warnings, errors and aborted requests:\n${(await cluster.problems()).join('\n')}`);
+    }
     await new Promise((r) => setTimeout(r, 20));
   }
 }
@@ -140,14 +141,18 @@ test('kill -9 of the replica owning a download mid-blob: the waiters on the othe
 
   const owner = startPull(`${r0.url}${path}`);
   // Its failure is expected: keep it from being an unhandled rejection before it is asserted.
-  const ownerOutcome = owner.done.then(() => 'complete', (e: unknown) => (e instanceof Error ? e.message : String(e)));
-  await until('the upstream GET of the first client', () => upstreamGets() === 1);
-  await owner.firstBytes;
+  const ownerOutcome = owner.done.then((v) => `complete: ${JSON.stringify(v)}`, (e: unknown) => (e instanceof Error ? e.message : String(e)));
+  let ownerEnded = false;
+  void ownerOutcome.then(() => (ownerEnded = true));
+  await until('the upstream GET of the first client', () => upstreamGets() >= 1 || ownerEnded);
+  if (ownerEnded) throw new Error(`the first client's pull ended before the upstream sent its held part: ${await ownerOutcome}\n${(await cluster.problems()).join('\n')}`);
+  expect(upstreamGets()).toBe(1);
+  await until('bytes on the first client', () => owner.received() > 0);
 
   const waiters = [r1, r2].flatMap((r) => Array.from({ length: WAITERS_PER_REPLICA }, () => ({ replica: r.name, pull: startPull(`${r.url}${path}`) })));
   const outcomes = waiters.map((w) => w.pull.done.then((v) => v, (e: unknown) => e));
   // Every waiter streams what the owner has: bytes arrive before the upstream sends the rest.
-  await Promise.all(waiters.map((w) => w.pull.firstBytes));
+  await until('bytes on every waiter', () => waiters.every((w) => w.pull.received() > 0));
   for (const w of waiters) expect(w.pull.received()).toBeLessThanOrEqual(HELD_AT);
   expect(upstreamGets()).toBe(1);
 
@@ -158,7 +163,7 @@ test('kill -9 of the replica owning a download mid-blob: the waiters on the othe
     expect([waiters[i]?.replica, outcome]).toEqual([waiters[i]?.replica, { status: 200, bytes: SIZE, digest }]);
   }
   // The client on the dead replica got a broken body, not a complete one.
-  expect(await ownerOutcome).not.toBe('complete');
+  expect(await ownerOutcome).not.toMatch(/^complete/);
   // One takeover fetch, not one per waiter or per replica.
   expect(upstreamGets()).toBe(2);
 }, 600_000);
