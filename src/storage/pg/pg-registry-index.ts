@@ -24,31 +24,10 @@
  * after waiting for a concurrent writer of that row.
  */
 import type { Digest, RepoName, Tag } from '../../primitives/types.js';
+import { MANIFEST_COLUMNS, toRecord, type ManifestRow } from '../manifest-row.js';
 import type { ManifestRecord, ManifestReference, RegistryIndex, RepositoryRemoval, UploadRecord } from '../registry-index.js';
 import { pgCode } from './pg-errors.js';
 import type { PgPool, PgQueries } from './pg-pool.js';
-
-interface ManifestRow {
-  digest: string;
-  media_type: string;
-  size: number;
-  artifact_type: string | null;
-  subject: string | null;
-  annotations: string | null;
-}
-
-function toRecord(row: ManifestRow): ManifestRecord {
-  return {
-    digest: row.digest as Digest,
-    mediaType: row.media_type,
-    size: row.size,
-    artifactType: row.artifact_type,
-    subject: row.subject as Digest | null,
-    annotations: row.annotations,
-  };
-}
-
-const MANIFEST_COLUMNS = 'm.digest, m.media_type, m.size, m.artifact_type, m.subject, m.annotations';
 
 const SQL = {
   repoId: 'SELECT id FROM repositories WHERE name = $1',

@@ -9,6 +9,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { systemClock } from '../../primitives/clock.js';
 import type { Digest, RepoName, Tag } from '../../primitives/types.js';
+import { MANIFEST_COLUMNS, toRecord, type ManifestRow } from '../manifest-row.js';
 import { up as initial } from './migrations/001-initial.js';
 import { up as proxyCache } from './migrations/002-proxy-cache.js';
 import { up as gcIndexes } from './migrations/003-gc-indexes.js';
@@ -19,26 +20,6 @@ import type { ManifestRecord, ManifestReference, RegistryIndex, RepositoryRemova
 import { SqliteWriter } from './sqlite-writer.js';
 
 const MIGRATIONS: string[] = [initial, proxyCache, gcIndexes, proxyBlobRepositories, replicas, gcLastRun];
-
-interface ManifestRow {
-  digest: string;
-  media_type: string;
-  size: number;
-  artifact_type: string | null;
-  subject: string | null;
-  annotations: string | null;
-}
-
-function toRecord(row: ManifestRow): ManifestRecord {
-  return {
-    digest: row.digest as Digest,
-    mediaType: row.media_type,
-    size: row.size,
-    artifactType: row.artifact_type,
-    subject: row.subject as Digest | null,
-    annotations: row.annotations,
-  };
-}
 
 export interface OpenOptions {
   /**
@@ -79,7 +60,7 @@ export class SqliteIndex implements RegistryIndex {
     private readonly db: Database.Database,
     writer: SqliteWriter = new SqliteWriter(db, { clock: systemClock }),
   ) {
-    const manifestColumns = 'm.digest, m.media_type, m.size, m.artifact_type, m.subject, m.annotations';
+    const manifestColumns = MANIFEST_COLUMNS;
     this.s = {
       repoId: db.prepare<[string], { id: number }>('SELECT id FROM repositories WHERE name = ?'),
       insertRepo: db.prepare<[string, number]>('INSERT INTO repositories (name, created_at) VALUES (?, ?) ON CONFLICT(name) DO NOTHING'),
