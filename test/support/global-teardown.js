@@ -12,12 +12,18 @@ export async function killRecorded(runDir) {
     const record = JSON.parse(await readFile(join(records, file), 'utf8'));
     for (const pid of [...record.pids].reverse()) {
       const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-      // only a PID that is still ours: its command line names the cluster's config file
-      if (!cmdline.split('\0').includes(record.marker)) continue;
+      // Only a PID that is still ours: its command line names the daemon's config file (within
+      // one argument: nginx rewrites its title into a single string holding its arguments).
+      if (!cmdline.split('\0').some((arg) => arg.includes(record.marker))) continue;
+      // Its process group too (each daemon leads one, see e2e/processes.ts): nginx's workers.
       try {
-        process.kill(pid, 'SIGKILL');
+        process.kill(-pid, 'SIGKILL');
       } catch {
-        // gone meanwhile
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // gone meanwhile
+        }
       }
     }
     const marked = await stat(join(record.dir, '.keel-s3')).then(() => true, () => false);
