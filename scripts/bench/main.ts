@@ -16,7 +16,7 @@
  * means a tool is missing (the message names its Debian package); 1, that a step failed.
  */
 import { rm } from 'node:fs/promises';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { Cleanup } from '../../test/support/e2e/cleanup.js';
 import { runLocalWorkload, type Target, type WorkloadContext } from './local-workload.js';
 import { runProxyWorkload, type ProxyTarget } from './proxy-workload.js';
@@ -215,6 +215,8 @@ async function replicaPart(ctx: WorkloadContext, upstream: BenchServer, keelS3: 
   }
   const cluster = cleanup.add('keel replicas', replicaCluster.cluster, (c) => c.stop());
   results.extra.replicas_database = cluster.database.kind;
+  // The machine is shared: the 1-minute load average beside the figures says how busy it was.
+  results.extra.replica_part_loadavg_start = round(loadavg()[0] ?? 0);
   log(
     `3 keel replicas (pids ${cluster.replicas.map((r) => r.pid()).join(', ')}) on ${cluster.database.kind} and their own RGW (pids ${cluster.s3.pids.join(', ')}), ` +
       `nginx ${cluster.lb.url} (pid ${cluster.lb.pid}), up in ${((performance.now() - started) / 1000).toFixed(1)} s`,
@@ -231,6 +233,7 @@ async function replicaPart(ctx: WorkloadContext, upstream: BenchServer, keelS3: 
   for (const r of cluster.replicas) rss.push(round((await peakRss(r.pid())) / MiB));
   results.extra.replicas_peak_rss_mib = rss.join('/');
   results.extra.replica_seconds = round((performance.now() - started) / 1000);
+  results.extra.replica_part_loadavg_end = round(loadavg()[0] ?? 0);
   // Stopped now, by their PIDs (nginx, replicas, PostgreSQL, their RGW), not left idling.
   await cluster.stop();
 }
@@ -261,12 +264,16 @@ function replicaNotes(settings: BenchSettings, results: Results): string[] {
       'clients all share this machine\'s cores.',
     `- Replica manifest GET: the registry part's wrk load (${settings.connections} connections, ${settings.warmupSeconds} s warm-up, ` +
       `${settings.loadSeconds} s measured), on Keel on S3 directly and then on nginx, in this part; "3rep/Keel S3" is the replicas' ` +
-      `aggregate over that single Keel. nginx sent the measured and warm-up requests ${String(x.replica_manifest_get_by_replica)} to the 3 replicas.`,
+      `aggregate over that single Keel. nginx sent the measured and warm-up requests ${String(x.replica_manifest_get_by_replica)} to the 3 replicas. ` +
+      `The same load on one replica directly (not through nginx): ${String(x.replica_manifest_get_one_replica_direct_rps)} req/s, ` +
+      `p99 ${String(x.replica_manifest_get_one_replica_direct_p99_ms)} ms.`,
     `- Replica cold miss: one fresh ${formatSize(settings.replicaHerdBlobSize)} blob on the upstream; ${settings.herdClients} Node clients ` +
       'ask for it at once, first on the single Keel on S3, then through nginx (the caches are apart, so both miss); the time runs until ' +
       `the last client has every byte, each client hashing what it got (all must match). nginx spread the clients ${String(x.replica_herd_clients_by_replica)}. ` +
       'Upstream GETs are counted in the upstream\'s access log; more than 1 for the replicas fails the bench. ' +
       `Replicas' peak RSS: ${String(x.replicas_peak_rss_mib)} MiB.`,
+    `- Load average (1 min) on this ${cpus().length}-core machine, shared with other work: ${String(x.replica_part_loadavg_start)} when the replica part ` +
+      `started, ${String(x.replica_part_loadavg_end)} when it ended.`,
   ];
 }
 

@@ -59,6 +59,16 @@ export async function runReplicaWorkload(
   const spread = countBy((await cluster.lb.accessLog()).filter((r) => r.method === 'GET' && r.uri === manifestPath), (r) => r.upstream);
   ctx.results.extra.replica_manifest_get_by_replica = [...spread.values()].join('/');
   ctx.log(`replica_manifest_get: nginx sent ${[...spread.entries()].map(([u, n]) => `${n} to ${u}`).join(', ')}`);
+  // Not in the table: the same load on one replica directly, which tells nginx's share of the
+  // aggregate figure from the replicas' own (each reads the shared index for every request).
+  const first = cluster.replicas[0];
+  if (first !== undefined) {
+    await wrkGet(`${first.url}${manifestPath}`, { ...load, seconds: s.warmupSeconds, headers: { Accept: OCI_MANIFEST } });
+    const direct = await wrkGet(`${first.url}${manifestPath}`, { ...load, headers: { Accept: OCI_MANIFEST } });
+    ctx.results.extra.replica_manifest_get_one_replica_direct_rps = Math.round(direct.requestsPerSecond);
+    ctx.results.extra.replica_manifest_get_one_replica_direct_p99_ms = Math.round(direct.p99Ms * 10) / 10;
+    ctx.log(`replica_manifest_get: replica ${first.name} alone, not through nginx: ${direct.requestsPerSecond.toFixed(0)} req/s, p99 ${direct.p99Ms.toFixed(2)} ms`);
+  }
 
   const blob = BlobData.create(s.replicaHerdBlobSize);
   await upstream.client.pushMonolithic(UPSTREAM_REPO, blob);
