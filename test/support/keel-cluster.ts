@@ -19,11 +19,11 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { build } from './build.js';
 import { freePort } from './e2e/ports.js';
-import { allReady, httpResponds, sleep, startProcess, type ManagedProcess } from './e2e/processes.js';
+import { allReady, httpResponds, processRunning, sleep, startProcess, type ManagedProcess } from './e2e/processes.js';
 import { makeTempDir, type TempDir } from './e2e/temp-dir.js';
 import { keelS3Storage, type S3Storage } from './keel-on-s3.js';
 import { startNginx, type Nginx } from './nginx.js';
-import { processRunning, startS3, type S3Server } from './s3-server.js';
+import { startS3, type S3Server } from './s3-server.js';
 import { forgetDaemons, recordDaemons } from './stale-daemons.js';
 
 /** How the replicas reach their shared index. */
@@ -183,10 +183,12 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<K
   await writeFile(join(dir, '.keel-s3'), '');
   const stops: (() => Promise<void>)[] = [];
   const states: ReplicaState[] = [];
+  // One record for every replica: each one's command line names its config file, which is
+  // inside the cluster dir (the teardown matches the marker within an argument), and the
+  // teardown removes the cluster dir (it holds the marker file) once they are killed.
   const recordReplicas = async (): Promise<void> => {
-    for (const s of states) {
-      if (s.proc) await recordDaemons(s.dir, s.configFile, [s.proc.pid]);
-    }
+    const pids = states.flatMap((s) => (s.proc?.isRunning() ? [s.proc.pid] : []));
+    await recordDaemons(dir, dir, pids);
   };
   const stopAll = async (): Promise<void> => {
     const failures: string[] = [];
@@ -223,8 +225,8 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<K
         if (!proc) continue;
         await proc.stop();
         if (await processRunning(proc.pid)) failures.push(`${s.name} (pid ${proc.pid}) still runs after stop`);
-        await forgetDaemons(s.dir);
       }
+      await forgetDaemons(dir);
       if (failures.length > 0) throw new Error(failures.join('\n'));
     });
     // Replicas start one after the other: the first one runs the migrations (until the

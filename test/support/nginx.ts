@@ -17,10 +17,9 @@
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { freePort } from './e2e/ports.js';
-import { allReady, httpResponds, startProcess, type ManagedProcess, type ReadyCheck } from './e2e/processes.js';
+import { allReady, httpResponds, processRunning, startProcess, type ManagedProcess, type ReadyCheck } from './e2e/processes.js';
 import { makeTempDir } from './e2e/temp-dir.js';
 import { ensureTools, toolPath } from './e2e/tools.js';
-import { processRunning } from './s3-server.js';
 import { forgetDaemons, recordDaemons } from './stale-daemons.js';
 
 export interface Nginx {
