@@ -41,9 +41,9 @@ export interface WorkloadContext {
   memory(stepId: string): Promise<string>;
 }
 
-const REPO = 'bench/app';
-const TAG = 'bench';
-const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+export const REPO = 'bench/app';
+export const TAG = 'bench';
+export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 
 /**
  * Measures each server `rounds` times, taking turns (Keel, Distribution, Keel on S3,
@@ -264,12 +264,12 @@ async function redirectedHead(t: Target, path: string, runLoad: () => Promise<Lo
   return r;
 }
 
-/** A warm-up run, then the measured one; records req/s and p99. */
-async function loadStep(
+/** A warm-up run, then the measured one, each target in turn; records req/s and p99. */
+export async function loadStep<T extends { id: ServerId }>(
   ctx: WorkloadContext,
-  targets: readonly Target[],
+  targets: readonly T[],
   name: string,
-  runLoad: (t: Target, seconds: number) => Promise<LoadResult>,
+  runLoad: (t: T, seconds: number) => Promise<LoadResult>,
 ): Promise<void> {
   for (const t of targets) {
     await runLoad(t, ctx.settings.warmupSeconds);
@@ -283,8 +283,8 @@ async function loadStep(
   }
 }
 
-/** A one-layer OCI image tagged TAG: the manifest wrk asks for. */
-async function pushImage(client: RegistryClient, layer: BlobData): Promise<void> {
+/** A one-layer OCI image tagged TAG in REPO (the layer already pushed there): the manifest wrk asks for. */
+export async function pushImage(client: RegistryClient, layer: BlobData): Promise<void> {
   const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } }));
   const configDigest = await client.pushBytes(REPO, config);
   await client.putManifest(REPO, TAG, OCI_MANIFEST, {

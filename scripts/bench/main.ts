@@ -8,12 +8,15 @@
  * Gateway, test/support/s3-server.ts) with a bucket each for Distribution's s3 driver and
  * for Keel on S3. The registry part runs on all four registries; the proxy part on disk.
  * Keel on S3 runs only when this build stores its blobs in the bucket (keel-on-s3.ts);
- * otherwise the output says "Keel on S3: not run (<reason>)". Prints
+ * otherwise the output says "Keel on S3: not run (<reason>)". Last, the replica part
+ * (replica-workload.ts): 3 Keel replicas on one PostgreSQL and one bucket behind nginx
+ * (replica-cluster.ts), in turns with the single Keel on S3. BENCH_ONLY=replicas runs that part
+ * alone (with the upstream, the S3 server and Keel on S3 it needs). Prints
  * progress on stderr; the table, the notes and the BENCH_JSON line on stdout. Exit status 2
  * means a tool is missing (the message names its Debian package); 1, that a step failed.
  */
 import { rm } from 'node:fs/promises';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { Cleanup } from '../../test/support/e2e/cleanup.js';
 import { runLocalWorkload, type Target, type WorkloadContext } from './local-workload.js';
 import { runProxyWorkload, type ProxyTarget } from './proxy-workload.js';
@@ -24,10 +27,21 @@ import { startKeelOnS3 } from './keel-on-s3.js';
 import { startBenchS3, type BenchS3 } from './s3-storage.js';
 import { RssPeaks, peakRss, startBenchDistribution, startKeel, type BenchServer } from './servers.js';
 import { canDropCaches } from './measure.js';
+import { startReplicaCluster } from './replica-cluster.js';
+import { runReplicaWorkload } from './replica-workload.js';
 import { MissingToolsError, checkBenchTools } from './tools.js';
 
 /** The name Keel knows the upstream by: /v2/proxy/<name>/<repo>/... */
 const UPSTREAM_NAME = 'bench-upstream';
+const proxyPath = (repo: string, digest: string): string => `/v2/proxy/${UPSTREAM_NAME}/${repo}/blobs/${digest}`;
+
+/** BENCH_ONLY: every part (unset), or the replica part alone ("replicas"). */
+function onlyPart(): 'replicas' | undefined {
+  const only = process.env.BENCH_ONLY;
+  if (only === undefined || only === '') return undefined;
+  if (only === 'replicas') return only;
+  throw new Error(`BENCH_ONLY is "${only}": expected "replicas" (the replica part alone) or nothing (every part)`);
+}
 
 const began = performance.now();
 const elapsed = (): number => (performance.now() - began) / 1000;
@@ -44,6 +58,7 @@ async function main(): Promise<void> {
   // this script calls process.exit.
   setInterval(() => undefined, 60_000);
   const settings = benchSettings(process.env.BENCH_QUICK === '1');
+  const only = onlyPart();
   await checkBenchTools();
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {
@@ -53,11 +68,15 @@ async function main(): Promise<void> {
     });
   }
 
-  log(`${settings.quick ? 'quick' : 'full'} run: starting servers`);
+  log(`${settings.quick ? 'quick' : 'full'} run${only === undefined ? '' : `, BENCH_ONLY=${only}`}: starting servers`);
   const start = async (name: string, starting: Promise<BenchServer>): Promise<BenchServer> =>
     cleanup.add(name, await starting, (s) => s.stop());
   const client = (url: string): RegistryClient => cleanup.add(`client of ${url}`, new RegistryClient(url), async (c) => c.close());
   const upstream = await start('upstream distribution', startBenchDistribution());
+  if (only === 'replicas') {
+    await replicasOnly(settings, upstream, client);
+    return;
+  }
   const distribution = await start('distribution', startBenchDistribution());
   const distributionProxy = await start('distribution proxy', startBenchDistribution({ proxy: { remoteUrl: upstream.url } }));
   const keel = await start('keel', startKeel([{ name: UPSTREAM_NAME, url: upstream.url }]));
@@ -130,7 +149,7 @@ async function main(): Promise<void> {
       id: 'keel',
       server: keel,
       client: client(keel.url),
-      blobPath: (repo, d) => `/v2/proxy/${UPSTREAM_NAME}/${repo}/blobs/${d}`,
+      blobPath: proxyPath,
       ...(settings.proxyBlobSize === settings.largeSize ? { localBlobPath: leftovers.largeBlobPath } : {}),
     },
     { id: 'distribution', server: distributionProxy, client: client(distributionProxy.url), blobPath: (repo, d) => `/v2/${repo}/blobs/${d}` },
@@ -150,9 +169,73 @@ async function main(): Promise<void> {
   if (keelS3Rss !== undefined) results.set('peak_rss_mib', 'keel_s3', (await keelS3Rss.overall()) / MiB);
   results.set('peak_rss_mib', 'distribution_s3', (await distributionS3Rss.overall()) / MiB);
 
+  await replicaPart(ctx, upstream, keelS3, client);
+
   log('stopping the servers');
   await cleanup.run();
   process.stdout.write(report(settings, results));
+}
+
+/** BENCH_ONLY=replicas: the S3 server and Keel on S3 (the reference), then the replica part. */
+async function replicasOnly(settings: BenchSettings, upstream: BenchServer, client: (url: string) => RegistryClient): Promise<void> {
+  const s3 = cleanup.add('s3 server', await startBenchS3(), (x) => x.stop());
+  log(`s3 server (Ceph RGW) ${s3.server.endpoint} (pids ${s3.server.pids.join(', ')})`);
+  const keelOnS3 = await startKeelOnS3(s3, await s3.bucket('bench-keel'), [{ name: UPSTREAM_NAME, url: upstream.url }]);
+  const keelS3 = 'server' in keelOnS3 ? cleanup.add('keel on s3', keelOnS3.server, (x) => x.stop()) : undefined;
+  const results = new Results();
+  results.extra.only = 'replicas';
+  if ('notRun' in keelOnS3) {
+    results.extra.keel_s3_not_run = keelOnS3.notRun;
+    results.notes.push(`Keel on S3: not run (${keelOnS3.notRun}). The replica rows have no single-Keel figure and no ratio.`);
+  }
+  log(keelS3 !== undefined ? `keel on s3 ${keelS3.url} (pid ${keelS3.pid})` : `Keel on S3: not run (${'notRun' in keelOnS3 ? keelOnS3.notRun : ''})`);
+  const keelS3Rss = keelS3 === undefined ? undefined : new RssPeaks(keelS3.pid);
+  const memory = async (stepId: string): Promise<string> => {
+    if (keelS3Rss === undefined) return 'no Keel on S3';
+    const mib = round((await keelS3Rss.overall()) / MiB);
+    results.extra[`keel_s3_peak_rss_mib_after_${stepId}`] = mib;
+    return `Keel on S3 peak RSS so far ${mib} MiB`;
+  };
+  await replicaPart({ settings, results, log, memory }, upstream, keelS3, client);
+  log('stopping the servers');
+  await cleanup.run();
+  process.stdout.write(report(settings, results));
+}
+
+/** Starts the replicas (or notes why not), runs the replica part against them and the single Keel on S3. */
+async function replicaPart(ctx: WorkloadContext, upstream: BenchServer, keelS3: BenchServer | undefined, client: (url: string) => RegistryClient): Promise<void> {
+  const { results } = ctx;
+  const started = performance.now();
+  const replicaCluster = await startReplicaCluster({ name: UPSTREAM_NAME, url: upstream.url });
+  if ('notRun' in replicaCluster) {
+    results.extra.replicas_not_run = replicaCluster.notRun;
+    results.notes.push(`3 Keel replicas: not run (${replicaCluster.notRun}). Their column is empty; no figure stands in for it.`);
+    log(`3 Keel replicas: not run (${replicaCluster.notRun})`);
+    return;
+  }
+  const cluster = cleanup.add('keel replicas', replicaCluster.cluster, (c) => c.stop());
+  results.extra.replicas_database = cluster.database.kind;
+  // The machine is shared: the 1-minute load average beside the figures says how busy it was.
+  results.extra.replica_part_loadavg_start = round(loadavg()[0] ?? 0);
+  log(
+    `3 keel replicas (pids ${cluster.replicas.map((r) => r.pid()).join(', ')}) on ${cluster.database.kind} and their own RGW (pids ${cluster.s3.pids.join(', ')}), ` +
+      `nginx ${cluster.lb.url} (pid ${cluster.lb.pid}), up in ${((performance.now() - started) / 1000).toFixed(1)} s`,
+  );
+  await runReplicaWorkload(
+    ctx,
+    { server: upstream, client: client(upstream.url) },
+    proxyPath,
+    keelS3 === undefined ? undefined : { id: 'keel_s3', url: keelS3.url, client: client(keelS3.url) },
+    { id: 'keel_replicas', url: cluster.lb.url, client: client(cluster.lb.url) },
+    cluster,
+  );
+  const rss: number[] = [];
+  for (const r of cluster.replicas) rss.push(round((await peakRss(r.pid())) / MiB));
+  results.extra.replicas_peak_rss_mib = rss.join('/');
+  results.extra.replica_seconds = round((performance.now() - started) / 1000);
+  results.extra.replica_part_loadavg_end = round(loadavg()[0] ?? 0);
+  // Stopped now, by their PIDs (nginx, replicas, PostgreSQL, their RGW), not left idling.
+  await cluster.stop();
 }
 
 /**
@@ -169,7 +252,33 @@ function inBucket(s3: BenchS3, server: BenchServer): (digest: string) => Promise
   };
 }
 
+/** What the replica rows mean, or why they are empty. */
+function replicaNotes(settings: BenchSettings, results: Results): string[] {
+  const x = results.extra;
+  if (typeof x.replicas_not_run === 'string') return [];
+  return [
+    `- 3 replicas: three Keel processes (scripts/keel, this build) on one ${String(x.replicas_database)} index (PostgreSQL 15 unless ` +
+      'TEST_CLUSTER_DATABASE says otherwise) and one bucket on a Ceph RGW of their own (redirect off), behind Debian\'s nginx ' +
+      '(1 worker, round-robin, no stickiness, no buffering): the HA tests\' deployment (test/support/keel-cluster.ts). They log each ' +
+      'request at info (the harness reads its start-up line there); the single Keel logs at warn. nginx, the replicas, wrk and the ' +
+      'clients all share this machine\'s cores.',
+    `- Replica manifest GET: the registry part's wrk load (${settings.connections} connections, ${settings.warmupSeconds} s warm-up, ` +
+      `${settings.loadSeconds} s measured), on Keel on S3 directly and then on nginx, in this part; "3rep/Keel S3" is the replicas' ` +
+      `aggregate over that single Keel. nginx sent the measured and warm-up requests ${String(x.replica_manifest_get_by_replica)} to the 3 replicas. ` +
+      `The same load on one replica directly (not through nginx): ${String(x.replica_manifest_get_one_replica_direct_rps)} req/s, ` +
+      `p99 ${String(x.replica_manifest_get_one_replica_direct_p99_ms)} ms.`,
+    `- Replica cold miss: one fresh ${formatSize(settings.replicaHerdBlobSize)} blob on the upstream; ${settings.herdClients} Node clients ` +
+      'ask for it at once, first on the single Keel on S3, then through nginx (the caches are apart, so both miss); the time runs until ' +
+      `the last client has every byte, each client hashing what it got (all must match). nginx spread the clients ${String(x.replica_herd_clients_by_replica)}. ` +
+      'Upstream GETs are counted in the upstream\'s access log; more than 1 for the replicas fails the bench. ' +
+      `Replicas' peak RSS: ${String(x.replicas_peak_rss_mib)} MiB.`,
+    `- Load average (1 min) on this ${cpus().length}-core machine, shared with other work: ${String(x.replica_part_loadavg_start)} when the replica part ` +
+      `started, ${String(x.replica_part_loadavg_end)} when it ended.`,
+  ];
+}
+
 function report(settings: BenchSettings, results: Results): string {
+  if (results.extra.only === 'replicas') return replicaReport(settings, results);
   const defs = metricDefinitions(settings);
   const cpu = cpus();
   const x = results.extra;
@@ -221,9 +330,31 @@ function report(settings: BenchSettings, results: Results): string {
         ? 'Keel on S3: not measured (not run). '
         : `Keel on S3: ${formatNumber(results.get('peak_rss_push_medium_mib', 'keel_s3'))} and ${formatNumber(results.get('peak_rss_push_large_mib', 'keel_s3'))} MiB. `) +
       `RGW's three daemons after the registry part: ${String(x.s3_server_rss_mib_after_local)} MiB.`,
+    ...replicaNotes(settings, results),
     ...results.notes.map((n) => `- ${n}`),
     '',
-    `Finished in ${elapsed().toFixed(0)} s (registry part ${String(x.local_seconds)} s, proxy part ${String(x.proxy_seconds)} s).`,
+    `Finished in ${elapsed().toFixed(0)} s (registry part ${String(x.local_seconds)} s, proxy part ${String(x.proxy_seconds)} s, replica part ${String(x.replica_seconds)} s).`,
+    jsonLine(defs, results, settings, elapsed()),
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
+/** BENCH_ONLY=replicas: the replica rows alone (the JSON line still lists every figure, the others null). */
+function replicaReport(settings: BenchSettings, results: Results): string {
+  const defs = metricDefinitions(settings);
+  const cpu = cpus();
+  const lines = [
+    '',
+    `Keel: 1 on S3 vs 3 replicas behind nginx (BENCH_ONLY=replicas), ${settings.quick ? 'BENCH_QUICK=1 smoke run' : 'full run'}, ${new Date().toISOString()}, ` +
+      `${cpu.length} x ${cpu[0]?.model ?? 'unknown CPU'}, Node ${process.version}`,
+    '',
+    formatTable(defs.filter((d) => d.id.startsWith('replica_')), results),
+    '',
+    'Notes:',
+    ...replicaNotes(settings, results),
+    ...results.notes.map((n) => `- ${n}`),
+    '',
+    `Finished in ${elapsed().toFixed(0)} s (replica part ${String(results.extra.replica_seconds)} s).`,
     jsonLine(defs, results, settings, elapsed()),
   ];
   return `${lines.join('\n')}\n`;

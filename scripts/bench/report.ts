@@ -3,12 +3,13 @@
  * outputs: a table and one machine-readable line, `BENCH_JSON {...}`, which the test suite
  * reads. Two pairs of columns, each with its own ratio: Keel and Distribution on disk
  * (Keel/Dist), and Keel and Distribution on the same S3 server (Keel/Dist on S3). The proxy
- * part runs on disk only, so its S3 cells are empty.
+ * part runs on disk only, so its S3 cells are empty. A fifth column, 3 replicas, has the
+ * replica part's rows only, with their ratio to the single Keel on S3 of the same rows.
  */
 import { cpus } from 'node:os';
 import { formatSize, type BenchSettings } from './settings.js';
 
-export const SERVERS = ['keel', 'distribution', 'keel_s3', 'distribution_s3'] as const;
+export const SERVERS = ['keel', 'distribution', 'keel_s3', 'distribution_s3', 'keel_replicas'] as const;
 export type ServerId = (typeof SERVERS)[number];
 
 export const SERVER_LABEL: Record<ServerId, string> = {
@@ -16,17 +17,25 @@ export const SERVER_LABEL: Record<ServerId, string> = {
   distribution: 'Distribution',
   keel_s3: 'Keel on S3',
   distribution_s3: 'Distribution on S3',
+  keel_replicas: '3 Keel replicas',
 };
 
-/** Which two servers a ratio compares: always Keel over Distribution, on the same storage. */
-export type Pair = 'disk' | 's3';
-const PAIRS: Record<Pair, readonly [ServerId, ServerId]> = { disk: ['keel', 'distribution'], s3: ['keel_s3', 'distribution_s3'] };
+/**
+ * Which two servers a ratio compares: Keel over Distribution on the same storage, and the
+ * three replicas behind nginx over the single Keel on S3 measured in turns with them.
+ */
+export type Pair = 'disk' | 's3' | 'replicas';
+const PAIRS: Record<Pair, readonly [ServerId, ServerId]> = {
+  disk: ['keel', 'distribution'],
+  s3: ['keel_s3', 'distribution_s3'],
+  replicas: ['keel_replicas', 'keel_s3'],
+};
 
 export interface MetricDefinition {
   id: string;
   label: string;
   unit: string;
-  /** Which way is better, for the reader: the ratio is always Keel / Distribution. */
+  /** Which way is better, for the reader: the ratio is Keel / Distribution (or 3 replicas / one Keel). */
   better: 'higher' | 'lower';
   /** False for a reference figure that is not the servers' own (no ratio is shown). */
   compare: boolean;
@@ -64,6 +73,11 @@ export function metricDefinitions(s: BenchSettings): MetricDefinition[] {
     def('peak_rss_push_medium_mib', `peak RSS during a ${medium} push`, 'MiB', 'lower'),
     def('peak_rss_push_large_mib', `peak RSS during a ${large} push`, 'MiB', 'lower'),
     def('peak_rss_mib', 'peak RSS, whole run', 'MiB', 'lower'),
+    // The replica part (replica-workload.ts): Keel on S3 alone and 3 replicas behind nginx.
+    def('replica_manifest_get_rps', `manifest GET by tag, ${s.connections} conns (wrk), in turns: 1 Keel S3 / 3 replicas via nginx`, 'req/s', 'higher'),
+    def('replica_manifest_get_p99_ms', '  p99 latency', 'ms', 'lower'),
+    def('replica_herd_seconds', `cold miss, ${s.herdClients} clients, one ${formatSize(s.replicaHerdBlobSize)} blob: until all have it, verified`, 's', 'lower'),
+    def('replica_herd_upstream_gets', '  upstream GETs of that blob (3 replicas: must be 1)', 'GETs', 'lower', false),
   ];
 }
 
@@ -112,8 +126,10 @@ export function formatTable(defs: readonly MetricDefinition[], results: Results)
     formatNumber(results.get(d.id, 'keel_s3')),
     formatNumber(results.get(d.id, 'distribution_s3')),
     ratio(d, 's3'),
+    formatNumber(results.get(d.id, 'keel_replicas')),
+    ratio(d, 'replicas'),
   ]);
-  const header = ['figure', 'unit', 'Keel disk', 'Dist disk', 'Keel/Dist', 'Keel S3', 'Dist S3', 'Keel/Dist S3'];
+  const header = ['figure', 'unit', 'Keel disk', 'Dist disk', 'Keel/Dist', 'Keel S3', 'Dist S3', 'Keel/Dist S3', '3 replicas', '3rep/Keel S3'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: readonly string[]): string =>
     cells.map((c, i) => (i < 2 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
@@ -132,6 +148,8 @@ export function jsonLine(defs: readonly MetricDefinition[], results: Results, s:
       keel_s3: results.get(d.id, 'keel_s3') ?? null,
       distribution_s3: results.get(d.id, 'distribution_s3') ?? null,
       ratio_s3: d.compare ? (results.ratio(d.id, 's3') ?? null) : null,
+      keel_replicas: results.get(d.id, 'keel_replicas') ?? null,
+      ratio_replicas: d.compare ? (results.ratio(d.id, 'replicas') ?? null) : null,
     };
   }
   const cpu = cpus();

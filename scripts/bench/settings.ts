@@ -34,6 +34,8 @@ export interface BenchSettings {
   /** The blob 20 clients miss at once (a fresh one per server). */
   herdBlobSize: number;
   herdClients: number;
+  /** The blob `herdClients` clients miss at once in the replica part: one Keel on S3, then 3 replicas. */
+  replicaHerdBlobSize: number;
 }
 
 export function benchSettings(quick: boolean): BenchSettings {
@@ -56,6 +58,7 @@ export function benchSettings(quick: boolean): BenchSettings {
         proxyMisses: 3,
         herdBlobSize: 8 * MiB,
         herdClients: 20,
+        replicaHerdBlobSize: 32 * MiB,
       }
     : {
         quick,
@@ -79,6 +82,8 @@ export function benchSettings(quick: boolean): BenchSettings {
         proxyMisses: 3,
         herdBlobSize: 64 * MiB,
         herdClients: 20,
+        // Issue 18's herd: 20 clients, one uncached 256 MiB blob, 3 replicas.
+        replicaHerdBlobSize: 256 * MiB,
       };
 }
 

@@ -5,7 +5,10 @@
  */
 import { describeTools, missingTools, packagesFor, toolPath, type ToolName } from '../../test/support/e2e/tools.js';
 
-/** The Ceph daemons and tools of the S3 server (test/support/s3-server.ts) are among them. */
+/**
+ * The Ceph daemons and tools of the S3 server (test/support/s3-server.ts) are among them, and
+ * nginx and PostgreSQL for the replica part (test/support/keel-cluster.ts).
+ */
 const BENCH_TOOLS = [
   'docker-registry',
   'wrk',
@@ -19,6 +22,11 @@ const BENCH_TOOLS = [
   'radosgw',
   'radosgw-admin',
   'ceph',
+  // The replica part: nginx in front (test/support/nginx.ts), PostgreSQL run as the postgres user.
+  'nginx',
+  'initdb',
+  'pg_ctl',
+  'runuser',
 ] as const satisfies readonly ToolName[];
 
 export type BenchTool = (typeof BENCH_TOOLS)[number];

@@ -2,8 +2,9 @@
  * Keeps `npm run bench` working: runs the BENCH_QUICK=1 smoke version once and checks that it
  * produced every figure for both servers on disk, every registry-part figure for Distribution
  * on S3, and for Keel on S3 either every registry-part figure or the stated reason it did not
- * run. Speeds are never asserted here: targets are checked by reading the benchmark's table,
- * not by timed tests.
+ * run, and the replica part's figures for the 3 replicas (their herd made 1 upstream GET) or
+ * the stated reason they did not run. Speeds are never asserted here: targets are checked by
+ * reading the benchmark's table, not by timed tests.
  */
 import { spawn } from 'node:child_process';
 import { beforeAll, describe, expect, test } from '@jest/globals';
@@ -49,7 +50,10 @@ const S3_METRICS = [
   'peak_rss_mib',
 ] as const;
 
-type Server = 'keel' | 'distribution' | 'keel_s3' | 'distribution_s3';
+/** The replica part: 3 replicas behind nginx, and the single Keel on S3 beside them. */
+const REPLICA_METRICS = ['replica_manifest_get_rps', 'replica_manifest_get_p99_ms', 'replica_herd_seconds', 'replica_herd_upstream_gets'] as const;
+
+type Server = 'keel' | 'distribution' | 'keel_s3' | 'distribution_s3' | 'keel_replicas';
 
 interface BenchRun {
   code: number | null;
@@ -75,7 +79,8 @@ function runBench(): Promise<BenchRun> {
 describe('npm run bench (BENCH_QUICK=1)', () => {
   // The bench itself installs nothing; the test suite installs what it needs, as for e2e.
   beforeAll(
-    () => ensureTools(['docker-registry', 'wrk', 'ab', 'curl', 'ceph-mon', 'ceph-osd', 'monmaptool', 'radosgw', 'radosgw-admin', 'ceph']),
+    () =>
+      ensureTools(['docker-registry', 'wrk', 'ab', 'curl', 'ceph-mon', 'ceph-osd', 'monmaptool', 'radosgw', 'radosgw-admin', 'ceph', 'nginx', 'initdb', 'pg_ctl', 'runuser']),
     TOOL_INSTALL_TIMEOUT_MS,
   );
 
@@ -109,7 +114,20 @@ describe('npm run bench (BENCH_QUICK=1)', () => {
     } else {
       expect(notRun).toBeUndefined();
       check(S3_METRICS, 'keel_s3');
+      check(REPLICA_METRICS, 'keel_s3');
+    }
+    // The replicas are measured (the bench then has checked their herd made 1 upstream GET),
+    // or, without root (PostgreSQL runs as the postgres user), the output says why not.
+    const replicasNotRun = report.extra.replicas_not_run;
+    if (process.getuid?.() === 0) {
+      expect(replicasNotRun).toBeUndefined();
+      check(REPLICA_METRICS, 'keel_replicas');
+      expect(report.metrics.replica_herd_upstream_gets?.keel_replicas).toBe(1);
+      expect(run.stdout).toMatch(/3 replicas +3rep\/Keel S3/);
+    } else {
+      expect(run.stdout).toContain(`3 Keel replicas: not run (${String(replicasNotRun)})`);
+      for (const id of REPLICA_METRICS) expect(report.metrics[id]?.keel_replicas).toBeNull();
     }
     expect(missing).toEqual([]);
-  }, 300_000);
+  }, 420_000);
 });
