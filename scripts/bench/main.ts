@@ -21,7 +21,7 @@ import { Cleanup } from '../../test/support/e2e/cleanup.js';
 import { runLocalWorkload, type Target, type WorkloadContext } from './local-workload.js';
 import { runProxyWorkload, type ProxyTarget } from './proxy-workload.js';
 import { RegistryClient } from './registry-client.js';
-import { formatNumber, formatTable, jsonLine, metricDefinitions, Results } from './report.js';
+import { formatNumber, formatTable, jsonLine, metricDefinitions, Results, targetOutcomes } from './report.js';
 import { MiB, benchSettings, formatSize, type BenchSettings } from './settings.js';
 import { startKeelOnS3 } from './keel-on-s3.js';
 import { startBenchS3, type BenchS3 } from './s3-storage.js';
@@ -174,6 +174,7 @@ async function main(): Promise<void> {
   log('stopping the servers');
   await cleanup.run();
   process.stdout.write(report(settings, results));
+  enforceTargets(settings, results);
 }
 
 /** BENCH_ONLY=replicas: the S3 server and Keel on S3 (the reference), then the replica part. */
@@ -200,6 +201,7 @@ async function replicasOnly(settings: BenchSettings, upstream: BenchServer, clie
   log('stopping the servers');
   await cleanup.run();
   process.stdout.write(report(settings, results));
+  enforceTargets(settings, results);
 }
 
 /** Starts the replicas (or notes why not), runs the replica part against them and the single Keel on S3. */
@@ -360,10 +362,38 @@ function replicaReport(settings: BenchSettings, results: Results): string {
   return `${lines.join('\n')}\n`;
 }
 
+/** Thrown after the report is printed when a full run missed a target: exit status 3. */
+class TargetsMissedError extends Error {}
+
+/**
+ * Prints the verdict on every target after the table; a full run that missed one (or did not
+ * measure it) fails with exit status 3. The smoke run is too short to judge speed: it prints.
+ */
+function enforceTargets(settings: BenchSettings, results: Results): void {
+  const defs = metricDefinitions(settings).filter((d) => (results.extra.only === 'replicas' ? d.id.startsWith('replica_') : true));
+  const outcomes = targetOutcomes(defs, results);
+  const missed = outcomes.filter((o) => o.verdict?.met !== true);
+  const lines = missed.map((o) => `  ${o.def.label.trim()}: ${o.target.text}: ${o.verdict === undefined ? 'not measured' : `MISSED (${o.verdict.shown})`}`);
+  if (missed.length === 0) {
+    process.stdout.write(`Targets: all ${outcomes.length} met.\n`);
+    return;
+  }
+  if (settings.quick) {
+    process.stdout.write(`Targets (BENCH_QUICK=1, not enforced): ${missed.length} of ${outcomes.length} not met:\n${lines.join('\n')}\n`);
+    return;
+  }
+  throw new TargetsMissedError(`${missed.length} of ${outcomes.length} targets missed:\n${lines.join('\n')}`);
+}
+
 main().then(
   () => process.exit(0),
   async (err: unknown) => {
     if (interrupted) return; // the signal handler is cleaning up and will exit
+    if (err instanceof TargetsMissedError) {
+      process.stdout.write(`TARGETS MISSED: ${err.message}\n`);
+      process.stderr.write(`bench: ${err.message.split('\n')[0] ?? ''}\n`);
+      process.exit(3);
+    }
     if (err instanceof MissingToolsError) {
       process.stderr.write(`bench: ${err.message}\n`);
       process.exit(2);

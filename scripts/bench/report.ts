@@ -8,13 +8,15 @@
  */
 import { cpus } from 'node:os';
 import { formatSize, type BenchSettings } from './settings.js';
+import { bound, overExtra, ratio, type Target, type Verdict } from './targets.js';
 
-export const SERVERS = ['keel', 'distribution', 'keel_s3', 'distribution_s3', 'keel_replicas'] as const;
+export const SERVERS = ['keel', 'distribution', 'limit', 'keel_s3', 'distribution_s3', 'keel_replicas'] as const;
 export type ServerId = (typeof SERVERS)[number];
 
 export const SERVER_LABEL: Record<ServerId, string> = {
   keel: 'Keel',
   distribution: 'Distribution',
+  limit: 'the limit',
   keel_s3: 'Keel on S3',
   distribution_s3: 'Distribution on S3',
   keel_replicas: '3 Keel replicas',
@@ -24,9 +26,10 @@ export const SERVER_LABEL: Record<ServerId, string> = {
  * Which two servers a ratio compares: Keel over Distribution on the same storage, and the
  * three replicas behind nginx over the single Keel on S3 measured in turns with them.
  */
-export type Pair = 'disk' | 's3' | 'replicas';
+export type Pair = 'disk' | 'limit' | 's3' | 'replicas';
 const PAIRS: Record<Pair, readonly [ServerId, ServerId]> = {
   disk: ['keel', 'distribution'],
+  limit: ['keel', 'limit'],
   s3: ['keel_s3', 'distribution_s3'],
   replicas: ['keel_replicas', 'keel_s3'],
 };
@@ -39,45 +42,63 @@ export interface MetricDefinition {
   better: 'higher' | 'lower';
   /** False for a reference figure that is not the servers' own (no ratio is shown). */
   compare: boolean;
+  /**
+   * What the row's "limit" column holds, where it has one: the same measurement on something
+   * that does only the bare minimum, in the same run (the upstream served directly, a bare
+   * node:http server answering the same bytes, nginx serving the same file).
+   */
+  limit?: string;
+  target?: Target;
 }
 
 export function metricDefinitions(s: BenchSettings): MetricDefinition[] {
   const large = formatSize(s.largeSize);
   const medium = formatSize(s.mediumSize);
   const proxyBlob = formatSize(s.proxyBlobSize);
-  const def = (id: string, label: string, unit: string, better: 'higher' | 'lower', compare = true): MetricDefinition => ({
+  const def = (id: string, label: string, unit: string, better: 'higher' | 'lower', compare = true, more: Pick<MetricDefinition, 'limit' | 'target'> = {}): MetricDefinition => ({
     id,
     label,
     unit,
     better,
     compare,
+    ...more,
   });
+  const vsDist = (id: string, factor: number): Pick<MetricDefinition, 'target'> => ({ target: ratio(id, 'disk', '>=', factor, `>= ${factor}x Distribution`) });
+  const lowerThanDist = (id: string): Pick<MetricDefinition, 'target'> => ({ target: ratio(id, 'disk', '<', 1, 'lower than Distribution') });
   return [
     def('push_small_mibps', `blob push ${s.smallCount} x ${formatSize(s.smallSize)}, monolithic`, 'MiB/s', 'higher'),
-    def('push_medium_mibps', `blob push ${medium}, monolithic`, 'MiB/s', 'higher'),
-    def('push_large_mibps', `blob push ${large}, monolithic`, 'MiB/s', 'higher'),
-    def('push_chunked_mibps', `blob push ${large}, ${formatSize(s.chunkSize)} PATCHes`, 'MiB/s', 'higher'),
-    def('get_medium_mibps', `blob GET ${medium} (S3: via the 307)`, 'MiB/s', 'higher'),
-    def('get_large_mibps', `blob GET ${large} (S3: via the 307)`, 'MiB/s', 'higher'),
-    def('manifest_get_rps', `manifest GET by tag, ${s.connections} conns (wrk)`, 'req/s', 'higher'),
-    def('manifest_get_p99_ms', 'manifest GET by tag, p99 latency', 'ms', 'lower'),
-    def('blob_head_rps', `blob HEAD, ${s.connections} conns (ab -k)`, 'req/s', 'higher'),
-    def('blob_head_p99_ms', 'blob HEAD, p99 latency', 'ms', 'lower'),
-    def('proxy_hit_mibps', `proxy cache-hit GET ${proxyBlob}`, 'MiB/s', 'higher'),
+    def('push_medium_mibps', `blob push ${medium}, monolithic`, 'MiB/s', 'higher', true, vsDist('push_medium_mibps', 1.5)),
+    def('push_large_mibps', `blob push ${large}, monolithic`, 'MiB/s', 'higher', true, vsDist('push_large_mibps', 1.5)),
+    def('push_chunked_mibps', `blob push ${large}, ${formatSize(s.chunkSize)} PATCHes`, 'MiB/s', 'higher', true, vsDist('push_chunked_mibps', 1.5)),
+    def('get_medium_mibps', `blob GET ${medium} (S3: via the 307)`, 'MiB/s', 'higher', true, vsDist('get_medium_mibps', 1)),
+    def('get_large_mibps', `blob GET ${large} (S3: via the 307)`, 'MiB/s', 'higher', true, vsDist('get_large_mibps', 1)),
+    def('manifest_get_rps', `manifest GET by tag, ${s.connections} conns (wrk)`, 'req/s', 'higher', true, vsDist('manifest_get_rps', 5)),
+    def('manifest_get_p99_ms', 'manifest GET by tag, p99 latency', 'ms', 'lower', true, lowerThanDist('manifest_get_p99_ms')),
+    def('blob_head_rps', `blob HEAD, ${s.connections} conns (ab -k)`, 'req/s', 'higher', true, vsDist('blob_head_rps', 5)),
+    def('blob_head_p99_ms', 'blob HEAD, p99 latency', 'ms', 'lower', true, lowerThanDist('blob_head_p99_ms')),
+    def('proxy_hit_mibps', `proxy cache-hit GET ${proxyBlob}`, 'MiB/s', 'higher', true, {
+      target: overExtra('proxy_hit_mibps', 'keel_local_get_beside_hits_mibps', 0.9, 'within 10% of its local GET in turns'),
+    }),
     def('proxy_miss_ttfb_ms', `proxy cache-miss first byte, ${proxyBlob} (median of ${s.proxyMisses})`, 'ms', 'lower'),
     def('upstream_ttfb_ms', `  upstream's own first byte (direct, just before)`, 'ms', 'lower', false),
-    def('proxy_miss_ttfb_over_upstream_ms', '  miss first byte minus upstream first byte', 'ms', 'lower'),
+    def('proxy_miss_ttfb_over_upstream_ms', '  miss first byte minus upstream first byte', 'ms', 'lower', true, {
+      target: bound('proxy_miss_ttfb_over_upstream_ms', 'keel', '<', 1000, 'ms', '< 1 s'),
+    }),
     def('proxy_miss_mibps', `proxy cache-miss GET ${proxyBlob}, whole blob`, 'MiB/s', 'higher'),
-    def('proxy_herd_upstream_gets', `upstream GETs, ${s.herdClients} clients miss ${formatSize(s.herdBlobSize)} at once`, 'GETs', 'lower'),
+    def('proxy_herd_upstream_gets', `upstream GETs, ${s.herdClients} clients miss ${formatSize(s.herdBlobSize)} at once`, 'GETs', 'lower', true, {
+      target: bound('proxy_herd_upstream_gets', 'keel', '=', 1, 'GETs', 'exactly 1'),
+    }),
     def('proxy_herd_seconds', `  time until all ${s.herdClients} have the blob`, 's', 'lower'),
     def('peak_rss_push_medium_mib', `peak RSS during a ${medium} push`, 'MiB', 'lower'),
     def('peak_rss_push_large_mib', `peak RSS during a ${large} push`, 'MiB', 'lower'),
-    def('peak_rss_mib', 'peak RSS, whole run', 'MiB', 'lower'),
+    def('peak_rss_mib', 'peak RSS, whole run', 'MiB', 'lower', true, { target: bound('peak_rss_mib', 'keel', '<', 150, 'MiB', '< 150 MiB') }),
     // The replica part (replica-workload.ts): Keel on S3 alone and 3 replicas behind nginx.
     def('replica_manifest_get_rps', `manifest GET by tag, ${s.connections} conns (wrk), in turns: 1 Keel S3 / 3 replicas via nginx`, 'req/s', 'higher'),
     def('replica_manifest_get_p99_ms', '  p99 latency', 'ms', 'lower'),
     def('replica_herd_seconds', `cold miss, ${s.herdClients} clients, one ${formatSize(s.replicaHerdBlobSize)} blob: until all have it, verified`, 's', 'lower'),
-    def('replica_herd_upstream_gets', '  upstream GETs of that blob (3 replicas: must be 1)', 'GETs', 'lower', false),
+    def('replica_herd_upstream_gets', '  upstream GETs of that blob (3 replicas: must be 1)', 'GETs', 'lower', false, {
+      target: bound('replica_herd_upstream_gets', 'keel_replicas', '=', 1, 'GETs', 'exactly 1'),
+    }),
   ];
 }
 
@@ -123,16 +144,19 @@ export function formatTable(defs: readonly MetricDefinition[], results: Results)
     formatNumber(results.get(d.id, 'keel')),
     formatNumber(results.get(d.id, 'distribution')),
     ratio(d, 'disk'),
+    formatNumber(results.get(d.id, 'limit')),
+    ratio(d, 'limit'),
     formatNumber(results.get(d.id, 'keel_s3')),
     formatNumber(results.get(d.id, 'distribution_s3')),
     ratio(d, 's3'),
     formatNumber(results.get(d.id, 'keel_replicas')),
     ratio(d, 'replicas'),
+    targetCell(d, results),
   ]);
-  const header = ['figure', 'unit', 'Keel disk', 'Dist disk', 'Keel/Dist', 'Keel S3', 'Dist S3', 'Keel/Dist S3', '3 replicas', '3rep/Keel S3'];
+  const header = ['figure', 'unit', 'Keel disk', 'Dist disk', 'Keel/Dist', 'limit', 'Keel/limit', 'Keel S3', 'Dist S3', 'Keel/Dist S3', '3 replicas', '3rep/Keel S3', 'target'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: readonly string[]): string =>
-    cells.map((c, i) => (i < 2 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
+    cells.map((c, i) => (i < 2 || i === cells.length - 1 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ').trimEnd();
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
 
@@ -145,11 +169,16 @@ export function jsonLine(defs: readonly MetricDefinition[], results: Results, s:
       keel: results.get(d.id, 'keel') ?? null,
       distribution: results.get(d.id, 'distribution') ?? null,
       ratio: d.compare ? (results.ratio(d.id) ?? null) : null,
+      limit: results.get(d.id, 'limit') ?? null,
+      limit_is: d.limit ?? null,
+      ratio_limit: d.compare ? (results.ratio(d.id, 'limit') ?? null) : null,
       keel_s3: results.get(d.id, 'keel_s3') ?? null,
       distribution_s3: results.get(d.id, 'distribution_s3') ?? null,
       ratio_s3: d.compare ? (results.ratio(d.id, 's3') ?? null) : null,
       keel_replicas: results.get(d.id, 'keel_replicas') ?? null,
       ratio_replicas: d.compare ? (results.ratio(d.id, 'replicas') ?? null) : null,
+      target: d.target?.text ?? null,
+      target_met: d.target === undefined ? null : (d.target.check(results)?.met ?? null),
     };
   }
   const cpu = cpus();
@@ -162,4 +191,24 @@ export function jsonLine(defs: readonly MetricDefinition[], results: Results, s:
     metrics,
     extra: results.extra,
   })}`;
+}
+
+/** The target column: "met"/"MISSED" with what was compared, "not measured", or empty (no target). */
+function targetCell(d: MetricDefinition, results: Results): string {
+  if (d.target === undefined) return '';
+  const v = d.target.check(results);
+  if (v === undefined) return `${d.target.text}: not measured`;
+  return `${d.target.text}: ${v.met ? 'met' : 'MISSED'} (${v.shown})`;
+}
+
+export interface TargetOutcome {
+  def: MetricDefinition;
+  target: Target;
+  /** Undefined: not measured in this run. */
+  verdict: Verdict | undefined;
+}
+
+/** Every row with a target, and how this run did against it. */
+export function targetOutcomes(defs: readonly MetricDefinition[], results: Results): TargetOutcome[] {
+  return defs.flatMap((def) => (def.target === undefined ? [] : [{ def, target: def.target, verdict: def.target.check(results) }]));
 }
