@@ -8,7 +8,7 @@
  * Cold: each sample is a fresh image pushed to the upstream, so neither cache has it; warm:
  * an image both caches hold, after `docker rmi` and `docker image prune -a` have removed it
  * from dockerd, so every layer is downloaded again. The three sources are pulled in turns,
- * the order rotating per sample. Each pull is checked: docker reports every layer pulled
+ * the order rotating per sample, after one untimed pull of a small image from each. Each pull is checked: docker reports every layer pulled
  * (none "Already exists") and the image's layers are the pushed diff_ids; the cache served
  * the layers (Keel's cache hit/miss counters on /metrics, Distribution's access log); and the
  * upstream's access log shows a cold pull fetched every layer, a warm one none.
@@ -26,7 +26,7 @@ import { pushFreshImage, type PushedImage } from './pull-image.js';
 import type { RegistryClient } from './registry-client.js';
 import { SERVER_LABEL, type Results } from './report.js';
 import type { BenchServer } from './servers.js';
-import { formatSize, type BenchSettings } from './settings.js';
+import { MiB, formatSize, type BenchSettings } from './settings.js';
 
 export interface DockerPullServers {
   upstream: { server: BenchServer; client: RegistryClient };
@@ -50,6 +50,7 @@ interface Pull {
 /** Time for the last access-log lines to reach the file after the bytes did. */
 const LOG_SETTLE_MS = 1_000;
 const PULL_TIMEOUT_MS = 600_000;
+const WARMUP_LAYERS = [MiB, MiB, MiB];
 
 const host = (url: string): string => new URL(url).host;
 
@@ -80,9 +81,10 @@ export async function runDockerPullWorkload(ctx: WorkloadContext, servers: Docke
     return { hits: 0, misses: 0, gets: await layerGets(source === 'distribution' ? distributionProxy.logFile : upstream.server.logFile, image) };
   };
 
-  const pullOnce = async (source: Source, image: PushedImage, warm: boolean): Promise<Pull> => {
+  /** One checked pull; a warm-up is checked as a cold one (its image is in no cache). */
+  const pullOnce = async (source: Source, image: PushedImage, phase: 'warm-up' | 'cold' | 'warm'): Promise<Pull> => {
     const who = source === 'limit' ? 'the upstream directly' : SERVER_LABEL[source];
-    const phase = warm ? 'warm' : 'cold';
+    const warm = phase === 'warm';
     await sleep(LOG_SETTLE_MS);
     const upstreamBefore = await upstreamLayerGets(image);
     const servedBefore = await served(source, image);
@@ -115,17 +117,21 @@ export async function runDockerPullWorkload(ctx: WorkloadContext, servers: Docke
   };
 
   const rotated = (i: number): Source[] => SOURCES.map((_, k) => SOURCES[(i + k) % SOURCES.length] as Source);
+  // Untimed: a small image through each source first, so no sample pays a fresh process's
+  // first requests (Keel's JIT, its first upstream connection, dockerd's first pull).
+  const warmup = await pushFreshImage(upstream.client, scratch.path, 'bench/pull-warmup', 'v1', WARMUP_LAYERS);
+  for (const source of SOURCES) await pullOnce(source, warmup, 'warm-up');
   const cold: Record<Source, Pull[]> = { keel: [], distribution: [], limit: [] };
   const images: PushedImage[] = [];
   for (let i = 0; i < s.pullColdSamples; i++) {
     const image = await pushFreshImage(upstream.client, scratch.path, `bench/pull-${i}`, 'v1', s.pullLayerSizes);
     images.push(image);
-    for (const source of rotated(i)) cold[source].push(await pullOnce(source, image, false));
+    for (const source of rotated(i)) cold[source].push(await pullOnce(source, image, 'cold'));
   }
   const warm: Record<Source, Pull[]> = { keel: [], distribution: [], limit: [] };
   for (let i = 0; i < s.pullWarmSamples; i++) {
     const image = images[i % images.length] as PushedImage;
-    for (const source of rotated(i)) warm[source].push(await pullOnce(source, image, true));
+    for (const source of rotated(i)) warm[source].push(await pullOnce(source, image, 'warm'));
   }
   await stopDockerd(dockerd);
 
