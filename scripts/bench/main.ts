@@ -11,7 +11,9 @@
  * otherwise the output says "Keel on S3: not run (<reason>)". Last, the replica part
  * (replica-workload.ts): 3 Keel replicas on one PostgreSQL and one bucket behind nginx
  * (replica-cluster.ts), in turns with the single Keel on S3. BENCH_ONLY=replicas runs that part
- * alone (with the upstream, the S3 server and Keel on S3 it needs). Prints
+ * alone (with the upstream, the S3 server and Keel on S3 it needs). After the proxy part, the
+ * docker pull part (docker-pull-workload.ts): a private dockerd pulls a fresh image through Keel,
+ * Distribution's proxy and from the upstream; BENCH_ONLY=pull runs it alone. Prints
  * progress on stderr; the table, the notes and the BENCH_JSON line on stdout. Exit status 2
  * means a tool is missing (the message names its Debian package); 1, that a step failed.
  */
@@ -29,19 +31,22 @@ import { RssPeaks, peakRss, startBenchDistribution, startKeel, type BenchServer 
 import { canDropCaches } from './measure.js';
 import { startReplicaCluster } from './replica-cluster.js';
 import { runReplicaWorkload } from './replica-workload.js';
+import { dockerPullNotes, runDockerPullWorkload } from './docker-pull-workload.js';
 import { MissingToolsError, checkBenchTools } from './tools.js';
 
 /** The name Keel knows the upstream by: /v2/proxy/<name>/<repo>/... */
 const UPSTREAM_NAME = 'bench-upstream';
 const proxyPath = (repo: string, digest: string): string => `/v2/proxy/${UPSTREAM_NAME}/${repo}/blobs/${digest}`;
 
-/** BENCH_ONLY: every part (unset), or the replica part alone ("replicas"). */
-function onlyPart(): 'replicas' | undefined {
+/** BENCH_ONLY: every part (unset), the replica part alone ("replicas"), or the docker pull part ("pull"). */
+function onlyPart(): 'replicas' | 'pull' | undefined {
   const only = process.env.BENCH_ONLY;
   if (only === undefined || only === '') return undefined;
-  if (only === 'replicas') return only;
-  throw new Error(`BENCH_ONLY is "${only}": expected "replicas" (the replica part alone) or nothing (every part)`);
+  if (only === 'replicas' || only === 'pull') return only;
+  throw new Error(`BENCH_ONLY is "${only}": expected "replicas" (the replica part alone), "pull" (the docker pull part alone) or nothing (every part)`);
 }
+/** The rows each BENCH_ONLY part reports. */
+const ONLY_ROWS = { replicas: 'replica_', pull: 'docker_pull_' } as const;
 
 const began = performance.now();
 const elapsed = (): number => (performance.now() - began) / 1000;
@@ -75,6 +80,10 @@ async function main(): Promise<void> {
   const upstream = await start('upstream distribution', startBenchDistribution());
   if (only === 'replicas') {
     await replicasOnly(settings, upstream, client);
+    return;
+  }
+  if (only === 'pull') {
+    await pullOnly(settings, upstream, start, client);
     return;
   }
   const distribution = await start('distribution', startBenchDistribution());
@@ -157,6 +166,9 @@ async function main(): Promise<void> {
   const proxyStart = performance.now();
   await runProxyWorkload(ctx, { server: upstream, client: client(upstream.url) }, proxies);
   results.extra.proxy_seconds = round((performance.now() - proxyStart) / 1000);
+  const pullStart = performance.now();
+  await runDockerPullWorkload(ctx, { upstream: { server: upstream, client: client(upstream.url) }, keel, keelUpstreamName: UPSTREAM_NAME, distributionProxy }, cleanup);
+  results.extra.docker_pull_seconds = round((performance.now() - pullStart) / 1000);
 
   // Keel is one process for both parts; Distribution needs two (a registry and a proxy).
   const distributionRss = await distributionRssPeaks.overall();
@@ -201,6 +213,30 @@ async function replicasOnly(settings: BenchSettings, upstream: BenchServer, clie
   log('stopping the servers');
   await cleanup.run();
   process.stdout.write(report(settings, results));
+  enforceTargets(settings, results);
+}
+
+/** BENCH_ONLY=pull: Keel and Distribution's proxy in front of the upstream, then the docker pull part. */
+async function pullOnly(
+  settings: BenchSettings,
+  upstream: BenchServer,
+  start: (name: string, starting: Promise<BenchServer>) => Promise<BenchServer>,
+  client: (url: string) => RegistryClient,
+): Promise<void> {
+  const distributionProxy = await start('distribution proxy', startBenchDistribution({ proxy: { remoteUrl: upstream.url } }));
+  const keel = await start('keel', startKeel([{ name: UPSTREAM_NAME, url: upstream.url }]));
+  log(`keel ${keel.url} (pid ${keel.pid}), distribution proxy ${distributionProxy.url} (pid ${distributionProxy.pid}), upstream ${upstream.url}`);
+  const results = new Results();
+  results.extra.only = 'pull';
+  const keelRss = new RssPeaks(keel.pid);
+  const memory = async (): Promise<string> => `Keel peak RSS so far ${round((await keelRss.overall()) / MiB)} MiB`;
+  const started = performance.now();
+  await runDockerPullWorkload({ settings, results, log, memory }, { upstream: { server: upstream, client: client(upstream.url) }, keel, keelUpstreamName: UPSTREAM_NAME, distributionProxy }, cleanup);
+  results.extra.docker_pull_seconds = round((performance.now() - started) / 1000);
+  results.extra.docker_pull_keel_peak_rss_mib = round((await keelRss.overall()) / MiB);
+  log('stopping the servers');
+  await cleanup.run();
+  process.stdout.write(onlyReport(settings, results, 'Keel vs Distribution 2.8: docker pull through the pull-through caches (BENCH_ONLY=pull)', dockerPullNotes(settings, results)));
   enforceTargets(settings, results);
 }
 
@@ -332,10 +368,12 @@ function report(settings: BenchSettings, results: Results): string {
         ? 'Keel on S3: not measured (not run). '
         : `Keel on S3: ${formatNumber(results.get('peak_rss_push_medium_mib', 'keel_s3'))} and ${formatNumber(results.get('peak_rss_push_large_mib', 'keel_s3'))} MiB. `) +
       `RGW's three daemons after the registry part: ${String(x.s3_server_rss_mib_after_local)} MiB.`,
+    ...dockerPullNotes(settings, results),
     ...replicaNotes(settings, results),
     ...results.notes.map((n) => `- ${n}`),
     '',
-    `Finished in ${elapsed().toFixed(0)} s (registry part ${String(x.local_seconds)} s, proxy part ${String(x.proxy_seconds)} s, replica part ${String(x.replica_seconds)} s).`,
+    `Finished in ${elapsed().toFixed(0)} s (registry part ${String(x.local_seconds)} s, proxy part ${String(x.proxy_seconds)} s, ` +
+      `docker pull part ${String(x.docker_pull_seconds)} s, replica part ${String(x.replica_seconds)} s).`,
     jsonLine(defs, results, settings, elapsed()),
   ];
   return `${lines.join('\n')}\n`;
@@ -362,6 +400,27 @@ function replicaReport(settings: BenchSettings, results: Results): string {
   return `${lines.join('\n')}\n`;
 }
 
+/** A BENCH_ONLY part's rows alone, with its notes (the JSON line still lists every figure, the others null). */
+function onlyReport(settings: BenchSettings, results: Results, title: string, notes: readonly string[]): string {
+  const defs = metricDefinitions(settings);
+  const only = results.extra.only === 'pull' ? ONLY_ROWS.pull : ONLY_ROWS.replicas;
+  const cpu = cpus();
+  const lines = [
+    '',
+    `${title}, ${settings.quick ? 'BENCH_QUICK=1 smoke run' : 'full run'}, ${new Date().toISOString()}, ${cpu.length} x ${cpu[0]?.model ?? 'unknown CPU'}, Node ${process.version}`,
+    '',
+    formatTable(defs.filter((d) => d.id.startsWith(only)), results),
+    '',
+    'Notes:',
+    ...notes,
+    ...results.notes.map((n) => `- ${n}`),
+    '',
+    `Finished in ${elapsed().toFixed(0)} s.`,
+    jsonLine(defs, results, settings, elapsed()),
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
 /** Thrown after the report is printed when a full run missed a target: exit status 3. */
 class TargetsMissedError extends Error {}
 
@@ -370,7 +429,8 @@ class TargetsMissedError extends Error {}
  * measure it) fails with exit status 3. The smoke run is too short to judge speed: it prints.
  */
 function enforceTargets(settings: BenchSettings, results: Results): void {
-  const defs = metricDefinitions(settings).filter((d) => (results.extra.only === 'replicas' ? d.id.startsWith('replica_') : true));
+  const only = results.extra.only;
+  const defs = metricDefinitions(settings).filter((d) => (only === 'replicas' || only === 'pull' ? d.id.startsWith(ONLY_ROWS[only]) : true));
   const outcomes = targetOutcomes(defs, results);
   const missed = outcomes.filter((o) => o.verdict?.met !== true);
   const lines = missed.map((o) => `  ${o.def.label.trim()}: ${o.target.text}: ${o.verdict === undefined ? 'not measured' : `MISSED (${o.verdict.shown})`}`);

@@ -55,6 +55,7 @@ export function metricDefinitions(s: BenchSettings): MetricDefinition[] {
   const large = formatSize(s.largeSize);
   const medium = formatSize(s.mediumSize);
   const proxyBlob = formatSize(s.proxyBlobSize);
+  const pullImage = formatSize(s.pullLayerSizes.reduce((a, b) => a + b, 0));
   const def = (id: string, label: string, unit: string, better: 'higher' | 'lower', compare = true, more: Pick<MetricDefinition, 'limit' | 'target'> = {}): MetricDefinition => ({
     id,
     label,
@@ -89,6 +90,11 @@ export function metricDefinitions(s: BenchSettings): MetricDefinition[] {
       target: bound('proxy_herd_upstream_gets', 'keel', '=', 1, 'GETs', 'exactly 1'),
     }),
     def('proxy_herd_seconds', `  time until all ${s.herdClients} have the blob`, 's', 'lower'),
+    // The docker pull part (docker-pull-workload.ts): a real docker pull of a fresh image.
+    def('docker_pull_cold_s', `docker pull ${s.pullLayerSizes.length} layers, ${pullImage}, cold (in no cache)`, 's', 'lower', true, {
+      limit: 'docker pull from the upstream directly',
+    }),
+    def('docker_pull_warm_s', '  same image, warm (in the cache, not in dockerd)', 's', 'lower', true, { limit: 'docker pull from the upstream directly' }),
     def('peak_rss_push_medium_mib', `peak RSS during a ${medium} push`, 'MiB', 'lower'),
     def('peak_rss_push_large_mib', `peak RSS during a ${large} push`, 'MiB', 'lower'),
     def('peak_rss_mib', 'peak RSS, whole run', 'MiB', 'lower', true, { target: bound('peak_rss_mib', 'keel', '<', 150, 'MiB', '< 150 MiB') }),

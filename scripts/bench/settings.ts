@@ -36,6 +36,11 @@ export interface BenchSettings {
   herdClients: number;
   /** The blob `herdClients` clients miss at once in the replica part: one Keel on S3, then 3 replicas. */
   replicaHerdBlobSize: number;
+  /** The docker pull part (docker-pull-workload.ts): random data per layer of the image, in bytes. */
+  pullLayerSizes: readonly number[];
+  /** Cold docker pulls per source (a fresh image each), and warm ones (of images both caches hold). */
+  pullColdSamples: number;
+  pullWarmSamples: number;
 }
 
 export function benchSettings(quick: boolean): BenchSettings {
@@ -59,6 +64,9 @@ export function benchSettings(quick: boolean): BenchSettings {
         herdBlobSize: 8 * MiB,
         herdClients: 20,
         replicaHerdBlobSize: 32 * MiB,
+        pullLayerSizes: [2 * MiB, 2 * MiB, 2 * MiB, 2 * MiB, 2 * MiB],
+        pullColdSamples: 1,
+        pullWarmSamples: 1,
       }
     : {
         quick,
@@ -84,6 +92,10 @@ export function benchSettings(quick: boolean): BenchSettings {
         herdClients: 20,
         // Issue 18's herd: 20 clients, one uncached 256 MiB blob, 3 replicas.
         replicaHerdBlobSize: 256 * MiB,
+        // Issue 19: a 5-layer image of about 300 MiB, the big layers first as in most images.
+        pullLayerSizes: [100 * MiB, 80 * MiB, 60 * MiB, 40 * MiB, 20 * MiB],
+        pullColdSamples: 3,
+        pullWarmSamples: 3,
       };
 }
 

@@ -7,7 +7,8 @@ import { describeTools, missingTools, packagesFor, toolPath, type ToolName } fro
 
 /**
  * The Ceph daemons and tools of the S3 server (test/support/s3-server.ts) are among them, and
- * nginx and PostgreSQL for the replica part (test/support/keel-cluster.ts).
+ * nginx and PostgreSQL for the replica part (test/support/keel-cluster.ts), docker.io for the
+ * docker pull part (test/support/e2e/dockerd.ts).
  */
 const BENCH_TOOLS = [
   'docker-registry',
@@ -27,6 +28,10 @@ const BENCH_TOOLS = [
   'initdb',
   'pg_ctl',
   'runuser',
+  // The docker pull part: Debian's dockerd and docker client, and the containerd dockerd runs on.
+  'dockerd',
+  'docker',
+  'containerd',
 ] as const satisfies readonly ToolName[];
 
 export type BenchTool = (typeof BENCH_TOOLS)[number];

@@ -31,7 +31,12 @@ const METRICS = [
   'peak_rss_push_medium_mib',
   'peak_rss_push_large_mib',
   'peak_rss_mib',
+  'docker_pull_cold_s',
+  'docker_pull_warm_s',
 ] as const;
+
+/** The docker pull part's rows also hold the same pull from the upstream directly (the limit column). */
+const LIMIT_METRICS = ['docker_pull_cold_s', 'docker_pull_warm_s'] as const;
 
 /** The registry part, which also runs on S3 (the proxy part runs on disk only). */
 const S3_METRICS = [
@@ -53,7 +58,7 @@ const S3_METRICS = [
 /** The replica part: 3 replicas behind nginx, and the single Keel on S3 beside them. */
 const REPLICA_METRICS = ['replica_manifest_get_rps', 'replica_manifest_get_p99_ms', 'replica_herd_seconds', 'replica_herd_upstream_gets'] as const;
 
-type Server = 'keel' | 'distribution' | 'keel_s3' | 'distribution_s3' | 'keel_replicas';
+type Server = 'keel' | 'distribution' | 'limit' | 'keel_s3' | 'distribution_s3' | 'keel_replicas';
 
 interface BenchRun {
   code: number | null;
@@ -80,7 +85,7 @@ describe('npm run bench (BENCH_QUICK=1)', () => {
   // The bench itself installs nothing; the test suite installs what it needs, as for e2e.
   beforeAll(
     () =>
-      ensureTools(['docker-registry', 'wrk', 'ab', 'curl', 'ceph-mon', 'ceph-osd', 'monmaptool', 'radosgw', 'radosgw-admin', 'ceph', 'nginx', 'initdb', 'pg_ctl', 'runuser']),
+      ensureTools(['docker-registry', 'wrk', 'ab', 'curl', 'ceph-mon', 'ceph-osd', 'monmaptool', 'radosgw', 'radosgw-admin', 'ceph', 'nginx', 'initdb', 'pg_ctl', 'runuser', 'dockerd', 'docker', 'containerd']),
     TOOL_INSTALL_TIMEOUT_MS,
   );
 
@@ -105,6 +110,7 @@ describe('npm run bench (BENCH_QUICK=1)', () => {
     };
     check(METRICS, 'keel');
     check(METRICS, 'distribution');
+    check(LIMIT_METRICS, 'limit');
     check(S3_METRICS, 'distribution_s3');
     // Keel on S3 is measured, or the output says why not; never a column left silently empty.
     const notRun = report.extra.keel_s3_not_run;

@@ -9,6 +9,8 @@
 // dockerd talks to its own private containerd (see containerd.ts) unless one is passed in.
 // Flags that matter in this sandbox (a container without systemd, no network but loopback):
 //   --storage-driver=vfs        overlay2 on top of the sandbox's filesystem is not a given
+//                               (the benchmark asks for overlay2 where it works: vfs copies
+//                               every parent layer in full, which is not what users run)
 //   --bridge=none --iptables=false --ip-forward=false --ip-masq=false
 //                               no docker0, no iptables rules, no sysctl writes on the host
 //   --insecure-registry         plain HTTP to the registry under test (127.0.0.0/8 is
@@ -32,6 +34,8 @@ export interface StartDockerdOptions {
   registryMirrors?: readonly string[];
   /** Share an already running containerd instead of starting a private one. */
   containerd?: Containerd;
+  /** dockerd --storage-driver; default vfs (see above). */
+  storageDriver?: 'vfs' | 'overlay2';
 }
 
 /** The parts of `docker image inspect` the tests look at. */
@@ -80,7 +84,7 @@ export async function startDockerd(opts: StartDockerdOptions = {}): Promise<Dock
       '--exec-root', join(dir, 'exec'),
       '--pidfile', join(dir, 'docker.pid'),
       '-H', `unix://${socket}`,
-      '--storage-driver=vfs',
+      `--storage-driver=${opts.storageDriver ?? 'vfs'}`,
       '--bridge=none',
       '--iptables=false',
       '--ip-forward=false',

@@ -1,6 +1,7 @@
 // A minimal ustar writer: enough to make real, deterministic layer tarballs in memory
 // (directories and regular files, root-owned, fixed mtime) without the `tar` binary.
-// Layers are a few hundred KiB in tests, so building them in a Buffer is fine.
+// Layers are a few hundred KiB in tests, so building them in a Buffer is fine; the benchmark's
+// layers of 100 MiB are streamed from the same pieces (tarHeader, tarPadding, TAR_END).
 
 export interface TarEntry {
   /** Relative path; directories end in "/". At most 100 bytes (no prefix-field splitting). */
@@ -10,7 +11,10 @@ export interface TarEntry {
   mode?: number;
 }
 
-const BLOCK = 512;
+export const TAR_BLOCK = 512;
+const BLOCK = TAR_BLOCK;
+/** The end-of-archive marker: two zero blocks. */
+export const TAR_END: Buffer = Buffer.alloc(2 * BLOCK);
 /** 2024-01-01T00:00:00Z: fixed so the same content always gives the same diff_id. */
 const MTIME = 1_704_067_200;
 
@@ -25,14 +29,18 @@ function writeOctal(header: Buffer, offset: number, length: number, value: numbe
   writeString(header, offset, length, `${value.toString(8).padStart(length - 1, '0')}\0`);
 }
 
-function header(entry: TarEntry): Buffer {
-  const isDir = entry.data === undefined;
+/**
+ * The 512-byte header of one entry. `size` makes it a regular file of that many bytes whose
+ * data the caller streams after it (then `entry.data` is not needed).
+ */
+export function tarHeader(entry: TarEntry, size?: number): Buffer {
+  const isDir = entry.data === undefined && size === undefined;
   const h = Buffer.alloc(BLOCK);
   writeString(h, 0, 100, entry.path);
   writeOctal(h, 100, 8, entry.mode ?? (isDir ? 0o755 : 0o644));
   writeOctal(h, 108, 8, 0); // uid
   writeOctal(h, 116, 8, 0); // gid
-  writeOctal(h, 124, 12, entry.data?.length ?? 0);
+  writeOctal(h, 124, 12, size ?? entry.data?.length ?? 0);
   writeOctal(h, 136, 12, MTIME);
   h.fill(0x20, 148, 156); // checksum field counts as spaces while summing
   writeString(h, 156, 1, isDir ? '5' : '0');
@@ -50,13 +58,17 @@ function header(entry: TarEntry): Buffer {
 export function tarArchive(entries: readonly TarEntry[]): Buffer {
   const parts: Buffer[] = [];
   for (const entry of entries) {
-    parts.push(header(entry));
+    parts.push(tarHeader(entry));
     if (entry.data !== undefined) {
       parts.push(entry.data);
-      const pad = (BLOCK - (entry.data.length % BLOCK)) % BLOCK;
-      if (pad > 0) parts.push(Buffer.alloc(pad));
+      parts.push(tarPadding(entry.data.length));
     }
   }
-  parts.push(Buffer.alloc(2 * BLOCK)); // end-of-archive marker
+  parts.push(TAR_END);
   return Buffer.concat(parts);
+}
+
+/** The zeros that pad a file's data of `size` bytes to a whole block (maybe none). */
+export function tarPadding(size: number): Buffer {
+  return Buffer.alloc((BLOCK - (size % BLOCK)) % BLOCK);
 }
