@@ -35,12 +35,12 @@ import { MissingToolsError, checkBenchTools } from './tools.js';
 const UPSTREAM_NAME = 'bench-upstream';
 const proxyPath = (repo: string, digest: string): string => `/v2/proxy/${UPSTREAM_NAME}/${repo}/blobs/${digest}`;
 
-/** BENCH_ONLY: every part (unset), or the replica part alone ("replicas"). */
-function onlyPart(): 'replicas' | undefined {
+/** BENCH_ONLY: every part (unset), the replica part alone ("replicas") or the proxy part alone ("proxy"). */
+function onlyPart(): 'replicas' | 'proxy' | undefined {
   const only = process.env.BENCH_ONLY;
   if (only === undefined || only === '') return undefined;
-  if (only === 'replicas') return only;
-  throw new Error(`BENCH_ONLY is "${only}": expected "replicas" (the replica part alone) or nothing (every part)`);
+  if (only === 'replicas' || only === 'proxy') return only;
+  throw new Error(`BENCH_ONLY is "${only}": expected "replicas" (the replica part alone), "proxy" (the proxy part alone) or nothing (every part)`);
 }
 
 const began = performance.now();
@@ -75,6 +75,10 @@ async function main(): Promise<void> {
   const upstream = await start('upstream distribution', startBenchDistribution());
   if (only === 'replicas') {
     await replicasOnly(settings, upstream, client);
+    return;
+  }
+  if (only === 'proxy') {
+    await proxyOnly(settings, upstream, start, client);
     return;
   }
   const distribution = await start('distribution', startBenchDistribution());
@@ -176,6 +180,42 @@ async function main(): Promise<void> {
   process.stdout.write(report(settings, results));
   enforceTargets(settings, results);
 }
+
+/**
+ * BENCH_ONLY=proxy: Keel and Distribution's pull-through mode on the one upstream, the proxy
+ * part alone (no local GET beside the cache hits: that one comes from the registry part).
+ */
+async function proxyOnly(
+  settings: BenchSettings,
+  upstream: BenchServer,
+  start: (name: string, starting: Promise<BenchServer>) => Promise<BenchServer>,
+  client: (url: string) => RegistryClient,
+): Promise<void> {
+  const distributionProxy = await start('distribution proxy', startBenchDistribution({ proxy: { remoteUrl: upstream.url } }));
+  const keel = await start('keel', startKeel([{ name: UPSTREAM_NAME, url: upstream.url }]));
+  log(`keel ${keel.url} (pid ${keel.pid}), distribution proxy ${distributionProxy.url} (pid ${distributionProxy.pid}), upstream ${upstream.url}`);
+  const results = new Results();
+  results.extra.only = 'proxy';
+  const keelRss = new RssPeaks(keel.pid);
+  const memory = async (stepId: string): Promise<string> => {
+    const mib = round((await keelRss.overall()) / MiB);
+    results.extra[`keel_peak_rss_mib_after_${stepId}`] = mib;
+    return `Keel peak RSS so far ${mib} MiB`;
+  };
+  const proxyStart = performance.now();
+  await runProxyWorkload({ settings, results, log, memory }, { server: upstream, client: client(upstream.url) }, [
+    { id: 'keel', server: keel, client: client(keel.url), blobPath: proxyPath },
+    { id: 'distribution', server: distributionProxy, client: client(distributionProxy.url), blobPath: (repo, d) => `/v2/${repo}/blobs/${d}` },
+  ]);
+  results.extra.proxy_seconds = round((performance.now() - proxyStart) / 1000);
+  log('stopping the servers');
+  await cleanup.run();
+  process.stdout.write(partReport(settings, results, 'Keel vs Distribution 2.8 pull-through (BENCH_ONLY=proxy)', isProxyRow, []));
+  enforceTargets(settings, results);
+}
+
+/** The proxy part's rows. */
+const isProxyRow = (id: string): boolean => id.startsWith('proxy_') || id === 'upstream_ttfb_ms';
 
 /** BENCH_ONLY=replicas: the S3 server and Keel on S3 (the reference), then the replica part. */
 async function replicasOnly(settings: BenchSettings, upstream: BenchServer, client: (url: string) => RegistryClient): Promise<void> {
@@ -343,20 +383,25 @@ function report(settings: BenchSettings, results: Results): string {
 
 /** BENCH_ONLY=replicas: the replica rows alone (the JSON line still lists every figure, the others null). */
 function replicaReport(settings: BenchSettings, results: Results): string {
+  return partReport(settings, results, 'Keel: 1 on S3 vs 3 replicas behind nginx (BENCH_ONLY=replicas)', (id) => id.startsWith('replica_'), replicaNotes(settings, results));
+}
+
+/** One part's rows alone (BENCH_ONLY): its table, its notes, and the JSON line with every figure (the others null). */
+function partReport(settings: BenchSettings, results: Results, title: string, rows: (id: string) => boolean, notes: string[]): string {
   const defs = metricDefinitions(settings);
   const cpu = cpus();
   const lines = [
     '',
-    `Keel: 1 on S3 vs 3 replicas behind nginx (BENCH_ONLY=replicas), ${settings.quick ? 'BENCH_QUICK=1 smoke run' : 'full run'}, ${new Date().toISOString()}, ` +
+    `${title}, ${settings.quick ? 'BENCH_QUICK=1 smoke run' : 'full run'}, ${new Date().toISOString()}, ` +
       `${cpu.length} x ${cpu[0]?.model ?? 'unknown CPU'}, Node ${process.version}`,
     '',
-    formatTable(defs.filter((d) => d.id.startsWith('replica_')), results),
+    formatTable(defs.filter((d) => rows(d.id)), results),
     '',
     'Notes:',
-    ...replicaNotes(settings, results),
+    ...notes,
     ...results.notes.map((n) => `- ${n}`),
     '',
-    `Finished in ${elapsed().toFixed(0)} s (replica part ${String(results.extra.replica_seconds)} s).`,
+    `Finished in ${elapsed().toFixed(0)} s (${String(results.extra.only)} part ${String(results.extra[`${String(results.extra.only).replace(/s$/, '')}_seconds`])} s).`,
     jsonLine(defs, results, settings, elapsed()),
   ];
   return `${lines.join('\n')}\n`;
@@ -370,7 +415,8 @@ class TargetsMissedError extends Error {}
  * measure it) fails with exit status 3. The smoke run is too short to judge speed: it prints.
  */
 function enforceTargets(settings: BenchSettings, results: Results): void {
-  const defs = metricDefinitions(settings).filter((d) => (results.extra.only === 'replicas' ? d.id.startsWith('replica_') : true));
+  const only = results.extra.only;
+  const defs = metricDefinitions(settings).filter((d) => (only === 'replicas' ? d.id.startsWith('replica_') : only === 'proxy' ? isProxyRow(d.id) : true));
   const outcomes = targetOutcomes(defs, results);
   const missed = outcomes.filter((o) => o.verdict?.met !== true);
   const lines = missed.map((o) => `  ${o.def.label.trim()}: ${o.target.text}: ${o.verdict === undefined ? 'not measured' : `MISSED (${o.verdict.shown})`}`);
