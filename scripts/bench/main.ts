@@ -210,8 +210,20 @@ async function proxyOnly(
   results.extra.proxy_seconds = round((performance.now() - proxyStart) / 1000);
   log('stopping the servers');
   await cleanup.run();
-  process.stdout.write(partReport(settings, results, 'Keel vs Distribution 2.8 pull-through (BENCH_ONLY=proxy)', isProxyRow, []));
+  process.stdout.write(partReport(settings, results, 'Keel vs Distribution 2.8 pull-through (BENCH_ONLY=proxy)', isProxyRow, [proxyMissNote(settings, results)]));
   enforceTargets(settings, results);
+}
+
+/** How the cold misses were taken, with every sample (MiB/s, in the order taken). */
+function proxyMissNote(settings: BenchSettings, results: Results): string {
+  const x = results.extra;
+  return (
+    `- Cold miss: ${settings.proxyMisses} fresh ${formatSize(settings.proxyBlobSize)} blobs on the upstream; for each, the upstream's own whole GET ` +
+    '(the limit: the same Node client, directly), then one miss through each proxy, the proxies\' order alternating from blob to blob, ' +
+    '`sync` before each read; medians. Samples, MiB/s: ' +
+    `upstream direct ${String(x.proxy_miss_upstream_direct_samples_mibps)}, Keel ${String(x.keel_proxy_miss_samples_mibps)}, ` +
+    `Distribution ${String(x.distribution_proxy_miss_samples_mibps)}.`
+  );
 }
 
 /** The proxy part's rows. */
@@ -354,6 +366,7 @@ function report(settings: BenchSettings, results: Results): string {
       `${pct(results.get('proxy_hit_mibps', 'keel'), results.get('get_large_mibps', 'keel'))} of the registry part's GET figure), ` +
       `Distribution ${pct(results.get('proxy_hit_mibps', 'distribution'), results.get('get_large_mibps', 'distribution'))} ` +
       '(of its registry\'s GET figure: its proxy serves no local images).',
+    proxyMissNote(settings, results),
     `- Cache miss, time between the last two chunks the client got (the end held back for a digest check shows here): ` +
       `Keel ${String(x.keel_proxy_miss_last_chunk_gap_ms)} ms of ${String(x.keel_proxy_miss_total_ms)} ms, ` +
       `Distribution ${String(x.distribution_proxy_miss_last_chunk_gap_ms)} ms of ${String(x.distribution_proxy_miss_total_ms)} ms.`,

@@ -33,6 +33,9 @@ const METRICS = [
   'peak_rss_mib',
 ] as const;
 
+/** Rows whose limit column is filled: the cold miss beside the upstream served directly. */
+const LIMIT_METRICS = ['proxy_miss_mibps'] as const;
+
 /** The registry part, which also runs on S3 (the proxy part runs on disk only). */
 const S3_METRICS = [
   'push_small_mibps',
@@ -53,7 +56,7 @@ const S3_METRICS = [
 /** The replica part: 3 replicas behind nginx, and the single Keel on S3 beside them. */
 const REPLICA_METRICS = ['replica_manifest_get_rps', 'replica_manifest_get_p99_ms', 'replica_herd_seconds', 'replica_herd_upstream_gets'] as const;
 
-type Server = 'keel' | 'distribution' | 'keel_s3' | 'distribution_s3' | 'keel_replicas';
+type Server = 'keel' | 'distribution' | 'limit' | 'keel_s3' | 'distribution_s3' | 'keel_replicas';
 
 interface BenchRun {
   code: number | null;
@@ -105,6 +108,8 @@ describe('npm run bench (BENCH_QUICK=1)', () => {
     };
     check(METRICS, 'keel');
     check(METRICS, 'distribution');
+    // The rows with a limit column: the same measurement on the bare reference, in the same run.
+    check(LIMIT_METRICS, 'limit');
     check(S3_METRICS, 'distribution_s3');
     // Keel on S3 is measured, or the output says why not; never a column left silently empty.
     const notRun = report.extra.keel_s3_not_run;
