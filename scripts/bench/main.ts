@@ -38,15 +38,21 @@ import { MissingToolsError, checkBenchTools } from './tools.js';
 const UPSTREAM_NAME = 'bench-upstream';
 const proxyPath = (repo: string, digest: string): string => `/v2/proxy/${UPSTREAM_NAME}/${repo}/blobs/${digest}`;
 
-/** BENCH_ONLY: every part (unset), the replica part alone ("replicas"), or the docker pull part ("pull"). */
-function onlyPart(): 'replicas' | 'pull' | undefined {
+/** BENCH_ONLY: every part (unset), or one part alone: "replicas", "pull" (docker pull), "proxy". */
+type OnlyPart = 'replicas' | 'pull' | 'proxy';
+function onlyPart(): OnlyPart | undefined {
   const only = process.env.BENCH_ONLY;
   if (only === undefined || only === '') return undefined;
-  if (only === 'replicas' || only === 'pull') return only;
-  throw new Error(`BENCH_ONLY is "${only}": expected "replicas" (the replica part alone), "pull" (the docker pull part alone) or nothing (every part)`);
+  if (only === 'replicas' || only === 'pull' || only === 'proxy') return only;
+  throw new Error(`BENCH_ONLY is "${only}": expected one of replicas, pull, proxy (that part alone) or nothing (every part)`);
 }
 /** The rows each BENCH_ONLY part reports. */
-const ONLY_ROWS = { replicas: 'replica_', pull: 'docker_pull_' } as const;
+const ONLY_ROWS: Record<OnlyPart, (id: string) => boolean> = {
+  replicas: (id) => id.startsWith('replica_'),
+  pull: (id) => id.startsWith('docker_pull_'),
+  proxy: (id) => isProxyRow(id),
+};
+const isOnlyPart = (x: unknown): x is OnlyPart => typeof x === 'string' && x in ONLY_ROWS;
 
 const began = performance.now();
 const elapsed = (): number => (performance.now() - began) / 1000;
@@ -84,6 +90,10 @@ async function main(): Promise<void> {
   }
   if (only === 'pull') {
     await pullOnly(settings, upstream, start, client);
+    return;
+  }
+  if (only === 'proxy') {
+    await proxyOnly(settings, upstream, start, client);
     return;
   }
   const distribution = await start('distribution', startBenchDistribution());
@@ -189,6 +199,54 @@ async function main(): Promise<void> {
   enforceTargets(settings, results);
 }
 
+/**
+ * BENCH_ONLY=proxy: Keel and Distribution's pull-through mode on the one upstream, the proxy
+ * part alone (no local GET beside the cache hits: that one comes from the registry part).
+ */
+async function proxyOnly(
+  settings: BenchSettings,
+  upstream: BenchServer,
+  start: (name: string, starting: Promise<BenchServer>) => Promise<BenchServer>,
+  client: (url: string) => RegistryClient,
+): Promise<void> {
+  const distributionProxy = await start('distribution proxy', startBenchDistribution({ proxy: { remoteUrl: upstream.url } }));
+  const keel = await start('keel', startKeel([{ name: UPSTREAM_NAME, url: upstream.url }]));
+  log(`keel ${keel.url} (pid ${keel.pid}), distribution proxy ${distributionProxy.url} (pid ${distributionProxy.pid}), upstream ${upstream.url}`);
+  const results = new Results();
+  results.extra.only = 'proxy';
+  const keelRss = new RssPeaks(keel.pid);
+  const memory = async (stepId: string): Promise<string> => {
+    const mib = round((await keelRss.overall()) / MiB);
+    results.extra[`keel_peak_rss_mib_after_${stepId}`] = mib;
+    return `Keel peak RSS so far ${mib} MiB`;
+  };
+  const proxyStart = performance.now();
+  await runProxyWorkload({ settings, results, log, memory }, { server: upstream, client: client(upstream.url) }, [
+    { id: 'keel', server: keel, client: client(keel.url), blobPath: proxyPath },
+    { id: 'distribution', server: distributionProxy, client: client(distributionProxy.url), blobPath: (repo, d) => `/v2/${repo}/blobs/${d}` },
+  ]);
+  results.extra.proxy_seconds = round((performance.now() - proxyStart) / 1000);
+  log('stopping the servers');
+  await cleanup.run();
+  process.stdout.write(partReport(settings, results, 'Keel vs Distribution 2.8 pull-through (BENCH_ONLY=proxy)', isProxyRow, [proxyMissNote(settings, results)]));
+  enforceTargets(settings, results);
+}
+
+/** How the cold misses were taken, with every sample (MiB/s, in the order taken). */
+function proxyMissNote(settings: BenchSettings, results: Results): string {
+  const x = results.extra;
+  return (
+    `- Cold miss: ${settings.proxyMisses} fresh ${formatSize(settings.proxyBlobSize)} blobs on the upstream; for each, the upstream's own whole GET ` +
+    '(the limit: the same Node client, directly), then one miss through each proxy, the proxies\' order alternating from blob to blob, ' +
+    '`sync` before each read; medians. Samples, MiB/s: ' +
+    `upstream direct ${String(x.proxy_miss_upstream_direct_samples_mibps)}, Keel ${String(x.keel_proxy_miss_samples_mibps)}, ` +
+    `Distribution ${String(x.distribution_proxy_miss_samples_mibps)}.`
+  );
+}
+
+/** The proxy part's rows. */
+const isProxyRow = (id: string): boolean => id.startsWith('proxy_') || id === 'upstream_ttfb_ms';
+
 /** BENCH_ONLY=replicas: the S3 server and Keel on S3 (the reference), then the replica part. */
 async function replicasOnly(settings: BenchSettings, upstream: BenchServer, client: (url: string) => RegistryClient): Promise<void> {
   const s3 = cleanup.add('s3 server', await startBenchS3(), (x) => x.stop());
@@ -236,7 +294,7 @@ async function pullOnly(
   results.extra.docker_pull_keel_peak_rss_mib = round((await keelRss.overall()) / MiB);
   log('stopping the servers');
   await cleanup.run();
-  process.stdout.write(onlyReport(settings, results, 'Keel vs Distribution 2.8: docker pull through the pull-through caches (BENCH_ONLY=pull)', dockerPullNotes(settings, results)));
+  process.stdout.write(partReport(settings, results, 'Keel vs Distribution 2.8: docker pull through the pull-through caches (BENCH_ONLY=pull)', ONLY_ROWS.pull, dockerPullNotes(settings, results)));
   enforceTargets(settings, results);
 }
 
@@ -350,6 +408,7 @@ function report(settings: BenchSettings, results: Results): string {
       `${pct(results.get('proxy_hit_mibps', 'keel'), results.get('get_large_mibps', 'keel'))} of the registry part's GET figure), ` +
       `Distribution ${pct(results.get('proxy_hit_mibps', 'distribution'), results.get('get_large_mibps', 'distribution'))} ` +
       '(of its registry\'s GET figure: its proxy serves no local images).',
+    proxyMissNote(settings, results),
     `- Cache miss, time between the last two chunks the client got (the end held back for a digest check shows here): ` +
       `Keel ${String(x.keel_proxy_miss_last_chunk_gap_ms)} ms of ${String(x.keel_proxy_miss_total_ms)} ms, ` +
       `Distribution ${String(x.distribution_proxy_miss_last_chunk_gap_ms)} ms of ${String(x.distribution_proxy_miss_total_ms)} ms.`,
@@ -381,35 +440,19 @@ function report(settings: BenchSettings, results: Results): string {
 
 /** BENCH_ONLY=replicas: the replica rows alone (the JSON line still lists every figure, the others null). */
 function replicaReport(settings: BenchSettings, results: Results): string {
-  const defs = metricDefinitions(settings);
-  const cpu = cpus();
-  const lines = [
-    '',
-    `Keel: 1 on S3 vs 3 replicas behind nginx (BENCH_ONLY=replicas), ${settings.quick ? 'BENCH_QUICK=1 smoke run' : 'full run'}, ${new Date().toISOString()}, ` +
-      `${cpu.length} x ${cpu[0]?.model ?? 'unknown CPU'}, Node ${process.version}`,
-    '',
-    formatTable(defs.filter((d) => d.id.startsWith('replica_')), results),
-    '',
-    'Notes:',
-    ...replicaNotes(settings, results),
-    ...results.notes.map((n) => `- ${n}`),
-    '',
-    `Finished in ${elapsed().toFixed(0)} s (replica part ${String(results.extra.replica_seconds)} s).`,
-    jsonLine(defs, results, settings, elapsed()),
-  ];
-  return `${lines.join('\n')}\n`;
+  return partReport(settings, results, 'Keel: 1 on S3 vs 3 replicas behind nginx (BENCH_ONLY=replicas)', (id) => id.startsWith('replica_'), replicaNotes(settings, results));
 }
 
-/** A BENCH_ONLY part's rows alone, with its notes (the JSON line still lists every figure, the others null). */
-function onlyReport(settings: BenchSettings, results: Results, title: string, notes: readonly string[]): string {
+/** One part's rows alone (BENCH_ONLY): its table, its notes, and the JSON line with every figure (the others null). */
+function partReport(settings: BenchSettings, results: Results, title: string, rows: (id: string) => boolean, notes: readonly string[]): string {
   const defs = metricDefinitions(settings);
-  const only = results.extra.only === 'pull' ? ONLY_ROWS.pull : ONLY_ROWS.replicas;
   const cpu = cpus();
   const lines = [
     '',
-    `${title}, ${settings.quick ? 'BENCH_QUICK=1 smoke run' : 'full run'}, ${new Date().toISOString()}, ${cpu.length} x ${cpu[0]?.model ?? 'unknown CPU'}, Node ${process.version}`,
+    `${title}, ${settings.quick ? 'BENCH_QUICK=1 smoke run' : 'full run'}, ${new Date().toISOString()}, ` +
+      `${cpu.length} x ${cpu[0]?.model ?? 'unknown CPU'}, Node ${process.version}`,
     '',
-    formatTable(defs.filter((d) => d.id.startsWith(only)), results),
+    formatTable(defs.filter((d) => rows(d.id)), results),
     '',
     'Notes:',
     ...notes,
@@ -430,7 +473,7 @@ class TargetsMissedError extends Error {}
  */
 function enforceTargets(settings: BenchSettings, results: Results): void {
   const only = results.extra.only;
-  const defs = metricDefinitions(settings).filter((d) => (only === 'replicas' || only === 'pull' ? d.id.startsWith(ONLY_ROWS[only]) : true));
+  const defs = metricDefinitions(settings).filter((d) => (isOnlyPart(only) ? ONLY_ROWS[only](d.id) : true));
   const outcomes = targetOutcomes(defs, results);
   const missed = outcomes.filter((o) => o.verdict?.met !== true);
   const lines = missed.map((o) => `  ${o.def.label.trim()}: ${o.target.text}: ${o.verdict === undefined ? 'not measured' : `MISSED (${o.verdict.shown})`}`);

@@ -8,7 +8,7 @@
  */
 import { cpus } from 'node:os';
 import { formatSize, type BenchSettings } from './settings.js';
-import { bound, overExtra, ratio, type Target, type Verdict } from './targets.js';
+import { allOf, bound, overExtra, ratio, shareOfLimit, type Target, type Verdict } from './targets.js';
 
 export const SERVERS = ['keel', 'distribution', 'limit', 'keel_s3', 'distribution_s3', 'keel_replicas'] as const;
 export type ServerId = (typeof SERVERS)[number];
@@ -85,7 +85,10 @@ export function metricDefinitions(s: BenchSettings): MetricDefinition[] {
     def('proxy_miss_ttfb_over_upstream_ms', '  miss first byte minus upstream first byte', 'ms', 'lower', true, {
       target: bound('proxy_miss_ttfb_over_upstream_ms', 'keel', '<', 1000, 'ms', '< 1 s'),
     }),
-    def('proxy_miss_mibps', `proxy cache-miss GET ${proxyBlob}, whole blob`, 'MiB/s', 'higher'),
+    def('proxy_miss_mibps', `proxy cache-miss GET ${proxyBlob}, whole blob (median of ${s.proxyMisses}, in turns)`, 'MiB/s', 'higher', true, {
+      limit: 'upstream served directly',
+      target: allOf(ratio('proxy_miss_mibps', 'disk', '>=', 1.5, '>= 1.5x Distribution'), shareOfLimit('proxy_miss_mibps', 0.5, '>= 50% of the upstream direct')),
+    }),
     def('proxy_herd_upstream_gets', `upstream GETs, ${s.herdClients} clients miss ${formatSize(s.herdBlobSize)} at once`, 'GETs', 'lower', true, {
       target: bound('proxy_herd_upstream_gets', 'keel', '=', 1, 'GETs', 'exactly 1'),
     }),
