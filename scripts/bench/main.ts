@@ -29,18 +29,20 @@ import { RssPeaks, peakRss, startBenchDistribution, startKeel, type BenchServer 
 import { canDropCaches } from './measure.js';
 import { startReplicaCluster } from './replica-cluster.js';
 import { runReplicaWorkload } from './replica-workload.js';
+import { slowClientSettings } from './slow-client-settings.js';
+import { runSlowClientsPart } from './slow-clients-workload.js';
 import { MissingToolsError, checkBenchTools } from './tools.js';
 
 /** The name Keel knows the upstream by: /v2/proxy/<name>/<repo>/... */
 const UPSTREAM_NAME = 'bench-upstream';
 const proxyPath = (repo: string, digest: string): string => `/v2/proxy/${UPSTREAM_NAME}/${repo}/blobs/${digest}`;
 
-/** BENCH_ONLY: every part (unset), or the replica part alone ("replicas"). */
-function onlyPart(): 'replicas' | undefined {
+/** BENCH_ONLY: every part (unset), the replica part alone ("replicas"), or the slow-client part alone ("slow"). */
+function onlyPart(): 'replicas' | 'slow' | undefined {
   const only = process.env.BENCH_ONLY;
   if (only === undefined || only === '') return undefined;
-  if (only === 'replicas') return only;
-  throw new Error(`BENCH_ONLY is "${only}": expected "replicas" (the replica part alone) or nothing (every part)`);
+  if (only === 'replicas' || only === 'slow') return only;
+  throw new Error(`BENCH_ONLY is "${only}": expected "replicas" (the replica part alone), "slow" (the slow-client part alone) or nothing (every part)`);
 }
 
 const began = performance.now();
@@ -72,6 +74,16 @@ async function main(): Promise<void> {
   const start = async (name: string, starting: Promise<BenchServer>): Promise<BenchServer> =>
     cleanup.add(name, await starting, (s) => s.stop());
   const client = (url: string): RegistryClient => cleanup.add(`client of ${url}`, new RegistryClient(url), async (c) => c.close());
+  if (only === 'slow') {
+    const results = new Results();
+    results.extra.only = 'slow';
+    await slowClientsPart(settings, results);
+    log('stopping the servers');
+    await cleanup.run();
+    process.stdout.write(partReport(settings, results, 'slow_clients_', 'the slow-client part alone (BENCH_ONLY=slow)', slowNotes(settings, results)));
+    enforceTargets(settings, results);
+    return;
+  }
   const upstream = await start('upstream distribution', startBenchDistribution());
   if (only === 'replicas') {
     await replicasOnly(settings, upstream, client);
@@ -169,12 +181,38 @@ async function main(): Promise<void> {
   if (keelS3Rss !== undefined) results.set('peak_rss_mib', 'keel_s3', (await keelS3Rss.overall()) / MiB);
   results.set('peak_rss_mib', 'distribution_s3', (await distributionS3Rss.overall()) / MiB);
 
+  await slowClientsPart(settings, results);
   await replicaPart(ctx, upstream, keelS3, client);
 
   log('stopping the servers');
   await cleanup.run();
   process.stdout.write(report(settings, results));
   enforceTargets(settings, results);
+}
+
+/** The slow-client part on servers of its own (slow-clients-workload.ts), stopped when it ends. */
+async function slowClientsPart(settings: BenchSettings, results: Results): Promise<void> {
+  const started = performance.now();
+  await runSlowClientsPart({ quick: settings.quick, results, log, keep: (name, thing, stop) => cleanup.add(name, thing, stop) });
+  results.extra.slow_clients_part_seconds = round((performance.now() - started) / 1000);
+}
+
+/** What the slow-client rows measure. */
+function slowNotes(settings: BenchSettings, results: Results): string[] {
+  const s = slowClientSettings(settings.quick);
+  const x = results.extra;
+  const share = (id: string): string => (typeof x[`${id}_slow_clients_fast_share`] === 'number' ? `${Math.round(Number(x[`${id}_slow_clients_fast_share`]) * 100)}%` : '?');
+  return [
+    `- Slow clients: a fresh Keel (defaults: limits.blob_streams 512, blob_send_memory 16 MiB), a fresh Distribution and nginx ` +
+      `(1 worker, sendfile on, the same file from disk: the limit column), one at a time; ${s.clients} clients in one Node process ` +
+      `(scripts/bench/slow-readers.ts) open their GETs at once and read at ${s.rate / 1e6} MB/s each, comparing every byte. ` +
+      `Peak RSS is VmHWM reset just before they start (nginx: master + worker); resident just before: Keel ${String(x.keel_slow_clients_rss_before_mib)} MiB, ` +
+      `Distribution ${String(x.distribution_slow_clients_rss_before_mib)} MiB, nginx ${String(x.limit_slow_clients_rss_before_mib)} MiB. ${s.fastDelayMs / 1000} s after they start, ` +
+      `a fast client (curl) GETs the blob ${s.fastGets} times (median); the same GETs on the idle server just before give the reference: ` +
+      `Keel ${String(x.keel_slow_clients_idle_get_mibps)} MiB/s idle (${share('keel')} of it meanwhile), Distribution ` +
+      `${String(x.distribution_slow_clients_idle_get_mibps)} (${share('distribution')}), nginx ${String(x.limit_slow_clients_idle_get_mibps)} (${share('limit')}). ` +
+      `The slow clients took Keel ${String(x.keel_slow_clients_seconds)} s, Distribution ${String(x.distribution_slow_clients_seconds)} s, nginx ${String(x.limit_slow_clients_seconds)} s.`,
+  ];
 }
 
 /** BENCH_ONLY=replicas: the S3 server and Keel on S3 (the reference), then the replica part. */
@@ -332,10 +370,12 @@ function report(settings: BenchSettings, results: Results): string {
         ? 'Keel on S3: not measured (not run). '
         : `Keel on S3: ${formatNumber(results.get('peak_rss_push_medium_mib', 'keel_s3'))} and ${formatNumber(results.get('peak_rss_push_large_mib', 'keel_s3'))} MiB. `) +
       `RGW's three daemons after the registry part: ${String(x.s3_server_rss_mib_after_local)} MiB.`,
+    ...slowNotes(settings, results),
     ...replicaNotes(settings, results),
     ...results.notes.map((n) => `- ${n}`),
     '',
-    `Finished in ${elapsed().toFixed(0)} s (registry part ${String(x.local_seconds)} s, proxy part ${String(x.proxy_seconds)} s, replica part ${String(x.replica_seconds)} s).`,
+    `Finished in ${elapsed().toFixed(0)} s (registry part ${String(x.local_seconds)} s, proxy part ${String(x.proxy_seconds)} s, ` +
+      `slow-client part ${String(x.slow_clients_part_seconds)} s, replica part ${String(x.replica_seconds)} s).`,
     jsonLine(defs, results, settings, elapsed()),
   ];
   return `${lines.join('\n')}\n`;
@@ -362,6 +402,26 @@ function replicaReport(settings: BenchSettings, results: Results): string {
   return `${lines.join('\n')}\n`;
 }
 
+/** BENCH_ONLY=<part>: that part's rows alone (the JSON line still lists every figure, the others null). */
+function partReport(settings: BenchSettings, results: Results, prefix: string, what: string, notes: readonly string[]): string {
+  const defs = metricDefinitions(settings);
+  const cpu = cpus();
+  const lines = [
+    '',
+    `Keel, ${what}, ${settings.quick ? 'BENCH_QUICK=1 smoke run' : 'full run'}, ${new Date().toISOString()}, ${cpu.length} x ${cpu[0]?.model ?? 'unknown CPU'}, Node ${process.version}`,
+    '',
+    formatTable(defs.filter((d) => d.id.startsWith(prefix)), results),
+    '',
+    'Notes:',
+    ...notes,
+    ...results.notes.map((n) => `- ${n}`),
+    '',
+    `Finished in ${elapsed().toFixed(0)} s.`,
+    jsonLine(defs, results, settings, elapsed()),
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
 /** Thrown after the report is printed when a full run missed a target: exit status 3. */
 class TargetsMissedError extends Error {}
 
@@ -370,7 +430,8 @@ class TargetsMissedError extends Error {}
  * measure it) fails with exit status 3. The smoke run is too short to judge speed: it prints.
  */
 function enforceTargets(settings: BenchSettings, results: Results): void {
-  const defs = metricDefinitions(settings).filter((d) => (results.extra.only === 'replicas' ? d.id.startsWith('replica_') : true));
+  const only = results.extra.only;
+  const defs = metricDefinitions(settings).filter((d) => (only === 'replicas' ? d.id.startsWith('replica_') : only === 'slow' ? d.id.startsWith('slow_clients_') : true));
   const outcomes = targetOutcomes(defs, results);
   const missed = outcomes.filter((o) => o.verdict?.met !== true);
   const lines = missed.map((o) => `  ${o.def.label.trim()}: ${o.target.text}: ${o.verdict === undefined ? 'not measured' : `MISSED (${o.verdict.shown})`}`);

@@ -32,7 +32,7 @@ export const DEFAULTS = {
      * also use two 64 KiB ones. Send buffers never take more than
      * blob_send_memory + blob_streams x 128 KiB.
      */
-    blob_send_memory: '32MiB',
+    blob_send_memory: '16MiB',
   },
   http: {
     /** Largest request head (request line and headers). */

@@ -10,8 +10,8 @@
  * completed (its callback ran), so the socket never sends bytes that were overwritten.
  *
  * Buffers are sized to what the destination drains: a send starts on small buffers and moves
- * a buffer up to a large one when its last write completed at FAST_DRAIN or faster (and the
- * shared budget has one), back down when a write drained slower. A client reading at 2 MB/s
+ * a buffer up to a large one when its last write was taken at once or completed at FAST_DRAIN
+ * or faster (and the shared budget has one), back down when a write drained slower. A client reading at 2 MB/s
  * waits ~30 ms for each 64 KiB, so it never holds more than two small buffers once the
  * socket's own buffers are full; a client on loopback drains 1 MiB in well under a millisecond.
  */
@@ -37,6 +37,8 @@ interface Slot {
   done: boolean;
   /** Bytes per ms of the last completed write; undefined before the first. */
   rate: number | undefined;
+  /** The destination took the last write whole at once (a socket: the kernel had room for it). */
+  flushed: boolean;
 }
 
 /**
@@ -64,11 +66,11 @@ export async function sendFile(path: string, dest: Writable, buffers: SendBuffer
     const end = range ? Math.min(range.end + 1, size) : size;
     let position = range?.start ?? 0;
     const count = Math.min(BUFFERS, Math.ceil((end - position) / buffers.smallSize));
-    for (let i = 0; i < count; i++) slots.push({ buffer: buffers.takeSmall(), written: Promise.resolve(), done: true, rate: undefined });
+    for (let i = 0; i < count; i++) slots.push({ buffer: buffers.takeSmall(), written: Promise.resolve(), done: true, rate: undefined, flushed: false });
     for (let i = 0; position < end; i = (i + 1) % count) {
       const slot = slots[i];
       if (slot === undefined) throw new Error('unreachable: slot index out of range');
-      await Promise.race([slot.written, closed.promise]);
+      await closed.race(slot.written);
       resize(slot, buffers, end - position);
       const { bytesRead } = await handle.read(slot.buffer, 0, Math.min(slot.buffer.length, end - position), position);
       if (bytesRead === 0) throw new Error(`${path} ended at byte ${position}, before byte ${end}`);
@@ -76,6 +78,8 @@ export async function sendFile(path: string, dest: Writable, buffers: SendBuffer
       slot.done = false;
       const started = buffers.now();
       slot.written = write(dest, slot.buffer.subarray(0, bytesRead));
+      // Nothing left queued: the socket took it all in this call, however busy the event loop.
+      slot.flushed = dest.writableLength === 0;
       slot.written.then(
         () => {
           slot.done = true;
@@ -84,7 +88,7 @@ export async function sendFile(path: string, dest: Writable, buffers: SendBuffer
         () => undefined,
       );
     }
-    await Promise.race([Promise.all(slots.map((s) => s.written)), closed.promise]);
+    await closed.race(Promise.all(slots.map((s) => s.written)));
   } finally {
     closed.dispose();
     // Only buffers whose last write completed go back: the socket may still hold the others.
@@ -96,16 +100,22 @@ export async function sendFile(path: string, dest: Writable, buffers: SendBuffer
   }
 }
 
-/** Moves the slot to a large buffer after a fast write (when more than a small one is left to send), to a small one after a slow write. */
+/**
+ * Moves the slot to a large buffer after a fast write (when more than a small one is left to
+ * send), to a small one after a slow write. A write the socket took whole at once is fast
+ * whatever its callback's delay: on a busy server (300 slow clients) the callback waits for
+ * the event loop, and timing alone would keep a fast client on small buffers.
+ */
 function resize(slot: Slot, buffers: SendBuffers, remaining: number): void {
   if (slot.rate === undefined) return;
   const large = slot.buffer.length === buffers.largeSize;
-  if (!large && slot.rate >= FAST_DRAIN && remaining > buffers.smallSize) {
+  const fast = slot.flushed || slot.rate >= FAST_DRAIN;
+  if (!large && fast && remaining > buffers.smallSize) {
     const bigger = buffers.takeLarge();
     if (bigger === undefined) return;
     buffers.give(slot.buffer);
     slot.buffer = bigger;
-  } else if (large && slot.rate < FAST_DRAIN) {
+  } else if (large && !fast) {
     buffers.give(slot.buffer);
     slot.buffer = buffers.takeSmall();
   }

@@ -143,6 +143,26 @@ describe('sendFile', () => {
     expect(pool.counts.idleLarge).toBe(pool.counts.large);
   });
 
+  test('a destination that takes every write at once stays on large buffers even when its callbacks come late (a busy event loop)', async () => {
+    // Takes each chunk synchronously (as a socket with room in its buffer), but the clock
+    // moves 100 ms before each callback: timing alone would call it slow.
+    class EagerSink extends Writable {
+      readonly chunks: number[] = [];
+      readonly hash = createHash('sha256');
+      override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+        this.chunks.push(chunk.length);
+        this.hash.update(chunk);
+        clock += 100;
+        callback();
+      }
+    }
+    const sink = new EagerSink();
+    await sendFile(path, sink, pool, content.length);
+    expect(sink.hash.digest('hex')).toBe(sha256(content));
+    expect(sink.chunks.slice(0, 2)).toEqual([SMALL_SEND_BUFFER, SMALL_SEND_BUFFER]);
+    expect(sink.chunks.slice(2, 6)).toEqual([LARGE_SEND_BUFFER, LARGE_SEND_BUFFER, LARGE_SEND_BUFFER, LARGE_SEND_BUFFER]);
+  });
+
   test('fast destinations share the budget of large buffers: beyond it they stay on small ones', async () => {
     const budget = new SendBuffers({ largeBudget: 3 * LARGE_SEND_BUFFER, now: () => clock });
     const sinks = Array.from({ length: 4 }, () => new SlowSink(1));
