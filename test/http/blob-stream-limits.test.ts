@@ -67,7 +67,7 @@ async function metric(keel: KeelProcess, series: string): Promise<number> {
 
 /** Polls /metrics until `series` has `value`: the server's own count says the request got there. */
 async function metricReaches(keel: KeelProcess, series: string, value: number): Promise<void> {
-  while ((await metric(keel, series)) !== value) await new Promise((r) => setImmediate(r));
+  while ((await metric(keel, series)) !== value) await new Promise((r) => setTimeout(r, 20));
 }
 
 async function expect503(res: Response, reason: string): Promise<void> {
