@@ -181,3 +181,23 @@ describe('a GET that waited limits.blob_stream_wait for a stream', () => {
     expect(await held.readAll()).toEqual({ digest: DIGEST, bytes: BLOB.length });
   }, 120_000);
 });
+
+describe('a client that stops reading', () => {
+  let keel: KeelProcess;
+  beforeAll(async () => {
+    keel = await startKeel({ toml: '[limits]\nblob_streams = 1\nblob_stream_queue = 4\nblob_stream_wait = "1h"\n[http]\nidle_timeout = "1s"\n' });
+    await new Client(keel.url).pushBlob(REPO, BLOB);
+  }, 60_000);
+  afterAll(() => keel.destroy());
+
+  test('is cut after http.idle_timeout, and its stream is free again', async () => {
+    const url = `${keel.url}/v2/${REPO}/blobs/${DIGEST}`;
+    // Nothing is read from this response: the server's writes stop, and so does all traffic.
+    const stalled = await heldGet(url);
+    expect(await metric(keel, 'keel_blob_streams_active')).toBe(1);
+    // (A GET queued meanwhile would be cut first: a waiting connection is idle too.)
+    await metricReaches(keel, 'keel_blob_streams_active', 0);
+    expect(await served(url)).toEqual({ status: 200, digest: DIGEST, bytes: BLOB.length });
+    stalled.req.destroy();
+  }, 120_000);
+});
