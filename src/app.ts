@@ -16,6 +16,7 @@ import type { DiskFullWatch } from './storage/disk-full-watch.js';
 import type { StoreStats } from './storage/store-stats.js';
 import { v2Router } from './http/v2-router.js';
 import { archiveRouter } from './http/routes/archive.js';
+import type { BlobStreamGate } from './http/blob-stream-gate.js';
 import { repositoryRouter } from './http/routes/repositories.js';
 import type { Mirror } from './proxy/mirror.js';
 import type { PeerDownloads } from './proxy/peer-downloads.js';
@@ -55,6 +56,8 @@ export interface AppDeps {
   auth?: AppAuth;
   /** The downloads other replicas may follow over the peer path (its own signatures, no user auth). */
   peers?: PeerDownloads;
+  /** Admission of blob GET bodies (limits.blob_streams). */
+  blobStreams: BlobStreamGate;
 }
 
 export function createApp(deps: AppDeps): Express {
@@ -72,7 +75,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(frontDoor(requestLog(deps.logger, metrics ? (...figures) => metrics.request(...figures) : undefined), sideRoutes));
   if (deps.peers) app.use(peerRoutes(deps.peers));
   if (deps.auth) app.use(authenticate(deps.auth.service, deps.auth.options));
-  app.use(v2Router({ registry: deps.registry, proxy: deps.proxy, mirror: deps.mirror }));
+  app.use(v2Router({ registry: deps.registry, proxy: deps.proxy, mirror: deps.mirror, blobStreams: deps.blobStreams }));
   app.use(archiveRouter({ registry: deps.registry, ...(deps.auth ? { auth: deps.auth } : {}) }));
   app.use(repositoryRouter({ registry: deps.registry, ...(deps.auth ? { auth: deps.auth } : {}) }));
   app.use(notFound);

@@ -15,6 +15,7 @@ import express from 'express';
 import type { Logger } from 'pino';
 import { createApp } from './app.js';
 import type { AuthService } from './auth/auth-service.js';
+import { BlobStreamGate } from './http/blob-stream-gate.js';
 import { messageClasses } from './http/message-classes.js';
 import { StartupError } from './config/errors.js';
 import { describeIndex } from './config/index-location.js';
@@ -168,10 +169,13 @@ export async function startServer({ config, logger, clock, freeSpace }: ServerDe
     throw err;
   }
   const { metrics } = services;
+  const blobStreams = new BlobStreamGate({ streams: config.limits.blob_streams, queued: config.limits.blob_stream_queue, waitMs: config.limits.blob_stream_wait }, metrics);
+  metrics?.watchBlobStreams(blobStreams);
   const app = createApp({
     registry: services.registry,
     proxy: services.proxy,
     mirror: services.mirror,
+    blobStreams,
     logger,
     peers: services.peer.downloads,
     ops: {

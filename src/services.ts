@@ -26,7 +26,7 @@ import type { IntegrityReporter } from './registry/blob-integrity.js';
 import type { Clock } from './primitives/clock.js';
 import { createRegistry, type Registry } from './registry/registry.js';
 import type { StorageBackend } from './storage/backend.js';
-import { createBackend, type FreeSpace } from './storage/backends.js';
+import { createBackend, SendBuffers, type FreeSpace } from './storage/backends.js';
 import { withCachedBlobs } from './storage/cached-blob-store.js';
 import type { IndexSet } from './storage/index-set.js';
 import type { StoreStats } from './storage/store-stats.js';
@@ -57,7 +57,9 @@ export async function buildServices(config: Config, logger: Logger, clock: Clock
   const indexes = openIndexes(metrics);
   const { stats } = indexes;
   const index = indexes.registry;
-  const temp = { tempRoot: config.temporary_registry_storage, tempSetting: 'temporary_registry_storage', s3: config.s3, clock, ...(freeSpace ? { freeSpace } : {}) };
+  // One set of send buffers for both stores: limits.blob_send_memory bounds them together.
+  const sendBuffers = new SendBuffers({ largeBudget: config.limits.blob_send_memory });
+  const temp = { tempRoot: config.temporary_registry_storage, tempSetting: 'temporary_registry_storage', s3: config.s3, clock, sendBuffers, ...(freeSpace ? { freeSpace } : {}) };
   const cacheSize = config.limits.manifest_cache_size;
   const backends = {
     registry: withCachedBlobs(createBackend(config.storage.registry, { setting: 'registry_storage', ...temp }), cacheSize),

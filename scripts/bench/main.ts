@@ -32,25 +32,28 @@ import { canDropCaches } from './measure.js';
 import { startReplicaCluster } from './replica-cluster.js';
 import { runReplicaWorkload } from './replica-workload.js';
 import { dockerPullNotes, runDockerPullWorkload } from './docker-pull-workload.js';
+import { slowClientSettings } from './slow-client-settings.js';
+import { runSlowClientsPart } from './slow-clients-workload.js';
 import { MissingToolsError, checkBenchTools } from './tools.js';
 
 /** The name Keel knows the upstream by: /v2/proxy/<name>/<repo>/... */
 const UPSTREAM_NAME = 'bench-upstream';
 const proxyPath = (repo: string, digest: string): string => `/v2/proxy/${UPSTREAM_NAME}/${repo}/blobs/${digest}`;
 
-/** BENCH_ONLY: every part (unset), or one part alone: "replicas", "pull" (docker pull), "proxy". */
-type OnlyPart = 'replicas' | 'pull' | 'proxy';
+/** BENCH_ONLY: every part (unset), or one part alone: "replicas", "pull" (docker pull), "proxy", "slow" (slow clients). */
+type OnlyPart = 'replicas' | 'pull' | 'proxy' | 'slow';
 function onlyPart(): OnlyPart | undefined {
   const only = process.env.BENCH_ONLY;
   if (only === undefined || only === '') return undefined;
-  if (only === 'replicas' || only === 'pull' || only === 'proxy') return only;
-  throw new Error(`BENCH_ONLY is "${only}": expected one of replicas, pull, proxy (that part alone) or nothing (every part)`);
+  if (only === 'replicas' || only === 'pull' || only === 'proxy' || only === 'slow') return only;
+  throw new Error(`BENCH_ONLY is "${only}": expected one of replicas, pull, proxy, slow (that part alone) or nothing (every part)`);
 }
 /** The rows each BENCH_ONLY part reports. */
 const ONLY_ROWS: Record<OnlyPart, (id: string) => boolean> = {
   replicas: (id) => id.startsWith('replica_'),
   pull: (id) => id.startsWith('docker_pull_'),
   proxy: (id) => isProxyRow(id),
+  slow: (id) => id.startsWith('slow_clients_'),
 };
 const isOnlyPart = (x: unknown): x is OnlyPart => typeof x === 'string' && x in ONLY_ROWS;
 
@@ -83,6 +86,16 @@ async function main(): Promise<void> {
   const start = async (name: string, starting: Promise<BenchServer>): Promise<BenchServer> =>
     cleanup.add(name, await starting, (s) => s.stop());
   const client = (url: string): RegistryClient => cleanup.add(`client of ${url}`, new RegistryClient(url), async (c) => c.close());
+  if (only === 'slow') {
+    const results = new Results();
+    results.extra.only = 'slow';
+    await slowClientsPart(settings, results);
+    log('stopping the servers');
+    await cleanup.run();
+    process.stdout.write(partReport(settings, results, 'Keel vs Distribution 2.8 vs nginx: many slow clients on one blob (BENCH_ONLY=slow)', ONLY_ROWS.slow, slowNotes(settings, results)));
+    enforceTargets(settings, results);
+    return;
+  }
   const upstream = await start('upstream distribution', startBenchDistribution());
   if (only === 'replicas') {
     await replicasOnly(settings, upstream, client);
@@ -191,6 +204,7 @@ async function main(): Promise<void> {
   if (keelS3Rss !== undefined) results.set('peak_rss_mib', 'keel_s3', (await keelS3Rss.overall()) / MiB);
   results.set('peak_rss_mib', 'distribution_s3', (await distributionS3Rss.overall()) / MiB);
 
+  await slowClientsPart(settings, results);
   await replicaPart(ctx, upstream, keelS3, client);
 
   log('stopping the servers');
@@ -246,6 +260,31 @@ function proxyMissNote(settings: BenchSettings, results: Results): string {
 
 /** The proxy part's rows. */
 const isProxyRow = (id: string): boolean => id.startsWith('proxy_') || id === 'upstream_ttfb_ms';
+
+/** The slow-client part on servers of its own (slow-clients-workload.ts), stopped when it ends. */
+async function slowClientsPart(settings: BenchSettings, results: Results): Promise<void> {
+  const started = performance.now();
+  await runSlowClientsPart({ quick: settings.quick, results, log, keep: (name, thing, stop) => cleanup.add(name, thing, stop) });
+  results.extra.slow_clients_part_seconds = round((performance.now() - started) / 1000);
+}
+
+/** What the slow-client rows measure. */
+function slowNotes(settings: BenchSettings, results: Results): string[] {
+  const s = slowClientSettings(settings.quick);
+  const x = results.extra;
+  const share = (id: string): string => (typeof x[`${id}_slow_clients_fast_share`] === 'number' ? `${Math.round(Number(x[`${id}_slow_clients_fast_share`]) * 100)}%` : '?');
+  return [
+    `- Slow clients: a fresh Keel (defaults: limits.blob_streams 512, blob_send_memory 16 MiB), a fresh Distribution and nginx ` +
+      `(1 worker, sendfile on, the same file from disk: the limit column), one at a time; ${s.clients} clients in one Node process ` +
+      `(scripts/bench/slow-readers.ts) open their GETs at once and read at ${s.rate / 1e6} MB/s each, comparing every byte. ` +
+      `Peak RSS is VmHWM reset just before they start (nginx: master + worker); resident just before: Keel ${String(x.keel_slow_clients_rss_before_mib)} MiB, ` +
+      `Distribution ${String(x.distribution_slow_clients_rss_before_mib)} MiB, nginx ${String(x.limit_slow_clients_rss_before_mib)} MiB. ${s.fastDelayMs / 1000} s after they start, ` +
+      `a fast client (curl) GETs the blob ${s.fastGets} times (median); the same GETs on the idle server just before give the reference: ` +
+      `Keel ${String(x.keel_slow_clients_idle_get_mibps)} MiB/s idle (${share('keel')} of it meanwhile), Distribution ` +
+      `${String(x.distribution_slow_clients_idle_get_mibps)} (${share('distribution')}), nginx ${String(x.limit_slow_clients_idle_get_mibps)} (${share('limit')}). ` +
+      `The slow clients took Keel ${String(x.keel_slow_clients_seconds)} s, Distribution ${String(x.distribution_slow_clients_seconds)} s, nginx ${String(x.limit_slow_clients_seconds)} s.`,
+  ];
+}
 
 /** BENCH_ONLY=replicas: the S3 server and Keel on S3 (the reference), then the replica part. */
 async function replicasOnly(settings: BenchSettings, upstream: BenchServer, client: (url: string) => RegistryClient): Promise<void> {
@@ -428,11 +467,12 @@ function report(settings: BenchSettings, results: Results): string {
         : `Keel on S3: ${formatNumber(results.get('peak_rss_push_medium_mib', 'keel_s3'))} and ${formatNumber(results.get('peak_rss_push_large_mib', 'keel_s3'))} MiB. `) +
       `RGW's three daemons after the registry part: ${String(x.s3_server_rss_mib_after_local)} MiB.`,
     ...dockerPullNotes(settings, results),
+    ...slowNotes(settings, results),
     ...replicaNotes(settings, results),
     ...results.notes.map((n) => `- ${n}`),
     '',
     `Finished in ${elapsed().toFixed(0)} s (registry part ${String(x.local_seconds)} s, proxy part ${String(x.proxy_seconds)} s, ` +
-      `docker pull part ${String(x.docker_pull_seconds)} s, replica part ${String(x.replica_seconds)} s).`,
+      `docker pull part ${String(x.docker_pull_seconds)} s, slow-client part ${String(x.slow_clients_part_seconds)} s, replica part ${String(x.replica_seconds)} s).`,
     jsonLine(defs, results, settings, elapsed()),
   ];
   return `${lines.join('\n')}\n`;

@@ -8,6 +8,7 @@
  */
 import { cpus } from 'node:os';
 import { formatSize, type BenchSettings } from './settings.js';
+import { slowClientSettings } from './slow-client-settings.js';
 import { allOf, bound, overExtra, ratio, shareOfLimit, type Target, type Verdict } from './targets.js';
 
 export const SERVERS = ['keel', 'distribution', 'limit', 'keel_s3', 'distribution_s3', 'keel_replicas'] as const;
@@ -56,6 +57,7 @@ export function metricDefinitions(s: BenchSettings): MetricDefinition[] {
   const medium = formatSize(s.mediumSize);
   const proxyBlob = formatSize(s.proxyBlobSize);
   const pullImage = formatSize(s.pullLayerSizes.reduce((a, b) => a + b, 0));
+  const slow = slowClientSettings(s.quick);
   const def = (id: string, label: string, unit: string, better: 'higher' | 'lower', compare = true, more: Pick<MetricDefinition, 'limit' | 'target'> = {}): MetricDefinition => ({
     id,
     label,
@@ -101,6 +103,17 @@ export function metricDefinitions(s: BenchSettings): MetricDefinition[] {
     def('peak_rss_push_medium_mib', `peak RSS during a ${medium} push`, 'MiB', 'lower'),
     def('peak_rss_push_large_mib', `peak RSS during a ${large} push`, 'MiB', 'lower'),
     def('peak_rss_mib', 'peak RSS, whole run', 'MiB', 'lower', true, { target: bound('peak_rss_mib', 'keel', '<', 150, 'MiB', '< 150 MiB') }),
+    // The slow-client part (slow-clients-workload.ts), on servers of its own; the limit is nginx serving the file.
+    def('slow_clients_peak_rss_mib', `peak RSS, ${slow.clients} clients read one ${formatSize(slow.blobSize)} blob at ${slow.rate / 1e6} MB/s each`, 'MiB', 'lower', true, {
+      limit: 'nginx serving the same file from disk',
+      target: bound('slow_clients_peak_rss_mib', 'keel', '<', 200, 'MiB', '< 200 MiB'),
+    }),
+    def('slow_clients_served', `  clients that got the whole blob, every byte right (of ${slow.clients})`, 'clients', 'higher', false, {
+      target: bound('slow_clients_served', 'keel', '=', slow.clients, 'clients', `all ${slow.clients}`),
+    }),
+    def('slow_clients_fast_get_mibps', `  one fast client's GET of the blob meanwhile (curl)`, 'MiB/s', 'higher', true, {
+      target: overExtra('slow_clients_fast_get_mibps', 'keel_slow_clients_idle_get_mibps', 0.5, '>= 50% of the same GET on the idle server'),
+    }),
     // The replica part (replica-workload.ts): Keel on S3 alone and 3 replicas behind nginx.
     def('replica_manifest_get_rps', `manifest GET by tag, ${s.connections} conns (wrk), in turns: 1 Keel S3 / 3 replicas via nginx`, 'req/s', 'higher'),
     def('replica_manifest_get_p99_ms', '  p99 latency', 'ms', 'lower'),

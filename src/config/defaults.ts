@@ -21,6 +21,18 @@ export const DEFAULTS = {
     manifest_cache_size: '16MiB',
     /** Largest blob accepted on push ("0": no limit). */
     max_blob_size: '0',
+    /** Blob GET bodies sent at once (local blobs and the proxy's); more wait in a queue. */
+    blob_streams: 512,
+    /** GETs that may wait for a stream; more get 503 with Retry-After at once. */
+    blob_stream_queue: 1024,
+    /** How long a GET waits in the queue before it gets 503 with Retry-After. */
+    blob_stream_wait: '10s',
+    /**
+     * Memory for the large (1 MiB) send buffers of clients that read fast; every stream may
+     * also use two 64 KiB ones. Send buffers never take more than
+     * blob_send_memory + blob_streams x 128 KiB.
+     */
+    blob_send_memory: '16MiB',
   },
   http: {
     /** Largest request head (request line and headers). */

@@ -97,6 +97,10 @@ export const configSchema = z
         max_list_page: z.number().int().positive(),
         manifest_cache_size: size,
         max_blob_size: size,
+        blob_streams: z.number().int().min(1),
+        blob_stream_queue: z.number().int().min(0),
+        blob_stream_wait: duration,
+        blob_send_memory: size,
       })
       .strict(),
     http: z

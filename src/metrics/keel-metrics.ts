@@ -32,6 +32,9 @@ export class KeelMetrics implements ProxyMetrics {
   private readonly tokens;
   private readonly integrity;
   private readonly indexWaits;
+  private readonly streamRejections;
+  /** The blob stream gate's counts, read on each scrape (set once the gate exists). */
+  private streams: { readonly active: number; readonly waiting: number } | undefined;
 
   /** `lastGcRun` reads the last GC run's record (a file beside SQLite, a row in PostgreSQL). */
   constructor(stats: StoreStats, lastGcRun: () => Promise<LastGcRun | undefined>, replica: string) {
@@ -85,6 +88,29 @@ export class KeelMetrics implements ProxyMetrics {
       name: 'keel_index_write_waits_total',
       help: 'Index writes that found the write lock held by another process (GC) and waited for it',
       registers,
+    });
+    this.streamRejections = new client.Counter({
+      name: 'keel_blob_stream_rejections_total',
+      help: 'Blob GETs answered 503 because limits.blob_streams were all busy: the queue was full, or the wait ran out',
+      labelNames: ['reason'],
+      registers,
+    });
+    const streams = (): { readonly active: number; readonly waiting: number } | undefined => this.streams;
+    new client.Gauge({
+      name: 'keel_blob_streams_active',
+      help: 'Blob GET bodies being sent (at most limits.blob_streams)',
+      registers,
+      collect() {
+        this.set(streams()?.active ?? 0);
+      },
+    });
+    new client.Gauge({
+      name: 'keel_blob_streams_waiting',
+      help: 'Blob GETs waiting for a stream (at most limits.blob_stream_queue)',
+      registers,
+      collect() {
+        this.set(streams()?.waiting ?? 0);
+      },
     });
     new client.Gauge({
       name: 'keel_uploads_in_progress',
@@ -173,6 +199,15 @@ export class KeelMetrics implements ProxyMetrics {
 
   tokenFetched(member: string, ok: boolean): void {
     this.tokens.inc({ member, result: ok ? 'ok' : 'refused' });
+  }
+
+  /** The blob stream gate whose counts the gauges report. */
+  watchBlobStreams(gate: { readonly active: number; readonly waiting: number }): void {
+    this.streams = gate;
+  }
+
+  blobStreamRejected(reason: 'queue_full' | 'wait_timeout'): void {
+    this.streamRejections.inc({ reason });
   }
 
   peerRelay(): void {

@@ -120,15 +120,14 @@ export class BlobDownload {
             return await this.rest(dest, position, closed.promise);
           }
           position += bytesRead;
-          await Promise.race([write(dest, buffer.subarray(0, bytesRead)), closed.promise]);
+          await closed.race(write(dest, buffer.subarray(0, bytesRead)));
           continue;
         }
-        await Promise.race([
+        await closed.race(
           new Promise<void>((resolve) => {
             unsubscribe = this.onChange(resolve);
           }),
-          closed.promise,
-        ]);
+        );
         unsubscribe = undefined;
       }
     } finally {

@@ -6,6 +6,7 @@
 import type { Clock } from '../primitives/clock.js';
 import type { StorageBackend } from './backend.js';
 import { createFsBackend } from './fs/fs-backend.js';
+import type { SendBuffers } from './fs/send-buffers.js';
 import type { FreeSpace } from './fs/free-space.js';
 import { createS3Backend } from './s3/s3-backend.js';
 import { createS3Client, type S3Settings } from './s3/s3-client.js';
@@ -33,6 +34,8 @@ export interface BackendOptions {
   s3?: S3BackendSettings;
   /** Signs presigned URLs with the injected time. */
   clock?: Clock;
+  /** The filesystem driver's send buffers, one set for the process (send-buffers.ts). */
+  sendBuffers?: SendBuffers;
 }
 
 export function createBackend(location: BackendLocation, options: BackendOptions): StorageBackend {
@@ -61,10 +64,12 @@ export function createBackend(location: BackendLocation, options: BackendOptions
     tempRoot: options.tempRoot,
     names: { root: options.setting, tempRoot: options.tempSetting },
     ...(options.freeSpace ? { freeSpace: options.freeSpace } : {}),
+    ...(options.sendBuffers ? { sendBuffers: options.sendBuffers } : {}),
   });
 }
 
 export type { FreeSpace };
+export { SendBuffers } from './fs/send-buffers.js';
 
 // The start-up check of s3:// locations belongs to the S3 driver; the server reaches it here,
 // through the one module that knows the drivers.

@@ -55,6 +55,11 @@ const S3_METRICS = [
   'peak_rss_mib',
 ] as const;
 
+/** The slow-client part: Keel, Distribution and nginx (the limit) on servers of their own. */
+const SLOW_METRICS = ['slow_clients_peak_rss_mib', 'slow_clients_served', 'slow_clients_fast_get_mibps'] as const;
+/** BENCH_QUICK=1's slow clients (scripts/bench/slow-client-settings.ts). */
+const SLOW_CLIENTS = 30;
+
 /** The replica part: 3 replicas behind nginx, and the single Keel on S3 beside them. */
 const REPLICA_METRICS = ['replica_manifest_get_rps', 'replica_manifest_get_p99_ms', 'replica_herd_seconds', 'replica_herd_upstream_gets'] as const;
 
@@ -113,6 +118,11 @@ describe('npm run bench (BENCH_QUICK=1)', () => {
     // The rows with a limit column: the same measurement on the bare reference, in the same run.
     check(LIMIT_METRICS, 'limit');
     check(S3_METRICS, 'distribution_s3');
+    for (const server of ['keel', 'distribution', 'limit'] as const) {
+      check(SLOW_METRICS, server);
+      // Every slow client got the whole blob right from each server (the limit is nginx).
+      expect(report.metrics.slow_clients_served?.[server]).toBe(SLOW_CLIENTS);
+    }
     // Keel on S3 is measured, or the output says why not; never a column left silently empty.
     const notRun = report.extra.keel_s3_not_run;
     if (typeof notRun === 'string') {

@@ -39,7 +39,7 @@ export const blobRoutes: MethodTable<'blob'> = {
     res.end();
   },
 
-  GET: async (req, res, route, { registry }) => {
+  GET: async (req, res, route, { registry, blobStreams }) => {
     const repo = repoName(route.name);
     const digest = digestParam(route.digest);
     const size = await registry.blobs.stat(repo, digest);
@@ -54,13 +54,19 @@ export const blobRoutes: MethodTable<'blob'> = {
     if (range === 'unsatisfiable') {
       throw new RegistryError('SIZE_INVALID', 'requested range is not satisfiable', { size }, 416, { 'Content-Range': `bytes */${size}` });
     }
-    blobHeaders(res, digest);
-    if (range) {
-      res.status(206).set({ 'Content-Range': `bytes ${range.start}-${range.end}/${size}`, 'Content-Length': String(range.end - range.start + 1) });
-    } else {
-      res.status(200).set('Content-Length', String(size));
+    // Admitted before any header is set: a 503 from the gate carries none of the blob's.
+    const release = await blobStreams.enter(res);
+    try {
+      blobHeaders(res, digest);
+      if (range) {
+        res.status(206).set({ 'Content-Range': `bytes ${range.start}-${range.end}/${size}`, 'Content-Length': String(range.end - range.start + 1) });
+      } else {
+        res.status(200).set('Content-Length', String(size));
+      }
+      await sendBlob(res, (dest) => registry.blobs.send(digest, dest, size, range));
+    } finally {
+      release();
     }
-    await sendBlob(res, (dest) => registry.blobs.send(digest, dest, size, range));
   },
 
   DELETE: async (_req, res, route, { registry }) => {

@@ -67,14 +67,20 @@ export const proxyBlobRoutes = (nameOf: NameOf): MethodTable<'blob'> => ({
     if (range === 'unsatisfiable') {
       throw new RegistryError('SIZE_INVALID', 'requested range is not satisfiable', { size: blob.size }, 416, { 'Content-Range': `bytes */${blob.size}` });
     }
-    blobHeaders(res, digest);
-    if (range) {
-      res.status(206).set({ 'Content-Range': `bytes ${range.start}-${range.end}/${blob.size}`, 'Content-Length': String(range.end - range.start + 1) });
-    } else {
-      res.status(200);
-      if (blob.size !== undefined) res.set('Content-Length', String(blob.size));
+    // Admitted before any header is set: a 503 from the gate carries none of the blob's.
+    const release = await services.blobStreams.enter(res);
+    try {
+      blobHeaders(res, digest);
+      if (range) {
+        res.status(206).set({ 'Content-Range': `bytes ${range.start}-${range.end}/${blob.size}`, 'Content-Length': String(range.end - range.start + 1) });
+      } else {
+        res.status(200);
+        if (blob.size !== undefined) res.set('Content-Length', String(blob.size));
+      }
+      await sendBlob(res, (dest) => blob.send(dest, range));
+    } finally {
+      release();
     }
-    await sendBlob(res, (dest) => blob.send(dest, range));
   },
 });
 

@@ -1,6 +1,6 @@
 /**
  * Sends a file (or a byte range of it) to a writable, such as an HTTP response, through two
- * reused buffers from a pool: one is read from disk while the other is being written out.
+ * reused buffers (send-buffers.ts): one is read from disk while the other is being written out.
  *
  * Why not `pipeline(createReadStream(path), res)`: a read stream allocates a fresh buffer for
  * every read, and on a 512 MiB GET the page faults and garbage of those buffers cost more
@@ -8,15 +8,38 @@
  * read stream gave 0.9 GB/s and this sender 2.5 GB/s. Node has no sendfile(2); this is the
  * fewest copies it offers. A buffer is only refilled after the write that used it has
  * completed (its callback ran), so the socket never sends bytes that were overwritten.
+ *
+ * Buffers are sized to what the destination drains: a send starts on small buffers and moves
+ * a buffer up to a large one when its last write was taken at once or completed at FAST_DRAIN
+ * or faster (and the shared budget has one), back down when a write drained slower. A client reading at 2 MB/s
+ * waits ~30 ms for each 64 KiB, so it never holds more than two small buffers once the
+ * socket's own buffers are full; a client on loopback drains 1 MiB in well under a millisecond.
  */
 import { open } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
-import type { BufferPool } from './buffer-pool.js';
+import type { SendBuffers } from './send-buffers.js';
 import type { ByteRange } from '../blob-store.js';
 import { ContentIntegrityError } from '../storage-errors.js';
 import { destinationClosed, write } from '../../primitives/writable-waits.js';
 
 const BUFFERS = 2;
+/**
+ * Bytes per millisecond (32 MiB/s) at which a destination counts as fast. Far from both
+ * cases that matter: slow links (a few MB/s) and local or LAN clients (hundreds of MB/s and
+ * up); an event-loop pause of a few ms does not bring a fast client under it.
+ */
+export const FAST_DRAIN = (32 << 20) / 1000;
+
+interface Slot {
+  buffer: Buffer;
+  written: Promise<void>;
+  /** The last write's callback ran (the buffer may be refilled or handed back). */
+  done: boolean;
+  /** Bytes per ms of the last completed write; undefined before the first. */
+  rate: number | undefined;
+  /** The destination took the last write whole at once (a socket: the kernel had room for it). */
+  flushed: boolean;
+}
 
 /**
  * Writes the bytes of `path` in `range` (inclusive; the whole file without one) to `dest`
@@ -26,7 +49,7 @@ const BUFFERS = 2;
  * it promised. Resolves once every write has completed; rejects on a read error, or when
  * `dest` fails or closes first.
  */
-export async function sendFile(path: string, dest: Writable, pool: BufferPool, size: number, range?: ByteRange): Promise<void> {
+export async function sendFile(path: string, dest: Writable, buffers: SendBuffers, size: number, range?: ByteRange): Promise<void> {
   let handle;
   try {
     handle = await open(path, 'r');
@@ -35,34 +58,65 @@ export async function sendFile(path: string, dest: Writable, pool: BufferPool, s
     throw err;
   }
   const closed = destinationClosed(dest);
-  const slots: Array<{ buffer: Buffer; written: Promise<void>; done: boolean }> = [];
+  const slots: Slot[] = [];
   try {
     // One fstat on the open file: the length it holds now, whatever the index says.
     const actual = (await handle.stat()).size;
     if (actual !== size) throw new ContentIntegrityError(path.slice(path.lastIndexOf('/') + 1), path, size, actual);
     const end = range ? Math.min(range.end + 1, size) : size;
     let position = range?.start ?? 0;
-    const buffers = Math.min(BUFFERS, Math.ceil((end - position) / pool.size));
-    for (let i = 0; i < buffers; i++) slots.push({ buffer: pool.take(), written: Promise.resolve(), done: true });
-    for (let i = 0; position < end; i = (i + 1) % buffers) {
+    const count = Math.min(BUFFERS, Math.ceil((end - position) / buffers.smallSize));
+    for (let i = 0; i < count; i++) slots.push({ buffer: buffers.takeSmall(), written: Promise.resolve(), done: true, rate: undefined, flushed: false });
+    for (let i = 0; position < end; i = (i + 1) % count) {
       const slot = slots[i];
       if (slot === undefined) throw new Error('unreachable: slot index out of range');
-      await Promise.race([slot.written, closed.promise]);
+      await closed.race(slot.written);
+      resize(slot, buffers, end - position);
       const { bytesRead } = await handle.read(slot.buffer, 0, Math.min(slot.buffer.length, end - position), position);
       if (bytesRead === 0) throw new Error(`${path} ended at byte ${position}, before byte ${end}`);
       position += bytesRead;
       slot.done = false;
+      const started = buffers.now();
       slot.written = write(dest, slot.buffer.subarray(0, bytesRead));
+      // Nothing left queued: the socket took it all in this call, however busy the event loop.
+      slot.flushed = dest.writableLength === 0;
       slot.written.then(
-        () => (slot.done = true),
+        () => {
+          slot.done = true;
+          slot.rate = bytesRead / Math.max(buffers.now() - started, 1e-3);
+        },
         () => undefined,
       );
     }
-    await Promise.race([Promise.all(slots.map((s) => s.written)), closed.promise]);
+    await closed.race(Promise.all(slots.map((s) => s.written)));
   } finally {
     closed.dispose();
     // Only buffers whose last write completed go back: the socket may still hold the others.
-    for (const slot of slots) if (slot.done) pool.give(slot.buffer);
+    for (const slot of slots) {
+      if (slot.done) buffers.give(slot.buffer);
+      else buffers.lose(slot.buffer);
+    }
     await handle.close();
+  }
+}
+
+/**
+ * Moves the slot to a large buffer after a fast write (when more than a small one is left to
+ * send), to a small one after a slow write. A write the socket took whole at once is fast
+ * whatever its callback's delay: on a busy server (300 slow clients) the callback waits for
+ * the event loop, and timing alone would keep a fast client on small buffers.
+ */
+function resize(slot: Slot, buffers: SendBuffers, remaining: number): void {
+  if (slot.rate === undefined) return;
+  const large = slot.buffer.length === buffers.largeSize;
+  const fast = slot.flushed || slot.rate >= FAST_DRAIN;
+  if (!large && fast && remaining > buffers.smallSize) {
+    const bigger = buffers.takeLarge();
+    if (bigger === undefined) return;
+    buffers.give(slot.buffer);
+    slot.buffer = bigger;
+  } else if (large && !fast) {
+    buffers.give(slot.buffer);
+    slot.buffer = buffers.takeSmall();
   }
 }

@@ -11,6 +11,7 @@ import type { FreeSpace } from './free-space.js';
 import { FsBlobStore } from './fs-blob-store.js';
 import { FsBlobSweeper } from './fs-blob-sweeper.js';
 import { FsUploadStore } from './fs-upload-store.js';
+import type { SendBuffers } from './send-buffers.js';
 
 export interface FsBackendOptions {
   root: string;
@@ -19,6 +20,8 @@ export interface FsBackendOptions {
   names?: { root: string; tempRoot: string };
   /** How free space is measured (statfs unless a test says otherwise). */
   freeSpace?: FreeSpace;
+  /** The process's send buffers (limits.blob_send_memory), shared with the other store. */
+  sendBuffers?: SendBuffers;
 }
 
 /** Proves `root` takes a write: a probe file created and removed (an empty file still fits on a full disk). */
@@ -38,7 +41,7 @@ export function createFsBackend(options: FsBackendOptions): StorageBackend {
   const { root, tempRoot } = options;
   const names = options.names ?? { root, tempRoot };
   const hasher = new FileHasher();
-  const blobs = new FsBlobStore(root, tempRoot, new FsBlobSweeper(root, tempRoot));
+  const blobs = new FsBlobStore(root, tempRoot, new FsBlobSweeper(root, tempRoot), options.sendBuffers);
   const uploads = new FsUploadStore(tempRoot, blobs, hasher, options.freeSpace);
   return {
     kind: 'filesystem',

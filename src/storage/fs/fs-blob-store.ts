@@ -12,28 +12,28 @@ import type { Readable, Writable } from 'node:stream';
 import type { Digest } from '../../primitives/types.js';
 import type { BlobStore, BlobSweeper, BlobWriter, ByteRange, Leftover, StoredBlob } from '../blob-store.js';
 import { asStorageError, BlobNotFoundError, ContentIntegrityError, TooLargeError, translated } from '../storage-errors.js';
-import { BufferPool } from './buffer-pool.js';
 import { sendFile } from './file-sender.js';
+import { SendBuffers } from './send-buffers.js';
 import { FsBlobWriter } from './fs-blob-writer.js';
 import { blobPath, ingestDir } from './paths.js';
 
-// 1 MiB reads: 4 MiB measured no faster within this machine's noise, and every buffer in
-// flight or awaiting collection counts against the server's memory during large transfers.
-const READ_CHUNK = 1 << 20;
-/** Idle send buffers kept for reuse: enough for 8 concurrent GETs (2 each). */
-const IDLE_SEND_BUFFERS = 16;
+// reader() streams (GC, imports, exports: not responses, which go through send()) read
+// 256 KiB at a time: one such buffer per stream, whatever reads it.
+const READ_CHUNK = 256 << 10;
+/** Large send buffers of a store built without shared ones (tools and tests): 4 MiB. */
+const DEFAULT_SEND_BUDGET = 4 << 20;
 
 function isMissing(err: unknown): boolean {
   return (err as NodeJS.ErrnoException).code === 'ENOENT';
 }
 
 export class FsBlobStore implements BlobStore {
-  private readonly sendBuffers = new BufferPool(READ_CHUNK, IDLE_SEND_BUFFERS);
-
   constructor(
     private readonly root: string,
     private readonly tempRoot: string,
     private readonly sweeper: BlobSweeper,
+    /** Shared by every store of the process, so their budget is one (send-buffers.ts). */
+    private readonly sendBuffers: SendBuffers = new SendBuffers({ largeBudget: DEFAULT_SEND_BUDGET }),
   ) {}
 
   async size(digest: Digest): Promise<number | undefined> {

@@ -96,7 +96,7 @@ export class S3BlobStore implements BlobStore {
     // is read as fast as the client reads, never faster.
     const closed = destinationClosed(dest);
     try {
-      for await (const chunk of got.body) await Promise.race([write(dest, chunk as Buffer), closed.promise]);
+      for await (const chunk of got.body) await closed.race(write(dest, chunk as Buffer));
     } finally {
       closed.dispose();
       if (!got.body.readableEnded) got.body.destroy();

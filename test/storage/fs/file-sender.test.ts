@@ -4,14 +4,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
-import { BufferPool } from '../../../src/storage/fs/buffer-pool.js';
 import { sendFile } from '../../../src/storage/fs/file-sender.js';
+import { LARGE_SEND_BUFFER, SendBuffers, SMALL_SEND_BUFFER } from '../../../src/storage/fs/send-buffers.js';
 import { ContentIntegrityError } from '../../../src/storage/storage-errors.js';
 
 let dir: string;
-let pool: BufferPool;
+/** Time as the sends see it: moved only by the sinks below, so every drain rate is exact. */
+let clock = 0;
+let pool: SendBuffers;
 beforeEach(async () => {
-  pool = new BufferPool(1 << 20, 4);
+  clock = 0;
+  pool = new SendBuffers({ largeBudget: 4 * LARGE_SEND_BUFFER, now: () => clock });
   dir = await mkdtemp(join(tmpdir(), 'keel-sender-'));
 });
 afterEach(() => rm(dir, { recursive: true, force: true }));
@@ -24,13 +27,25 @@ afterEach(() => rm(dir, { recursive: true, force: true }));
 class SlowSink extends Writable {
   readonly hash = createHash('sha256');
   bytes = 0;
-  constructor(private readonly delayMs: number) {
+  /** Length of every chunk written, in order. */
+  readonly chunks: number[] = [];
+  /**
+   * `drainMs(n)`: how far the sends' clock moves before the n-th write (from 0) completes;
+   * 0 by default (a destination that drains at once).
+   */
+  constructor(
+    private readonly delayMs: number,
+    private readonly drainMs: (n: number) => number = () => 0,
+  ) {
     super({ highWaterMark: 1 });
   }
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    const n = this.chunks.length;
+    this.chunks.push(chunk.length);
     setTimeout(() => {
       this.hash.update(chunk);
       this.bytes += chunk.length;
+      clock += this.drainMs(n);
       callback();
     }, this.delayMs);
   }
@@ -52,12 +67,13 @@ describe('sendFile', () => {
     expect(sink.bytes).toBe(content.length);
     expect(sink.hash.digest('hex')).toBe(sha256(content));
     expect(sink.writableEnded).toBe(false);
-    // Both buffers came back, and the next send reuses them instead of allocating.
-    expect(pool.idleCount).toBe(2);
+    // It drained at once: both buffers moved up to large ones, which came back with the small
+    // ones, and the next send reuses them instead of allocating.
+    expect(pool.counts).toEqual({ large: 2, idleLarge: 2, idleSmall: 2 });
     const again = new SlowSink(0);
     await sendFile(path, again, pool, content.length);
     expect(again.hash.digest('hex')).toBe(sha256(content));
-    expect(pool.idleCount).toBe(2);
+    expect(pool.counts).toEqual({ large: 2, idleLarge: 2, idleSmall: 2 });
   });
 
   test('sends an inclusive byte range that spans several buffers', async () => {
@@ -98,7 +114,64 @@ describe('sendFile', () => {
     setTimeout(() => sink.destroy(), 30);
     await expect(sendFile(path, sink, pool, content.length)).rejects.toThrow();
     expect(sink.bytes).toBeLessThan(content.length);
-    // The buffer whose write never completed is not handed out again.
-    expect(pool.idleCount).toBeLessThan(2);
+    // The buffer whose write never completed is not handed out again, nor counted any more.
+    const { large, idleLarge, idleSmall } = pool.counts;
+    expect(idleLarge + idleSmall).toBeLessThan(3);
+    expect(large).toBe(idleLarge);
+  });
+
+  test('a destination that drains slowly (2 MB/s) is sent through small buffers only', async () => {
+    // 64 KiB take 32 ms at 2 MB/s.
+    const sink = new SlowSink(0, () => 32);
+    await sendFile(path, sink, pool, content.length);
+    expect(sink.hash.digest('hex')).toBe(sha256(content));
+    expect(Math.max(...sink.chunks)).toBe(SMALL_SEND_BUFFER);
+    expect(pool.counts).toEqual({ large: 0, idleLarge: 0, idleSmall: 2 });
+  });
+
+  test('a destination that drains fast moves up to large buffers, then back down when it slows', async () => {
+    // Instant for the first 4 writes, then 64 KiB or 1 MiB in 100 ms (at most 10 MiB/s: slow).
+    const sink = new SlowSink(0, (n) => (n < 4 ? 0 : 100));
+    await sendFile(path, sink, pool, content.length);
+    expect(sink.hash.digest('hex')).toBe(sha256(content));
+    // First the two small buffers; then large ones (writes 2-5 follow writes that drained at once).
+    expect(sink.chunks.slice(0, 2)).toEqual([SMALL_SEND_BUFFER, SMALL_SEND_BUFFER]);
+    expect(sink.chunks.slice(2, 6)).toEqual([LARGE_SEND_BUFFER, LARGE_SEND_BUFFER, LARGE_SEND_BUFFER, LARGE_SEND_BUFFER]);
+    // Writes 4 and 5 drained slowly: every slot is back on a small buffer (the last chunk is the file's short tail).
+    expect(sink.chunks.length).toBeGreaterThan(10);
+    expect(sink.chunks.slice(6).every((c) => c <= SMALL_SEND_BUFFER)).toBe(true);
+    expect(pool.counts.idleLarge).toBe(pool.counts.large);
+  });
+
+  test('a destination that takes every write at once stays on large buffers even when its callbacks come late (a busy event loop)', async () => {
+    // Takes each chunk synchronously (as a socket with room in its buffer), but the clock
+    // moves 100 ms before each callback: timing alone would call it slow.
+    class EagerSink extends Writable {
+      readonly chunks: number[] = [];
+      readonly hash = createHash('sha256');
+      override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+        this.chunks.push(chunk.length);
+        this.hash.update(chunk);
+        clock += 100;
+        callback();
+      }
+    }
+    const sink = new EagerSink();
+    await sendFile(path, sink, pool, content.length);
+    expect(sink.hash.digest('hex')).toBe(sha256(content));
+    expect(sink.chunks.slice(0, 2)).toEqual([SMALL_SEND_BUFFER, SMALL_SEND_BUFFER]);
+    expect(sink.chunks.slice(2, 6)).toEqual([LARGE_SEND_BUFFER, LARGE_SEND_BUFFER, LARGE_SEND_BUFFER, LARGE_SEND_BUFFER]);
+  });
+
+  test('fast destinations share the budget of large buffers: beyond it they stay on small ones', async () => {
+    const budget = new SendBuffers({ largeBudget: 3 * LARGE_SEND_BUFFER, now: () => clock });
+    const sinks = Array.from({ length: 4 }, () => new SlowSink(1));
+    await Promise.all(sinks.map((sink) => sendFile(path, sink, budget, content.length)));
+    for (const sink of sinks) expect(sink.hash.digest('hex')).toBe(sha256(content));
+    // Never more than the budget's 3 large buffers existed, and all are back.
+    expect(budget.counts.large).toBeLessThanOrEqual(3);
+    expect(budget.counts.idleLarge).toBe(budget.counts.large);
+    const large = sinks.map((s) => s.chunks.filter((c) => c === LARGE_SEND_BUFFER).length);
+    expect(large.reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
   });
 });
