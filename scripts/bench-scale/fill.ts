@@ -20,6 +20,7 @@
  */
 import { createHash } from 'node:crypto';
 import type Database from 'better-sqlite3';
+import { RECOUNT_STORE_TOTALS } from '../../src/storage/sqlite/migrations/007-scale.js';
 
 export interface FillSize {
   repos: number;
@@ -89,8 +90,12 @@ export function fillIndex(db: Database.Database, size: FillSize, now: number): F
   db.pragma('cache_size = -3000000');
   // Secondary indexes are dropped and built again at the end (a sort each, much faster than
   // millions of random inserts), whichever migrations made them.
+  // The triggers that keep store_totals go too (their lookups need those indexes); the totals
+  // are counted again from the tables at the end.
   const indexes = db.prepare<[], { name: string; sql: string }>("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL").all();
+  const triggers = db.prepare<[], { name: string; sql: string }>("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'").all();
   for (const i of indexes) db.exec(`DROP INDEX "${i.name}"`);
+  for (const t of triggers) db.exec(`DROP TRIGGER "${t.name}"`);
   const s = {
     repo: db.prepare<[string, number]>('INSERT INTO repositories (name, created_at) VALUES (?, ?)'),
     repoId: db.prepare<[string], { id: number }>('SELECT id FROM repositories WHERE name = ?'),
@@ -207,6 +212,8 @@ export function fillIndex(db: Database.Database, size: FillSize, now: number): F
   for (let m = 0; m < proxyManifests; m += CHUNK_REPOS * 5) fillProxy(m, Math.min(proxyManifests, m + CHUNK_REPOS * 5));
 
   for (const i of indexes) db.exec(i.sql);
+  for (const t of triggers) db.exec(t.sql);
+  db.exec(RECOUNT_STORE_TOTALS);
   db.pragma('cache_size = -2000');
   db.pragma('synchronous = NORMAL');
   db.pragma('journal_mode = WAL');
