@@ -152,4 +152,14 @@ CREATE TABLE gc_last_run (
   summary     JSONB NOT NULL
 );
 `,
+  // 007: indexes on the tag tables' references to manifests (a manifest's delete cascades to its
+  // tags, and GC's --delete-untagged asks which manifests a tag points at). SQLite's 007 also
+  // adds store_totals, the /metrics figures kept by triggers: not here, where several replicas
+  // write at once and one row updated by every blob insert serialized their transactions
+  // (concurrent manifest puts ran out of retries); PostgreSQL's scrape queries run off
+  // Keel's event loop (pg-stats.ts).
+  `
+CREATE INDEX tags_by_manifest ON tags(repository_id, digest);
+CREATE INDEX proxy_tags_by_manifest ON proxy_tags(upstream, repository, digest);
+`,
 ];

@@ -16,10 +16,11 @@ import { up as gcIndexes } from './migrations/003-gc-indexes.js';
 import { up as proxyBlobRepositories } from './migrations/004-proxy-blob-repositories.js';
 import { up as replicas } from './migrations/005-replicas.js';
 import { up as gcLastRun } from './migrations/006-gc-last-run.js';
+import { up as scale } from './migrations/007-scale.js';
 import type { ManifestRecord, ManifestReference, RegistryIndex, RepositoryRemoval, UploadRecord } from '../registry-index.js';
 import { SqliteWriter } from './sqlite-writer.js';
 
-const MIGRATIONS: string[] = [initial, proxyCache, gcIndexes, proxyBlobRepositories, replicas, gcLastRun];
+const MIGRATIONS: string[] = [initial, proxyCache, gcIndexes, proxyBlobRepositories, replicas, gcLastRun, scale];
 
 export interface OpenOptions {
   /**
@@ -38,6 +39,13 @@ export function openDatabase(path: string, options: OpenOptions = {}): Database.
   db.pragma('synchronous = NORMAL');
   db.pragma('foreign_keys = ON');
   migrate(db);
+  // Table statistics for the query planner, taken now if missing or stale (the tables grew or
+  // shrank tenfold since), each from a bounded sample so a large index opens as fast as a small
+  // one. Without them SQLite guessed, on a large index, that a primary key prefix whose first
+  // column is one value everywhere (the upstream of proxy_blob_repositories) was selective and
+  // scanned the whole table for each proxy blob GC deleted (the foreign key's cascade).
+  db.pragma('analysis_limit = 1000');
+  db.pragma('optimize = 0x10002');
   db.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 5000))}`);
   return db;
 }

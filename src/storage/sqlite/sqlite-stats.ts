@@ -10,12 +10,8 @@ export class SqliteStats implements StoreStats {
   constructor(db: Database.Database) {
     this.s = {
       ping: db.prepare<[], { one: number }>('SELECT 1 AS one'),
-      uploads: db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM uploads'),
-      registryBytes: db.prepare<[], { n: number | null }>('SELECT SUM(size) AS n FROM blobs'),
-      proxyBytes: db.prepare<[], { n: number | null }>(
-        `SELECT SUM(size) AS n FROM (SELECT digest, MAX(size) AS size FROM proxy_blobs GROUP BY digest
-           UNION SELECT digest, MAX(size) FROM proxy_manifests GROUP BY digest)`,
-      ),
+      // Kept by triggers as rows come and go (migration 007): a scrape reads three rows, never a table.
+      total: db.prepare<[string], { n: number }>('SELECT value AS n FROM store_totals WHERE name = ?'),
     };
   }
 
@@ -28,10 +24,10 @@ export class SqliteStats implements StoreStats {
   }
 
   async uploadsInProgress(): Promise<number> {
-    return this.s.uploads.get()?.n ?? 0;
+    return this.s.total.get('uploads')?.n ?? 0;
   }
 
   async storeBytes(): Promise<{ registry: number; proxy: number }> {
-    return { registry: this.s.registryBytes.get()?.n ?? 0, proxy: this.s.proxyBytes.get()?.n ?? 0 };
+    return { registry: this.s.total.get('registry_bytes')?.n ?? 0, proxy: this.s.total.get('proxy_bytes')?.n ?? 0 };
   }
 }

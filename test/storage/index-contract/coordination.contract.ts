@@ -103,6 +103,15 @@ export function coordinationContract(name: string, make: MakeIndex): void {
       await registry.putManifest('app' as RepoName, { digest: 'sha256:cc' as Digest, mediaType: 'm', size: 100, artifactType: null, subject: null, annotations: null }, [{ digest: 'sha256:bb' as Digest, kind: 'blob' }], 'v1' as Tag, 1000);
       // Content counts once, however many repositories link it.
       expect(await stats.storeBytes()).toEqual({ registry: big + 7 + 100, proxy: 0 });
+      await registry.deleteUpload('u1');
+      expect(await stats.uploadsInProgress()).toBe(1);
+      // A proxy digest counts once, whatever upstreams cached it as a blob or as a manifest.
+      await t.indexes.proxy.putBlob('hub', 'sha256:dd' as Digest, 40, ['lib/a'], 1000);
+      await t.indexes.proxy.putBlob('quay', 'sha256:dd' as Digest, 40, ['lib/a'], 1000);
+      await t.indexes.proxy.putBlob('hub', 'sha256:dd' as Digest, 40, ['lib/b'], 2000);
+      await t.indexes.proxy.putManifest('hub', 'lib/a', { digest: 'sha256:ee' as Digest, mediaType: 'm', size: 9 }, [], 'v1', 1000);
+      await t.indexes.proxy.putManifest('hub', 'lib/b', { digest: 'sha256:ee' as Digest, mediaType: 'm', size: 9 }, [], 'v1', 1000);
+      expect(await stats.storeBytes()).toEqual({ registry: big + 7 + 100, proxy: 49 });
     });
   });
 }

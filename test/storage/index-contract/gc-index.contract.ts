@@ -167,6 +167,34 @@ export function gcIndexContract(name: string, make: MakeGcIndex): void {
       expect(await proxy.getBlob('hub', 'lib/a', layer)).toBeUndefined();
     });
 
+    test('store totals (what /metrics shows) follow the rows GC deletes; a proxy digest counts once, until its last row goes', async () => {
+      const { proxy, registry, stats } = it.indexes;
+      const [m, shared, own] = [manifest('pm', 500), digest('shared'), digest('own')];
+      await proxy.putBlob('hub', shared, 700, ['lib/a'], T0);
+      await proxy.putBlob('quay', shared, 700, ['lib/a'], T0);
+      await proxy.putBlob('hub', own, 30, ['lib/a'], T0);
+      await proxy.putBlob('hub', own, 30, ['lib/b'], LATER);
+      await proxy.putManifest('hub', 'lib/a', m, [{ digest: shared, kind: 'blob' }], 'v1', T0);
+      await proxy.putManifest('quay', 'lib/a', m, [{ digest: shared, kind: 'blob' }], 'v1', T0);
+      const free = digest('free');
+      await registry.linkBlob(repo('team/app'), free, 5, T0);
+      await registry.unlinkBlob(repo('team/app'), free);
+      expect(await stats.storeBytes()).toEqual({ registry: 5, proxy: 700 + 30 + 500 });
+
+      const graph = await gc.proxyGraph();
+      const hubOnly = <T extends { upstream: string }>(rows: T[]): T[] => rows.filter((r) => r.upstream === 'hub');
+      await gc.deleteProxyTags(hubOnly(graph.tags));
+      await gc.deleteProxyManifests(hubOnly(graph.manifests));
+      await gc.deleteProxyBlobs(hubOnly(graph.blobs));
+      // quay still names the shared blob and the manifest; nothing names `own` any more.
+      expect(await stats.storeBytes()).toEqual({ registry: 5, proxy: 700 + 500 });
+      await gc.deleteProxyTags(graph.tags);
+      await gc.deleteProxyManifests(graph.manifests);
+      await gc.deleteProxyBlobs(graph.blobs);
+      expect(await gc.deleteUnreferencedBlobs([free], LATER + 1)).toEqual([free]);
+      expect(await stats.storeBytes()).toEqual({ registry: 0, proxy: 0 });
+    });
+
     test('a dry run opens a connection that cannot write: deletes fail and change nothing', async () => {
       const reg = it.indexes.registry;
       const layer = digest('layer');
