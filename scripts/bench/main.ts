@@ -11,14 +11,19 @@
  * otherwise the output says "Keel on S3: not run (<reason>)". Last, the replica part
  * (replica-workload.ts): 3 Keel replicas on one PostgreSQL and one bucket behind nginx
  * (replica-cluster.ts), in turns with the single Keel on S3. BENCH_ONLY=replicas runs that part
- * alone (with the upstream, the S3 server and Keel on S3 it needs). Prints
+ * alone (with the upstream, the S3 server and Keel on S3 it needs). The small-request steps
+ * (manifest GET, blob HEAD) run beside a bare node:http server, their ceiling
+ * (small-requests.ts); BENCH_ONLY=small runs them alone on Keel and Distribution on disk, in
+ * 3 rounds. Prints
  * progress on stderr; the table, the notes and the BENCH_JSON line on stdout. Exit status 2
  * means a tool is missing (the message names its Debian package); 1, that a step failed.
  */
 import { rm } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import { Cleanup } from '../../test/support/e2e/cleanup.js';
-import { runLocalWorkload, type Target, type WorkloadContext } from './local-workload.js';
+import { BlobData } from './blob-data.js';
+import { pushImage, REPO, runLocalWorkload, type Target, type WorkloadContext } from './local-workload.js';
+import { runSmallRequests } from './small-requests.js';
 import { runProxyWorkload, type ProxyTarget } from './proxy-workload.js';
 import { RegistryClient } from './registry-client.js';
 import { formatNumber, formatTable, jsonLine, metricDefinitions, Results, targetOutcomes } from './report.js';
@@ -35,12 +40,12 @@ import { MissingToolsError, checkBenchTools } from './tools.js';
 const UPSTREAM_NAME = 'bench-upstream';
 const proxyPath = (repo: string, digest: string): string => `/v2/proxy/${UPSTREAM_NAME}/${repo}/blobs/${digest}`;
 
-/** BENCH_ONLY: every part (unset), or the replica part alone ("replicas"). */
-function onlyPart(): 'replicas' | undefined {
+/** BENCH_ONLY: every part (unset), the replica part alone ("replicas"), or the small requests alone ("small"). */
+function onlyPart(): 'replicas' | 'small' | undefined {
   const only = process.env.BENCH_ONLY;
   if (only === undefined || only === '') return undefined;
-  if (only === 'replicas') return only;
-  throw new Error(`BENCH_ONLY is "${only}": expected "replicas" (the replica part alone) or nothing (every part)`);
+  if (only === 'replicas' || only === 'small') return only;
+  throw new Error(`BENCH_ONLY is "${only}": expected "replicas" (the replica part alone), "small" (manifest GET and blob HEAD alone) or nothing (every part)`);
 }
 
 const began = performance.now();
@@ -72,6 +77,10 @@ async function main(): Promise<void> {
   const start = async (name: string, starting: Promise<BenchServer>): Promise<BenchServer> =>
     cleanup.add(name, await starting, (s) => s.stop());
   const client = (url: string): RegistryClient => cleanup.add(`client of ${url}`, new RegistryClient(url), async (c) => c.close());
+  if (only === 'small') {
+    await smallOnly(settings, start, client);
+    return;
+  }
   const upstream = await start('upstream distribution', startBenchDistribution());
   if (only === 'replicas') {
     await replicasOnly(settings, upstream, client);
@@ -203,6 +212,29 @@ async function replicasOnly(settings: BenchSettings, upstream: BenchServer, clie
   process.stdout.write(report(settings, results));
   enforceTargets(settings, results);
 }
+
+/** BENCH_ONLY=small: Keel, Distribution and the bare node:http server, manifest GET and blob HEAD only, in 3 rounds of turns. */
+async function smallOnly(settings: BenchSettings, start: (name: string, s: Promise<BenchServer>) => Promise<BenchServer>, client: (url: string) => RegistryClient): Promise<void> {
+  const servers = [
+    { id: 'keel' as const, server: await start('keel', startKeel([])) },
+    { id: 'distribution' as const, server: await start('distribution', startBenchDistribution()) },
+  ];
+  const results = new Results();
+  results.extra.only = 'small';
+  const ctx: WorkloadContext = { settings, results, log, memory: async () => `Keel peak RSS so far ${round((await peakRss(servers[0]?.server.pid ?? 0)) / MiB)} MiB` };
+  const targets: Target[] = servers.map(({ id, server }) => ({ id, url: server.url, client: client(server.url), rss: new RssPeaks(server.pid), removeBlob: () => Promise.resolve(), s3: false }));
+  const layer = BlobData.create(settings.smallSize);
+  for (const t of targets) await t.client.pushMonolithic(REPO, layer);
+  for (const t of targets) await pushImage(t.client, layer);
+  await runSmallRequests(ctx, targets, `/v2/${REPO}/blobs/${layer.digest}`, 3);
+  log('stopping the servers');
+  await cleanup.run();
+  const defs = metricDefinitions(settings).filter(isSmall);
+  process.stdout.write(`\nKeel vs Distribution vs bare node:http (BENCH_ONLY=small, 3 rounds, medians), ${new Date().toISOString()}, Node ${process.version}\n\n${formatTable(defs, results)}\n\n${jsonLine(defs, results, settings, elapsed())}\n`);
+  enforceTargets(settings, results);
+}
+
+const isSmall = (d: { id: string }): boolean => d.id.startsWith('manifest_get_') || d.id.startsWith('blob_head_');
 
 /** Starts the replicas (or notes why not), runs the replica part against them and the single Keel on S3. */
 async function replicaPart(ctx: WorkloadContext, upstream: BenchServer, keelS3: BenchServer | undefined, client: (url: string) => RegistryClient): Promise<void> {
@@ -370,7 +402,8 @@ class TargetsMissedError extends Error {}
  * measure it) fails with exit status 3. The smoke run is too short to judge speed: it prints.
  */
 function enforceTargets(settings: BenchSettings, results: Results): void {
-  const defs = metricDefinitions(settings).filter((d) => (results.extra.only === 'replicas' ? d.id.startsWith('replica_') : true));
+  const only = results.extra.only;
+  const defs = metricDefinitions(settings).filter((d) => (only === 'replicas' ? d.id.startsWith('replica_') : only === 'small' ? isSmall(d) : true));
   const outcomes = targetOutcomes(defs, results);
   const missed = outcomes.filter((o) => o.verdict?.met !== true);
   const lines = missed.map((o) => `  ${o.def.label.trim()}: ${o.target.text}: ${o.verdict === undefined ? 'not measured' : `MISSED (${o.verdict.shown})`}`);

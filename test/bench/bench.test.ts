@@ -53,7 +53,10 @@ const S3_METRICS = [
 /** The replica part: 3 replicas behind nginx, and the single Keel on S3 beside them. */
 const REPLICA_METRICS = ['replica_manifest_get_rps', 'replica_manifest_get_p99_ms', 'replica_herd_seconds', 'replica_herd_upstream_gets'] as const;
 
-type Server = 'keel' | 'distribution' | 'keel_s3' | 'distribution_s3' | 'keel_replicas';
+/** Small requests: the bare node:http server beside Keel fills the rows' limit column. */
+const LIMIT_METRICS = ['manifest_get_rps', 'manifest_get_p99_ms', 'blob_head_rps', 'blob_head_p99_ms'] as const;
+
+type Server = 'keel' | 'distribution' | 'limit' | 'keel_s3' | 'distribution_s3' | 'keel_replicas';
 
 interface BenchRun {
   code: number | null;
@@ -105,6 +108,7 @@ describe('npm run bench (BENCH_QUICK=1)', () => {
     };
     check(METRICS, 'keel');
     check(METRICS, 'distribution');
+    check(LIMIT_METRICS, 'limit');
     check(S3_METRICS, 'distribution_s3');
     // Keel on S3 is measured, or the output says why not; never a column left silently empty.
     const notRun = report.extra.keel_s3_not_run;
