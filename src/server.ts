@@ -168,7 +168,7 @@ export async function startServer({ config, logger, clock, freeSpace }: ServerDe
     throw err;
   }
   const { metrics } = services;
-  const app = createApp({
+  const { express: app, listener } = createApp({
     registry: services.registry,
     proxy: services.proxy,
     mirror: services.mirror,
@@ -201,7 +201,7 @@ export async function startServer({ config, logger, clock, freeSpace }: ServerDe
   };
   let server: Server;
   try {
-    server = config.tls.cert === '' ? createHttpServer(serverOptions, app) : createHttpsServer({ ...serverOptions, ...tlsCredentials(config.tls) }, app);
+    server = config.tls.cert === '' ? createHttpServer(serverOptions, listener) : createHttpsServer({ ...serverOptions, ...tlsCredentials(config.tls) }, listener);
   } catch (err) {
     await release();
     throw err;
