@@ -77,7 +77,7 @@ export function createApp(deps: AppDeps): App {
     if (metrics && deps.ops.metricsHere) sideRoutes.push({ paths: ['/metrics'], router: metricsRouter(metrics, deps.auth ? { auth: deps.auth, users: deps.ops.metricsUsers } : undefined) });
   }
   if (deps.auth) sideRoutes.push({ paths: ['/token'], router: tokenRouter(deps.auth.service, deps.auth.options.service) });
-  const startLog = requestLog(deps.logger, metrics ? (...figures) => metrics.request(...figures) : undefined);
+  const startLog = requestLog(deps.logger, metrics ? (route, method, status, seconds, bytesIn, bytesOut) => metrics.request(route, method, status, seconds, bytesIn, bytesOut) : undefined);
   app.use(frontDoor(startLog, sideRoutes));
   if (deps.peers) app.use(peerRoutes(deps.peers));
   app.use(archiveRouter({ registry: deps.registry, ...(deps.auth ? { auth: deps.auth } : {}) }));

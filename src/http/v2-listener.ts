@@ -33,9 +33,16 @@ const noNext: NextFunction = () => undefined;
 
 export function v2Listener(app: Express, lane: V2Lane): RequestListener {
   const { startLog, access, dispatch, onError } = lane;
-  const answer = async (req: Request, res: Response, route: V2Route): Promise<void> => {
-    greet(req, res, startLog);
-    if (access) await access(req, res, route);
+  const fail = (err: unknown, req: Request, res: Response): void => {
+    try {
+      onError(err, req, res, noNext);
+    } catch {
+      // Nothing sensible is left to tell the client.
+      res.destroy();
+    }
+  };
+  const authenticated = async (req: Request, res: Response, route: V2Route, check: V2Access): Promise<void> => {
+    await check(req, res, route);
     await dispatch(req, res, route);
   };
   return (message: IncomingMessage, response: ServerResponse): void => {
@@ -54,13 +61,15 @@ export function v2Listener(app: Express, lane: V2Lane): RequestListener {
     res.locals = Object.create(null) as Record<string, unknown>;
     req.originalUrl = req.url;
     req.baseUrl = '';
-    answer(req, res, route).catch((err: unknown) => {
-      try {
-        onError(err, req, res, noNext);
-      } catch {
-        // Nothing sensible is left to tell the client.
-        res.destroy();
-      }
-    });
+    greet(req, res, startLog);
+    let answered: Promise<void>;
+    try {
+      // Without auth, straight to the handler: no async step of this listener's own.
+      answered = access ? authenticated(req, res, route, access) : dispatch(req, res, route);
+    } catch (err) {
+      fail(err, req, res);
+      return;
+    }
+    answered.catch((err: unknown) => fail(err, req, res));
   };
 }

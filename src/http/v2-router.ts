@@ -37,11 +37,12 @@ function tableFor(route: V2Route): MethodTable<V2Route['kind']> | undefined {
   return TABLES[route.kind] as MethodTable<V2Route['kind']>;
 }
 
-/** Answers a request whose path names `route` (it throws what it refuses: the error handler answers). */
+/** Answers a request whose path names `route`; what it refuses it throws, at once or through the promise (the error handler answers). */
 export type V2Dispatch = (req: Request, res: Response, route: V2Route) => Promise<void>;
 
 export function v2Dispatch(services: Services): V2Dispatch {
-  return async (req, res, route) => {
+  // Not async: the handler's own promise is handed back, one promise and one hop less per request.
+  return (req, res, route) => {
     const table = tableFor(route);
     const handler = table?.[req.method as keyof MethodTable<V2Route['kind']>] as Handler<typeof route.kind> | undefined;
     // A refusal authenticate.ts left to the mirror is given at once unless a mirror-aware handler takes it.
@@ -56,6 +57,6 @@ export function v2Dispatch(services: Services): V2Dispatch {
       res.set('Allow', Object.keys(table).join(', '));
       throw new RegistryError('UNSUPPORTED', `${req.method} is not supported on this endpoint`, { method: req.method });
     }
-    await handler(req, res, route as never, services);
+    return handler(req, res, route as never, services);
   };
 }
