@@ -230,7 +230,8 @@ async function smallOnly(settings: BenchSettings, start: (name: string, s: Promi
   log('stopping the servers');
   await cleanup.run();
   const defs = metricDefinitions(settings).filter(isSmall);
-  process.stdout.write(`\nKeel vs Distribution vs bare node:http (BENCH_ONLY=small, 3 rounds, medians), ${new Date().toISOString()}, Node ${process.version}\n\n${formatTable(defs, results)}\n\n${jsonLine(defs, results, settings, elapsed())}\n`);
+  const notes = results.notes.map((n) => `- ${n}\n`).join('');
+  process.stdout.write(`\nKeel vs Distribution vs bare node:http (BENCH_ONLY=small, 3 rounds, medians), ${new Date().toISOString()}, Node ${process.version}, load average ${loadavg()[0]?.toFixed(1) ?? '?'}\n\n${formatTable(defs, results)}\n\nNotes:\n${notes}\n${jsonLine(defs, results, settings, elapsed())}\n`);
   enforceTargets(settings, results);
 }
 

@@ -4,7 +4,7 @@
  * (bare-http.ts) answering Keel's own bytes and headers for the same two URLs. All take turns
  * within each step; the bare server's figures are the rows' "limit".
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -22,6 +22,8 @@ import { SERVER_LABEL, type ServerId } from './report.js';
 interface LoadTarget {
   id: ServerId;
   url: string;
+  /** The server process, whose CPU time per request is read around each measured load. */
+  pid: number;
   s3: boolean;
   accessLog?: string;
 }
@@ -109,7 +111,7 @@ export async function runSmallRequests(ctx: WorkloadContext, targets: readonly T
   const bare = await startBareHttp([await capture(`${keel.url}${manifestPath}`, 'GET', accept), await capture(`${keel.url}${headPath}`, 'HEAD', {})]);
   ctx.log(`bare node:http ${bare.url} (pid ${bare.pid}) answers Keel's manifest and blob HEAD bytes`);
   try {
-    const all: LoadTarget[] = [...targets, { id: 'limit', url: bare.url, s3: false }];
+    const all: LoadTarget[] = [...targets.map((t) => ({ ...t, pid: t.rss.pid })), { id: 'limit', url: bare.url, pid: bare.pid, s3: false }];
     const s = ctx.settings;
     const load = { seconds: s.loadSeconds, connections: s.connections };
     await inRounds(ctx, all, 'manifest_get', rounds, (t, seconds) => wrkGet(`${t.url}${manifestPath}`, { ...load, seconds, headers: accept }));
@@ -135,13 +137,33 @@ export async function runSmallRequests(ctx: WorkloadContext, targets: readonly T
   }
 }
 
-/** loadStep `rounds` times; each figure becomes its median, and Keel's share of the bare server per round is kept. */
+/** CPU time (user + system) a process has used so far, in microseconds (/proc/<pid>/stat counts in USER_HZ, 100 on Linux). */
+async function cpuMicros(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // utime and stime are fields 14 and 15 of the line, 12 and 13 after the command name.
+  return (Number(fields[11]) + Number(fields[12])) * 10_000;
+}
+
+/**
+ * loadStep `rounds` times; each figure becomes its median, and Keel's share of the bare server
+ * per round is kept. Each server's CPU time per request in the measured runs is kept too
+ * (`<id>_<name>_cpu_us_per_request`, median): on this shared machine req/s depends on what the
+ * load tools and other work get of the cores, CPU per request much less.
+ */
 async function inRounds(ctx: WorkloadContext, all: readonly LoadTarget[], name: string, rounds: number, runLoad: (t: LoadTarget, seconds: number) => Promise<LoadResult>): Promise<void> {
   const { results } = ctx;
   const samples = new Map<string, number[]>();
   const shares: string[] = [];
+  const cpu = new Map<ServerId, number[]>();
+  const measured = async (t: LoadTarget, seconds: number): Promise<LoadResult> => {
+    const before = await cpuMicros(t.pid);
+    const r = await runLoad(t, seconds);
+    if (seconds === ctx.settings.loadSeconds && r.requests > 0) cpu.set(t.id, [...(cpu.get(t.id) ?? []), ((await cpuMicros(t.pid)) - before) / r.requests]);
+    return r;
+  };
   for (let round = 0; round < rounds; round++) {
-    await loadStep(ctx, all, name, runLoad);
+    await loadStep(ctx, all, name, measured);
     for (const t of all) {
       for (const figure of [`${name}_rps`, `${name}_p99_ms`]) {
         const v = results.get(figure, t.id);
@@ -160,7 +182,19 @@ async function inRounds(ctx: WorkloadContext, all: readonly LoadTarget[], name: 
     }
   }
   results.extra[`keel_${name}_share_of_limit_by_round`] = shares.join(' ');
-  ctx.log(`${name}: Keel's share of the bare node:http server, by round: ${shares.join(', ')}`);
+  const perRequest: string[] = [];
+  for (const t of all) {
+    const list = cpu.get(t.id);
+    if (list === undefined || list.length === 0) continue;
+    const us = Math.round(median(list) * 10) / 10;
+    results.extra[`${t.id}_${name}_cpu_us_per_request`] = us;
+    perRequest.push(`${SERVER_LABEL[t.id]} ${us} µs`);
+  }
+  const keelCpu = results.extra[`keel_${name}_cpu_us_per_request`];
+  const bareCpu = results.extra[`limit_${name}_cpu_us_per_request`];
+  const cpuShare = typeof keelCpu === 'number' && typeof bareCpu === 'number' && keelCpu > 0 ? `${Math.round((bareCpu / keelCpu) * 100)}%` : '?';
+  results.notes.push(`${name}: server CPU time per request (median of ${rounds} measured runs): ${perRequest.join(', ')}; Keel's share of the bare server by CPU: ${cpuShare}.`);
+  ctx.log(`${name}: Keel's share of the bare node:http server, by round: ${shares.join(', ')}; CPU per request: ${perRequest.join(', ')}`);
 }
 
 /**
