@@ -1,4 +1,5 @@
-/** createApp(deps): the Express application, with no I/O of its own at import time. */
+/** createApp(deps): the Express application and the server's request listener, with no I/O of their own at import time. */
+import type { RequestListener } from 'node:http';
 import express, { type Express } from 'express';
 import type { Logger } from 'pino';
 import type { AuthService } from './auth/auth-service.js';
@@ -14,7 +15,8 @@ import type { KeelMetrics } from './metrics/keel-metrics.js';
 import type { StorageBackend } from './storage/backend.js';
 import type { DiskFullWatch } from './storage/disk-full-watch.js';
 import type { StoreStats } from './storage/store-stats.js';
-import { v2Router } from './http/v2-router.js';
+import { v2Dispatch } from './http/v2-router.js';
+import { v2Listener } from './http/v2-listener.js';
 import { archiveRouter } from './http/routes/archive.js';
 import type { BlobStreamGate } from './http/blob-stream-gate.js';
 import { repositoryRouter } from './http/routes/repositories.js';
@@ -60,7 +62,13 @@ export interface AppDeps {
   blobStreams: BlobStreamGate;
 }
 
-export function createApp(deps: AppDeps): Express {
+/** The Express app (whose prototypes the server's messages are born with) and the listener the server calls. */
+export interface App {
+  express: Express;
+  listener: RequestListener;
+}
+
+export function createApp(deps: AppDeps): App {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -72,14 +80,21 @@ export function createApp(deps: AppDeps): Express {
     if (metrics && deps.ops.metricsHere) sideRoutes.push({ paths: ['/metrics'], router: metricsRouter(metrics, deps.auth ? { auth: deps.auth, users: deps.ops.metricsUsers } : undefined) });
   }
   if (deps.auth) sideRoutes.push({ paths: ['/token'], router: tokenRouter(deps.auth.service, deps.auth.options.service) });
-  app.use(frontDoor(requestLog(deps.logger, metrics ? (...figures) => metrics.request(...figures) : undefined), sideRoutes));
+  const startLog = requestLog(deps.logger, metrics ? (route, method, status, seconds, bytesIn, bytesOut) => metrics.request(route, method, status, seconds, bytesIn, bytesOut) : undefined);
+  app.use(frontDoor(startLog, sideRoutes));
   if (deps.peers) app.use(peerRoutes(deps.peers));
-  if (deps.auth) app.use(authenticate(deps.auth.service, deps.auth.options));
-  app.use(v2Router({ registry: deps.registry, proxy: deps.proxy, mirror: deps.mirror, blobStreams: deps.blobStreams }));
   app.use(archiveRouter({ registry: deps.registry, ...(deps.auth ? { auth: deps.auth } : {}) }));
   app.use(repositoryRouter({ registry: deps.registry, ...(deps.auth ? { auth: deps.auth } : {}) }));
   app.use(notFound);
   const diskFull = deps.ops?.diskFull;
-  app.use(errorHandler(deps.logger, diskFull ? { storageFull: () => diskFull.sawFull() } : {}));
-  return app;
+  const onError = errorHandler(deps.logger, diskFull ? { storageFull: () => diskFull.sawFull() } : {});
+  app.use(onError);
+  // /v2 is answered beside Express, not through its router (v2-listener.ts).
+  const listener = v2Listener(app, {
+    startLog,
+    ...(deps.auth ? { access: authenticate(deps.auth.service, deps.auth.options) } : {}),
+    dispatch: v2Dispatch({ registry: deps.registry, proxy: deps.proxy, mirror: deps.mirror, blobStreams: deps.blobStreams }),
+    onError,
+  });
+  return { express: app, listener };
 }

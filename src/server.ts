@@ -171,7 +171,7 @@ export async function startServer({ config, logger, clock, freeSpace }: ServerDe
   const { metrics } = services;
   const blobStreams = new BlobStreamGate({ streams: config.limits.blob_streams, queued: config.limits.blob_stream_queue, waitMs: config.limits.blob_stream_wait }, metrics);
   metrics?.watchBlobStreams(blobStreams);
-  const app = createApp({
+  const { express: app, listener } = createApp({
     registry: services.registry,
     proxy: services.proxy,
     mirror: services.mirror,
@@ -205,7 +205,7 @@ export async function startServer({ config, logger, clock, freeSpace }: ServerDe
   };
   let server: Server;
   try {
-    server = config.tls.cert === '' ? createHttpServer(serverOptions, app) : createHttpsServer({ ...serverOptions, ...tlsCredentials(config.tls) }, app);
+    server = config.tls.cert === '' ? createHttpServer(serverOptions, listener) : createHttpsServer({ ...serverOptions, ...tlsCredentials(config.tls) }, listener);
   } catch (err) {
     await release();
     throw err;

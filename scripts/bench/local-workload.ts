@@ -8,12 +8,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BlobData } from './blob-data.js';
 import { curlFirstAnswer, curlGet } from './curl-get.js';
-import { abHead, wrkGet, type LoadResult } from './load.js';
-import { countStatuses } from '../../test/support/e2e/access-log.js';
-import { median, mibPerSecond, settleBeforePush, sleep, syncDisks } from './measure.js';
+import type { LoadResult } from './load.js';
+import { median, mibPerSecond, settleBeforePush, syncDisks } from './measure.js';
 import type { RegistryClient } from './registry-client.js';
 import { SERVER_LABEL, type Results, type ServerId } from './report.js';
 import type { RssPeaks } from './servers.js';
+import { runSmallRequests } from './small-requests.js';
 import { MiB, formatSize, type BenchSettings } from './settings.js';
 
 export interface Target {
@@ -201,28 +201,8 @@ export async function runLocalWorkload(ctx: WorkloadContext, targets: readonly T
 
   const layer = pick(small, 0);
   for (const t of targets) await pushImage(t.client, layer);
-  const load = { seconds: s.loadSeconds, connections: s.connections };
-  await loadStep(ctx, targets, 'manifest_get', (t, seconds) =>
-    wrkGet(`${t.url}/v2/${REPO}/manifests/${TAG}`, { ...load, seconds, headers: { Accept: OCI_MANIFEST } }),
-  );
-  const headPath = `/v2/${REPO}/blobs/${layer.digest}`;
-  const redirectedHeads = new Set<ServerId>();
-  for (const t of targets.filter((x) => x.s3)) {
-    const first = await curlFirstAnswer(`${t.url}${headPath}`, 'HEAD');
-    ctx.log(`blob HEAD on S3: ${SERVER_LABEL[t.id]} answers ${first.status}`);
-    ctx.results.extra[`${t.id}_blob_head_first_status`] = first.status;
-    if (first.status === 307) {
-      redirectedHeads.add(t.id);
-      ctx.results.notes.push(
-        `${SERVER_LABEL[t.id]} answers blob HEAD with 307 to a presigned HEAD URL (not 200): its HEAD figures are that answer alone; ` +
-          'a client then sends a second HEAD to the object store, which is not counted.',
-      );
-    }
-  }
-  await loadStep(ctx, targets, 'blob_head', async (t, seconds) => {
-    if (!redirectedHeads.has(t.id)) return abHead(`${t.url}${headPath}`, { ...load, seconds });
-    return redirectedHead(t, headPath, () => abHead(`${t.url}${headPath}`, { ...load, seconds, allowNon2xx: true }));
-  });
+  // Manifest GET and blob HEAD under load, beside a bare node:http server (small-requests.ts).
+  await runSmallRequests(ctx, targets, `/v2/${REPO}/blobs/${layer.digest}`);
   return { largeBlobPath: `/v2/${REPO}/blobs/${pick(larges, 0).digest}` };
 }
 
@@ -238,30 +218,6 @@ async function checkRedirect(ctx: WorkloadContext, t: Target, digest: string): P
   ctx.results.extra[`${t.id}_blob_get_redirect_host`] = host;
   ctx.log(`blob GET on S3: ${SERVER_LABEL[t.id]} answers ${first.status}${host === '' ? '' : ` to ${host}`}`);
   if (first.status !== 307) ctx.results.notes.push(`${SERVER_LABEL[t.id]}: blob GET answered ${first.status}, not 307: its GET figures are served by the registry itself.`);
-}
-
-/**
- * Runs a HEAD load whose answers are 307s (ab counts them as non-2xx) and makes sure from the
- * server's access log that every one of them was a 307 or a 200, never an error.
- */
-async function redirectedHead(t: Target, path: string, runLoad: () => Promise<LoadResult>): Promise<LoadResult> {
-  const log = t.accessLog;
-  if (log === undefined) throw new Error(`${SERVER_LABEL[t.id]}: blob HEAD answers 307 and there is no access log to check the statuses in`);
-  const before = await countStatuses(log, 'HEAD', path);
-  const r = await runLoad();
-  const total = (m: Map<number, number>): number => [...m.values()].reduce((a, b) => a + b, 0);
-  // The last lines may reach the file just after ab's last answer.
-  let after = await countStatuses(log, 'HEAD', path);
-  for (let i = 0; i < 50 && total(after) - total(before) < r.requests; i++) {
-    await sleep(100);
-    after = await countStatuses(log, 'HEAD', path);
-  }
-  if (total(after) - total(before) < r.requests) throw new Error(`${SERVER_LABEL[t.id]}: ${r.requests} HEADs by ab, ${total(after) - total(before)} in the access log`);
-  for (const [status, n] of after) {
-    const added = n - (before.get(status) ?? 0);
-    if (added > 0 && status !== 307 && status !== 200) throw new Error(`${SERVER_LABEL[t.id]}: ${added} blob HEADs answered ${status}`);
-  }
-  return r;
 }
 
 /** A warm-up run, then the measured one, each target in turn; records req/s and p99. */

@@ -13,14 +13,19 @@
  * (replica-cluster.ts), in turns with the single Keel on S3. BENCH_ONLY=replicas runs that part
  * alone (with the upstream, the S3 server and Keel on S3 it needs). After the proxy part, the
  * docker pull part (docker-pull-workload.ts): a private dockerd pulls a fresh image through Keel,
- * Distribution's proxy and from the upstream; BENCH_ONLY=pull runs it alone. Prints
+ * Distribution's proxy and from the upstream; BENCH_ONLY=pull runs it alone. The small-request
+ * steps (manifest GET, blob HEAD) run beside a bare node:http server, their ceiling
+ * (small-requests.ts); BENCH_ONLY=small runs them alone on Keel and Distribution on disk, in
+ * 3 rounds. BENCH_ONLY=proxy and BENCH_ONLY=slow run the proxy and slow-client parts alone. Prints
  * progress on stderr; the table, the notes and the BENCH_JSON line on stdout. Exit status 2
  * means a tool is missing (the message names its Debian package); 1, that a step failed.
  */
 import { rm } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import { Cleanup } from '../../test/support/e2e/cleanup.js';
-import { runLocalWorkload, type Target, type WorkloadContext } from './local-workload.js';
+import { BlobData } from './blob-data.js';
+import { pushImage, REPO, runLocalWorkload, type Target, type WorkloadContext } from './local-workload.js';
+import { runSmallRequests } from './small-requests.js';
 import { runProxyWorkload, type ProxyTarget } from './proxy-workload.js';
 import { RegistryClient } from './registry-client.js';
 import { formatNumber, formatTable, jsonLine, metricDefinitions, Results, targetOutcomes } from './report.js';
@@ -40,13 +45,13 @@ import { MissingToolsError, checkBenchTools } from './tools.js';
 const UPSTREAM_NAME = 'bench-upstream';
 const proxyPath = (repo: string, digest: string): string => `/v2/proxy/${UPSTREAM_NAME}/${repo}/blobs/${digest}`;
 
-/** BENCH_ONLY: every part (unset), or one part alone: "replicas", "pull" (docker pull), "proxy", "slow" (slow clients). */
-type OnlyPart = 'replicas' | 'pull' | 'proxy' | 'slow';
+/** BENCH_ONLY: every part (unset), or one part alone: "replicas", "pull" (docker pull), "proxy", "slow" (slow clients), "small" (manifest GET and blob HEAD). */
+type OnlyPart = 'replicas' | 'pull' | 'proxy' | 'slow' | 'small';
 function onlyPart(): OnlyPart | undefined {
   const only = process.env.BENCH_ONLY;
   if (only === undefined || only === '') return undefined;
-  if (only === 'replicas' || only === 'pull' || only === 'proxy' || only === 'slow') return only;
-  throw new Error(`BENCH_ONLY is "${only}": expected one of replicas, pull, proxy, slow (that part alone) or nothing (every part)`);
+  if (only === 'replicas' || only === 'pull' || only === 'proxy' || only === 'slow' || only === 'small') return only;
+  throw new Error(`BENCH_ONLY is "${only}": expected one of replicas, pull, proxy, slow, small (that part alone) or nothing (every part)`);
 }
 /** The rows each BENCH_ONLY part reports. */
 const ONLY_ROWS: Record<OnlyPart, (id: string) => boolean> = {
@@ -54,6 +59,7 @@ const ONLY_ROWS: Record<OnlyPart, (id: string) => boolean> = {
   pull: (id) => id.startsWith('docker_pull_'),
   proxy: (id) => isProxyRow(id),
   slow: (id) => id.startsWith('slow_clients_'),
+  small: (id) => isSmall({ id }),
 };
 const isOnlyPart = (x: unknown): x is OnlyPart => typeof x === 'string' && x in ONLY_ROWS;
 
@@ -94,6 +100,10 @@ async function main(): Promise<void> {
     await cleanup.run();
     process.stdout.write(partReport(settings, results, 'Keel vs Distribution 2.8 vs nginx: many slow clients on one blob (BENCH_ONLY=slow)', ONLY_ROWS.slow, slowNotes(settings, results)));
     enforceTargets(settings, results);
+    return;
+  }
+  if (only === 'small') {
+    await smallOnly(settings, start, client);
     return;
   }
   const upstream = await start('upstream distribution', startBenchDistribution());
@@ -336,6 +346,30 @@ async function pullOnly(
   process.stdout.write(partReport(settings, results, 'Keel vs Distribution 2.8: docker pull through the pull-through caches (BENCH_ONLY=pull)', ONLY_ROWS.pull, dockerPullNotes(settings, results)));
   enforceTargets(settings, results);
 }
+
+/** BENCH_ONLY=small: Keel, Distribution and the bare node:http server, manifest GET and blob HEAD only, in 3 rounds of turns. */
+async function smallOnly(settings: BenchSettings, start: (name: string, s: Promise<BenchServer>) => Promise<BenchServer>, client: (url: string) => RegistryClient): Promise<void> {
+  const servers = [
+    { id: 'keel' as const, server: await start('keel', startKeel([])) },
+    { id: 'distribution' as const, server: await start('distribution', startBenchDistribution()) },
+  ];
+  const results = new Results();
+  results.extra.only = 'small';
+  const ctx: WorkloadContext = { settings, results, log, memory: async () => `Keel peak RSS so far ${round((await peakRss(servers[0]?.server.pid ?? 0)) / MiB)} MiB` };
+  const targets: Target[] = servers.map(({ id, server }) => ({ id, url: server.url, client: client(server.url), rss: new RssPeaks(server.pid), removeBlob: () => Promise.resolve(), s3: false }));
+  const layer = BlobData.create(settings.smallSize);
+  for (const t of targets) await t.client.pushMonolithic(REPO, layer);
+  for (const t of targets) await pushImage(t.client, layer);
+  await runSmallRequests(ctx, targets, `/v2/${REPO}/blobs/${layer.digest}`, 3);
+  log('stopping the servers');
+  await cleanup.run();
+  const defs = metricDefinitions(settings).filter(isSmall);
+  const notes = results.notes.map((n) => `- ${n}\n`).join('');
+  process.stdout.write(`\nKeel vs Distribution vs bare node:http (BENCH_ONLY=small, 3 rounds, medians), ${new Date().toISOString()}, Node ${process.version}, load average ${loadavg()[0]?.toFixed(1) ?? '?'}\n\n${formatTable(defs, results)}\n\nNotes:\n${notes}\n${jsonLine(defs, results, settings, elapsed())}\n`);
+  enforceTargets(settings, results);
+}
+
+const isSmall = (d: { id: string }): boolean => d.id.startsWith('manifest_get_') || d.id.startsWith('blob_head_');
 
 /** Starts the replicas (or notes why not), runs the replica part against them and the single Keel on S3. */
 async function replicaPart(ctx: WorkloadContext, upstream: BenchServer, keelS3: BenchServer | undefined, client: (url: string) => RegistryClient): Promise<void> {

@@ -10,19 +10,17 @@
  *     gives it unless the mirror serves the read (see mirror-access.ts).
  * GET /v2/ needs any valid token (an anonymous one too); _catalog a signed-in user.
  */
-import type { Request, RequestHandler, Response } from 'express';
+import type { Request, Response } from 'express';
 import type { AuthService, Principal } from '../auth/auth-service.js';
 import { formatScope, type Action } from '../auth/scope.js';
 import { RegistryError } from '../primitives/errors.js';
 import { deferRefusal, mirrorMayAnswer } from './mirror-access.js';
 import { setPullPolicy } from './pull-policy.js';
-import { routeOf } from './route-match.js';
+import type { V2Route } from './route-match.js';
 
 type Need = { kind: 'any' } | { kind: 'catalog' } | { kind: 'repository'; name: string; actions: Action[] };
 
-function needOf(req: Request): Need | undefined {
-  const route = routeOf(req);
-  if (!route) return undefined;
+function needOf(req: Request, route: V2Route): Need {
   if (route.kind === 'base') return { kind: 'any' };
   if (route.kind === 'catalog') return { kind: 'catalog' };
   const method = req.method;
@@ -70,13 +68,12 @@ function refusalOf(res: Response, req: Request, options: AuthOptions, { principa
   return new RegistryError('DENIED', `requested access to the resource is denied: ${principal.user} may not ${missing.join(', ')} ${name}`, { name, actions: missing });
 }
 
-export function authenticate(auth: AuthService, options: AuthOptions): RequestHandler {
-  return async (req, res, next) => {
-    const need = needOf(req);
-    if (!need) {
-      next();
-      return;
-    }
+/** Checks a /v2 request's token (throws the refusal) and records its principal on the response. */
+export type V2Access = (req: Request, res: Response, route: V2Route) => Promise<void>;
+
+export function authenticate(auth: AuthService, options: AuthOptions): V2Access {
+  return async (req, res, route) => {
+    const need = needOf(req, route);
     const scope = need.kind === 'repository' ? formatScope(need.name, need.actions) : need.kind === 'catalog' ? 'registry:catalog:*' : undefined;
     const header = req.headers.authorization;
     const token = header?.toLowerCase().startsWith('bearer ') ? header.slice(7).trim() : undefined;
@@ -96,8 +93,7 @@ export function authenticate(auth: AuthService, options: AuthOptions): RequestHa
         const refusal = (): RegistryError => refusalOf(res, req, options, { principal, name: need.name, missing, refused, scope });
         // A pull refused on the local name may still be answered by the mirror, checked
         // against the proxied name it would serve (mirror-access.ts); anything else is refused here.
-        const route = routeOf(req);
-        if (refused && route && mirrorMayAnswer(route, req.method)) deferRefusal(res, refusal);
+        if (refused && mirrorMayAnswer(route, req.method)) deferRefusal(res, refusal);
         else throw refusal();
       }
     }
@@ -105,6 +101,5 @@ export function authenticate(auth: AuthService, options: AuthOptions): RequestHa
     res.locals.user = principal.user;
     res.locals.mayList = (repo: string): boolean => auth.mayPull(principal.user, repo);
     setPullPolicy(res, (repo) => auth.mayPull(principal.user, repo));
-    next();
   };
 }

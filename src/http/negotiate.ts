@@ -6,12 +6,20 @@ const WILDCARDS = new Set(['*/*', 'application/*', 'application/json']);
 /** True when the Accept header lets the client receive `mediaType`; no Accept at all accepts anything. */
 export function accepts(accept: string | undefined, mediaType: string): boolean {
   if (!accept) return true;
-  const types = accept
-    .split(',')
-    .map((part) => part.split(';', 1)[0]?.trim().toLowerCase())
-    .filter((t): t is string => !!t);
-  if (types.length === 0) return true;
-  return types.some((t) => t === mediaType || WILDCARDS.has(t));
+  // Read in place (every manifest GET): no arrays of parts, as split/map/filter built.
+  let named = false;
+  for (let start = 0; start <= accept.length; ) {
+    const comma = accept.indexOf(',', start);
+    const end = comma === -1 ? accept.length : comma;
+    const semicolon = accept.indexOf(';', start);
+    const type = accept.slice(start, semicolon !== -1 && semicolon < end ? semicolon : end).trim().toLowerCase();
+    if (type !== '') {
+      if (type === mediaType || WILDCARDS.has(type)) return true;
+      named = true;
+    }
+    start = end + 1;
+  }
+  return !named;
 }
 
 /**

@@ -13,15 +13,20 @@ export type V2Route =
   | { kind: 'blob'; name: string; digest: string }
   | { kind: 'referrers'; name: string; digest: string };
 
+/**
+ * The hottest routes first (every pull asks for manifests and blobs). Only `uploads` and
+ * `blob` can both match one path (`.../blobs/uploads`), and `uploads` must win; every other
+ * pair is told apart by the path's last segments, so their order does not change a match.
+ */
 const PATTERNS: Array<[RegExp, (m: RegExpExecArray) => V2Route]> = [
-  [/^\/v2\/?$/, () => ({ kind: 'base' })],
-  [/^\/v2\/_catalog\/?$/, () => ({ kind: 'catalog' })],
-  [/^\/v2\/(.+)\/tags\/list\/?$/, (m) => ({ kind: 'tags', name: m[1] as string })],
   [/^\/v2\/(.+)\/manifests\/([^/]+)$/, (m) => ({ kind: 'manifest', name: m[1] as string, reference: m[2] as string })],
   [/^\/v2\/(.+)\/blobs\/uploads\/?$/, (m) => ({ kind: 'uploads', name: m[1] as string })],
-  [/^\/v2\/(.+)\/blobs\/uploads\/([^/]+)$/, (m) => ({ kind: 'upload', name: m[1] as string, id: m[2] as string })],
   [/^\/v2\/(.+)\/blobs\/([^/]+)$/, (m) => ({ kind: 'blob', name: m[1] as string, digest: m[2] as string })],
+  [/^\/v2\/(.+)\/blobs\/uploads\/([^/]+)$/, (m) => ({ kind: 'upload', name: m[1] as string, id: m[2] as string })],
   [/^\/v2\/(.+)\/referrers\/([^/]+)$/, (m) => ({ kind: 'referrers', name: m[1] as string, digest: m[2] as string })],
+  [/^\/v2\/(.+)\/tags\/list\/?$/, (m) => ({ kind: 'tags', name: m[1] as string })],
+  [/^\/v2\/?$/, () => ({ kind: 'base' })],
+  [/^\/v2\/_catalog\/?$/, () => ({ kind: 'catalog' })],
 ];
 
 /** Longest path Keel looks at; longer ones cannot name anything valid. */
@@ -36,23 +41,35 @@ export function matchV2(path: string): V2Route | undefined {
   return undefined;
 }
 
-const matched = new WeakMap<object, V2Route | null>();
+/**
+ * Where a request keeps its matched route: a property under a symbol of this module. A
+ * WeakMap entry per request (as before) made every young-generation GC walk the map's
+ * entries; a property dies with its request.
+ */
+const ROUTE = Symbol('keel.v2Route');
+
+interface Routed {
+  [ROUTE]?: V2Route | null;
+}
 
 /**
  * The V2 route of a request, matched once: authentication, the router and the request log
  * all ask, and the patterns need not run three times per request.
  */
 export function routeOf(req: { path: string }): V2Route | undefined {
-  let route = matched.get(req);
+  const routed = req as Routed;
+  let route = routed[ROUTE];
   if (route === undefined) {
     route = matchV2(req.path) ?? null;
-    matched.set(req, route);
+    routed[ROUTE] = route;
   }
   return route ?? undefined;
 }
 
 /** Percent-decodes a reference segment; undefined when it is malformed. */
 export function decodeSegment(segment: string): string | undefined {
+  // Nothing to decode in almost every reference and digest.
+  if (!segment.includes('%')) return segment;
   try {
     return decodeURIComponent(segment);
   } catch {

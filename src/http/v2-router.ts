@@ -1,10 +1,10 @@
-/** Dispatches `/v2/...` requests to the route tables by path shape and method. */
-import type { NextFunction, Request, RequestHandler, Response } from 'express';
+/** Dispatches `/v2/...` requests to the route tables by path shape and method (v2-listener.ts calls it). */
+import type { Request, Response } from 'express';
 import { RegistryError } from '../primitives/errors.js';
 import { isProxyName } from '../proxy/proxy-name.js';
 import type { Handler, MethodTable, Services } from './handler.js';
 import { deferredRefusalOf, isMirrorAware } from './mirror-access.js';
-import { routeOf, type V2Route } from './route-match.js';
+import type { V2Route } from './route-match.js';
 import { baseRoutes } from './routes/base.js';
 import { blobRoutes } from './routes/blobs.js';
 import { catalogRoutes, tagRoutes } from './routes/listings.js';
@@ -37,13 +37,12 @@ function tableFor(route: V2Route): MethodTable<V2Route['kind']> | undefined {
   return TABLES[route.kind] as MethodTable<V2Route['kind']>;
 }
 
-export function v2Router(services: Services): RequestHandler {
-  return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
-    const route = routeOf(req);
-    if (!route) {
-      next();
-      return;
-    }
+/** Answers a request whose path names `route`; what it refuses it throws, at once or through the promise (the error handler answers). */
+export type V2Dispatch = (req: Request, res: Response, route: V2Route) => Promise<void>;
+
+export function v2Dispatch(services: Services): V2Dispatch {
+  // Not async: the handler's own promise is handed back, one promise and one hop less per request.
+  return (req, res, route) => {
     const table = tableFor(route);
     const handler = table?.[req.method as keyof MethodTable<V2Route['kind']>] as Handler<typeof route.kind> | undefined;
     // A refusal authenticate.ts left to the mirror is given at once unless a mirror-aware handler takes it.
@@ -58,6 +57,6 @@ export function v2Router(services: Services): RequestHandler {
       res.set('Allow', Object.keys(table).join(', '));
       throw new RegistryError('UNSUPPORTED', `${req.method} is not supported on this endpoint`, { method: req.method });
     }
-    await handler(req, res, route as never, services);
+    return handler(req, res, route as never, services);
   };
 }

@@ -24,7 +24,8 @@ interface ExportedValue {
 export class DurationHistogram {
   readonly type = 'histogram';
   readonly aggregator = 'sum';
-  private readonly series = new Map<string, Series>();
+  /** By route, then method: nested maps, so an observation builds no key string. */
+  private readonly series = new Map<string, Map<string, Series>>();
 
   constructor(
     readonly name: string,
@@ -37,11 +38,15 @@ export class DurationHistogram {
   }
 
   observe(route: string, method: string, seconds: number): void {
-    const key = `${route} ${method}`;
-    let s = this.series.get(key);
+    let byMethod = this.series.get(route);
+    if (byMethod === undefined) {
+      byMethod = new Map();
+      this.series.set(route, byMethod);
+    }
+    let s = byMethod.get(method);
     if (s === undefined) {
       s = { labels: { route, method }, counts: new Array<number>(this.buckets.length + 1).fill(0), sum: 0, count: 0 };
-      this.series.set(key, s);
+      byMethod.set(method, s);
     }
     let i = 0;
     while (i < this.buckets.length && seconds > (this.buckets[i] as number)) i++;
@@ -52,7 +57,7 @@ export class DurationHistogram {
 
   get(): Promise<{ name: string; help: string; type: string; aggregator: string; values: ExportedValue[] }> {
     const values: ExportedValue[] = [];
-    for (const s of this.series.values()) {
+    for (const s of [...this.series.values()].flatMap((byMethod) => [...byMethod.values()])) {
       let cumulative = 0;
       this.buckets.forEach((le, i) => {
         cumulative += s.counts[i] ?? 0;

@@ -17,27 +17,48 @@ export interface RequestTotals {
 /** Label sets kept apart at most; past this (a client inventing methods) they are flushed early. */
 const MAX_KEYS = 2000;
 
+/** Totals by route, then method, then status: nested maps, so a request builds no key string. */
+type Totals = Map<string, Map<string, Map<number, RequestTotals>>>;
+
 export class RequestTally {
-  private readonly totals = new Map<string, RequestTotals>();
+  private readonly totals: Totals = new Map();
+  private keys = 0;
 
   constructor(private readonly flush: (totals: RequestTotals) => void) {}
 
   add(route: string, method: string, status: number, bytesIn: number, bytesOut: number): void {
-    const key = `${route} ${method} ${status}`;
-    let t = this.totals.get(key);
-    if (t === undefined) {
-      if (this.totals.size >= MAX_KEYS) this.drain();
-      t = { route, method, status: String(status), requests: 0, bytesIn: 0, bytesOut: 0 };
-      this.totals.set(key, t);
-    }
+    const t = this.totalsOf(route, method, status);
     t.requests++;
     t.bytesIn += bytesIn;
     t.bytesOut += bytesOut;
   }
 
+  private totalsOf(route: string, method: string, status: number): RequestTotals {
+    const existing = this.totals.get(route)?.get(method)?.get(status);
+    if (existing !== undefined) return existing;
+    if (this.keys >= MAX_KEYS) this.drain();
+    let byMethod = this.totals.get(route);
+    if (byMethod === undefined) {
+      byMethod = new Map();
+      this.totals.set(route, byMethod);
+    }
+    let byStatus = byMethod.get(method);
+    if (byStatus === undefined) {
+      byStatus = new Map();
+      byMethod.set(method, byStatus);
+    }
+    const t = { route, method, status: String(status), requests: 0, bytesIn: 0, bytesOut: 0 };
+    byStatus.set(status, t);
+    this.keys++;
+    return t;
+  }
+
   /** Hands every non-zero total to `flush` and starts again from zero. */
   drain(): void {
-    for (const t of this.totals.values()) if (t.requests > 0) this.flush({ ...t });
+    for (const byMethod of this.totals.values()) {
+      for (const byStatus of byMethod.values()) for (const t of byStatus.values()) if (t.requests > 0) this.flush({ ...t });
+    }
     this.totals.clear();
+    this.keys = 0;
   }
 }

@@ -36,7 +36,7 @@ const METRICS = [
 ] as const;
 
 /** Rows whose limit column is filled: the same measurement on the bare reference, in the same run. */
-const LIMIT_METRICS = ['proxy_miss_mibps', 'docker_pull_cold_s', 'docker_pull_warm_s'] as const;
+const LIMIT_METRICS = ['proxy_miss_mibps', 'docker_pull_cold_s', 'docker_pull_warm_s', 'manifest_get_rps', 'manifest_get_p99_ms', 'blob_head_rps', 'blob_head_p99_ms'] as const;
 
 /** The registry part, which also runs on S3 (the proxy part runs on disk only). */
 const S3_METRICS = [

@@ -13,9 +13,18 @@
 import { join } from 'node:path';
 import { digestAlgorithm, digestHex, type Digest } from '../../primitives/types.js';
 
+/** `<root>/blobs` by root, normalised once: join() normalises every segment, on every blob HEAD and GET. */
+const blobRoots = new Map<string, string>();
+
 export function blobPath(root: string, digest: Digest): string {
+  let blobs = blobRoots.get(root);
+  if (blobs === undefined) {
+    blobs = join(root, 'blobs');
+    blobRoots.set(root, blobs);
+  }
   const hex = digestHex(digest);
-  return join(root, 'blobs', digestAlgorithm(digest), hex.slice(0, 2), hex);
+  // The algorithm and hex of a parsed digest need no normalising: the same path join() gives.
+  return `${blobs}/${digestAlgorithm(digest)}/${hex.slice(0, 2)}/${hex}`;
 }
 
 export function uploadsDir(tempRoot: string): string {
