@@ -10,20 +10,36 @@ import type { FileHandle } from 'node:fs/promises';
 import { Writable } from 'node:stream';
 import { TooLargeError } from '../storage-errors.js';
 
-/** More bytes arrived than the appender's limit allows. */
-
 export interface AppenderOptions {
   hash?: Hash | undefined;
   limit?: number;
   written?: (bytes: number) => void;
+  /**
+   * Bytes gathered before they are written (accepted at once until then): one writev per
+   * this many bytes instead of one per few socket chunks. Fewer, larger writes cost less CPU
+   * per byte (a 256 MiB proxy miss: 1.8 instead of 2.7 CPU-s). What is gathered is also
+   * written once no chunk has come for IDLE_FLUSH_MS, so readers following the file see a
+   * slow source's bytes, and at the end. 0 (the default) writes as chunks arrive.
+   */
+  batch?: number;
 }
 
 /** Bytes held while a write is under way before the source is paused. */
 const BUFFERED = 1 << 20;
+/** With `batch`: a source quiet this long has what it sent written (a latency bound only). */
+const IDLE_FLUSH_MS = 5;
 
 export class FileAppender extends Writable {
   bytes = 0;
+  /** The last write's landing; never rejects (its failure goes to a callback or `failure`). */
   private inflight: Promise<void> = Promise.resolve();
+  /** Accepted chunks not yet written (with `batch`), and their size. */
+  private gathered: Buffer[] = [];
+  private gatheredSize = 0;
+  /** A write of chunks already accepted failed: every later call fails with it. */
+  private failure: Error | undefined;
+  private idleFlush: NodeJS.Timeout | undefined;
+  private readonly start: number;
 
   constructor(
     private readonly handle: FileHandle,
@@ -31,6 +47,7 @@ export class FileAppender extends Writable {
     private readonly options: AppenderOptions = {},
   ) {
     super({ highWaterMark: BUFFERED });
+    this.start = position;
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
@@ -44,7 +61,26 @@ export class FileAppender extends Writable {
     );
   }
 
+  override _final(callback: (error?: Error | null) => void): void {
+    this.stopIdleFlush();
+    this.writeGathered(callback);
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.stopIdleFlush();
+    callback(error);
+  }
+
+  /** Resolves once no write is under way (after a failure, before the file is cut back). */
+  idle(): Promise<void> {
+    return this.inflight;
+  }
+
   private append(buffers: Buffer[], callback: (error?: Error | null) => void): void {
+    if (this.failure) {
+      callback(this.failure);
+      return;
+    }
     let size = 0;
     for (const b of buffers) size += b.length;
     const limit = this.options.limit ?? Infinity;
@@ -54,17 +90,63 @@ export class FileAppender extends Writable {
     }
     for (const b of buffers) this.options.hash?.update(b);
     this.bytes += size;
-    const landed = this.writeAll(buffers, size).then(() => {
-      this.position += size;
-      this.options.written?.(this.bytes);
-      callback();
-    }, callback);
-    this.inflight = landed;
+    const batch = this.options.batch ?? 0;
+    if (batch <= 0) {
+      // Writes are one at a time here already (the next chunk waits for this callback).
+      this.inflight = this.writeAll(buffers, size).then(() => {
+        this.position += size;
+        this.options.written?.(this.position - this.start);
+        callback();
+      }, callback);
+      return;
+    }
+    for (const b of buffers) this.gathered.push(b);
+    this.gatheredSize += size;
+    if (this.gatheredSize >= batch) {
+      this.writeGathered(callback);
+      return;
+    }
+    if (this.idleFlush) this.idleFlush.refresh();
+    else this.idleFlush = setTimeout(() => this.flushIdle(), IDLE_FLUSH_MS);
+    callback();
   }
 
-  /** Resolves once no write is under way (after a failure, before the file is cut back). */
-  idle(): Promise<void> {
-    return this.inflight;
+  /** The source went quiet: writes what it sent; a failure fails the next call, or destroys. */
+  private flushIdle(): void {
+    if (this.gatheredSize === 0 || this.destroyed) return;
+    this.writeGathered((err) => {
+      if (!err) return;
+      this.failure = err;
+      this.destroy(err);
+    });
+  }
+
+  private writeGathered(callback: (error?: Error | null) => void): void {
+    const buffers = this.gathered;
+    const size = this.gatheredSize;
+    this.gathered = [];
+    this.gatheredSize = 0;
+    this.land(buffers, size, callback);
+  }
+
+  /** Writes after the write under way (in order, at the running position); `callback` hears it landed. */
+  private land(buffers: Buffer[], size: number, callback: (error?: Error | null) => void): void {
+    this.inflight = this.inflight.then(async () => {
+      if (this.failure) throw this.failure;
+      if (size > 0) {
+        await this.writeAll(buffers, size);
+        this.position += size;
+        this.options.written?.(this.position - this.start);
+      }
+    }).then(
+      () => callback(),
+      (err: Error) => callback(err),
+    );
+  }
+
+  private stopIdleFlush(): void {
+    if (this.idleFlush) clearTimeout(this.idleFlush);
+    this.idleFlush = undefined;
   }
 
   /**

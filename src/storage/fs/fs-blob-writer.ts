@@ -18,6 +18,8 @@ import { FlushBehind } from './flush-behind.js';
 
 /** Proxy downloads are flushed behind the writes every this many bytes, as uploads are. */
 const FLUSH_EVERY = 8 * 1024 * 1024;
+/** Bytes gathered per file write: one writev per MiB, not one per few 64 KiB socket chunks. */
+const WRITE_BATCH = 1024 * 1024;
 
 export class FsBlobWriter implements BlobWriter {
   private written = 0;
@@ -51,6 +53,7 @@ export class FsBlobWriter implements BlobWriter {
     const sink = new FileAppender(this.handle, start, {
       hash: this.hash,
       limit: options.limit ?? Infinity,
+      batch: WRITE_BATCH,
       written: (bytes) => {
         if (failed) return;
         this.written = start + bytes;

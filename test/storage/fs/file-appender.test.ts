@@ -44,4 +44,35 @@ describe('FileAppender', () => {
     expect((await readFile(path)).length).toBeLessThanOrEqual(25_000);
     expect(sink.bytes).toBeLessThanOrEqual(25_000);
   });
+
+  test('with a batch, gathers chunks into fewer writes, and writes what a quiet source sent', async () => {
+    const path = join(dir, 'download');
+    const handle = await open(path, 'w+');
+    const first = chunks(40, 64 * 1024);
+    const tail = randomBytes(10_000);
+    const totals: number[] = [];
+    let heard: () => void = () => undefined;
+    const wroteAll = new Promise<void>((resolve) => (heard = resolve));
+    const firstSize = 40 * 64 * 1024;
+    const sink = new FileAppender(handle, 0, {
+      batch: 1024 * 1024,
+      written: (bytes) => {
+        totals.push(bytes);
+        if (bytes === firstSize) heard();
+      },
+    });
+    // The source sends 2.5 MiB, then waits until all of it landed (the last half MiB only by
+    // the quiet-source write: it is below the batch), then sends its tail.
+    async function* source(): AsyncGenerator<Buffer> {
+      yield* first;
+      await wroteAll;
+      yield tail;
+    }
+    await pipeline(Readable.from(source()), sink);
+    await handle.close();
+    expect((await readFile(path)).equals(Buffer.concat([...first, tail]))).toBe(true);
+    expect(totals.at(-1)).toBe(firstSize + tail.length);
+    expect(totals.length).toBeLessThan(first.length / 4);
+    expect([...totals].sort((a, b) => a - b)).toEqual(totals);
+  });
 });
