@@ -223,6 +223,22 @@ async function main(): Promise<void> {
   enforceTargets(settings, results);
 }
 
+/** Keel and Distribution's pull-through mode in front of the upstream, for a part run alone (BENCH_ONLY=`only`). */
+async function proxyPair(only: OnlyPart, upstream: BenchServer, start: (name: string, starting: Promise<BenchServer>) => Promise<BenchServer>) {
+  const distributionProxy = await start('distribution proxy', startBenchDistribution({ proxy: { remoteUrl: upstream.url } }));
+  const keel = await start('keel', startKeel([{ name: UPSTREAM_NAME, url: upstream.url }]));
+  log(`keel ${keel.url} (pid ${keel.pid}), distribution proxy ${distributionProxy.url} (pid ${distributionProxy.pid}), upstream ${upstream.url}`);
+  const results = new Results();
+  results.extra.only = only;
+  const keelRss = new RssPeaks(keel.pid);
+  const memory = async (stepId: string): Promise<string> => {
+    const mib = round((await keelRss.overall()) / MiB);
+    results.extra[`keel_peak_rss_mib_after_${stepId}`] = mib;
+    return `Keel peak RSS so far ${mib} MiB`;
+  };
+  return { keel, distributionProxy, results, keelRss, memory };
+}
+
 /**
  * BENCH_ONLY=proxy: Keel and Distribution's pull-through mode on the one upstream, the proxy
  * part alone (no local GET beside the cache hits: that one comes from the registry part).
@@ -233,17 +249,7 @@ async function proxyOnly(
   start: (name: string, starting: Promise<BenchServer>) => Promise<BenchServer>,
   client: (url: string) => RegistryClient,
 ): Promise<void> {
-  const distributionProxy = await start('distribution proxy', startBenchDistribution({ proxy: { remoteUrl: upstream.url } }));
-  const keel = await start('keel', startKeel([{ name: UPSTREAM_NAME, url: upstream.url }]));
-  log(`keel ${keel.url} (pid ${keel.pid}), distribution proxy ${distributionProxy.url} (pid ${distributionProxy.pid}), upstream ${upstream.url}`);
-  const results = new Results();
-  results.extra.only = 'proxy';
-  const keelRss = new RssPeaks(keel.pid);
-  const memory = async (stepId: string): Promise<string> => {
-    const mib = round((await keelRss.overall()) / MiB);
-    results.extra[`keel_peak_rss_mib_after_${stepId}`] = mib;
-    return `Keel peak RSS so far ${mib} MiB`;
-  };
+  const { keel, distributionProxy, results, memory } = await proxyPair('proxy', upstream, start);
   const proxyStart = performance.now();
   await runProxyWorkload({ settings, results, log, memory }, { server: upstream, client: client(upstream.url) }, [
     { id: 'keel', server: keel, client: client(keel.url), blobPath: proxyPath },
@@ -330,13 +336,7 @@ async function pullOnly(
   start: (name: string, starting: Promise<BenchServer>) => Promise<BenchServer>,
   client: (url: string) => RegistryClient,
 ): Promise<void> {
-  const distributionProxy = await start('distribution proxy', startBenchDistribution({ proxy: { remoteUrl: upstream.url } }));
-  const keel = await start('keel', startKeel([{ name: UPSTREAM_NAME, url: upstream.url }]));
-  log(`keel ${keel.url} (pid ${keel.pid}), distribution proxy ${distributionProxy.url} (pid ${distributionProxy.pid}), upstream ${upstream.url}`);
-  const results = new Results();
-  results.extra.only = 'pull';
-  const keelRss = new RssPeaks(keel.pid);
-  const memory = async (): Promise<string> => `Keel peak RSS so far ${round((await keelRss.overall()) / MiB)} MiB`;
+  const { keel, distributionProxy, results, memory, keelRss } = await proxyPair('pull', upstream, start);
   const started = performance.now();
   await runDockerPullWorkload({ settings, results, log, memory }, { upstream: { server: upstream, client: client(upstream.url) }, keel, keelUpstreamName: UPSTREAM_NAME, distributionProxy }, cleanup);
   results.extra.docker_pull_seconds = round((performance.now() - started) / 1000);

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { freePort } from '../../test/support/e2e/ports.js';
 import { httpResponds, startProcess } from '../../test/support/e2e/processes.js';
 import { benchToolPath } from './tools.js';
+import { stopThenRemove } from './servers.js';
 
 export interface StaticNginx {
   readonly url: string;
@@ -70,13 +71,7 @@ export async function startStaticNginx(root: string): Promise<StaticNginx> {
         const children = (await readFile(`/proc/${proc.pid}/task/${proc.pid}/children`, 'utf8').catch(() => '')).trim();
         return [proc.pid, ...children.split(/\s+/).filter((p) => p !== '').map(Number)];
       },
-      async stop() {
-        try {
-          await proc.stop();
-        } finally {
-          await rm(dir, { recursive: true, force: true });
-        }
-      },
+      stop: stopThenRemove(proc, dir),
     };
   } catch (e) {
     await rm(dir, { recursive: true, force: true });

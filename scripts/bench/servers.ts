@@ -84,6 +84,17 @@ export class RssPeaks {
   }
 }
 
+/** A server's stop(): the process by its PID, then its private directory, even when stopping failed. */
+export function stopThenRemove(proc: { stop(): Promise<void> }, dir: string): () => Promise<void> {
+  return async () => {
+    try {
+      await proc.stop();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  };
+}
+
 export interface KeelUpstream {
   name: string;
   url: string;
@@ -132,13 +143,7 @@ export async function startKeel(upstreams: readonly KeelUpstream[], s3?: KeelS3S
           const [algorithm = '', hex = ''] = digest.split(':');
           return join(dir, root, 'blobs', algorithm, hex.slice(0, 2), hex);
         },
-        async stop() {
-          try {
-            await proc.stop();
-          } finally {
-            await rm(dir, { recursive: true, force: true });
-          }
-        },
+        stop: stopThenRemove(proc, dir),
       };
     }
   } catch (e) {

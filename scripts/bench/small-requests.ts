@@ -17,6 +17,7 @@ import type { BareAnswer, BareSpec } from './bare-http.js';
 import { loadStep, OCI_MANIFEST, REPO, TAG, type Target, type WorkloadContext } from './local-workload.js';
 import { median, sleep } from './measure.js';
 import { SERVER_LABEL, type ServerId } from './report.js';
+import { stopThenRemove } from './servers.js';
 
 /** What the load tools hit: a server of the registry part, or the bare ceiling. */
 interface LoadTarget {
@@ -84,13 +85,7 @@ async function startBareHttp(answers: BareAnswer[]): Promise<BareServer> {
     return {
       url,
       pid: proc.pid,
-      async stop() {
-        try {
-          await proc.stop();
-        } finally {
-          await rm(dir, { recursive: true, force: true });
-        }
-      },
+      stop: stopThenRemove(proc, dir),
     };
   } catch (e) {
     await rm(dir, { recursive: true, force: true });
