@@ -177,7 +177,7 @@ export function dockerPullNotes(s: BenchSettings, results: Results): string[] {
       `warm ${downloaded('docker_pull_warm_s')}. Upstream layer GETs per cold pull of ${s.pullLayerSizes.length} layers: ` +
       `Keel ${String(x.docker_pull_cold_s_keel_upstream_layer_gets)}, Distribution ${String(x.docker_pull_cold_s_distribution_upstream_layer_gets)}.`,
     '- docker pull rows have no target: issue 19 names none. "No slower than Distribution" would suit the cold row, but the build ' +
-      'these rows were added on missed it in every run (docs/performance-docker-pull.md); the cold-miss rows above carry the targets ' +
+      'these rows were added on missed it in every run (docs/performance.md); the cold-miss rows above carry the targets ' +
       'for that work. Read the cold row against its limit, the same pull straight from the upstream.',
   ];
 }
