@@ -21,6 +21,7 @@
 import { createHash } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import { RECOUNT_STORE_TOTALS } from '../../src/storage/sqlite/migrations/007-scale.js';
+import { seededRandom } from '../../test/support/seeded-random.js';
 
 export interface FillSize {
   repos: number;
@@ -63,24 +64,13 @@ const MANIFEST_TYPE = 'application/vnd.oci.image.manifest.v1+json';
 export const fillRepoName = (r: number): string => `org-${String(r % 1000).padStart(3, '0')}/app-${String(r).padStart(6, '0')}`;
 const digestOf = (label: string): string => `sha256:${createHash('sha256').update(label).digest('hex')}`;
 
-/** A small deterministic generator (mulberry32): the same sizes every run. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Rows per transaction: large enough that commits cost little, small enough to keep memory flat. */
 const CHUNK_REPOS = 2_000;
 
 export function fillIndex(db: Database.Database, size: FillSize, now: number): FillResult {
   const started = performance.now();
-  const rnd = random(19);
+  const rnd = seededRandom(19);
   const old = now - 3 * DAY;
   // A bench's fill, not Keel's way of writing: the rollback journal in memory (better-sqlite3's
   // defensive mode refuses OFF), no fsync, and a cache that holds the B-trees (random digests

@@ -11,22 +11,12 @@ import { dirname, join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { spawnKeel, type KeelChild } from '../support/keel-process.js';
 import { Client, OCI_INDEX, OCI_MANIFEST, sha256 } from '../support/oci-client.js';
+import { seededRandom } from '../support/seeded-random.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261122);
 const REQUESTS = Number(process.env.FUZZ_REQUESTS ?? 5000);
 const CONCURRENCY = 8;
 
-/** mulberry32: a small seeded generator, so every run sends the same requests. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 let keel: KeelChild;
 let client: Client;
@@ -123,7 +113,7 @@ function generator(random: () => number): () => Sent {
 
 describe('fuzzing every route', () => {
   test(`${REQUESTS} seeded random and mutated requests (seed ${SEED}): no 5xx, still alive, nothing outside the roots, stored image intact`, async () => {
-    const next = generator(prng(SEED));
+    const next = generator(seededRandom(SEED));
     const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
     const fivexx: string[] = [];
     const statuses = new Map<string, number>();
