@@ -90,8 +90,9 @@ export async function runReplicaWorkload(
         return r.value.bytes === blob.size && r.value.digest === blob.digest ? [] : [`client ${i}: ${r.value.bytes} of ${blob.size} bytes, ${r.value.digest ?? '?'}`];
       });
       if (wrong.length > 0) {
-        const problems = t.id === 'keel_replicas' ? `\nreplica warnings, errors and aborted requests:\n${(await cluster.problems()).join('\n')}` : '';
-        throw new Error(`${who}: ${wrong.length} of ${s.herdClients} clients missing ${blob.digest} did not get its bytes:\n${wrong.join('\n')}${problems}`);
+        // The clients' errors last: a caller showing the tail of this message shows them.
+        const problems = t.id === 'keel_replicas' ? `replica warnings, errors and aborted requests of ${path}:\n${(await cluster.problems(path)).join('\n')}\n` : '';
+        throw new Error(`${who}: ${wrong.length} of ${s.herdClients} clients missing ${blob.digest} did not get its bytes.\n${problems}the clients:\n${wrong.join('\n')}`);
       }
     } finally {
       herd.close();

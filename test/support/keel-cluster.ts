@@ -97,9 +97,10 @@ export interface KeelCluster {
   waitForLog(i: number, match: (entry: LogEntry) => boolean, options?: { from?: number; timeoutMs?: number }): Promise<LogEntry>;
   /**
    * For failure messages: warnings and errors (level >= 40) and aborted requests every replica
-   * logged, with its name, and nginx's warnings and errors.
+   * logged, with its name, and nginx's warnings and errors. With `path`, only request lines of
+   * that path count (a load generator's aborted requests elsewhere are not the problem).
    */
-  problems(): Promise<string[]>;
+  problems(path?: string): Promise<string[]>;
   /** Idempotent: stops nginx, every replica, the database and the S3 cluster. */
   stop(): Promise<void>;
 }
@@ -301,10 +302,13 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<K
           await sleep(LOG_POLL_MS);
         }
       },
-      async problems() {
+      async problems(path?: string) {
         const out: string[] = [];
         for (const r of replicas) {
-          for (const e of await r.logs()) if ((typeof e.level === 'number' && e.level >= 40) || e.aborted === true) out.push(`${r.name}: ${JSON.stringify(e)}`);
+          for (const e of await r.logs()) {
+            if (path !== undefined && e.msg === 'request' && e.path !== path) continue;
+            if ((typeof e.level === 'number' && e.level >= 40) || e.aborted === true) out.push(`${r.name}: ${JSON.stringify(e)}`);
+          }
         }
         const nginxLines = (await lb.errorLog()).split('\n').filter((l) => /\[(warn|error|crit|alert|emerg)\]/.test(l));
         return [...out, ...nginxLines.map((l) => `nginx: ${l}`)];
