@@ -8,8 +8,9 @@
  *      repositories left with no manifest and no link;
  *   4. blobs no repository links and no manifest references, then their content;
  *   5. upload sessions untouched for gc.upload_max_age.
- * Steps 2-4 are planned from one snapshot of the index (registry-plan.ts); a dry run reports
- * the plan and writes nothing, a real run applies it. Nothing younger than the grace period
+ * Steps 2-4 are planned from one snapshot of the index (registry-plan.ts: by indexed queries
+ * that return only the candidates, or in memory from every row with --delete-untagged); a dry
+ * run reports the plan and writes nothing, a real run applies it. Nothing younger than the grace period
  * is deleted at any step; what only it kept is counted (keptByGrace), so a run right after a
  * delete can say why it freed nothing. Rows go in small write transactions with pauses between
  * them (batches.ts), so the server is never locked out long.
@@ -17,7 +18,6 @@
 import pLimit from 'p-limit';
 import type { Digest } from '../primitives/types.js';
 import type { BlobSweeper } from '../storage/blob-store.js';
-import type { ManifestKey } from '../storage/gc-index.js';
 import type { UploadSession } from '../storage/upload-store.js';
 import { inBatches } from './batches.js';
 import type { GcContext } from './context.js';
@@ -48,17 +48,12 @@ export async function collectRegistry(ctx: GcContext, store: { blobs: BlobSweepe
     summary,
   );
 
-  const graph = await index.registryGraph();
-  const plan = planRegistry(graph, cutoff, options.deleteUntagged);
-  const names = new Map(graph.repositories.map((r) => [r.id, r.name]));
-  const blobSizes = new Map(graph.blobs.map((b) => [b.digest, b.size]));
-  const manifestKey = (m: ManifestKey): string => `${m.repository_id}\n${m.digest}`;
+  const plan = await planRegistry(index, cutoff, options.deleteUntagged);
 
   if (options.deleteUntagged) {
-    const sizes = new Map(graph.manifests.map((m) => [manifestKey(m), m.size]));
     for (const m of await deleted(ctx, plan.manifests, (b) => index.deleteUntaggedManifests(b))) {
       summary.manifests++;
-      items?.push({ store: 'registry', kind: 'manifest', repository: names.get(m.repository_id) ?? '', digest: m.digest, size: sizes.get(manifestKey(m)) ?? 0 });
+      items?.push({ store: 'registry', kind: 'manifest', repository: m.repository, digest: m.digest, size: m.size });
     }
     logger.info({ store: 'registry', manifests: summary.manifests, dry_run: ctx.dryRun }, ctx.dryRun ? 'gc: would delete untagged manifests' : 'gc: untagged manifests deleted');
     summary.keptByGrace.manifests = plan.keptByGrace.manifests;
@@ -66,16 +61,17 @@ export async function collectRegistry(ctx: GcContext, store: { blobs: BlobSweepe
 
   for (const l of await deleted(ctx, plan.links, (b) => index.deleteUnreferencedLinks(b, cutoff))) {
     summary.links++;
-    const size = blobSizes.get(l.digest);
-    items?.push({ store: 'registry', kind: 'link', repository: names.get(l.repository_id) ?? '', digest: l.digest, ...(size !== undefined ? { size } : {}) });
+    items?.push({ store: 'registry', kind: 'link', repository: l.repository, digest: l.digest, ...(l.size !== null ? { size: l.size } : {}) });
   }
 
-  const emptied = ctx.dryRun ? plan.repositories.map((id) => names.get(id) ?? '') : await index.deleteEmptyRepositories(plan.repositories);
+  const names = new Map(plan.repositories.map((r) => [r.id, r.name]));
+  const emptied = ctx.dryRun ? [...names.values()] : await index.deleteEmptyRepositories([...names.keys()]);
   for (const name of emptied) {
     summary.repositories++;
     items?.push({ store: 'registry', kind: 'repository', repository: name });
   }
 
+  const blobSizes = new Map(plan.blobs.map((b) => [b.digest, b.size]));
   await progress.start('registry blobs', plan.blobs.length);
   const blob = (digest: string, freed: number): void => {
     summary.blobs++;

@@ -52,6 +52,25 @@ export interface RegistryGraph {
   blobs: BlobRow[];
 }
 
+/**
+ * What the default collection (no --delete-untagged) deletes from the local registry, found by
+ * indexed queries in one read transaction: only the candidates come back, never every row.
+ * The conditions are those of the deletes (a real run applies them in this order, each delete
+ * re-stating its own), taken as if the earlier steps had run:
+ *   - links older than the cutoff that no manifest of their repository references (or is);
+ *   - repositories with no manifest and no link younger than the cutoff (every other link
+ *     of such a repository is one of the links above);
+ *   - blobs older than the cutoff that no manifest holds (as content or a blob reference) and
+ *     no link younger than the cutoff names.
+ */
+export interface RegistryCandidates {
+  links: Array<ManifestKey & { repository: string; size: number | null }>;
+  repositories: Array<{ id: number; name: string }>;
+  blobs: BlobRow[];
+  /** Blobs no manifest holds that the cutoff keeps (young, or named by a young link), and their bytes. */
+  keptByGrace: { blobs: number; bytes: number };
+}
+
 export interface ProxyTagRow {
   upstream: string;
   repository: string;
@@ -98,17 +117,20 @@ export interface GcIndex {
   readonly batchPauseMs: number;
 
   // --- local registry
+  /** Every row of the mark phase: for --delete-untagged, whose fixed point is planned in memory. */
   registryGraph(): Promise<RegistryGraph>;
+  /** What a collection without --delete-untagged deletes, as of `cutoff` (RegistryCandidates). */
+  registryCandidates(cutoff: number): Promise<RegistryCandidates>;
   /** Which of `digests` have a blob row. */
   blobsKnown(digests: readonly string[]): Promise<Set<string>>;
   /** Which of `ids` are upload sessions the index knows. */
   uploadsKnown(ids: readonly string[]): Promise<Set<string>>;
   /** Upload sessions untouched since before `before`. */
   staleUploads(before: number): Promise<Array<{ id: string; repository: string }>>;
-  /** Deletes manifests that are still untagged. */
-  deleteUntaggedManifests(batch: readonly ManifestKey[]): Promise<ManifestKey[]>;
-  /** Deletes links older than `cutoff` that no manifest of their repository references (or is). */
-  deleteUnreferencedLinks(batch: readonly ManifestKey[], cutoff: number): Promise<ManifestKey[]>;
+  /** Deletes manifests that are still untagged; returns those of `batch` it deleted. */
+  deleteUntaggedManifests<T extends ManifestKey>(batch: readonly T[]): Promise<T[]>;
+  /** Deletes links older than `cutoff` that no manifest of their repository references (or is); returns those of `batch` it deleted. */
+  deleteUnreferencedLinks<T extends ManifestKey>(batch: readonly T[], cutoff: number): Promise<T[]>;
   /** Deletes repositories still without a manifest and a link; returns the names deleted. */
   deleteEmptyRepositories(ids: readonly number[]): Promise<string[]>;
   /** Deletes blobs older than `cutoff` that no link, manifest reference or manifest holds. */

@@ -35,8 +35,10 @@ import type {
   ProxyGraph,
   ProxyManifestKey,
   ProxyTagKey,
+  RegistryCandidates,
   RegistryGraph,
 } from '../gc-index.js';
+import { splitUnheld } from '../gc-candidates.js';
 import type { LastGcRunStore } from '../last-gc-run.js';
 import { PgGcLastRun } from './pg-gc-last-run.js';
 import { migratePg } from './pg-migrations.js';
@@ -90,7 +92,23 @@ const UNREFERENCED_BLOB = `
   AND NOT EXISTS (SELECT 1 FROM manifest_references mr WHERE mr.child_digest = b.digest AND mr.kind = 'blob')
   AND NOT EXISTS (SELECT 1 FROM manifests m WHERE m.digest = b.digest)`;
 
+/** No manifest holds the blob `b`: neither as its content nor as a blob reference. */
+const UNHELD_BLOB = `
+  NOT EXISTS (SELECT 1 FROM manifest_references mr WHERE mr.child_digest = b.digest AND mr.kind = 'blob')
+  AND NOT EXISTS (SELECT 1 FROM manifests m WHERE m.digest = b.digest)`;
+
 const SQL = {
+  candidateLinks: `
+    SELECT rb.repository_id, rb.digest, r.name AS repository, b.size FROM repository_blobs rb
+      JOIN repositories r ON r.id = rb.repository_id LEFT JOIN blobs b ON b.digest = rb.digest
+    WHERE ${UNREFERENCED_LINK.replace('$3', '$1')}`,
+  candidateRepositories: `
+    SELECT r.id, r.name FROM repositories r WHERE NOT EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id)
+      AND NOT EXISTS (SELECT 1 FROM repository_blobs rb WHERE rb.repository_id = r.id AND rb.created_at >= $1)`,
+  unheldBlobs: `
+    SELECT b.digest, b.size, b.created_at,
+           EXISTS (SELECT 1 FROM repository_blobs rb WHERE rb.digest = b.digest AND rb.created_at >= $1) AS young_link
+    FROM blobs b WHERE ${UNHELD_BLOB}`,
   repositories: 'SELECT id, name FROM repositories',
   manifests: 'SELECT repository_id, digest, subject, created_at, size FROM manifests',
   tagged: 'SELECT DISTINCT repository_id, digest FROM tags',
@@ -171,11 +189,25 @@ export class PgGcIndex implements GcIndex {
   }
 
   /** Every query of `read` on one snapshot, in a transaction that cannot write. */
-  private snapshot<T>(read: (all: (sql: string) => Promise<Row[]>) => Promise<T>): Promise<T> {
+  private snapshot<T>(read: (all: (sql: string, params?: Parameters<PgQueries['rows']>[1]) => Promise<Row[]>) => Promise<T>): Promise<T> {
     return this.db.transaction(async (tx) => {
       // First statement after BEGIN, so it still sets this transaction's mode.
       await tx.run('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY');
-      return read((sql) => tx.rows<Row>(sql));
+      return read((sql, params = []) => tx.rows<Row>(sql, params));
+    });
+  }
+
+  async registryCandidates(cutoff: number): Promise<RegistryCandidates> {
+    return this.snapshot(async (all) => {
+      const links = (await all(SQL.candidateLinks, [cutoff])).map((r) => ({
+        repository_id: num(r.repository_id),
+        digest: String(r.digest),
+        repository: String(r.repository),
+        size: r.size === null ? null : num(r.size),
+      }));
+      const repositories = (await all(SQL.candidateRepositories, [cutoff])).map((r) => ({ id: num(r.id), name: String(r.name) }));
+      const unheld = (await all(SQL.unheldBlobs, [cutoff])).map((r) => ({ digest: String(r.digest), size: num(r.size), created_at: num(r.created_at), young_link: r.young_link === true }));
+      return { ...splitUnheld(unheld, cutoff), links, repositories };
     });
   }
 
@@ -214,13 +246,13 @@ export class PgGcIndex implements GcIndex {
     return (await this.rows(SQL.staleUploads, [before])).map((r) => ({ id: String(r.id), repository: String(r.repository) }));
   }
 
-  async deleteUntaggedManifests(batch: readonly ManifestKey[]): Promise<ManifestKey[]> {
+  async deleteUntaggedManifests<T extends ManifestKey>(batch: readonly T[]): Promise<T[]> {
     if (batch.length === 0) return [];
     const rows = await this.deleting(SQL.deleteUntaggedManifests, [batch.map((m) => m.repository_id), batch.map((m) => m.digest)]);
     return deletedOf(batch, (m) => keyOf(m.repository_id, m.digest), rows, (r) => keyOf(num(r.repository_id), String(r.digest)));
   }
 
-  async deleteUnreferencedLinks(batch: readonly ManifestKey[], cutoff: number): Promise<ManifestKey[]> {
+  async deleteUnreferencedLinks<T extends ManifestKey>(batch: readonly T[], cutoff: number): Promise<T[]> {
     if (batch.length === 0) return [];
     const rows = await this.deleting(SQL.deleteLinks, [batch.map((l) => l.repository_id), batch.map((l) => l.digest), cutoff]);
     return deletedOf(batch, (l) => keyOf(l.repository_id, l.digest), rows, (r) => keyOf(num(r.repository_id), String(r.digest)));

@@ -18,8 +18,10 @@ import type {
   ProxyGraph,
   ProxyManifestKey,
   ProxyTagKey,
+  RegistryCandidates,
   RegistryGraph,
 } from '../gc-index.js';
+import { splitUnheld } from '../gc-candidates.js';
 import type { LastGcRunStore } from '../last-gc-run.js';
 import { openDatabase } from './sqlite-index.js';
 import { FileLastGcRun } from './sqlite-last-gc-run.js';
@@ -35,6 +37,11 @@ const UNREFERENCED_BLOB = `
   b.created_at < @cutoff
   AND NOT EXISTS (SELECT 1 FROM repository_blobs rb WHERE rb.digest = b.digest)
   AND NOT EXISTS (SELECT 1 FROM manifest_references mr WHERE mr.child_digest = b.digest AND mr.kind = 'blob')
+  AND NOT EXISTS (SELECT 1 FROM manifests m WHERE m.digest = b.digest)`;
+
+/** No manifest holds the blob `b`: neither as its content nor as a blob reference. */
+const UNHELD_BLOB = `
+  NOT EXISTS (SELECT 1 FROM manifest_references mr WHERE mr.child_digest = b.digest AND mr.kind = 'blob')
   AND NOT EXISTS (SELECT 1 FROM manifests m WHERE m.digest = b.digest)`;
 
 function statements(db: Database.Database) {
@@ -56,6 +63,22 @@ function statements(db: Database.Database) {
     ),
     deleteBlob: db.prepare<{ cutoff: number; digest: string }>(`DELETE FROM blobs AS b WHERE b.digest = @digest AND ${UNREFERENCED_BLOB}`),
     blobKnown: db.prepare<[string], { one: number }>('SELECT 1 AS one FROM blobs WHERE digest = ?'),
+
+    // --- registryCandidates: each one scan with index lookups per row (see EXPLAIN QUERY PLAN)
+    candidateLinks: db.prepare<{ cutoff: number }, { repository_id: number; digest: string; repository: string; size: number | null }>(
+      `SELECT rb.repository_id, rb.digest, r.name AS repository, b.size FROM repository_blobs AS rb
+         JOIN repositories r ON r.id = rb.repository_id LEFT JOIN blobs b ON b.digest = rb.digest
+       WHERE ${UNREFERENCED_LINK}`,
+    ),
+    candidateRepositories: db.prepare<{ cutoff: number }, { id: number; name: string }>(
+      `SELECT r.id, r.name FROM repositories r WHERE NOT EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id)
+         AND NOT EXISTS (SELECT 1 FROM repository_blobs rb WHERE rb.repository_id = r.id AND rb.created_at >= @cutoff)`,
+    ),
+    unheldBlobs: db.prepare<{ cutoff: number }, { digest: string; size: number; created_at: number; young_link: number }>(
+      `SELECT b.digest, b.size, b.created_at,
+              EXISTS (SELECT 1 FROM repository_blobs rb WHERE rb.digest = b.digest AND rb.created_at >= @cutoff) AS young_link
+       FROM blobs AS b WHERE ${UNHELD_BLOB}`,
+    ),
 
     // --- repositories left with nothing (no manifest, so no tag, and no blob link)
     deleteEmptyRepository: db.prepare<[number], { name: string }>(
@@ -149,6 +172,11 @@ export class SqliteGcIndex implements GcIndex {
       .deferred();
   }
 
+  async registryCandidates(cutoff: number): Promise<RegistryCandidates> {
+    const q = this.q;
+    return this.db.transaction(() => ({ ...splitUnheld(q.unheldBlobs.all({ cutoff }), cutoff), links: q.candidateLinks.all({ cutoff }), repositories: q.candidateRepositories.all({ cutoff }) })).deferred();
+  }
+
   async blobsKnown(digests: readonly string[]): Promise<Set<string>> {
     return this.known(digests, (d) => this.q.blobKnown.get(d) !== undefined);
   }
@@ -161,11 +189,11 @@ export class SqliteGcIndex implements GcIndex {
     return this.q.staleUploads.all(before);
   }
 
-  async deleteUntaggedManifests(batch: readonly ManifestKey[]): Promise<ManifestKey[]> {
+  async deleteUntaggedManifests<T extends ManifestKey>(batch: readonly T[]): Promise<T[]> {
     return this.batch(batch, (m) => this.q.deleteUntaggedManifest.run(m.repository_id, m.digest).changes > 0);
   }
 
-  async deleteUnreferencedLinks(batch: readonly ManifestKey[], cutoff: number): Promise<ManifestKey[]> {
+  async deleteUnreferencedLinks<T extends ManifestKey>(batch: readonly T[], cutoff: number): Promise<T[]> {
     return this.batch(batch, (l) => this.q.deleteLink.run({ cutoff, repository_id: l.repository_id, digest: l.digest }).changes > 0);
   }
 

@@ -8,6 +8,7 @@
 import { createHash } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
 import type { Digest, RepoName, Tag } from '../../../src/primitives/types.js';
+import { planInMemory } from '../../../src/gc/registry-plan.js';
 import type { GcIndex } from '../../../src/storage/gc-index.js';
 import type { ManifestRecord, ManifestReference } from '../../../src/storage/registry-index.js';
 import { until, type GcUnderTest, type MakeGcIndex } from './gc-fixture.js';
@@ -68,6 +69,51 @@ export function gcIndexContract(name: string, make: MakeGcIndex): void {
         ].sort((a, b) => a.digest.localeCompare(b.digest)),
       );
       expect(await gc.blobsKnown([layer, digest('nothing')])).toEqual(new Set([layer]));
+    });
+
+    test('registryCandidates finds what the plan from every row finds: garbage links, empty repositories, unheld blobs, and what the grace period keeps', async () => {
+      const reg = it.indexes.registry;
+      const [shared, own, garbage, youngLinked] = [digest('shared'), digest('own'), digest('garbage'), digest('young-linked')];
+      const [free, youngFree, untaggedLayer] = [digest('free'), digest('young-free'), digest('untagged-layer')];
+      const [tagged, untagged] = [manifest('tagged', 301), manifest('untagged', 302)];
+      await reg.linkBlob(repo('a'), shared, 10, T0);
+      await reg.linkBlob(repo('a'), own, 20, T0);
+      await reg.putManifest(repo('a'), tagged, [{ digest: shared, kind: 'blob' }, { digest: own, kind: 'blob' }], tag('v1'), T0);
+      await reg.linkBlob(repo('a'), garbage, 30, T0); // an abandoned push: nothing references it
+      await reg.linkBlob(repo('a'), youngLinked, 40, T0); // old blob, old link in a...
+      await reg.linkBlob(repo('c'), youngLinked, 40, LATER); // ...and a young link in c
+      await reg.linkBlob(repo('b'), shared, 10, T0); // b: one old link nothing in b references
+      await reg.linkBlob(repo('e'), free, 50, T0);
+      expect(await reg.unlinkBlob(repo('e'), free)).toBe(true); // e: nothing left at all
+      await reg.linkBlob(repo('f'), youngFree, 60, LATER);
+      expect(await reg.unlinkBlob(repo('f'), youngFree)).toBe(true);
+      await reg.linkBlob(repo('d'), untaggedLayer, 70, T0);
+      await reg.putManifest(repo('d'), untagged, [{ digest: untaggedLayer, kind: 'blob' }], undefined, T0); // kept: no --delete-untagged
+      const [a, b, e, f] = [await idOf('a'), await idOf('b'), await idOf('e'), await idOf('f')];
+
+      const found = await gc.registryCandidates(CUTOFF);
+      const byKey = <T extends { digest: string }>(xs: readonly T[]): T[] => [...xs].sort((x, y) => `${'repository_id' in x ? String(x.repository_id) : ''}${x.digest}`.localeCompare(`${'repository_id' in y ? String(y.repository_id) : ''}${y.digest}`));
+      expect(byKey(found.links)).toEqual(
+        byKey([
+          { repository_id: a, digest: garbage, repository: 'a', size: 30 },
+          { repository_id: a, digest: youngLinked, repository: 'a', size: 40 },
+          { repository_id: b, digest: shared, repository: 'b', size: 10 },
+        ]),
+      );
+      expect([...found.repositories].sort((x, y) => x.id - y.id)).toEqual([{ id: b, name: 'b' }, { id: e, name: 'e' }, { id: f, name: 'f' }].sort((x, y) => x.id - y.id));
+      expect(byKey(found.blobs)).toEqual(
+        byKey([
+          { digest: garbage, size: 30, created_at: T0 },
+          { digest: free, size: 50, created_at: T0 },
+        ]),
+      );
+      expect(found.keptByGrace).toEqual({ blobs: 2, bytes: 40 + 60 });
+
+      const reference = planInMemory(await gc.registryGraph(), CUTOFF, false);
+      expect(byKey(found.links)).toEqual(byKey(reference.links));
+      expect([...found.repositories].sort((x, y) => x.id - y.id)).toEqual([...reference.repositories].sort((x, y) => x.id - y.id));
+      expect(byKey(found.blobs)).toEqual(byKey(reference.blobs));
+      expect(found.keptByGrace).toEqual({ blobs: reference.keptByGrace.blobs, bytes: reference.keptByGrace.bytes });
     });
 
     test('deleteUnreferencedLinks deletes old unreferenced links only, and says which', async () => {
