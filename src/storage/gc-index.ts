@@ -101,12 +101,24 @@ export type ProxyTagKey = Pick<ProxyTagRow, 'upstream' | 'repository' | 'tag' | 
 export type ProxyManifestKey = Pick<ProxyManifestRow, 'upstream' | 'repository' | 'digest' | 'last_access'>;
 export type ProxyBlobKey = Pick<ProxyBlobRow, 'upstream' | 'digest' | 'last_access'>;
 
-/** Everything proxy cache retention reads, taken in one read transaction. */
-export interface ProxyGraph {
-  tags: ProxyTagRow[];
-  manifests: ProxyManifestRow[];
-  references: Array<{ upstream: string; repository: string; manifest_digest: string; child_digest: string; kind: string }>;
-  blobs: ProxyBlobRow[];
+export interface ProxyReferenceRow {
+  upstream: string;
+  repository: string;
+  manifest_digest: string;
+  child_digest: string;
+  kind: string;
+}
+
+/**
+ * Everything proxy cache retention reads, handed over one row at a time from one read
+ * snapshot, in this order: every tag, every manifest, every blob, then every reference. The
+ * caller keeps what it needs (proxy-gc.ts keeps numbers, not the rows).
+ */
+export interface ProxyGraphVisitor {
+  tag(row: ProxyTagRow): void;
+  manifest(row: ProxyManifestRow): void;
+  blob(row: ProxyBlobRow): void;
+  reference(row: ProxyReferenceRow): void;
 }
 
 export interface GcIndex {
@@ -139,7 +151,7 @@ export interface GcIndex {
   deleteStaleUploads(ids: readonly string[], before: number): Promise<string[]>;
 
   // --- proxy cache
-  proxyGraph(): Promise<ProxyGraph>;
+  proxyGraph(visit: ProxyGraphVisitor): Promise<void>;
   /** Which of `digests` some proxy blob or manifest row still names. */
   proxyContentKnown(digests: readonly string[]): Promise<Set<string>>;
   /** Each deletes its rows unless they were read after the `last_access` given; returns those deleted. */

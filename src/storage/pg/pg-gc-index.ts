@@ -32,7 +32,7 @@ import type {
   ManifestKey,
   ManifestNode,
   ProxyBlobKey,
-  ProxyGraph,
+  ProxyGraphVisitor,
   ProxyManifestKey,
   ProxyTagKey,
   RegistryCandidates,
@@ -279,39 +279,20 @@ export class PgGcIndex implements GcIndex {
     return deletedOf(ids, (id) => id, rows, (r) => String(r.id));
   }
 
-  async proxyGraph(): Promise<ProxyGraph> {
-    return this.snapshot(async (all) => {
-      const tags = (await all(SQL.proxyTags)).map((r) => ({
-        upstream: String(r.upstream),
-        repository: String(r.repository),
-        tag: String(r.tag),
-        digest: String(r.digest),
-        checked_at: num(r.checked_at),
-        last_access: num(r.last_access),
-      }));
-      const manifests = (await all(SQL.proxyManifests)).map((r) => ({
-        upstream: String(r.upstream),
-        repository: String(r.repository),
-        digest: String(r.digest),
-        size: num(r.size),
-        fetched_at: num(r.fetched_at),
-        last_access: num(r.last_access),
-      }));
-      const references = (await all(SQL.proxyReferences)).map((r) => ({
-        upstream: String(r.upstream),
-        repository: String(r.repository),
-        manifest_digest: String(r.manifest_digest),
-        child_digest: String(r.child_digest),
-        kind: String(r.kind),
-      }));
-      const blobs = (await all(SQL.proxyBlobs)).map((r) => ({
-        upstream: String(r.upstream),
-        digest: String(r.digest),
-        size: num(r.size),
-        fetched_at: num(r.fetched_at),
-        last_access: num(r.last_access),
-      }));
-      return { tags, manifests, references, blobs };
+  async proxyGraph(visit: ProxyGraphVisitor): Promise<void> {
+    await this.snapshot(async (all) => {
+      for (const r of await all(SQL.proxyTags)) {
+        visit.tag({ upstream: String(r.upstream), repository: String(r.repository), tag: String(r.tag), digest: String(r.digest), checked_at: num(r.checked_at), last_access: num(r.last_access) });
+      }
+      for (const r of await all(SQL.proxyManifests)) {
+        visit.manifest({ upstream: String(r.upstream), repository: String(r.repository), digest: String(r.digest), size: num(r.size), fetched_at: num(r.fetched_at), last_access: num(r.last_access) });
+      }
+      for (const r of await all(SQL.proxyBlobs)) {
+        visit.blob({ upstream: String(r.upstream), digest: String(r.digest), size: num(r.size), fetched_at: num(r.fetched_at), last_access: num(r.last_access) });
+      }
+      for (const r of await all(SQL.proxyReferences)) {
+        visit.reference({ upstream: String(r.upstream), repository: String(r.repository), manifest_digest: String(r.manifest_digest), child_digest: String(r.child_digest), kind: String(r.kind) });
+      }
     });
   }
 

@@ -15,7 +15,7 @@ import type {
   ManifestKey,
   ManifestNode,
   ProxyBlobKey,
-  ProxyGraph,
+  ProxyGraphVisitor,
   ProxyManifestKey,
   ProxyTagKey,
   RegistryCandidates,
@@ -209,10 +209,16 @@ export class SqliteGcIndex implements GcIndex {
     return this.batch(ids, (id) => this.q.deleteUpload.run(id, before).changes > 0);
   }
 
-  async proxyGraph(): Promise<ProxyGraph> {
+  async proxyGraph(visit: ProxyGraphVisitor): Promise<void> {
     const q = this.q;
-    return this.db
-      .transaction(() => ({ tags: q.proxyTags.all(), manifests: q.proxyManifests.all(), references: q.proxyReferences.all(), blobs: q.proxyBlobs.all() }))
+    // Row by row (iterate), so a million rows are never one array.
+    this.db
+      .transaction(() => {
+        for (const row of q.proxyTags.iterate()) visit.tag(row);
+        for (const row of q.proxyManifests.iterate()) visit.manifest(row);
+        for (const row of q.proxyBlobs.iterate()) visit.blob(row);
+        for (const row of q.proxyReferences.iterate()) visit.reference(row);
+      })
       .deferred();
   }
 

@@ -10,6 +10,7 @@ import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
 import type { Digest, RepoName, Tag } from '../../../src/primitives/types.js';
 import { planInMemory } from '../../../src/gc/registry-plan.js';
 import type { GcIndex } from '../../../src/storage/gc-index.js';
+import { proxyRows } from '../../support/proxy-graph.js';
 import type { ManifestRecord, ManifestReference } from '../../../src/storage/registry-index.js';
 import { until, type GcUnderTest, type MakeGcIndex } from './gc-fixture.js';
 
@@ -188,7 +189,7 @@ export function gcIndexContract(name: string, make: MakeGcIndex): void {
       const [m, layer] = [manifest('pm', 500), digest('pl')];
       await proxy.putBlob('hub', layer, 700, ['lib/a'], T0);
       await proxy.putManifest('hub', 'lib/a', m, [{ digest: layer, kind: 'blob' }], 'v1', T0);
-      const graph = await gc.proxyGraph();
+      const graph = await proxyRows(gc);
       expect(graph.tags).toEqual([{ upstream: 'hub', repository: 'lib/a', tag: 'v1', digest: m.digest, checked_at: T0, last_access: T0 }]);
       expect(graph.manifests).toEqual([{ upstream: 'hub', repository: 'lib/a', digest: m.digest, size: 500, fetched_at: T0, last_access: T0 }]);
       expect(graph.references).toEqual([{ upstream: 'hub', repository: 'lib/a', manifest_digest: m.digest, child_digest: layer, kind: 'blob' }]);
@@ -204,7 +205,7 @@ export function gcIndexContract(name: string, make: MakeGcIndex): void {
       expect(await gc.proxyContentKnown([m.digest, layer, digest('none')])).toEqual(new Set([m.digest, layer]));
 
       // Looked at again, unread since: everything goes (the caller's own objects come back).
-      const again = await gc.proxyGraph();
+      const again = await proxyRows(gc);
       const tags = again.tags.map((t) => ({ ...t, mine: true }));
       expect(await gc.deleteProxyTags(tags)).toEqual(tags);
       expect(await gc.deleteProxyManifests(again.manifests)).toEqual(again.manifests);
@@ -227,7 +228,7 @@ export function gcIndexContract(name: string, make: MakeGcIndex): void {
       await registry.unlinkBlob(repo('team/app'), free);
       expect(await stats.storeBytes()).toEqual({ registry: 5, proxy: 700 + 30 + 500 });
 
-      const graph = await gc.proxyGraph();
+      const graph = await proxyRows(gc);
       const hubOnly = <T extends { upstream: string }>(rows: T[]): T[] => rows.filter((r) => r.upstream === 'hub');
       await gc.deleteProxyTags(hubOnly(graph.tags));
       await gc.deleteProxyManifests(hubOnly(graph.manifests));

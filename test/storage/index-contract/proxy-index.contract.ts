@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
 import type { Digest } from '../../../src/primitives/types.js';
 import type { GcIndex } from '../../../src/storage/gc-index.js';
+import { proxyRows } from '../../support/proxy-graph.js';
 import type { CachedManifest, ProxyIndex } from '../../../src/storage/proxy-index.js';
 import type { GcUnderTest, MakeGcIndex } from './gc-fixture.js';
 
@@ -37,7 +38,7 @@ export function proxyIndexContract(name: string, make: MakeGcIndex): void {
     });
 
     const lastAccess = async (): Promise<{ tag?: number; manifest?: number; blob?: number; checked?: number }> => {
-      const g = await gc.proxyGraph();
+      const g = await proxyRows(gc);
       return { tag: g.tags[0]?.last_access, checked: g.tags[0]?.checked_at, manifest: g.manifests[0]?.last_access, blob: g.blobs[0]?.last_access };
     };
 
@@ -65,7 +66,7 @@ export function proxyIndexContract(name: string, make: MakeGcIndex): void {
       await proxy.putManifest('hub', 'lib/a', two, [], 'latest', T0 + 5);
       expect(await proxy.getTag('hub', 'lib/a', 'latest')).toEqual({ ...two, checkedAt: T0 + 5 });
       await proxy.putManifest('hub', 'lib/a', one, [], undefined, T0 + 9);
-      const row = (await gc.proxyGraph()).manifests.find((r) => r.digest === one.digest);
+      const row = (await proxyRows(gc)).manifests.find((r) => r.digest === one.digest);
       expect(row).toMatchObject({ fetched_at: T0, last_access: T0 + 9 });
     });
 
@@ -108,7 +109,7 @@ export function proxyIndexContract(name: string, make: MakeGcIndex): void {
 
       // Caching again moves last access, not the size or fetch time; no repositories is fine.
       await proxy.putBlob('hub', layer, 2048, [], T0 + 7);
-      expect((await gc.proxyGraph()).blobs).toEqual([{ upstream: 'hub', digest: layer, size: 2048, fetched_at: T0, last_access: T0 + 7 }]);
+      expect((await proxyRows(gc)).blobs).toEqual([{ upstream: 'hub', digest: layer, size: 2048, fetched_at: T0, last_access: T0 + 7 }]);
     });
 
     test('putBlobRepository for a blob that is not cached (GC just removed it) records nothing', async () => {
@@ -119,7 +120,7 @@ export function proxyIndexContract(name: string, make: MakeGcIndex): void {
       expect(await proxy.getBlob('hub', 'lib/a', layer)).toEqual({ size: 5, inRepository: false });
       // GC removes the blob; its repository rows go with it.
       await proxy.putBlobRepository('hub', 'lib/a', layer, T0);
-      const graph = await gc.proxyGraph();
+      const graph = await proxyRows(gc);
       expect(await gc.deleteProxyBlobs(graph.blobs)).toHaveLength(1);
       await proxy.putBlob('hub', layer, 5, [], T0 + 1);
       expect(await proxy.getBlob('hub', 'lib/a', layer)).toEqual({ size: 5, inRepository: false });
@@ -152,7 +153,7 @@ export function proxyIndexContract(name: string, make: MakeGcIndex): void {
             p.putBlob('hub', layer, 77, ['lib/a', `lib/r${i}`], T0 + i),
           ]),
         );
-        const graph = await gc.proxyGraph();
+        const graph = await proxyRows(gc);
         expect(graph.manifests).toHaveLength(1);
         expect(graph.blobs).toHaveLength(1);
         expect(graph.references).toHaveLength(1);
