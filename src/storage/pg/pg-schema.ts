@@ -162,4 +162,9 @@ CREATE TABLE gc_last_run (
 CREATE INDEX tags_by_manifest ON tags(repository_id, digest);
 CREATE INDEX proxy_tags_by_manifest ON proxy_tags(upstream, repository, digest);
 `,
+  // 008: proxy_manifest_references by child digest alone answered no query once 004 added
+  // (upstream, repository, child_digest); every reference written or deleted still paid for it.
+  `
+DROP INDEX IF EXISTS proxy_manifest_references_by_child;
+`,
 ];
