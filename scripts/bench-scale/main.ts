@@ -6,7 +6,8 @@
  * the bench fills the index straight through SQLite (fill.ts: 1,000,000 tags over 100,000
  * repositories, 1,000,000 proxy blobs) and writes the files GC will look at; Keel starts
  * again and the same samples are taken. Then GC, the real CLI (scripts/gc), runs on that
- * index and stores, a dry run and a real run, while Keel serves.
+ * index and stores, a dry run, a real run and a second real run (nothing left to delete: what
+ * cron sees from then on), while Keel serves.
  *
  * The table gives each figure's p50 and p99 in both phases and full/empty; the target is the
  * p50 ratio <= 2x (p99 is shown: on a shared 2-core machine it is noise-bound), and GC under
@@ -190,18 +191,22 @@ async function main(): Promise<void> {
     log(`gc dry run ${dry.seconds.toFixed(1)} s: ${dry.summary}`);
     const real = await runGc(dir, false);
     log(`gc real run ${real.seconds.toFixed(1)} s: ${real.summary}`);
+    // What cron sees from then on: the same index with nothing left to delete.
+    const again = await runGc(dir, false);
+    log(`gc real run again ${again.seconds.toFixed(1)} s: ${again.summary}`);
     await client.expect(200, 'GET', '/v2/bench/tags/manifests/t00000', undefined, { accept: 'application/vnd.oci.image.manifest.v1+json' });
     client.close();
     await stopKeel();
 
-    report(empty, full, { empty: emptyStartup, full: fullStartup }, dry, real, fill, onDisk);
+    report(empty, full, { empty: emptyStartup, full: fullStartup }, { dry, real, again }, fill, onDisk);
   } finally {
     await stopKeel();
     await rm(dir, { recursive: true, force: true });
   }
 }
 
-function report(empty: Samples, full: Samples, startup: { empty: number; full: number }, dry: GcRun, real: GcRun, fill: FillResult, onDisk: string): void {
+function report(empty: Samples, full: Samples, startup: { empty: number; full: number }, gc: { dry: GcRun; real: GcRun; again: GcRun }, fill: FillResult, onDisk: string): void {
+  const { dry, real, again } = gc;
   const rows: string[][] = [];
   const json: Record<string, unknown> = {};
   const missed: string[] = [];
@@ -222,6 +227,7 @@ function report(empty: Samples, full: Samples, startup: { empty: number; full: n
   for (const [id, label, g] of [
     ['gc_dry_run', 'GC dry run (scripts/gc --dry-run), Keel serving', dry],
     ['gc_real_run', 'GC real run (scripts/gc), Keel serving', real],
+    ['gc_again_run', 'GC real run again, nothing left to delete', again],
   ] as const) {
     const met = g.failed === undefined && g.seconds < GC_TARGET_S;
     if (!met) missed.push(id);
@@ -245,6 +251,7 @@ function report(empty: Samples, full: Samples, startup: { empty: number; full: n
     `On disk for GC: ${onDisk}.`,
     `GC dry run: ${dry.summary}${dry.failed === undefined ? '' : ` (${dry.failed})`}.`,
     `GC real run: ${real.summary}${real.failed === undefined ? '' : ` (${real.failed})`}.`,
+    `GC real run again: ${again.summary}${again.failed === undefined ? '' : ` (${again.failed})`}.`,
     `Machine: ${cpus().length} CPUs, load ${loadavg()
       .map((x) => x.toFixed(1))
       .join(' ')}; samples are sequential on one keep-alive connection, in ${ROUNDS} rounds.`,
