@@ -41,7 +41,7 @@ const SOURCES: readonly Source[] = ['keel', 'distribution', 'limit'];
 
 interface Pull {
   seconds: number;
-  /** From the start to the last layer's "Download complete": the rest is extraction. */
+  /** From the start to the end of the last layer's download (timedPull): the rest is extraction. */
   downloadedSeconds: number;
   /** Layer GETs the upstream's access log shows for this pull. */
   upstreamGets: number;
@@ -193,8 +193,12 @@ async function startPrivateDockerd(insecureRegistries: string[], log: (m: string
 }
 
 /**
- * `docker pull ref`, timed from spawn to exit, with the time of the last layer's "Download
- * complete" line; fails unless docker pulled `layers` layers and found none already there.
+ * `docker pull ref`, timed from spawn to exit, with the time the last layer's download ended;
+ * fails unless docker downloaded and pulled `layers` layers and found none already there. A
+ * layer's download ends at its "Download complete" line, or at its "Verifying Checksum" line
+ * (the download's last byte came, the check begins) where docker's progress output skips the
+ * former: it coalesces a layer's updates, and in one CI run a layer went from "Verifying
+ * Checksum" straight to "Pull complete".
  */
 function timedPull(dockerd: Dockerd, ref: string, layers: number): Promise<Omit<Pull, 'upstreamGets'>> {
   const env: NodeJS.ProcessEnv = { ...process.env, DOCKER_CONFIG: join(dockerd.dir, 'client') };
@@ -207,7 +211,7 @@ function timedPull(dockerd: Dockerd, ref: string, layers: number): Promise<Omit<
     let err = '';
     let pending = '';
     let downloadedAt = 0;
-    let downloads = 0;
+    const downloaded = new Set<string>();
     let pulled = 0;
     let existed = 0;
     child.stdout.on('data', (b: Buffer) => {
@@ -217,8 +221,9 @@ function timedPull(dockerd: Dockerd, ref: string, layers: number): Promise<Omit<
       const lines = pending.split('\n');
       pending = lines.pop() ?? '';
       for (const line of lines) {
-        if (/: Download complete$/.test(line)) {
-          downloads++;
+        const done = /^(\w+): (Download complete|Verifying Checksum)$/.exec(line);
+        if (done !== null) {
+          downloaded.add(done[1] as string);
           downloadedAt = now;
         } else if (/: Pull complete$/.test(line)) pulled++;
         else if (/: Already exists$/.test(line)) existed++;
@@ -234,8 +239,8 @@ function timedPull(dockerd: Dockerd, ref: string, layers: number): Promise<Omit<
       const seconds = (performance.now() - start) / 1000;
       const said = `\n--- stdout ---\n${out.slice(-3000)}\n--- stderr ---\n${err.slice(-3000)}`;
       if (code !== 0) return reject(new Error(`docker pull ${ref}: exit ${String(code ?? signal)}${said}`));
-      if (pulled !== layers || downloads !== layers || existed !== 0) {
-        return reject(new Error(`docker pull ${ref}: ${downloads} downloaded, ${pulled} pulled, ${existed} already there, of ${layers} layers${said}`));
+      if (pulled !== layers || downloaded.size !== layers || existed !== 0) {
+        return reject(new Error(`docker pull ${ref}: ${downloaded.size} downloaded, ${pulled} pulled, ${existed} already there, of ${layers} layers${said}`));
       }
       resolve({ seconds, downloadedSeconds: (downloadedAt - start) / 1000 });
     });
