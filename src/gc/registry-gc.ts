@@ -64,8 +64,7 @@ export async function collectRegistry(ctx: GcContext, store: { blobs: BlobSweepe
     items?.push({ store: 'registry', kind: 'link', repository: l.repository, digest: l.digest, ...(l.size !== null ? { size: l.size } : {}) });
   }
 
-  const names = new Map(plan.repositories.map((r) => [r.id, r.name]));
-  const emptied = ctx.dryRun ? [...names.values()] : await index.deleteEmptyRepositories([...names.keys()]);
+  const emptied = ctx.dryRun ? plan.repositories.map((r) => r.name) : await index.deleteEmptyRepositories(plan.repositories.map((r) => r.id));
   for (const name of emptied) {
     summary.repositories++;
     items?.push({ store: 'registry', kind: 'repository', repository: name });

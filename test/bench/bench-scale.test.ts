@@ -4,32 +4,14 @@
  * with every figure for both phases, its ratio and target, and both GC runs with what they
  * deleted. Speeds are never asserted here (the quick run does not enforce its targets either).
  */
-import { spawn } from 'node:child_process';
 import { describe, expect, test } from '@jest/globals';
+import { runQuickBench } from '../support/quick-bench.js';
 
 const FIGURES = ['manifest_get', 'tags_first', 'tags_after', 'catalog_first', 'catalog_middle', 'push', 'metrics', 'startup'] as const;
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function runBench(): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('npm', ['run', '--silent', 'bench:scale'], { env: { ...process.env, BENCH_QUICK: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
 describe('npm run bench:scale (BENCH_QUICK=1)', () => {
   test('prints every figure on the empty and the filled index, its ratio and target, and both GC runs', async () => {
-    const run = await runBench();
+    const run = await runQuickBench('bench:scale', 400_000);
     if (run.code !== 0) throw new Error(`npm run bench:scale exited ${String(run.code)}:\n${run.stderr.slice(-4000)}\n${run.stdout.slice(-2000)}`);
     const line = run.stdout.split('\n').find((l) => l.startsWith('SCALE_BENCH_JSON '));
     if (line === undefined) throw new Error(`no SCALE_BENCH_JSON line in:\n${run.stdout}`);

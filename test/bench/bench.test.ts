@@ -6,9 +6,9 @@
  * the stated reason they did not run. Speeds are never asserted here: targets are checked by
  * reading the benchmark's table, not by timed tests.
  */
-import { spawn } from 'node:child_process';
 import { beforeAll, describe, expect, test } from '@jest/globals';
 import { ensureTools, TOOL_INSTALL_TIMEOUT_MS } from '../support/e2e/tools.js';
+import { runQuickBench } from '../support/quick-bench.js';
 
 const METRICS = [
   'push_small_mibps',
@@ -65,27 +65,6 @@ const REPLICA_METRICS = ['replica_manifest_get_rps', 'replica_manifest_get_p99_m
 
 type Server = 'keel' | 'distribution' | 'limit' | 'keel_s3' | 'distribution_s3' | 'keel_replicas';
 
-interface BenchRun {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function runBench(): Promise<BenchRun> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('npm', ['run', '--silent', 'bench'], {
-      env: { ...process.env, BENCH_QUICK: '1' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
 describe('npm run bench (BENCH_QUICK=1)', () => {
   // The bench itself installs nothing; the test suite installs what it needs, as for e2e.
   beforeAll(
@@ -95,7 +74,7 @@ describe('npm run bench (BENCH_QUICK=1)', () => {
   );
 
   test('prints a table and a JSON line with every figure for Keel and Distribution, on disk and on S3', async () => {
-    const run = await runBench();
+    const run = await runQuickBench('bench', 880_000);
     if (run.code !== 0) throw new Error(`npm run bench exited ${String(run.code)}:\n${run.stderr.slice(-4000)}\n${run.stdout.slice(-2000)}`);
     expect(run.stdout).toMatch(/fsyncs a committed blob/);
     const line = run.stdout.split('\n').find((l) => l.startsWith('BENCH_JSON '));
