@@ -21,6 +21,7 @@ import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { RegistryError } from '../primitives/errors.js';
+import { matchesPlatform, platformsOf, type Platform } from '../primitives/platform.js';
 import { parseManifest } from '../registry/manifest-parser.js';
 import { IMAGE_MANIFEST_TYPES, OCI_INDEX } from '../primitives/media-types.js';
 import type { Registry } from '../registry/registry.js';
@@ -28,11 +29,7 @@ import { digestAlgorithm, digestHex, type Digest, type Reference, type RepoName 
 
 export type ExportRegistry = Pick<Registry, 'manifests' | 'blobs'>;
 
-export interface Platform {
-  os: string;
-  architecture: string;
-  variant?: string;
-}
+export type { Platform };
 
 interface ExportFile {
   name: string;
@@ -72,21 +69,6 @@ function tarSize(files: readonly ExportFile[]): number {
   return files.reduce((n, f) => n + BLOCK + Math.ceil(f.size / BLOCK) * BLOCK, 2 * BLOCK);
 }
 
-function platformsOf(bytes: Buffer): Map<Digest, Platform> {
-  const platforms = new Map<Digest, Platform>();
-  const raw = JSON.parse(bytes.toString('utf8')) as { manifests?: { digest?: unknown; platform?: Partial<Platform> }[] };
-  for (const m of raw.manifests ?? []) {
-    const p = m.platform;
-    if (typeof m.digest === 'string' && typeof p?.os === 'string' && typeof p.architecture === 'string') {
-      platforms.set(m.digest as Digest, { os: p.os, architecture: p.architecture, ...(typeof p.variant === 'string' ? { variant: p.variant } : {}) });
-    }
-  }
-  return platforms;
-}
-
-function matches(p: Platform | undefined, wanted: Platform): boolean {
-  return p !== undefined && p.os === wanted.os && p.architecture === wanted.architecture && (wanted.variant === undefined || p.variant === wanted.variant);
-}
 
 class Planner {
   readonly files: ExportFile[] = [];
@@ -142,7 +124,7 @@ export async function planExport(registry: ExportRegistry, repo: RepoName, ref: 
   };
   const image =
     planner.images.find((i) => i.digest === digest) ??
-    planner.images.find((i) => matches(i.platform, platform ?? DEFAULT_PLATFORM)) ??
+    planner.images.find((i) => matchesPlatform(i.platform, platform ?? DEFAULT_PLATFORM)) ??
     planner.images[0];
   const docker = image
     ? [{ Config: blobName(image.config), RepoTags: tag ? [`${repo}:${tag}`] : [], Layers: image.layers.map(blobName) }]

@@ -9,11 +9,13 @@
  */
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { DEFAULT_IMPORT_LIMITS, importArchive, type ImportLimits } from '../../archive/import-archive.js';
-import { planExport, writeExport, type Platform } from '../../archive/oci-layout-export.js';
+import { planExport, writeExport } from '../../archive/oci-layout-export.js';
+import { parseImageRef, type ImageRef } from '../../primitives/image-ref.js';
+import { parsePlatform } from '../../primitives/platform.js';
 import { isProxyName } from '../../proxy/proxy-name.js';
 import { RegistryError } from '../../primitives/errors.js';
 import type { Registry } from '../../registry/registry.js';
-import { digestHex, isTag, parseDigest, parseRepoName, type Reference, type RepoName, type Tag } from '../../primitives/types.js';
+import { digestHex, type Reference, type RepoName } from '../../primitives/types.js';
 import { authorize, identify, type ApiAuth } from '../api-access.js';
 import { receiveImport } from '../import-form.js';
 import { queryString } from '../request.js';
@@ -34,31 +36,19 @@ function notAllowed(res: Response, method: string, allow: string): never {
   throw new RegistryError('UNSUPPORTED', `${method} is not supported on this endpoint`, { method });
 }
 
-/** `<name>:<tag>`, `<name>@<digest>` or `<name>` (latest). */
-function parseTarget(raw: string): { repo: RepoName; ref: Reference } {
+/** `<name>:<tag>`, `<name>@<digest>` or `<name>` (latest), URL-encoded. */
+function parseTarget(raw: string): ImageRef {
   let decoded: string;
   try {
     decoded = decodeURIComponent(raw);
   } catch {
     throw new RegistryError('NAME_INVALID', 'invalid image reference', { reference: raw.slice(0, 300) });
   }
-  const at = decoded.indexOf('@');
-  if (at >= 0) return { repo: parseRepoName(decoded.slice(0, at)), ref: { kind: 'digest', digest: parseDigest(decoded.slice(at + 1)) } };
-  const colon = decoded.lastIndexOf(':');
-  const hasTag = colon > decoded.lastIndexOf('/');
-  const repo = parseRepoName(hasTag ? decoded.slice(0, colon) : decoded);
-  const tag = hasTag ? decoded.slice(colon + 1) : 'latest';
-  if (!isTag(tag)) throw new RegistryError('MANIFEST_UNKNOWN', 'manifest unknown: not a valid tag', { tag: tag.slice(0, 200) });
-  return { repo, ref: { kind: 'tag', tag: tag as Tag } };
+  return parseImageRef(decoded);
 }
 
-function parsePlatform(raw: string | undefined): Platform | undefined {
-  if (raw === undefined) return undefined;
-  const [os, architecture, variant, ...rest] = raw.split('/');
-  if (!os || !architecture || rest.length > 0) {
-    throw new RegistryError('UNSUPPORTED', 'platform is os/architecture[/variant], e.g. linux/arm64', { platform: raw.slice(0, 100) }, 400);
-  }
-  return { os, architecture, ...(variant ? { variant } : {}) };
+function optionalPlatform(raw: string | undefined): ReturnType<typeof parsePlatform> | undefined {
+  return raw === undefined ? undefined : parsePlatform(raw);
 }
 
 function fileName(repo: RepoName, ref: Reference): string {
@@ -92,7 +82,7 @@ export function archiveRouter(deps: ArchiveRouterDeps): RequestHandler {
       const caller = await identify(req, res, auth, formatScope(repo, ['pull']));
       authorize(req, res, auth, caller, repo, ['pull']);
     }
-    const plan = await planExport(registry, repo, ref, parsePlatform(queryString(req, 'platform')));
+    const plan = await planExport(registry, repo, ref, optionalPlatform(queryString(req, 'platform')));
     res.status(200).set({
       'Content-Type': 'application/x-tar',
       'Content-Length': String(plan.size),
