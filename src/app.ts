@@ -20,9 +20,11 @@ import { v2Listener } from './http/v2-listener.js';
 import { archiveRouter } from './http/routes/archive.js';
 import type { BlobStreamGate } from './http/blob-stream-gate.js';
 import { repositoryRouter } from './http/routes/repositories.js';
+import { warmRouter } from './http/routes/warm.js';
 import type { Mirror } from './proxy/mirror.js';
 import type { PeerDownloads } from './proxy/peer-downloads.js';
 import type { PullThrough } from './proxy/pull-through.js';
+import { Warmer } from './proxy/warm.js';
 import type { Registry } from './registry/registry.js';
 
 /** Authentication, when configured: the token service and the options of its challenge. */
@@ -85,6 +87,7 @@ export function createApp(deps: AppDeps): App {
   if (deps.peers) app.use(peerRoutes(deps.peers));
   app.use(archiveRouter({ registry: deps.registry, ...(deps.auth ? { auth: deps.auth } : {}) }));
   app.use(repositoryRouter({ registry: deps.registry, ...(deps.auth ? { auth: deps.auth } : {}) }));
+  app.use(warmRouter({ warmer: new Warmer({ proxy: deps.proxy, logger: deps.logger }), ...(deps.auth ? { auth: deps.auth } : {}) }));
   app.use(notFound);
   const diskFull = deps.ops?.diskFull;
   const onError = errorHandler(deps.logger, diskFull ? { storageFull: () => diskFull.sawFull() } : {});

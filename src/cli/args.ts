@@ -1,5 +1,5 @@
 /**
- * What the two executables (the server, scripts/keel, and the GC, scripts/gc) share on their
+ * What the executables (the server, scripts/keel; the GC, scripts/gc; scripts/warm) share on their
  * command line: parsing that fails with a one-line usage error instead of a TypeError, and the
  * version of the package they were built from.
  */
@@ -17,8 +17,20 @@ type Options = NonNullable<ParseArgsConfig['options']>;
 
 /** parseArgs in strict mode; a wrong command line is a UsageError with node's first sentence ("Option '-c, --config <value>' argument missing"). */
 export function parseCommandLine<T extends Options>(args: string[], options: T): ReturnType<typeof parseArgs<{ args: string[]; options: T; strict: true; allowPositionals: false }>>['values'] {
+  return usageErrors(() => parseArgs({ args, options, strict: true, allowPositionals: false }).values);
+}
+
+/** The same, for a command that also takes operands (scripts/warm's image references). */
+export function parseCommandLineAndOperands<T extends Options>(
+  args: string[],
+  options: T,
+): ReturnType<typeof parseArgs<{ args: string[]; options: T; strict: true; allowPositionals: true }>> {
+  return usageErrors(() => parseArgs({ args, options, strict: true, allowPositionals: true }));
+}
+
+function usageErrors<R>(parse: () => R): R {
   try {
-    return parseArgs({ args, options, strict: true, allowPositionals: false }).values;
+    return parse();
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS_')) {
       throw new UsageError((err as Error).message.split('. ')[0] as string);

@@ -3,24 +3,9 @@
  * counted nouns, why a run kept what only the grace period protects, and with --verbose /
  * --list one line per item deleted (or, in a dry run, that would be).
  */
+import { count, formatBytes } from '../cli/format.js';
 import { formatDuration } from '../config/units.js';
 import type { GcItem, GcSummary, StoreSummary } from './summary.js';
-
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = n;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
-}
-
-/** "1 blob", "2 blobs"; `plural` for nouns that do not just take an s. */
-export function count(n: number, singular: string, plural = `${singular}s`): string {
-  return `${n} ${n === 1 ? singular : plural}`;
-}
 
 function storeLine(s: StoreSummary, dryRun: boolean): string {
   const counts = [

@@ -208,6 +208,11 @@ export class PullThrough {
     return cached?.size ?? size;
   }
 
+  /** Whether the store holds the blob for this name's source (a warm dry run: no upstream request). */
+  async isCached(name: ProxyName, digest: Digest): Promise<boolean> {
+    return (await this.cachedBlob(this.source(name), name.repo, digest)) !== undefined;
+  }
+
   /**
    * The blob from the store, or a download shared with every concurrent request for it.
    * Stored blobs and downloads are shared by all repositories of a source, but a request only

@@ -94,16 +94,10 @@ describe('manifests through proxy/', () => {
   test('an index and the child a client picks are cached', async () => {
     const a = await up.pushImage('multi/app', 'amd64');
     const b = await up.pushImage('multi/app', 'arm64');
-    const size = (m: object): number => JSON.stringify(m).length;
-    const index = {
-      schemaVersion: 2,
-      mediaType: OCI_INDEX,
-      manifests: [
-        { mediaType: OCI_MANIFEST, digest: a.digest, size: size(a.manifest), platform: { architecture: 'amd64', os: 'linux' } },
-        { mediaType: OCI_MANIFEST, digest: b.digest, size: size(b.manifest), platform: { architecture: 'arm64', os: 'linux' } },
-      ],
-    };
-    const pushed = await up.pushManifest('multi/app', 'latest', index, OCI_INDEX);
+    const pushed = await up.pushIndex('multi/app', 'latest', [
+      { image: a, platform: { architecture: 'amd64', os: 'linux' } },
+      { image: b, platform: { architecture: 'arm64', os: 'linux' } },
+    ]);
     const res = await client.fetch('/v2/proxy/up/multi/app/manifests/latest');
     expect(res.headers.get('content-type')).toBe(OCI_INDEX);
     expect(await res.text()).toBe(pushed.bytes);

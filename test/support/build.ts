@@ -11,7 +11,7 @@ function buildRoot(): string {
   return root;
 }
 
-/** scripts/keel, dist/main.js and scripts/gc of the copy. */
+/** scripts/keel, dist/main.js, scripts/gc and scripts/warm of the copy. */
 export const build = {
   get keel(): string {
     return join(buildRoot(), 'scripts/keel');
@@ -21,5 +21,8 @@ export const build = {
   },
   get gc(): string {
     return join(buildRoot(), 'scripts/gc');
+  },
+  get warm(): string {
+    return join(buildRoot(), 'scripts/warm');
   },
 };

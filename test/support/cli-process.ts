@@ -1,5 +1,5 @@
 /**
- * Runs one of the real executables (scripts/keel, scripts/gc) as a child process, with an
+ * Runs one of the real executables (scripts/keel, scripts/gc, scripts/warm) as a child process, with an
  * environment of our choosing (the test's own KEEL_* variables are never inherited), and
  * lets a test wait for it to exit by itself or to log a line. Every child is stopped by its
  * PID in stopAll(), which the test calls in afterAll.
@@ -10,6 +10,7 @@ import { build } from './build.js';
 /** The executables, in the run's private copy of the build (build.ts). */
 export const KEEL = build.keel;
 export const GC = build.gc;
+export const WARM = build.warm;
 
 export interface LogLine {
   level?: number;

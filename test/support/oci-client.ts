@@ -64,6 +64,16 @@ export class Client {
     return { digest: sha256(bytes), bytes, res };
   }
 
+  /** Pushes an OCI index of pushed images under `tag`, each child with its platform. */
+  async pushIndex(repo: string, tag: string, children: Array<{ image: { digest: string; manifest: object }; platform: object }>): Promise<{ digest: string; bytes: string; res: Response }> {
+    const index = {
+      schemaVersion: 2,
+      mediaType: OCI_INDEX,
+      manifests: children.map(({ image, platform }) => ({ mediaType: OCI_MANIFEST, digest: image.digest, size: JSON.stringify(image.manifest).length, platform })),
+    };
+    return this.pushManifest(repo, tag, index, OCI_INDEX);
+  }
+
   /** Pushes a config and `layers` random layers, then an OCI manifest under `tag`. */
   async pushImage(repo: string, tag: string, options: { layers?: number; layerSize?: number; extra?: object } = {}): Promise<{ digest: string; manifest: object; blobs: Descriptor[] }> {
     const config = await this.pushBlob(repo, JSON.stringify({ architecture: 'amd64', os: 'linux', tag, nonce: Math.random() }));

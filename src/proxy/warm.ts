@@ -1,0 +1,160 @@
+/**
+ * Cache warming: images fetched into the proxy store before the first node pulls them
+ * (POST /api/v1/warm, which `scripts/warm` calls). Everything goes through PullThrough, the
+ * path a live pull takes, so a warm download and a live pull of the same blob are one
+ * download (its single-flight here, its download lease across replicas), and what warming
+ * stores obeys cache retention like any cached image.
+ *
+ * For each reference (`proxy/<upstream>/<repository>:<tag>` or `@<digest>`): the manifest,
+ * for an index the children of the chosen platforms (every child when none is chosen), then
+ * each image's config and layers, at most `concurrency` downloads at a time. A dry run reads
+ * the manifests (through the cache, so they are cached) to say what the images hold, and
+ * fetches no blob.
+ */
+import { Writable } from 'node:stream';
+import pLimit from 'p-limit';
+import type { Logger } from 'pino';
+import { RegistryError } from '../primitives/errors.js';
+import { formatImageRef, parseImageRef, type ImageRef } from '../primitives/image-ref.js';
+import { formatPlatform, matchesPlatform, platformsOf, type Platform } from '../primitives/platform.js';
+import type { Digest, Reference } from '../primitives/types.js';
+import { parseManifest } from '../registry/manifest-parser.js';
+import { isProxyName, parseProxyName, type ProxyName } from './proxy-name.js';
+import type { PullThrough } from './pull-through.js';
+
+/** Downloads one warm request runs at once, unless told otherwise. */
+export const WARM_CONCURRENCY = 3;
+/** Nested indexes deeper than this are refused (a loop of indexes would never end). */
+const MAX_DEPTH = 4;
+
+export interface WarmRequest {
+  references: readonly string[];
+  /** Children of an index to fetch; empty: all of them. */
+  platforms: readonly Platform[];
+  dryRun: boolean;
+}
+
+/** How a blob ended: already in the cache, fetched now, or (dry run) not cached yet. */
+export type BlobState = 'cached' | 'fetched' | 'missing';
+
+export type WarmEvent =
+  | { event: 'image'; reference: string; digest: string; manifests: number; blobs: number; bytes: number }
+  | { event: 'blob'; reference: string; digest: string; size: number; state: BlobState }
+  | { event: 'failed'; reference: string; code: string; message: string };
+
+export interface WarmedImage {
+  reference: string;
+  /** The digest the reference named (an index's, for a multi-platform image). */
+  digest?: string;
+  manifests: number;
+  blobs: number;
+  bytes: number;
+  fetched: { blobs: number; bytes: number };
+  cached: { blobs: number; bytes: number };
+  /** Blobs a dry run would fetch. */
+  missing: { blobs: number; bytes: number };
+  error?: { code: string; message: string };
+}
+
+export interface WarmSummary {
+  dry_run: boolean;
+  images: WarmedImage[];
+  failed: number;
+}
+
+export interface WarmerDeps {
+  proxy: PullThrough;
+  logger: Logger;
+  concurrency?: number;
+}
+
+/** A destination that takes nothing: warming waits for the blob to be stored, it reads none of it. */
+const nowhere = (): Writable => new Writable({ write: (_chunk, _encoding, done) => done() });
+
+export class Warmer {
+  private readonly limit: ReturnType<typeof pLimit>;
+
+  constructor(private readonly deps: WarmerDeps) {
+    this.limit = pLimit(deps.concurrency ?? WARM_CONCURRENCY);
+  }
+
+  /** The references as the API takes them, checked before anything is fetched. */
+  static parseReferences(references: readonly string[]): ImageRef[] {
+    return references.map((text) => {
+      const parsed = parseImageRef(text);
+      if (!isProxyName(parsed.repo)) {
+        throw new RegistryError('DENIED', 'only images under proxy/ can be warmed (proxy/<upstream>/<repository>:<tag>)', { reference: text.slice(0, 300) });
+      }
+      parseProxyName(parsed.repo);
+      return parsed;
+    });
+  }
+
+  /** Warms every reference in turn; `stopped()` true ends the run before its next blob. */
+  async warm(request: WarmRequest, onEvent: (event: WarmEvent) => void, stopped: () => boolean = () => false): Promise<WarmSummary> {
+    const images: WarmedImage[] = [];
+    for (const ref of Warmer.parseReferences(request.references)) {
+      if (stopped()) break;
+      images.push(await this.image(ref, request, onEvent, stopped));
+    }
+    return { dry_run: request.dryRun, images, failed: images.filter((i) => i.error !== undefined).length };
+  }
+
+  private async image(ref: ImageRef, request: WarmRequest, onEvent: (event: WarmEvent) => void, stopped: () => boolean): Promise<WarmedImage> {
+    const reference = formatImageRef(ref);
+    const result: WarmedImage = { reference, manifests: 0, blobs: 0, bytes: 0, fetched: { blobs: 0, bytes: 0 }, cached: { blobs: 0, bytes: 0 }, missing: { blobs: 0, bytes: 0 } };
+    const name = parseProxyName(ref.repo);
+    try {
+      const blobs = new Map<Digest, number>();
+      const top = await this.manifests(name, ref.ref, request.platforms, blobs, result, 0);
+      result.digest = top;
+      result.blobs = blobs.size;
+      result.bytes = [...blobs.values()].reduce((a, b) => a + b, 0);
+      onEvent({ event: 'image', reference, digest: top, manifests: result.manifests, blobs: result.blobs, bytes: result.bytes });
+      await Promise.all(
+        [...blobs].map(([digest, size]) =>
+          this.limit(async () => {
+            if (stopped()) return;
+            const state = await this.blob(name, digest, request.dryRun);
+            result[state].blobs++;
+            result[state].bytes += size;
+            onEvent({ event: 'blob', reference, digest, size, state });
+          }),
+        ),
+      );
+      this.deps.logger.info({ reference, digest: top, fetched: result.fetched, cached: result.cached, dry_run: request.dryRun }, 'warm: image done');
+    } catch (err) {
+      const error = err instanceof RegistryError ? { code: err.code, message: err.message } : { code: 'UNAVAILABLE', message: (err as Error).message };
+      result.error = error;
+      onEvent({ event: 'failed', reference, ...error });
+      this.deps.logger.warn({ reference, error }, 'warm: image failed');
+    }
+    return result;
+  }
+
+  /** Reads the manifest (and the chosen children of an index), collecting the blobs they name; returns its digest. */
+  private async manifests(name: ProxyName, ref: Reference, platforms: readonly Platform[], blobs: Map<Digest, number>, result: WarmedImage, depth: number): Promise<Digest> {
+    if (depth > MAX_DEPTH) throw new RegistryError('MANIFEST_INVALID', `indexes nested more than ${MAX_DEPTH} deep`);
+    const { record, bytes } = await this.deps.proxy.manifest(name, ref);
+    result.manifests++;
+    const parsed = parseManifest(bytes, record.mediaType);
+    for (const b of parsed.blobs) blobs.set(b.digest, b.size);
+    if (parsed.manifests.length > 0) {
+      const of = platformsOf(bytes);
+      const chosen = platforms.length === 0 ? parsed.manifests : parsed.manifests.filter((m) => platforms.some((p) => matchesPlatform(of.get(m.digest), p)));
+      if (chosen.length === 0) {
+        throw new RegistryError('MANIFEST_UNKNOWN', `the index has no manifest for ${platforms.map(formatPlatform).join(', ')}`, { digest: record.digest });
+      }
+      for (const child of chosen) await this.manifests(name, { kind: 'digest', digest: child.digest }, platforms, blobs, result, depth + 1);
+    }
+    return record.digest;
+  }
+
+  private async blob(name: ProxyName, digest: Digest, dryRun: boolean): Promise<BlobState> {
+    const { proxy } = this.deps;
+    if (dryRun) return (await proxy.isCached(name, digest)) ? 'cached' : 'missing';
+    const blob = await proxy.blob(name, digest);
+    // A blob already stored answers stored() with itself; a download with the blob once stored.
+    return (await blob.stored(nowhere())) === blob ? 'cached' : 'fetched';
+  }
+}
