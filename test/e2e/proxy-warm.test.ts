@@ -7,6 +7,7 @@ import { countRequests } from '../support/e2e/access-log.js';
 import { startDistribution, type Distribution } from '../support/e2e/distribution.js';
 import { ensureTools } from '../support/e2e/tools.js';
 import { run, stopAll, WARM } from '../support/cli-process.js';
+import { rootWithUsers } from '../support/htpasswd.js';
 import { startKeel, type KeelProcess } from '../support/keel-server.js';
 import type { WarmSummary as Summary } from '../../src/proxy/warm.js';
 import { Client, errorCode, OCI_INDEX, OCI_MANIFEST, type Descriptor } from '../support/oci-client.js';
@@ -139,6 +140,69 @@ describe('scripts/warm', () => {
     const get = await client.fetch('/api/v1/warm');
     expect(get.status).toBe(405);
     expect(get.headers.get('allow')).toBe('POST');
+  });
+});
+
+describe('with auth on', () => {
+  let secured: KeelProcess;
+  const as = (user: string, password: string | undefined, ...args: string[]): ReturnType<typeof run> =>
+    run(WARM, ['--url', secured.url, '--json', '--user', user, ...args], { env: password === undefined ? {} : { KEEL_PASSWORD: password } });
+
+  beforeAll(async () => {
+    const root = await rootWithUsers('keel-warm-auth', { ops: 'o-pass', dev: 'd-pass' });
+    secured = await startKeel({
+      root,
+      toml: `
+[auth]
+htpasswd = "htpasswd"
+
+[[auth.access]]
+repository = "proxy/**"
+users = ["ops"]
+actions = ["pull"]
+
+[[auth.access]]
+repository = "proxy/up/warm/single"
+users = ["dev", "anonymous"]
+actions = ["pull"]
+
+[proxy]
+allow = ["localhost"]
+
+[proxy.upstreams.up]
+url = "${upstream.url}"
+allow_private = true
+`,
+    });
+  });
+  afterAll(() => secured?.destroy());
+
+  test('a signed-in user allowed to pull every repository named may warm; others are refused before anything is fetched', async () => {
+    const anonymous = run(WARM, ['--url', secured.url, 'proxy/up/warm/single:latest']);
+    expect(await anonymous.exited).toBe(1);
+    expect(anonymous.stderr()).toContain('401 UNAUTHORIZED');
+
+    const wrong = as('ops', 'nope', 'proxy/up/warm/single:latest');
+    expect(await wrong.exited).toBe(1);
+    expect(wrong.stderr()).toContain('401 UNAUTHORIZED');
+
+    // dev may pull warm/single but not warm/multi: the whole request is refused.
+    const dev = as('dev', 'd-pass', 'proxy/up/warm/single:latest', 'proxy/up/warm/multi:v1');
+    expect(await dev.exited).toBe(1);
+    expect(dev.stderr()).toContain('403 DENIED');
+    expect(dev.stderr()).toContain('dev may not pull proxy/up/warm/multi');
+
+    const noPassword = as('ops', undefined, 'proxy/up/warm/single:latest');
+    expect(await noPassword.exited).toBe(2);
+    expect(noPassword.stderr()).toContain('KEEL_PASSWORD');
+
+    const ops = as('ops', 'o-pass', 'proxy/up/warm/single:latest', 'proxy/up/warm/multi:v1');
+    expect(await ops.exited).toBe(0);
+    const summary = JSON.parse(ops.stdout()) as Summary;
+    expect(summary.images.map((i) => [i.reference, i.blobs, i.error])).toEqual([
+      ['proxy/up/warm/single:latest', 2, undefined],
+      ['proxy/up/warm/multi:v1', 7, undefined],
+    ]);
   });
 });
 
