@@ -14,7 +14,7 @@ import type { Config } from '../config/schema.js';
 import type { WarmEvent, WarmSummary } from '../proxy/warm.js';
 
 const USAGE = `Usage: scripts/warm [--config <file> | --url <url>] [--user <name>] [--platform <os/arch>,...]
-                    [--file <file>] [--dry-run] [--json] <reference>...
+                    [--file <file>] [--dry-run] [--pin|--unpin] [--json] <reference>...
 
 Fetches images into Keel's pull-through cache, through the running server: manifests, every
 platform of an index (or those --platform names), configs and layers. A reference is
@@ -29,6 +29,9 @@ Options:
       --platform <list>     only these children of an index: os/arch[/variant], comma-separated
   -f, --file <file>         more references, one per line (# starts a comment)
       --dry-run             say what would be fetched and its size, fetch no blob
+      --pin                 pin each image once warm: cache retention (scripts/gc) never
+                            evicts it, whatever its age or the cache's size cap
+      --unpin               only remove the pins of the references named (fetches nothing)
       --json                print the JSON summary (the default when stdout is not a terminal)
   -h, --help                print this help and exit
   -V, --version             print the version and exit
@@ -92,10 +95,11 @@ function terminalProgress(): Progress {
 function formatSummary(s: WarmSummary): string {
   const lines = s.images.map((i) => {
     if (i.error) return `${i.reference}: FAILED ${i.error.code}: ${i.error.message}\n`;
+    if (i.pinned === false) return `${i.reference}: unpinned\n`;
     const parts = s.dry_run
       ? [`would fetch ${count(i.missing.blobs, 'blob')} (${formatBytes(i.missing.bytes)})`, `cached ${count(i.cached.blobs, 'blob')} (${formatBytes(i.cached.bytes)})`]
       : [`fetched ${count(i.fetched.blobs, 'blob')} (${formatBytes(i.fetched.bytes)})`, `already cached ${count(i.cached.blobs, 'blob')} (${formatBytes(i.cached.bytes)})`];
-    return `${i.reference} ${i.digest ?? ''}: ${count(i.manifests, 'manifest')}, ${count(i.blobs, 'blob')}, ${formatBytes(i.bytes)}; ${parts.join(', ')}\n`;
+    return `${i.reference} ${i.digest ?? ''}: ${count(i.manifests, 'manifest')}, ${count(i.blobs, 'blob')}, ${formatBytes(i.bytes)}; ${parts.join(', ')}${i.pinned ? '; pinned' : ''}\n`;
   });
   return `${lines.join('')}${s.dry_run ? 'dry run: nothing fetched but manifests; ' : ''}${count(s.images.length - s.failed, 'image')} warm, ${s.failed} failed\n`;
 }
@@ -121,6 +125,8 @@ async function main(): Promise<number> {
     platform: { type: 'string', multiple: true },
     file: { type: 'string', short: 'f' },
     'dry-run': { type: 'boolean', default: false },
+    pin: { type: 'boolean', default: false },
+    unpin: { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h' },
     version: { type: 'boolean', short: 'V' },
@@ -133,6 +139,7 @@ async function main(): Promise<number> {
     process.stdout.write(`keel warm ${packageVersion()}\n`);
     return 0;
   }
+  if (values.pin && values.unpin) throw new UsageError('--pin and --unpin exclude each other');
   const references = [...positionals, ...(values.file ? referencesFrom(values.file) : [])];
   if (references.length === 0) throw new UsageError('name at least one image reference (proxy/<upstream>/<repository>:<tag>) or --file');
   const platforms = (values.platform ?? []).flatMap((p) => p.split(',')).map((p) => p.trim()).filter((p) => p !== '');
@@ -147,7 +154,7 @@ async function main(): Promise<number> {
     if (password === undefined) throw new UsageError('--user needs the password in KEEL_PASSWORD');
     headers.Authorization = `Basic ${Buffer.from(`${values.user}:${password}`).toString('base64')}`;
   }
-  const res = await fetch(new URL('/api/v1/warm', base), { method: 'POST', headers, body: JSON.stringify({ references, platforms, dry_run: values['dry-run'] }) });
+  const res = await fetch(new URL('/api/v1/warm', base), { method: 'POST', headers, body: JSON.stringify({ references, platforms, dry_run: values['dry-run'], pin: values.pin, unpin: values.unpin }) });
   if (res.status !== 200 || res.body === null) {
     process.stderr.write(`keel warm: the server refused: ${await refusal(res)}\n`);
     return 1;

@@ -5,7 +5,8 @@
  * blob that a kept image (of the same upstream) references is never evicted.
  *   - By age: an image not read for gc.proxy.max_age goes.
  *   - By size: beyond gc.proxy.max_size, the least recently read images go until the cache fits.
- * Nothing fetched within the grace period goes.
+ * Nothing fetched within the grace period goes, and no pinned image (proxy_pins: a tag, or a
+ * manifest digest, that `scripts/warm --pin` named): it still counts towards the size cap.
  *
  * The plan reads every proxy row once, row by row (GcIndex.proxyGraph), and keeps numbers: a
  * manifest is an index into `manifests`, a blob an index into BlobTable's columns, so a
@@ -95,6 +96,8 @@ export interface ProxyPlan {
 interface Image {
   lastAccess: number;
   fresh: boolean;
+  /** Pinned (proxy_pins, by its tag or root digest): never evicted. */
+  pinned: boolean;
   manifests: number[];
   tag?: ProxyTagRow;
 }
@@ -108,7 +111,9 @@ export async function planProxy(index: GcIndex, options: ProxyPlanOptions): Prom
   const manifests: Manifest[] = [];
   const manifestAt = new Map<string, number>();
   const blobs = new BlobTable();
+  const pins = new Set<string>();
   await index.proxyGraph({
+    pin: (p) => pins.add(mkey(p.upstream, p.repository, p.reference)),
     tag: (row) => tags.push(row),
     manifest: (m) => {
       manifestAt.set(mkey(m.upstream, m.repository, m.digest), manifests.length);
@@ -158,15 +163,18 @@ export async function planProxy(index: GcIndex, options: ProxyPlanOptions): Prom
     const members = reach(root);
     let lastAccess = t.last_access;
     for (const i of members) lastAccess = Math.max(lastAccess, m(i).lastAccess);
-    images.push({ lastAccess, fresh: fresh(t.checked_at) || members.some((i) => fresh(m(i).fetchedAt)), manifests: members, tag: t });
+    const pinned = pins.has(mkey(t.upstream, t.repository, t.tag));
+    images.push({ lastAccess, fresh: fresh(t.checked_at) || members.some((i) => fresh(m(i).fetchedAt)), pinned, manifests: members, tag: t });
   }
   // isRoot is final only after the tags: a tagged manifest is its tag's image, not one of its own.
+  // A manifest pinned by digest is an image of its own too, wherever it sits (a child of an index).
   for (let root = 0; root < manifests.length; root++) {
-    if (isRoot[root] === 0) continue;
+    const pinned = pins.has(mkey(m(root).upstream, m(root).repository, m(root).digest));
+    if (isRoot[root] === 0 && !pinned) continue;
     const members = reach(root);
     let lastAccess = -Infinity;
     for (const i of members) lastAccess = Math.max(lastAccess, m(i).lastAccess);
-    images.push({ lastAccess, fresh: members.some((i) => fresh(m(i).fetchedAt)), manifests: members });
+    images.push({ lastAccess, fresh: members.some((i) => fresh(m(i).fetchedAt)), pinned, manifests: members });
   }
 
   const keptManifest = (x: Manifest): boolean => x.refs > 0 || fresh(x.fetchedAt);
@@ -196,14 +204,15 @@ export async function planProxy(index: GcIndex, options: ProxyPlanOptions): Prom
     }
     return freed;
   };
-  for (const image of images) if (!image.fresh && image.lastAccess < ageCutoff) evict(image);
+  const evictable = (image: Image): boolean => !image.fresh && !image.pinned;
+  for (const image of images) if (evictable(image) && image.lastAccess < ageCutoff) evict(image);
 
   if (maxSize > 0) {
     let total = 0;
     for (const x of manifests) if (keptManifest(x)) total += x.size;
     for (let b = 0; b < blobs.length; b++) if (keptBlob(b)) total += blobs.size[b] as number;
     const gone = new Set(evicted);
-    const byAge = images.filter((i) => !gone.has(i) && !i.fresh).sort((a, b) => a.lastAccess - b.lastAccess);
+    const byAge = images.filter((i) => !gone.has(i) && evictable(i)).sort((a, b) => a.lastAccess - b.lastAccess);
     for (const image of byAge) {
       if (total <= maxSize) break;
       total -= evict(image);

@@ -208,6 +208,11 @@ export class PullThrough {
     return cached?.size ?? size;
   }
 
+  /** Pins (or unpins) an image by its tag or digest: cache retention never evicts a pinned image. */
+  async pin(name: ProxyName, ref: Reference, pinned: boolean): Promise<void> {
+    await this.deps.index.setPin(this.source(name).name, name.repo, ref.kind === 'tag' ? ref.tag : ref.digest, pinned, this.deps.clock.now());
+  }
+
   /** Whether the store holds the blob for this name's source (a warm dry run: no upstream request). */
   async isCached(name: ProxyName, digest: Digest): Promise<boolean> {
     return (await this.cachedBlob(this.source(name), name.repo, digest)) !== undefined;

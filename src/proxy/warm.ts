@@ -9,7 +9,9 @@
  * for an index the children of the chosen platforms (every child when none is chosen), then
  * each image's config and layers, at most `concurrency` downloads at a time. A dry run reads
  * the manifests (through the cache, so they are cached) to say what the images hold, and
- * fetches no blob.
+ * fetches no blob. With `pin`, each image warmed is pinned (by the tag or digest named): cache
+ * retention keeps it whatever its age or the size cap, until a request with `unpin` (which
+ * fetches nothing) lets it go.
  */
 import { Writable } from 'node:stream';
 import pLimit from 'p-limit';
@@ -32,6 +34,10 @@ export interface WarmRequest {
   /** Children of an index to fetch; empty: all of them. */
   platforms: readonly Platform[];
   dryRun: boolean;
+  /** Pin each image once warm (cache retention never evicts it). */
+  pin?: boolean;
+  /** Only remove the references' pins: nothing is fetched. */
+  unpin?: boolean;
 }
 
 /** How a blob ended: already in the cache, fetched now, or (dry run) not cached yet. */
@@ -53,6 +59,8 @@ export interface WarmedImage {
   cached: { blobs: number; bytes: number };
   /** Blobs a dry run would fetch. */
   missing: { blobs: number; bytes: number };
+  /** Set when the request pinned or unpinned the image. */
+  pinned?: boolean;
   error?: { code: string; message: string };
 }
 
@@ -105,6 +113,11 @@ export class Warmer {
     const result: WarmedImage = { reference, manifests: 0, blobs: 0, bytes: 0, fetched: { blobs: 0, bytes: 0 }, cached: { blobs: 0, bytes: 0 }, missing: { blobs: 0, bytes: 0 } };
     const name = parseProxyName(ref.repo);
     try {
+      if (request.unpin === true) {
+        if (!request.dryRun) await this.deps.proxy.pin(name, ref.ref, false);
+        result.pinned = false;
+        return result;
+      }
       const blobs = new Map<Digest, number>();
       const top = await this.manifests(name, ref.ref, request.platforms, blobs, result, 0);
       result.digest = top;
@@ -122,7 +135,11 @@ export class Warmer {
           }),
         ),
       );
-      this.deps.logger.info({ reference, digest: top, fetched: result.fetched, cached: result.cached, dry_run: request.dryRun }, 'warm: image done');
+      if (request.pin === true && !request.dryRun && !stopped()) {
+        await this.deps.proxy.pin(name, ref.ref, true);
+        result.pinned = true;
+      }
+      this.deps.logger.info({ reference, digest: top, fetched: result.fetched, cached: result.cached, dry_run: request.dryRun, pinned: result.pinned }, 'warm: image done');
     } catch (err) {
       const error = err instanceof RegistryError ? { code: err.code, message: err.message } : { code: 'UNAVAILABLE', message: (err as Error).message };
       result.error = error;

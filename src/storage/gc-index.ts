@@ -101,6 +101,13 @@ export type ProxyTagKey = Pick<ProxyTagRow, 'upstream' | 'repository' | 'tag' | 
 export type ProxyManifestKey = Pick<ProxyManifestRow, 'upstream' | 'repository' | 'digest' | 'last_access'>;
 export type ProxyBlobKey = Pick<ProxyBlobRow, 'upstream' | 'digest' | 'last_access'>;
 
+/** A pinned image (proxy_pins): a tag or a manifest digest retention never evicts. */
+export interface ProxyPinRow {
+  upstream: string;
+  repository: string;
+  reference: string;
+}
+
 export interface ProxyReferenceRow {
   upstream: string;
   repository: string;
@@ -111,10 +118,11 @@ export interface ProxyReferenceRow {
 
 /**
  * Everything proxy cache retention reads, handed over one row at a time from one read
- * snapshot, in this order: every tag, every manifest, every blob, then every reference. The
+ * snapshot, in this order: every pin, every tag, every manifest, every blob, then every reference. The
  * caller keeps what it needs (proxy-gc.ts keeps numbers, not the rows).
  */
 export interface ProxyGraphVisitor {
+  pin(row: ProxyPinRow): void;
   tag(row: ProxyTagRow): void;
   manifest(row: ProxyManifestRow): void;
   blob(row: ProxyBlobRow): void;

@@ -48,4 +48,17 @@ export interface ProxyIndex {
   /** Records that the upstream has a cached blob in `repo` too; nothing when the blob is not cached. */
   putBlobRepository(upstream: string, repo: string, digest: Digest, now: number): Promise<void>;
   touchBlob(upstream: string, digest: Digest, now: number): Promise<void>;
+
+  /** Pins (or unpins) an image by tag or manifest digest: cache retention never evicts a pinned one. */
+  setPin(upstream: string, repo: string, reference: string, pinned: boolean, now: number): Promise<void>;
+  /** Every pin, by upstream, repository and reference. */
+  listPins(): Promise<ProxyPin[]>;
+}
+
+export interface ProxyPin {
+  upstream: string;
+  repository: string;
+  /** A tag or a manifest digest. */
+  reference: string;
+  pinnedAt: number;
 }

@@ -3,6 +3,7 @@
 // the proxy store; the upstream's access log shows what was fetched, and once the upstream is
 // stopped every warmed image is still served, byte for byte.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import Database from 'better-sqlite3';
 import { countRequests } from '../support/e2e/access-log.js';
 import { startDistribution, type Distribution } from '../support/e2e/distribution.js';
 import { ensureTools } from '../support/e2e/tools.js';
@@ -26,6 +27,16 @@ let amd64: Image;
 let arm64: Image;
 let single: Image;
 let indexDigest: string;
+
+/** The pins in Keel's index, read beside the server (GC reads them the same way). */
+function pins(): unknown[] {
+  const db = new Database(keel.config.database, { readonly: true });
+  try {
+    return db.prepare('SELECT upstream, repository, reference FROM proxy_pins ORDER BY reference').all();
+  } finally {
+    db.close();
+  }
+}
 
 const bytesOf = (image: Image): number => image.blobs.reduce((n, b) => n + b.size, 0);
 
@@ -128,6 +139,20 @@ describe('scripts/warm', () => {
     expect(none.stderr()).toContain('name at least one image reference');
   });
 
+  test('--pin pins each image once warm, --unpin only removes the pin; both at once is a usage error', async () => {
+    const pinned = await warm('--pin', 'proxy/up/warm/single:latest');
+    expect(pinned.code).toBe(0);
+    expect(pinned.summary.images[0]).toMatchObject({ pinned: true, cached: { blobs: 2 } });
+    expect(pins()).toEqual([{ upstream: 'up', repository: 'warm/single', reference: 'latest' }]);
+    const unpinned = await warm('--unpin', 'proxy/up/warm/single:latest');
+    expect(unpinned.code).toBe(0);
+    expect(unpinned.summary.images[0]).toMatchObject({ pinned: false, fetched: { blobs: 0 }, cached: { blobs: 0 } });
+    expect(pins()).toEqual([]);
+    const both = run(WARM, ['--url', keel.url, '--pin', '--unpin', 'proxy/up/warm/single:latest']);
+    expect(await both.exited).toBe(2);
+    expect(both.stderr()).toContain('--pin and --unpin exclude each other');
+  });
+
   test('the API refuses what is not a warm request with an OCI error', async () => {
     const post = (body: string): Promise<Response> => client.fetch('/api/v1/warm', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body });
     const notJson = await post('{"references": [');
@@ -135,7 +160,10 @@ describe('scripts/warm', () => {
     expect(await errorCode(notJson)).toBe('UNSUPPORTED');
     const empty = await post('{"references": []}');
     expect(empty.status).toBe(400);
-    const extra = await post('{"references": ["proxy/up/a:b"], "pin": true}');
+    const extra = await post('{"references": ["proxy/up/a:b"], "pin": true, "unpin": true}');
+    expect(extra.status).toBe(400);
+    const unknown = await post('{"references": ["proxy/up/a:b"], "force": true}');
+    expect(unknown.status).toBe(400);
     expect(extra.status).toBe(400);
     const get = await client.fetch('/api/v1/warm');
     expect(get.status).toBe(405);

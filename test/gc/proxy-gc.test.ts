@@ -116,6 +116,32 @@ describe('proxy cache retention', () => {
     for (const d of [...a.own, ...c.own, shared.digest]) expect(cached(d)).toBe(true);
   });
 
+  test('a pinned image (by tag, or by digest) outlives max_age and a tiny max_size; unpinned, it goes', async () => {
+    const shared = await up.pushBlob('shared/src', randomBytes(100));
+    const byTag = await cacheImage('lib/pinned', 'v1', shared);
+    const byDigest = await cacheImage('lib/digest', 'v1', shared);
+    const other = await cacheImage('lib/other', 'v1', shared);
+    const warm = async (body: object): Promise<void> => {
+      const res = await client.fetch('/api/v1/warm', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+      expect(res.status).toBe(200);
+      const summary = JSON.parse((await res.text()).trim().split('\n').pop() as string) as { failed: number };
+      expect(summary.failed).toBe(0);
+    };
+    await warm({ references: ['proxy/up/lib/pinned:v1', `proxy/up/lib/digest@${byDigest.digest}`], pin: true });
+    clock.advance(40 * DAY);
+
+    const summary = await gcProxy('[gc.proxy]\nmax_age = "30d"\nmax_size = "1"\n');
+    // lib/digest's tag goes (its tag is not pinned, the manifest by digest is), lib/other's too.
+    expect(summary.tags).toBe(2);
+    for (const d of [...byTag.own, byTag.digest, ...byDigest.own, byDigest.digest, shared.digest]) expect([d, cached(d)]).toEqual([d, true]);
+    for (const d of [...other.own, other.digest]) expect([d, cached(d)]).toEqual([d, false]);
+
+    await warm({ references: ['proxy/up/lib/pinned:v1', `proxy/up/lib/digest@${byDigest.digest}`], unpin: true });
+    const after = await gcProxy('[gc.proxy]\nmax_age = "30d"\nmax_size = "1"\n');
+    expect(after.tags).toBe(1);
+    for (const d of [...byTag.own, byTag.digest, ...byDigest.own, byDigest.digest, shared.digest]) expect([d, cached(d)]).toEqual([d, false]);
+  });
+
   test('nothing fetched within the grace period is evicted', async () => {
     const shared = await up.pushBlob('shared/src', randomBytes(100));
     const fresh = await cacheImage('lib/fresh', 'v1', shared);

@@ -1,7 +1,10 @@
 /**
  * Cache warming over HTTP (what `scripts/warm` calls):
  *   POST /api/v1/warm   {"references": ["proxy/<upstream>/<repo>:<tag>", ...],
- *                        "platforms": ["linux/amd64", ...], "dry_run": false}
+ *                        "platforms": ["linux/amd64", ...], "dry_run": false,
+ *                        "pin": false, "unpin": false}
+ *     pin: pin each image once warm (GC's retention never evicts it); unpin: only remove the
+ *     pins of the references named, fetching nothing.
  *   → 200, application/x-ndjson: one JSON object per line as the work goes ("image" when an
  *     image's manifests are read, "blob" per config or layer, "failed" per image that could
  *     not be warmed), then a last line {"event":"summary", ...} with the totals.
@@ -34,8 +37,11 @@ const body = z
     references: z.array(z.string().min(1).max(1000)).min(1).max(MAX_REFERENCES),
     platforms: z.array(z.string().max(100)).max(100).default([]),
     dry_run: z.boolean().default(false),
+    pin: z.boolean().default(false),
+    unpin: z.boolean().default(false),
   })
-  .strict();
+  .strict()
+  .refine((b) => !(b.pin && b.unpin), { message: 'pin and unpin exclude each other', path: ['unpin'] });
 
 function badRequest(message: string, detail?: unknown): RegistryError {
   return new RegistryError('UNSUPPORTED', message, detail, 400);
@@ -85,7 +91,7 @@ export function warmRouter(deps: WarmRouterDeps): RequestHandler {
     const line = (obj: object): void => {
       if (!closed) res.write(`${JSON.stringify(obj)}\n`);
     };
-    const summary = await warmer.warm({ references: request.references, platforms, dryRun: request.dry_run }, line, () => closed);
+    const summary = await warmer.warm({ references: request.references, platforms, dryRun: request.dry_run, pin: request.pin, unpin: request.unpin }, line, () => closed);
     line({ event: 'summary', ...summary });
     res.end();
   };

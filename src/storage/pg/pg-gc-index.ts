@@ -135,6 +135,7 @@ const SQL = {
   deleteBlobs: `DELETE FROM blobs b WHERE b.digest = ANY($1::text[]) AND ${UNREFERENCED_BLOB} RETURNING b.digest`,
   deleteUploads: 'DELETE FROM uploads WHERE id = ANY($1::text[]) AND updated_at < $2 RETURNING id',
 
+  proxyPins: 'SELECT upstream, repository, reference FROM proxy_pins',
   proxyTags: 'SELECT upstream, repository, tag, digest, checked_at, last_access FROM proxy_tags',
   proxyManifests: 'SELECT upstream, repository, digest, size, fetched_at, last_access FROM proxy_manifests',
   proxyReferences: 'SELECT upstream, repository, manifest_digest, child_digest, kind FROM proxy_manifest_references',
@@ -281,6 +282,9 @@ export class PgGcIndex implements GcIndex {
 
   async proxyGraph(visit: ProxyGraphVisitor): Promise<void> {
     await this.snapshot(async (all) => {
+      for (const r of await all(SQL.proxyPins)) {
+        visit.pin({ upstream: String(r.upstream), repository: String(r.repository), reference: String(r.reference) });
+      }
       for (const r of await all(SQL.proxyTags)) {
         visit.tag({ upstream: String(r.upstream), repository: String(r.repository), tag: String(r.tag), digest: String(r.digest), checked_at: num(r.checked_at), last_access: num(r.last_access) });
       }

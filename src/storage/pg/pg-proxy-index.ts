@@ -8,7 +8,7 @@
  * went first and the upsert inserts the row anew.
  */
 import type { Digest } from '../../primitives/types.js';
-import type { CachedBlob, CachedManifest, CachedTag, ProxyIndex } from '../proxy-index.js';
+import type { CachedBlob, CachedManifest, CachedTag, ProxyIndex, ProxyPin } from '../proxy-index.js';
 import type { ManifestReference } from '../registry-index.js';
 import { pgCode } from './pg-errors.js';
 import type { PgPool, PgValue } from './pg-pool.js';
@@ -61,6 +61,9 @@ const SQL = {
     WHERE b.upstream = $1 AND b.digest = $2
     ON CONFLICT DO NOTHING`,
   touchBlob: 'UPDATE proxy_blobs SET last_access = $1 WHERE upstream = $2 AND digest = $3',
+  pin: 'INSERT INTO proxy_pins (upstream, repository, reference, pinned_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING',
+  unpin: 'DELETE FROM proxy_pins WHERE upstream = $1 AND repository = $2 AND reference = $3',
+  listPins: 'SELECT upstream, repository, reference, pinned_at FROM proxy_pins ORDER BY upstream, repository, reference',
 } as const;
 
 export class PgProxyIndex implements ProxyIndex {
@@ -133,5 +136,15 @@ export class PgProxyIndex implements ProxyIndex {
 
   async touchBlob(upstream: string, digest: Digest, now: number): Promise<void> {
     await this.run(SQL.touchBlob, [now, upstream, digest]);
+  }
+
+  async setPin(upstream: string, repo: string, reference: string, pinned: boolean, now: number): Promise<void> {
+    if (pinned) await this.run(SQL.pin, [upstream, repo, reference, now]);
+    else await this.run(SQL.unpin, [upstream, repo, reference]);
+  }
+
+  async listPins(): Promise<ProxyPin[]> {
+    const rows = await this.db.rows<Record<string, unknown>>(SQL.listPins, []);
+    return rows.map((r) => ({ upstream: String(r.upstream), repository: String(r.repository), reference: String(r.reference), pinnedAt: num(r.pinned_at) }));
   }
 }

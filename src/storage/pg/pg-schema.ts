@@ -167,4 +167,14 @@ CREATE INDEX proxy_tags_by_manifest ON proxy_tags(upstream, repository, digest);
   `
 DROP INDEX IF EXISTS proxy_manifest_references_by_child;
 `,
+  // 009: pinned images of the pull-through cache (scripts/warm --pin; SQLite's 009-proxy-pins.ts).
+  `
+CREATE TABLE proxy_pins (
+  upstream    ${text} NOT NULL,
+  repository  ${text} NOT NULL,
+  reference   ${text} NOT NULL,
+  pinned_at   BIGINT NOT NULL,
+  PRIMARY KEY (upstream, repository, reference)
+);
+`,
 ];

@@ -92,6 +92,7 @@ function statements(db: Database.Database) {
     uploadKnown: db.prepare<[string], { one: number }>('SELECT 1 AS one FROM uploads WHERE id = ?'),
 
     // --- proxy cache
+    proxyPins: db.prepare<[], { upstream: string; repository: string; reference: string }>('SELECT upstream, repository, reference FROM proxy_pins'),
     proxyTags: db.prepare<[], { upstream: string; repository: string; tag: string; digest: string; checked_at: number; last_access: number }>(
       'SELECT upstream, repository, tag, digest, checked_at, last_access FROM proxy_tags',
     ),
@@ -214,6 +215,7 @@ export class SqliteGcIndex implements GcIndex {
     // Row by row (iterate), so a million rows are never one array.
     this.db
       .transaction(() => {
+        for (const row of q.proxyPins.iterate()) visit.pin(row);
         for (const row of q.proxyTags.iterate()) visit.tag(row);
         for (const row of q.proxyManifests.iterate()) visit.manifest(row);
         for (const row of q.proxyBlobs.iterate()) visit.blob(row);

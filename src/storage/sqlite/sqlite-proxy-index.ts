@@ -5,7 +5,7 @@
 import type Database from 'better-sqlite3';
 import { systemClock } from '../../primitives/clock.js';
 import type { Digest } from '../../primitives/types.js';
-import type { CachedBlob, CachedManifest, CachedTag, ProxyIndex } from '../proxy-index.js';
+import type { CachedBlob, CachedManifest, CachedTag, ProxyIndex, ProxyPin } from '../proxy-index.js';
 import type { ManifestReference } from '../registry-index.js';
 import { SqliteWriter } from './sqlite-writer.js';
 
@@ -66,6 +66,13 @@ export class SqliteProxyIndex implements ProxyIndex {
          ON CONFLICT DO NOTHING`,
       ),
       touchBlob: db.prepare<[number, string, string]>('UPDATE proxy_blobs SET last_access = ? WHERE upstream = ? AND digest = ?'),
+      pin: db.prepare<[string, string, string, number]>(
+        'INSERT INTO proxy_pins (upstream, repository, reference, pinned_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING',
+      ),
+      unpin: db.prepare<[string, string, string]>('DELETE FROM proxy_pins WHERE upstream = ? AND repository = ? AND reference = ?'),
+      listPins: db.prepare<[], { upstream: string; repository: string; reference: string; pinned_at: number }>(
+        'SELECT upstream, repository, reference, pinned_at FROM proxy_pins ORDER BY upstream, repository, reference',
+      ),
     };
     // Each write is a function of its own so a busy index is waited for and retried whole.
     const write = <A extends unknown[]>(fn: (...args: A) => unknown): ((...args: A) => Promise<void>) => {
@@ -90,6 +97,9 @@ export class SqliteProxyIndex implements ProxyIndex {
       }),
       putBlobRepository: write((upstream: string, repo: string, digest: string, now: number) => this.s.putBlobRepository.run(repo, now, upstream, digest)),
       touchBlob: write((upstream: string, digest: string, now: number) => this.s.touchBlob.run(now, upstream, digest)),
+      setPin: write((upstream: string, repo: string, reference: string, pinned: boolean, now: number) =>
+        pinned ? this.s.pin.run(upstream, repo, reference, now) : this.s.unpin.run(upstream, repo, reference),
+      ),
     };
   }
 
@@ -142,5 +152,13 @@ export class SqliteProxyIndex implements ProxyIndex {
 
   async touchBlob(upstream: string, digest: Digest, now: number): Promise<void> {
     return this.tx.touchBlob(upstream, digest, now);
+  }
+
+  async setPin(upstream: string, repo: string, reference: string, pinned: boolean, now: number): Promise<void> {
+    return this.tx.setPin(upstream, repo, reference, pinned, now);
+  }
+
+  async listPins(): Promise<ProxyPin[]> {
+    return this.s.listPins.all().map((r) => ({ upstream: r.upstream, repository: r.repository, reference: r.reference, pinnedAt: r.pinned_at }));
   }
 }

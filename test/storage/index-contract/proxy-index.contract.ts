@@ -42,6 +42,27 @@ export function proxyIndexContract(name: string, make: MakeGcIndex): void {
       return { tag: g.tags[0]?.last_access, checked: g.tags[0]?.checked_at, manifest: g.manifests[0]?.last_access, blob: g.blobs[0]?.last_access };
     };
 
+    test('pins: set once (a second pin keeps the first time), listed in byte order, handed to GC, unpinned', async () => {
+      expect(await proxy.listPins()).toEqual([]);
+      await proxy.setPin('hub', 'lib/b', 'v1', true, T0);
+      await proxy.setPin('hub', 'lib/a', digest('index'), true, T0 + 1);
+      await proxy.setPin('hub', 'lib/a', 'B', true, T0 + 2);
+      await proxy.setPin('hub', 'lib/b', 'v1', true, T0 + 3);
+      expect(await proxy.listPins()).toEqual([
+        { upstream: 'hub', repository: 'lib/a', reference: 'B', pinnedAt: T0 + 2 },
+        { upstream: 'hub', repository: 'lib/a', reference: digest('index'), pinnedAt: T0 + 1 },
+        { upstream: 'hub', repository: 'lib/b', reference: 'v1', pinnedAt: T0 },
+      ]);
+      expect((await proxyRows(gc)).pins.sort((x, y) => (x.reference < y.reference ? -1 : 1))).toEqual([
+        { upstream: 'hub', repository: 'lib/a', reference: 'B' },
+        { upstream: 'hub', repository: 'lib/a', reference: digest('index') },
+        { upstream: 'hub', repository: 'lib/b', reference: 'v1' },
+      ]);
+      await proxy.setPin('hub', 'lib/a', 'B', false, T0 + 4);
+      await proxy.setPin('hub', 'lib/a', 'not-pinned', false, T0 + 4);
+      expect((await proxy.listPins()).map((p) => p.reference)).toEqual([digest('index'), 'v1']);
+    });
+
     test('a manifest cached with a tag: getTag, getManifest, listTags in byte order, deleteTag', async () => {
       const m = cached('index');
       expect(await proxy.getTag('hub', 'lib/a', 'v1')).toBeUndefined();
