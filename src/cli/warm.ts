@@ -62,7 +62,7 @@ interface Progress {
 /** Bytes and layers done of what the manifests read so far name, the fetch rate and an ETA (stderr). */
 function terminalProgress(): Progress {
   const bar = new cliProgress.SingleBar(
-    { format: 'warm [{bar}] {percentage}% {done} of {all} | {layers} layers | {rate}/s | ETA {eta_formatted}', stream: process.stderr, etaBuffer: 20 },
+    { format: 'warm [{bar}] {percentage}% {done} of {all} | {layers} blobs | {rate}/s | ETA {eta_formatted}', stream: process.stderr, etaBuffer: 20 },
     cliProgress.Presets.shades_classic,
   );
   const started = Date.now();
