@@ -124,7 +124,8 @@ export class Warmer {
       result.blobs = blobs.size;
       result.bytes = [...blobs.values()].reduce((a, b) => a + b, 0);
       onEvent({ event: 'image', reference, digest: top, manifests: result.manifests, blobs: result.blobs, bytes: result.bytes });
-      await Promise.all(
+      // Settled, not all: every blob's download is over before the image is reported.
+      const outcomes = await Promise.allSettled(
         [...blobs].map(([digest, size]) =>
           this.limit(async () => {
             if (stopped()) return;
@@ -135,6 +136,8 @@ export class Warmer {
           }),
         ),
       );
+      const failure = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+      if (failure) throw failure.reason;
       if (request.pin === true && !request.dryRun && !stopped()) {
         await this.deps.proxy.pin(name, ref.ref, true);
         result.pinned = true;
