@@ -68,6 +68,13 @@ export class BlobFetcher {
     return flight;
   }
 
+  /** Blob downloads in flight in this process (starting or running) of digests not in `except`. */
+  downloadsExcept(except: ReadonlySet<string>): number {
+    let n = 0;
+    for (const key of this.flights.keys()) if (!except.has(key.slice(key.indexOf('\n') + 1))) n++;
+    return n;
+  }
+
   /** The download of this blob in flight in this process (starting or running), for the peer path. */
   inFlight(upstream: string, digest: Digest): Promise<BlobDownload | undefined> | undefined {
     return this.flights.current(flightKey(upstream, digest));

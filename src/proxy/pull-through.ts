@@ -208,6 +208,11 @@ export class PullThrough {
     return cached?.size ?? size;
   }
 
+  /** Blob downloads in flight in this process of digests not in `except` (warming: the clients' own). */
+  downloadsExcept(except: ReadonlySet<string>): number {
+    return this.deps.fetcher.downloadsExcept(except);
+  }
+
   /** Pins (or unpins) an image by its tag or digest: cache retention never evicts a pinned image. */
   async pin(name: ProxyName, ref: Reference, pinned: boolean): Promise<void> {
     await this.deps.index.setPin(this.source(name).name, name.repo, ref.kind === 'tag' ? ref.tag : ref.digest, pinned, this.deps.clock.now());

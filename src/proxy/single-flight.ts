@@ -14,6 +14,11 @@ export class SingleFlight<T> {
 
   constructor(private readonly onJoin: () => void = () => undefined) {}
 
+  /** The keys with work in flight. */
+  keys(): IterableIterator<string> {
+    return this.inflight.keys();
+  }
+
   /** The work in flight for `key`, if any. */
   current(key: string): Promise<T> | undefined {
     return this.inflight.get(key);

@@ -7,13 +7,15 @@
  *
  * For each reference (`proxy/<upstream>/<repository>:<tag>` or `@<digest>`): the manifest,
  * for an index the children of the chosen platforms (every child when none is chosen), then
- * each image's config and layers, at most `concurrency` downloads at a time. A dry run reads
+ * each image's config and layers, at most `concurrency` downloads at a time, and only one while
+ * clients' own downloads run (live traffic first). A dry run reads
  * the manifests (through the cache, so they are cached) to say what the images hold, and
  * fetches no blob. With `pin`, each image warmed is pinned (by the tag or digest named): cache
  * retention keeps it whatever its age or the size cap, until a request with `unpin` (which
  * fetches nothing) lets it go.
  */
 import { Writable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import pLimit from 'p-limit';
 import type { Logger } from 'pino';
 import { RegistryError } from '../primitives/errors.js';
@@ -26,6 +28,8 @@ import type { PullThrough } from './pull-through.js';
 
 /** Downloads one warm request runs at once, unless told otherwise. */
 export const WARM_CONCURRENCY = 3;
+/** How often a warm download waiting for live traffic looks again. */
+const YIELD_POLL_MS = 50;
 /** Nested indexes deeper than this are refused (a loop of indexes would never end). */
 const MAX_DEPTH = 4;
 
@@ -74,6 +78,8 @@ export interface WarmerDeps {
   proxy: PullThrough;
   logger: Logger;
   concurrency?: number;
+  /** How long a download waiting for live traffic sleeps before it looks again (tests shorten it). */
+  yieldPollMs?: number;
 }
 
 /** A destination that takes nothing: warming waits for the blob to be stored, it reads none of it. */
@@ -81,6 +87,9 @@ const nowhere = (): Writable => new Writable({ write: (_chunk, _encoding, done) 
 
 export class Warmer {
   private readonly limit: ReturnType<typeof pLimit>;
+  /** Blob reads of warming in progress, by digest (a digest warmed by two requests counts twice). */
+  private readonly reading = new Map<string, number>();
+  private active = 0;
 
   constructor(private readonly deps: WarmerDeps) {
     this.limit = pLimit(deps.concurrency ?? WARM_CONCURRENCY);
@@ -173,8 +182,34 @@ export class Warmer {
   private async blob(name: ProxyName, digest: Digest, dryRun: boolean): Promise<BlobState> {
     const { proxy } = this.deps;
     if (dryRun) return (await proxy.isCached(name, digest)) ? 'cached' : 'missing';
-    const blob = await proxy.blob(name, digest);
-    // A blob already stored answers stored() with itself; a download with the blob once stored.
-    return (await blob.stored(nowhere())) === blob ? 'cached' : 'fetched';
+    await this.enter(digest);
+    try {
+      const blob = await proxy.blob(name, digest);
+      // A blob already stored answers stored() with itself; a download with the blob once stored.
+      return (await blob.stored(nowhere())) === blob ? 'cached' : 'fetched';
+    } finally {
+      this.active--;
+      const left = (this.reading.get(digest) ?? 1) - 1;
+      if (left === 0) this.reading.delete(digest);
+      else this.reading.set(digest, left);
+    }
+  }
+
+  /**
+   * Live traffic first: while downloads of blobs warming is not reading run (clients' misses;
+   * a client joining a warm download does not count), warming goes on one read at a time.
+   */
+  private mayStart(): boolean {
+    return this.active === 0 || this.deps.proxy.downloadsExcept(new Set(this.reading.keys())) === 0;
+  }
+
+  /** Counts a read in once mayStart() allows it, in the same step as the check, so two waiting reads cannot both pass. */
+  private async enter(digest: Digest): Promise<void> {
+    for (let first = true; !this.mayStart(); first = false) {
+      if (first) this.deps.logger.info({ digest, warming: this.active }, 'warm: yielding to live downloads');
+      await sleep(this.deps.yieldPollMs ?? YIELD_POLL_MS);
+    }
+    this.active++;
+    this.reading.set(digest, (this.reading.get(digest) ?? 0) + 1);
   }
 }

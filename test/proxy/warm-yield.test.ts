@@ -1,0 +1,114 @@
+/**
+ * Warming yields to live traffic: while a client's own download runs, warming goes on one
+ * download at a time. The upstream is a hand-written registry on loopback that holds every
+ * blob answer until the test lets it go, so which downloads are running at each step is
+ * known, not timed.
+ */
+import { Writable } from 'node:stream';
+import type { ServerResponse } from 'node:http';
+import { afterAll, beforeAll, expect, test } from '@jest/globals';
+import { pino } from 'pino';
+import { startFaultServer, type FaultServer } from '../support/fault-upstream.js';
+import { startKeel, type KeelProcess } from '../support/keel-server.js';
+import { OCI_MANIFEST, randomBytes, sha256 } from '../support/oci-client.js';
+
+let fault: FaultServer;
+let keel: KeelProcess;
+const logs: Array<{ msg?: string }> = [];
+/** Blob GETs that reached the upstream, by repository, and the answers still held. */
+const gets = new Map<string, number>();
+const held = new Map<string, ServerResponse[]>();
+/** Checks re-run whenever a blob GET arrives or a log line is written. */
+const waiting: Array<() => boolean> = [];
+const changed = (): void => {
+  for (const check of waiting.splice(0)) if (!check()) waiting.push(check);
+};
+
+const live = randomBytes(256 * 1024);
+const blobs = [randomBytes(1000), randomBytes(2000), randomBytes(3000), randomBytes(4000)];
+const config = { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256(blobs[0] as Buffer), size: 1000 };
+const layers = blobs.slice(1).map((b) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: sha256(b), size: b.length }));
+const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers }));
+const byDigest = new Map([live, ...blobs].map((b) => [sha256(b), b]));
+
+/** Resolves once `until()` holds, looked at again on every blob GET and log line. */
+function when(until: () => boolean): Promise<void> {
+  return new Promise((resolve) => {
+    const check = (): boolean => {
+      if (!until()) return false;
+      resolve();
+      return true;
+    };
+    if (!check()) waiting.push(check);
+  });
+}
+
+const blobGets = (repo: string, n: number): Promise<void> => when(() => (gets.get(repo) ?? 0) >= n);
+const yields = (): number => logs.filter((l) => l.msg === 'warm: yielding to live downloads').length;
+
+/** Lets the upstream answer the held blob GETs of `repo`. */
+function release(repo: string): void {
+  for (const res of held.get(repo)?.splice(0) ?? []) res.end((res as ServerResponse & { body: Buffer }).body);
+}
+
+beforeAll(async () => {
+  fault = await startFaultServer((req, res) => {
+    const m = /^\/v2\/(.+)\/(manifests|blobs)\/(.+)$/.exec(req.url ?? '');
+    if (!m) return void res.writeHead(req.url === '/v2/' ? 200 : 404).end();
+    const [, repo, kind, ref] = m as unknown as [string, string, string, string];
+    if (kind === 'manifests') {
+      res.writeHead(200, { 'Content-Type': OCI_MANIFEST, 'Content-Length': String(manifest.length), 'Docker-Content-Digest': sha256(manifest) });
+      return void res.end(req.method === 'HEAD' ? undefined : manifest);
+    }
+    const body = byDigest.get(ref);
+    if (!body) return void res.writeHead(404).end();
+    res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': String(body.length) });
+    if (req.method === 'HEAD') return void res.end();
+    // Held until the test releases this repository's answers.
+    res.flushHeaders();
+    Object.assign(res, { body });
+    held.set(repo, [...(held.get(repo) ?? []), res]);
+    gets.set(repo, (gets.get(repo) ?? 0) + 1);
+    changed();
+  });
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString().split('\n')) if (line.trim()) logs.push(JSON.parse(line) as { msg?: string });
+      changed();
+      done();
+    },
+  });
+  keel = await startKeel({ toml: `[proxy.upstreams.up]\nurl = "${fault.url}"\nallow_private = true\ntimeout = "60s"\n`, logger: pino({ level: 'info' }, sink) });
+});
+
+afterAll(async () => {
+  await keel?.destroy();
+  await fault?.stop();
+});
+
+test('while a client downloads, warming runs one download at a time; once it is done, the rest go at once', async () => {
+  // A client's miss, held by the upstream: a live download is running.
+  const pull = fetch(`${keel.url}/v2/proxy/up/live/app/blobs/${sha256(live)}`).then(async (res) => ({ status: res.status, digest: sha256(Buffer.from(await res.arrayBuffer())) }));
+  await blobGets('live/app', 1);
+
+  const warming = fetch(`${keel.url}/api/v1/warm`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ references: ['proxy/up/warm/app:v1'] }) }).then((res) =>
+    res.text(),
+  );
+  // Three of the four blobs may start (the concurrency); two of them wait for the live download.
+  await blobGets('warm/app', 1);
+  await when(() => yields() >= 2);
+  expect(gets.get('warm/app')).toBe(1);
+
+  // The live download ends: the waiting two start beside the first (three at a time).
+  release('live/app');
+  expect(await pull).toEqual({ status: 200, digest: sha256(live) });
+  await blobGets('warm/app', 3);
+  release('warm/app');
+  await blobGets('warm/app', 4);
+  release('warm/app');
+
+  const lines = (await warming).trim().split('\n').map((l) => JSON.parse(l) as { event: string; failed?: number; images?: Array<{ fetched: { blobs: number } }> });
+  const summary = lines[lines.length - 1];
+  expect(summary).toMatchObject({ event: 'summary', failed: 0 });
+  expect(summary?.images?.[0]?.fetched.blobs).toBe(4);
+});
