@@ -221,6 +221,24 @@ describe('with the upstream stopped', () => {
     expect(again.outcome).toBe('failed');
     expect(again.nextAt).toBe(clock.now() + 120_000);
   });
+
+  test('the retry delay doubles with each failure in a row, never beyond the interval', async () => {
+    // Both entries have failed twice and are due in 2m; entry 2's interval (1h) caps it first.
+    const delays: Array<[number, number]> = [];
+    for (let delay = 120_000; delay <= 1_920_000; delay *= 2) {
+      clock.advance(delay);
+      const [first, second] = await nextRuns();
+      expect([first.outcome, second.outcome]).toEqual(['failed', 'failed']);
+      delays.push([first.nextAt - clock.now(), second.nextAt - clock.now()]);
+    }
+    expect(delays).toEqual([
+      [240_000, 240_000],
+      [480_000, 480_000],
+      [960_000, 960_000],
+      [1_920_000, 1_920_000],
+      [3_840_000, 3_600_000],
+    ]);
+  });
 });
 
 describe('a bad [[proxy.sync]] entry', () => {
