@@ -98,6 +98,11 @@ export class SyncScheduler {
     });
   }
 
+  /** Whether a run of the entry is in progress. */
+  isRunning(entry: number): boolean {
+    return this.states[entry]?.running !== undefined;
+  }
+
   /** The runs of an entry so far, oldest first. */
   runs(entry: number): readonly SyncRun[] {
     return this.states[entry]?.runs ?? [];

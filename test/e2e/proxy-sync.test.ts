@@ -241,6 +241,18 @@ describe('with the upstream stopped', () => {
   });
 });
 
+describe('closing the server', () => {
+  test('stops the schedule: nothing runs once it is closed, however late it is', async () => {
+    await keel.running.close();
+    const before = [keel.running.sync.runs(0).length, keel.running.sync.runs(1).length];
+    clock.advance(24 * HOUR);
+    keel.running.sync.tick();
+    // Both entries are long due: a scheduler still going would have started them here.
+    expect([keel.running.sync.isRunning(0), keel.running.sync.isRunning(1)]).toEqual([false, false]);
+    expect([keel.running.sync.runs(0).length, keel.running.sync.runs(1).length]).toEqual(before);
+  });
+});
+
 describe('a bad [[proxy.sync]] entry', () => {
   test('refuses to start, naming the entry', async () => {
     await expect(startKeel({ toml: '[[proxy.sync]]\nupstream = "nowhere"\nrepositories = ["a"]\ntags = "v(1"\ninterval = "1h"\n' })).rejects.toThrow(/\[\[proxy\.sync\]\] entry 1 \(upstream "nowhere"\)/);
