@@ -119,7 +119,7 @@ export async function buildServices(config: Config, logger: Logger, clock: Clock
 
   const peer = { identity, downloads: new PeerDownloads(fetcher, peerAuth) };
   const warmer = new Warmer({ proxy, logger });
-  const sync = new SyncScheduler({ entries: config.proxy.sync, proxy, warmer, clock, logger, lease: cluster.lease });
+  const sync = new SyncScheduler({ entries: config.proxy.sync, proxy, warmer, clock, logger, lease: cluster.lease, ...(metrics ? { metrics } : {}) });
   let auth: AppAuth | undefined;
   try {
     auth = await createAuth(config, clock, logger, indexes.shared ? indexes.secrets : undefined);

@@ -9,7 +9,8 @@
  * One replica at a time: a run first takes the lease `sync:<entry number>` in the shared index
  * (download_leases, renewed while it runs); a replica that does not get it skips that run and
  * waits an interval. A failed run (the tag list, or any image) is logged and retried after
- * 1m, doubling on each failure in a row, never later than the interval.
+ * 1m, doubling on each failure in a row, never later than the interval. Metrics count the
+ * runs by outcome, the failures in a row and the last success (sync-metrics.ts).
  *
  * The wake-up is a real timer (unref'd, injectable), but what is due is decided by the clock.
  */
@@ -23,6 +24,7 @@ import { parseRepoName } from '../primitives/types.js';
 import { claimLease, intervalTimer, type Every, type LeaseDeps } from './lease-keeper.js';
 import { parseProxyName } from './proxy-name.js';
 import type { PullThrough } from './pull-through.js';
+import { noSyncMetrics, type SyncMetrics } from './sync-metrics.js';
 import { nextPageQuery, selectTags, tagPattern } from './sync-select.js';
 import type { WarmedImage, Warmer } from './warm.js';
 
@@ -55,6 +57,7 @@ export interface SyncSchedulerDeps {
   logger: Logger;
   /** The download leases' settings: one run of an entry at a time across replicas. */
   lease: LeaseDeps;
+  metrics?: SyncMetrics;
   every?: Every;
 }
 
@@ -153,6 +156,7 @@ export class SyncScheduler {
       if (run.outcome === 'skipped') logger.info({ sync: i + 1, upstream: entry.upstream }, 'sync: another replica holds this entry; run skipped');
       else logger.info({ sync: i + 1, upstream: entry.upstream, images: run.references.length, fetched: sum(run.images, 'fetched'), cached: sum(run.images, 'cached') }, 'sync: run done');
     }
+    (this.deps.metrics ?? noSyncMetrics).syncRun(i + 1, entry.upstream, run.outcome, state.failures, now);
     const done: SyncRun = { ...run, nextAt: state.nextAt };
     state.runs.push(done);
     this.events.emit('run', done);

@@ -241,6 +241,28 @@ describe('with the upstream stopped', () => {
   });
 });
 
+describe('metrics', () => {
+  /** The value of the series `name` carrying every label given (the replica label too, whatever its value). */
+  function metric(text: string, name: string, labels: Record<string, string>): number | undefined {
+    for (const line of text.split('\n')) {
+      const m = /^(\w+)\{([^}]*)\} (\S+)$/.exec(line);
+      if (m?.[1] === name && Object.entries(labels).every(([k, v]) => (m[2] as string).split(',').includes(`${k}="${v}"`))) return Number(m[3]);
+    }
+    return undefined;
+  }
+
+  test('count each entry\'s runs by outcome, its failures in a row and its last success', async () => {
+    const text = await (await client.fetch('/metrics')).text();
+    const runs = (entry: string, outcome: string): number | undefined => metric(text, 'keel_sync_runs_total', { entry, upstream: 'up', outcome });
+    // Entry 1: on start, +6h, the moved tag; skipped once for the lease; 2 + 5 failures with the upstream stopped.
+    expect([runs('1', 'synced'), runs('1', 'skipped'), runs('1', 'failed')]).toEqual([3, 1, 7]);
+    expect([runs('2', 'synced'), runs('2', 'skipped'), runs('2', 'failed')]).toEqual([4, undefined, 7]);
+    expect(metric(text, 'keel_sync_consecutive_failures', { entry: '1', upstream: 'up' })).toBe(7);
+    const lastSynced = keel.running.sync.runs(0).filter((r) => r.outcome === 'synced').at(-1) as SyncRun;
+    expect(metric(text, 'keel_sync_last_success_timestamp_seconds', { entry: '1', upstream: 'up' })).toBeCloseTo((lastSynced.nextAt - 6 * HOUR) / 1000, 3);
+  });
+});
+
 describe('closing the server', () => {
   test('stops the schedule: nothing runs once it is closed, however late it is', async () => {
     await keel.running.close();
