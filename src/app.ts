@@ -56,6 +56,8 @@ export interface AppDeps {
   ops?: AppOps;
   proxy: PullThrough;
   mirror: Mirror;
+  /** The process's Warmer (shared with scheduled syncs); one of its own otherwise. */
+  warmer?: Warmer;
   logger: Logger;
   auth?: AppAuth;
   /** The downloads other replicas may follow over the peer path (its own signatures, no user auth). */
@@ -87,7 +89,7 @@ export function createApp(deps: AppDeps): App {
   if (deps.peers) app.use(peerRoutes(deps.peers));
   app.use(archiveRouter({ registry: deps.registry, ...(deps.auth ? { auth: deps.auth } : {}) }));
   app.use(repositoryRouter({ registry: deps.registry, ...(deps.auth ? { auth: deps.auth } : {}) }));
-  app.use(warmRouter({ warmer: new Warmer({ proxy: deps.proxy, logger: deps.logger }), ...(deps.auth ? { auth: deps.auth } : {}) }));
+  app.use(warmRouter({ warmer: deps.warmer ?? new Warmer({ proxy: deps.proxy, logger: deps.logger }), ...(deps.auth ? { auth: deps.auth } : {}) }));
   app.use(notFound);
   const diskFull = deps.ops?.diskFull;
   const onError = errorHandler(deps.logger, diskFull ? { storageFull: () => diskFull.sawFull() } : {});

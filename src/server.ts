@@ -24,6 +24,7 @@ import type { Config } from './config/schema.js';
 import { metricsRouter } from './http/routes/metrics.js';
 import type { KeelMetrics } from './metrics/keel-metrics.js';
 import type { Clock } from './primitives/clock.js';
+import type { SyncScheduler } from './proxy/sync-scheduler.js';
 import { buildServices, type Services } from './services.js';
 import { DiskFullWatch } from './storage/disk-full-watch.js';
 import { S3SettingsError, checkS3Locations, type S3LocationToCheck } from './storage/backends.js';
@@ -47,6 +48,8 @@ export interface RunningServer {
   metricsAddress: AddressInfo | undefined;
   /** The authentication in force (undefined when off), for reloading users and rules. */
   auth: AuthService | undefined;
+  /** The scheduled syncs (`[[proxy.sync]]`): their runs so far and a way to wait for the next. */
+  sync: SyncScheduler;
   close(): Promise<void>;
 }
 
@@ -175,6 +178,7 @@ export async function startServer({ config, logger, clock, freeSpace }: ServerDe
     registry: services.registry,
     proxy: services.proxy,
     mirror: services.mirror,
+    warmer: services.warmer,
     blobStreams,
     logger,
     peers: services.peer.downloads,
@@ -229,6 +233,8 @@ export async function startServer({ config, logger, clock, freeSpace }: ServerDe
     throw err;
   }
   services.peer.identity.listening(address, config.tls.cert !== '');
+  // Syncs start once this replica can serve its downloads to the others (its lease names its address).
+  services.sync.start();
   logger.info(
     { address: address.address, port: address.port, peer_url: services.peer.identity.url(), tls: config.tls.cert !== '', auth: services.auth !== undefined, metrics_port: metricsAddress?.port, storage: config.registry_storage, database: describeIndex(config.index), node: process.version },
     'keel listening',
@@ -240,8 +246,9 @@ export async function startServer({ config, logger, clock, freeSpace }: ServerDe
     address,
     metricsAddress,
     auth: services.auth?.service,
+    sync: services.sync,
     close: () => {
-      closed ??= Promise.all([drain(server, config.http.shutdown_timeout), metricsServer ? drain(metricsServer, 1000) : undefined]).then(async () => {
+      closed ??= Promise.all([services.sync.close(), drain(server, config.http.shutdown_timeout), metricsServer ? drain(metricsServer, 1000) : undefined]).then(async () => {
         await closeBackends(services);
         await services.auth?.close();
         await services.indexes.close();

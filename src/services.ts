@@ -18,6 +18,8 @@ import { PeerIdentity } from './proxy/peer-identity.js';
 import { Mirror } from './proxy/mirror.js';
 import { PullThrough } from './proxy/pull-through.js';
 import { SourceRequester } from './proxy/source-requester.js';
+import { SyncScheduler } from './proxy/sync-scheduler.js';
+import { Warmer } from './proxy/warm.js';
 import { Sources } from './proxy/sources.js';
 import { TokenCache } from './proxy/token-cache.js';
 import { UpstreamClient } from './proxy/upstream-client.js';
@@ -35,6 +37,10 @@ export interface Services {
   registry: Registry;
   proxy: PullThrough;
   mirror: Mirror;
+  /** The one Warmer of this process: the warm API and the scheduled syncs share its concurrency limit. */
+  warmer: Warmer;
+  /** `[[proxy.sync]]` entries, started by the server once it listens and stopped on close. */
+  sync: SyncScheduler;
   auth: AppAuth | undefined;
   stats: StoreStats;
   metrics: KeelMetrics | undefined;
@@ -112,6 +118,8 @@ export async function buildServices(config: Config, logger: Logger, clock: Clock
   });
 
   const peer = { identity, downloads: new PeerDownloads(fetcher, peerAuth) };
+  const warmer = new Warmer({ proxy, logger });
+  const sync = new SyncScheduler({ entries: config.proxy.sync, proxy, warmer, clock, logger, lease: cluster.lease, ...(metrics ? { metrics } : {}) });
   let auth: AppAuth | undefined;
   try {
     auth = await createAuth(config, clock, logger, indexes.shared ? indexes.secrets : undefined);
@@ -120,5 +128,5 @@ export async function buildServices(config: Config, logger: Logger, clock: Clock
     await Promise.allSettled([backends.registry.close(), backends.proxy.close()]);
     throw err;
   }
-  return { registry, proxy, mirror: new Mirror(config.mirror, sources), auth, stats, metrics, indexes, peer, backends };
+  return { registry, proxy, mirror: new Mirror(config.mirror, sources), warmer, sync, auth, stats, metrics, indexes, peer, backends };
 }

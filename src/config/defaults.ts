@@ -75,6 +75,8 @@ export const DEFAULTS = {
     upstreams: {} as Record<string, unknown>,
     /** Groups of upstreams tried in order, `[proxy.groups.<name>] members = [...]`. */
     groups: {} as Record<string, unknown>,
+    /** Scheduled warming, `[[proxy.sync]]` entries (sync-entry.ts in proxy/): not settable from the environment. */
+    sync: [] as unknown[],
     /** Short names for upstreams or groups, `"docker.io" = "registry-1.docker.io"`. Merged over these defaults. */
     aliases: {
       'docker.io': 'registry-1.docker.io',

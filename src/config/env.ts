@@ -26,7 +26,7 @@ export interface EnvSettings {
 }
 
 /** Tables whose keys are names the user chooses: not leaves, and only in the file. */
-const FILE_ONLY = new Set(['proxy.upstreams', 'proxy.groups', 'auth.groups', 'auth.access']);
+const FILE_ONLY = new Set(['proxy.upstreams', 'proxy.groups', 'proxy.sync', 'auth.groups', 'auth.access']);
 /** Tables of names settable as one `name=target,name=target` variable. */
 const PAIRS = new Set(['proxy.aliases']);
 /** Read by main.ts and the GC before any of this: which file to read. */

@@ -8,6 +8,7 @@ import { DEFAULTS } from './defaults.js';
 import { parseIndexLocation, type IndexLocation } from './index-location.js';
 import { overlaps, parseStorageLocation, type StorageLocation } from './storage-location.js';
 import { parseDuration, parseSize } from './units.js';
+import { isRepoName } from '../primitives/types.js';
 
 const DEFAULT_ALIASES: Record<string, string> = DEFAULTS.proxy.aliases;
 
@@ -83,6 +84,26 @@ const group = z
   })
   .strict();
 
+/** Scheduled syncs run at most this often: each run costs the upstream a tag list and a HEAD per tag. */
+export const MIN_SYNC_INTERVAL_MS = 60_000;
+const PLATFORM = /^[^/\s]+\/[^/\s]+(?:\/[^/\s]+)?$/;
+
+/** One `[[proxy.sync]]` entry; `upstream` and `tags` are checked against the rest in superRefine below. */
+const syncEntry = z
+  .object({
+    upstream: z.string().min(1),
+    repositories: z.array(z.string().refine(isRepoName, 'expected a repository name on the upstream, such as "library/alpine"')).min(1),
+    /** A regular expression a whole tag must match (anchored here: "v1\\..*" does not match "xv1.0"). */
+    tags: z.string().min(1).default('.*'),
+    newest: z.number().int().min(1).optional(),
+    platforms: z.array(z.string().regex(PLATFORM, 'expected os/architecture[/variant], e.g. "linux/arm64"')).default([]),
+    interval: duration.refine((ms) => ms >= MIN_SYNC_INTERVAL_MS, 'expected a duration of at least "1m"'),
+    pin: z.boolean().default(false),
+  })
+  .strict();
+
+export type SyncEntryConfig = z.output<typeof syncEntry>;
+
 export const configSchema = z
   .object({
     listen,
@@ -133,6 +154,7 @@ export const configSchema = z
         upstreams: z.record(upstreamName, upstream),
         groups: z.record(upstreamName, group),
         aliases: z.record(upstreamName, upstreamName),
+        sync: z.array(syncEntry),
       })
       .strict(),
     auth: z
@@ -224,6 +246,17 @@ export const configSchema = z
         ctx.addIssue({ code: 'custom', path: ['proxy', 'aliases', alias], message: `"${target}" is not an allowed or configured upstream or group` });
       }
     }
+    config.proxy.sync.forEach((entry, i) => {
+      const which = `[[proxy.sync]] entry ${i + 1} (upstream "${entry.upstream}")`;
+      if (!isSource(entry.upstream) && !(entry.upstream in aliases)) {
+        ctx.addIssue({ code: 'custom', path: ['proxy', 'sync', i, 'upstream'], message: `${which}: "${entry.upstream}" is not an allowed or configured upstream, group or alias` });
+      }
+      try {
+        new RegExp(`^(?:${entry.tags})$`);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', path: ['proxy', 'sync', i, 'tags'], message: `${which}: tags ${JSON.stringify(entry.tags)} is not a regular expression (${(err as Error).message})` });
+      }
+    });
     if ((config.s3.access_key_id === '') !== (config.s3.secret_access_key === '')) {
       ctx.addIssue({ code: 'custom', path: ['s3', config.s3.access_key_id === '' ? 'access_key_id' : 'secret_access_key'], message: 's3.access_key_id and s3.secret_access_key go together' });
     }

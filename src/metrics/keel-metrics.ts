@@ -3,18 +3,19 @@
  * by route, method and status with latency; bytes pushed and served; the proxy's cache hits
  * and misses, upstream traffic, latency, errors and token fetches per upstream or group
  * member; single-flight joins; writes that waited for the index's lock; uploads in progress;
- * store sizes; the last GC run. Every series carries a `replica` label (cluster.replica, or
+ * store sizes; the last GC run; scheduled syncs' runs, failures in a row and last success. Every series carries a `replica` label (cluster.replica, or
  * the host name): several replicas scraped into one Prometheus stay apart, and a sum over the
  * label is the whole deployment's figure.
  */
 import client from 'prom-client';
 import type { LastGcRun } from '../gc/last-run.js';
 import type { ProxyMetrics } from '../proxy/proxy-metrics.js';
+import type { SyncMetrics } from '../proxy/sync-metrics.js';
 import type { StoreStats } from '../storage/store-stats.js';
 import { DurationHistogram } from './duration-histogram.js';
 import { RequestTally } from './request-tally.js';
 
-export class KeelMetrics implements ProxyMetrics {
+export class KeelMetrics implements ProxyMetrics, SyncMetrics {
   readonly registry = new client.Registry();
   private readonly requests;
   private readonly duration: DurationHistogram;
@@ -33,6 +34,9 @@ export class KeelMetrics implements ProxyMetrics {
   private readonly integrity;
   private readonly indexWaits;
   private readonly streamRejections;
+  private readonly syncRuns;
+  private readonly syncFailures;
+  private readonly syncLastSuccess;
   /** The blob stream gate's counts, read on each scrape (set once the gate exists). */
   private streams: { readonly active: number; readonly waiting: number } | undefined;
 
@@ -62,6 +66,9 @@ export class KeelMetrics implements ProxyMetrics {
     this.misses = new client.Counter({ name: 'keel_proxy_cache_misses_total', help: 'Proxy requests that went upstream', labelNames: ['upstream', 'kind'], registers });
     this.joins = new client.Counter({ name: 'keel_proxy_singleflight_joins_total', help: 'Requests that joined a fetch already in flight', labelNames: ['kind'], registers });
     this.peerRelays = new client.Counter({ name: 'keel_proxy_peer_relays_total', help: 'Streams of a proxy download followed from the replica holding it', registers });
+    this.syncRuns = new client.Counter({ name: 'keel_sync_runs_total', help: 'Runs of [[proxy.sync]] entries (numbered from 1) by outcome: synced, failed, skipped (another replica held it)', labelNames: ['entry', 'upstream', 'outcome'], registers });
+    this.syncFailures = new client.Gauge({ name: 'keel_sync_consecutive_failures', help: 'Runs of a [[proxy.sync]] entry that failed in a row (0 after a success)', labelNames: ['entry', 'upstream'], registers });
+    this.syncLastSuccess = new client.Gauge({ name: 'keel_sync_last_success_timestamp_seconds', help: 'When a [[proxy.sync]] entry last synced on this replica', labelNames: ['entry', 'upstream'], registers });
     this.peerTakeovers = new client.Counter({ name: 'keel_proxy_peer_takeovers_total', help: 'Proxy downloads taken over from the upstream after the replica holding them died', registers });
     this.upstreamRequests = new client.Counter({
       name: 'keel_upstream_requests_total',
@@ -212,6 +219,14 @@ export class KeelMetrics implements ProxyMetrics {
 
   peerRelay(): void {
     this.peerRelays.inc();
+  }
+
+  syncRun(entry: number, upstream: string, outcome: 'synced' | 'failed' | 'skipped', failures: number, endedAt: number): void {
+    const labels = { entry: String(entry), upstream };
+    this.syncRuns.inc({ ...labels, outcome });
+    if (outcome === 'skipped') return;
+    this.syncFailures.set(labels, failures);
+    if (outcome === 'synced') this.syncLastSuccess.set(labels, endedAt / 1000);
   }
 
   peerTakeover(): void {

@@ -23,6 +23,10 @@ const DIGEST_RE = /^([a-z0-9]+(?:[+._-][a-z0-9]+)*):([a-zA-Z0-9=_-]+)$/;
 const ENCODED_LENGTH: Record<DigestAlgorithm, number> = { sha256: 64, sha512: 128 };
 const HEX_RE = /^[a-f0-9]+$/;
 
+export function isRepoName(raw: string): boolean {
+  return raw.length > 0 && raw.length <= MAX_NAME_LENGTH && NAME_RE.test(raw);
+}
+
 export function parseRepoName(raw: string): RepoName {
   if (raw.length === 0 || raw.length > MAX_NAME_LENGTH || !NAME_RE.test(raw)) {
     throw new RegistryError('NAME_INVALID', 'invalid repository name', { name: raw.slice(0, MAX_NAME_LENGTH + 1) });

@@ -91,11 +91,17 @@ export class PullThrough {
     return this.deps.sources.resolve(name.upstream);
   }
 
-  async manifest(name: ProxyName, ref: Reference): Promise<{ record: CachedManifest; bytes: Buffer }> {
+  /**
+   * `revalidate` (scheduled sync only) asks the upstream about a cached tag even within its
+   * TTL: a HEAD, and a GET only when the digest changed. It never joins a lookup that might
+   * answer from the cache without asking.
+   */
+  async manifest(name: ProxyName, ref: Reference, options: { revalidate?: boolean } = {}): Promise<{ record: CachedManifest; bytes: Buffer }> {
     const source = this.source(name);
-    const key = `${source.name}\n${name.repo}\n${ref.kind === 'digest' ? ref.digest : ref.tag}`;
+    const revalidate = options.revalidate === true && ref.kind === 'tag';
+    const key = `${source.name}\n${name.repo}\n${ref.kind === 'digest' ? ref.digest : ref.tag}${revalidate ? '\nrevalidate' : ''}`;
     const record = await this.manifestFlights.run(key, () =>
-      ref.kind === 'digest' ? this.manifestByDigest(source, name, ref.digest) : this.manifestByTag(source, name, ref.tag),
+      ref.kind === 'digest' ? this.manifestByDigest(source, name, ref.digest) : this.manifestByTag(source, name, ref.tag, revalidate),
     );
     const bytes = await this.deps.content.readBytes(record.digest, Math.max(record.size, this.deps.maxManifestSize));
     return { record, bytes };
@@ -113,11 +119,11 @@ export class PullThrough {
     return this.fetchManifest(source, name, digest, undefined);
   }
 
-  private async manifestByTag(source: Source, name: ProxyName, tag: string): Promise<CachedManifest> {
+  private async manifestByTag(source: Source, name: ProxyName, tag: string, revalidate: boolean): Promise<CachedManifest> {
     const { index, content, clock, logger } = this.deps;
     const cached = await index.getTag(source.name, name.repo, tag);
     const usable = cached && (await content.size(cached.digest)) === cached.size ? cached : undefined;
-    if (usable && clock.now() - usable.checkedAt < source.tagTtlMs) {
+    if (usable && !revalidate && clock.now() - usable.checkedAt < source.tagTtlMs) {
       await index.touchTag(source.name, name.repo, tag, clock.now());
       this.metrics.cacheHit(source.name, 'manifest');
       return usable;
@@ -325,8 +331,8 @@ export class PullThrough {
     return size;
   }
 
-  /** The upstream's tag list under the proxied name; the cached tags when the upstream is unavailable. */
-  async tags(name: ProxyName, query: string): Promise<{ tags: string[]; link: string | undefined }> {
+  /** The upstream's tag list under the proxied name; the cached tags when the upstream is unavailable (unless told not to). */
+  async tags(name: ProxyName, query: string, options: { cachedWhenUnavailable?: boolean } = {}): Promise<{ tags: string[]; link: string | undefined }> {
     const source = this.source(name);
     try {
       const { member, reply } = await this.deps.requester.request(source, { method: 'GET', repo: name.repo, suffix: `tags/list${query}` }, 'NAME_UNKNOWN');
@@ -337,7 +343,8 @@ export class PullThrough {
       const link = reply.headers.link;
       return { tags, link: typeof link === 'string' ? link.replace(`/v2/${memberRepo}/`, `/v2/${name.full}/`) : undefined };
     } catch (err) {
-      if (!isUnavailable(err)) throw err;
+      // A sync must not take the cached list for the upstream's: it fails and backs off instead.
+      if (!isUnavailable(err) || options.cachedWhenUnavailable === false) throw err;
       this.deps.logger.warn({ upstream: source.name, repository: name.repo, error: (err as Error).message }, 'upstream unavailable: listing cached tags');
       return { tags: await this.deps.index.listTags(source.name, name.repo), link: undefined };
     }

@@ -42,6 +42,8 @@ export interface WarmRequest {
   pin?: boolean;
   /** Only remove the references' pins: nothing is fetched. */
   unpin?: boolean;
+  /** Ask the upstream about each tag named even within its TTL (a HEAD; a GET only if it moved): scheduled sync. */
+  revalidate?: boolean;
 }
 
 /** How a blob ended: already in the cache, fetched now, or (dry run) not cached yet. */
@@ -128,7 +130,7 @@ export class Warmer {
         return result;
       }
       const blobs = new Map<Digest, number>();
-      const top = await this.manifests(name, ref.ref, request.platforms, blobs, result, 0);
+      const top = await this.manifests(name, ref.ref, request.platforms, blobs, result, 0, request.revalidate === true);
       result.digest = top;
       result.blobs = blobs.size;
       result.bytes = [...blobs.values()].reduce((a, b) => a + b, 0);
@@ -162,9 +164,10 @@ export class Warmer {
   }
 
   /** Reads the manifest (and the chosen children of an index), collecting the blobs they name; returns its digest. */
-  private async manifests(name: ProxyName, ref: Reference, platforms: readonly Platform[], blobs: Map<Digest, number>, result: WarmedImage, depth: number): Promise<Digest> {
+  private async manifests(name: ProxyName, ref: Reference, platforms: readonly Platform[], blobs: Map<Digest, number>, result: WarmedImage, depth: number, revalidate = false): Promise<Digest> {
     if (depth > MAX_DEPTH) throw new RegistryError('MANIFEST_INVALID', `indexes nested more than ${MAX_DEPTH} deep`);
-    const { record, bytes } = await this.deps.proxy.manifest(name, ref);
+    // Only the tag named can move; the children an index names are by digest.
+    const { record, bytes } = await this.deps.proxy.manifest(name, ref, revalidate ? { revalidate } : {});
     result.manifests++;
     const parsed = parseManifest(bytes, record.mediaType);
     for (const b of parsed.blobs) blobs.set(b.digest, b.size);
