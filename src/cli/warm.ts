@@ -7,9 +7,10 @@
  */
 import { readFileSync } from 'node:fs';
 import cliProgress from 'cli-progress';
-import { packageVersion, parseCommandLineAndOperands, UsageError } from './args.js';
+import { parseCommandLineAndOperands, UsageError } from './args.js';
+import { answeredHelp, HELP_OPTIONS, runCommand } from './run-command.js';
 import { count, formatBytes } from './format.js';
-import { ConfigError, readConfig } from '../config/load.js';
+import { readConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import type { WarmEvent, WarmSummary } from '../proxy/warm.js';
 
@@ -128,17 +129,9 @@ async function main(): Promise<number> {
     pin: { type: 'boolean', default: false },
     unpin: { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
-    help: { type: 'boolean', short: 'h' },
-    version: { type: 'boolean', short: 'V' },
+    ...HELP_OPTIONS,
   });
-  if (values.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
-  if (values.version) {
-    process.stdout.write(`keel warm ${packageVersion()}\n`);
-    return 0;
-  }
+  if (answeredHelp(values, 'warm', USAGE)) return 0;
   if (values.pin && values.unpin) throw new UsageError('--pin and --unpin exclude each other');
   const references = [...positionals, ...(values.file ? referencesFrom(values.file) : [])];
   if (references.length === 0) throw new UsageError('name at least one image reference (proxy/<upstream>/<repository>:<tag>) or --file');
@@ -189,15 +182,4 @@ async function main(): Promise<number> {
   return summary.failed === 0 ? 0 : 1;
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    if (err instanceof UsageError) {
-      process.stderr.write(`keel warm: ${err.message}\nTry 'scripts/warm --help'.\n`);
-      process.exit(2);
-    }
-    const message = err instanceof ConfigError ? `configuration error: ${err.message}` : err instanceof Error && 'cause' in err && err.cause ? `${err.message}: ${String((err.cause as Error).message ?? err.cause)}` : ((err as Error).stack ?? String(err));
-    process.stderr.write(`keel warm: ${message}\n`);
-    process.exit(1);
-  },
-);
+runCommand('warm', main);

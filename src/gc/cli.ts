@@ -4,8 +4,9 @@
  * stderr), 2 on bad arguments, 75 (EX_TEMPFAIL) when another run holds the lock.
  */
 import cliProgress from 'cli-progress';
-import { packageVersion, parseCommandLine, UsageError } from '../cli/args.js';
-import { ConfigError, readConfig } from '../config/load.js';
+import { parseCommandLine, UsageError } from '../cli/args.js';
+import { answeredHelp, HELP_OPTIONS, runCommand } from '../cli/run-command.js';
+import { readConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { parseDuration } from '../config/units.js';
 import { createLogger } from '../log.js';
@@ -64,17 +65,9 @@ async function main(): Promise<number> {
     verbose: { type: 'boolean', default: false },
     list: { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
-    help: { type: 'boolean', short: 'h' },
-    version: { type: 'boolean', short: 'V' },
+    ...HELP_OPTIONS,
   });
-  if (values.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
-  if (values.version) {
-    process.stdout.write(`keel gc ${packageVersion()}\n`);
-    return 0;
-  }
+  if (answeredHelp(values, 'gc', USAGE)) return 0;
   if (!['registry', 'proxy', 'all'].includes(values.store)) {
     throw new UsageError(`--store must be registry, proxy or all, not "${values.store}"`);
   }
@@ -102,19 +95,4 @@ async function main(): Promise<number> {
   return 0;
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    if (err instanceof UsageError) {
-      process.stderr.write(`keel gc: ${err.message}\nTry 'scripts/gc --help'.\n`);
-      process.exit(2);
-    }
-    if (err instanceof GcLockedError) {
-      process.stderr.write(`keel gc: ${err.message}\n`);
-      process.exit(75);
-    }
-    const message = err instanceof ConfigError ? `configuration error: ${err.message}` : ((err as Error).stack ?? String(err));
-    process.stderr.write(`keel gc: ${message}\n`);
-    process.exit(1);
-  },
-);
+runCommand('gc', main, (err) => (err instanceof GcLockedError ? 75 : undefined));
