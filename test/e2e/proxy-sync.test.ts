@@ -130,7 +130,9 @@ describe('[[proxy.sync]] on a schedule', () => {
 
   test('nothing runs before it is due', async () => {
     clock.advance(HOUR - 1);
+    // tick() starts whatever is due at once (a run in progress shows in isRunning).
     keel.running.sync.tick();
+    expect([keel.running.sync.isRunning(0), keel.running.sync.isRunning(1)]).toEqual([false, false]);
     expect(keel.running.sync.runs(0)).toHaveLength(1);
     expect(keel.running.sync.runs(1)).toHaveLength(1);
     clock.advance(1);
