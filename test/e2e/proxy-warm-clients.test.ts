@@ -5,6 +5,7 @@
 // real executable, asks the running Keel to fetch both, every platform; the upstream's access
 // log shows each blob left it once. Then the upstream is stopped and docker and ctr pull every
 // warmed image, both platforms of the index, through Keel alone, and get what was pushed.
+// A third image is warmed by a [[proxy.sync]] entry instead, on a run the test's clock makes due.
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import type { WarmSummary } from '../../src/proxy/warm.js';
@@ -18,10 +19,14 @@ import { LINUX_AMD64, LINUX_ARM64, OciLayout, type BuiltImage, type BuiltIndex }
 import { createSkopeo, type Skopeo } from '../support/e2e/skopeo.js';
 import { ensureTools, TOOL_INSTALL_TIMEOUT_MS } from '../support/e2e/tools.js';
 import { startKeel, type KeelProcess } from '../support/keel-server.js';
+import { ManualClock } from '../support/manual-clock.js';
 
 const LAYER_SIZE = 64 * 1024;
 const MULTI = 'warm/multi';
 const SINGLE = 'warm/single';
+/** Warmed by a [[proxy.sync]] entry, not by scripts/warm. */
+const SYNCED = 'warm/synced';
+const HOUR = 3_600_000;
 const TAG = 'v1';
 
 const cleanup = new Cleanup();
@@ -35,6 +40,8 @@ let index: BuiltIndex;
 let amd64: BuiltImage;
 let arm64: BuiltImage;
 let single: BuiltImage;
+let synced: BuiltImage;
+const clock = new ManualClock();
 /** Whether the upstream was stopped by the test (afterAll then leaves it alone). */
 let upstreamStopped = false;
 
@@ -51,6 +58,7 @@ beforeAll(async () => {
   keel = cleanup.add(
     'keel',
     await startKeel({
+      clock,
       toml: `
 [proxy]
 allow = ["localhost"]
@@ -60,6 +68,12 @@ tag_ttl = "5m"
 url = "${upstream.url}"
 allow_private = true
 timeout = "10s"
+
+[[proxy.sync]]
+upstream = "up"
+repositories = ["${SYNCED}"]
+tags = "v1"
+interval = "1h"
 `,
     }),
     (k) => k.destroy(),
@@ -72,6 +86,7 @@ timeout = "10s"
   arm64 = await layout.addImage({ layers: 2, layerSize: LAYER_SIZE, platform: LINUX_ARM64 });
   index = await layout.addIndex([amd64, arm64], 'multi');
   single = await layout.addImage({ layers: 3, layerSize: LAYER_SIZE, tag: 'single' });
+  synced = await layout.addImage({ layers: 2, layerSize: LAYER_SIZE, tag: 'synced' });
 
   // dockerd needs Keel's host:port (insecure registry); the daemons start while the upstream
   // is seeded.
@@ -80,6 +95,7 @@ timeout = "10s"
     (async () => {
       await skopeo.copy(layout.ref('multi'), dest(MULTI), { all: true, preserveDigests: true });
       await skopeo.copy(layout.ref('single'), dest(SINGLE), { preserveDigests: true });
+      await skopeo.copy(layout.ref('synced'), dest(SYNCED), { preserveDigests: true });
     })(),
     startContainerd().then((c) => cleanup.add('containerd', c, (x) => x.stop())),
     startDockerd({ insecureRegistries: [keel.host] }).then((d) => cleanup.add('dockerd', d, (x) => x.stop())),
@@ -140,6 +156,20 @@ describe('warm by list, then pull with docker and ctr with the upstream stopped'
     expect(await upstreamBlobGets(SINGLE, blobsOf(single))).toEqual(each(blobsOf(single), 1));
   });
 
+  test('a [[proxy.sync]] entry warms its image on its next run, by the clock', async () => {
+    // The first run started with the server, before the upstream had the image (it may have
+    // failed or not); an interval later, and so past any retry delay, the entry runs again.
+    const first = await keel.running.sync.completed(0, 1);
+    clock.advance(HOUR);
+    keel.running.sync.tick();
+    const run = await keel.running.sync.completed(0, 2);
+    expect(run).toMatchObject({ outcome: 'synced', references: [`proxy/up/${SYNCED}:${TAG}`] });
+    expect(run.images[0]).toMatchObject({ digest: synced.manifest.digest, blobs: 3 });
+    const fetched = [...first.images, ...run.images].reduce((n, i) => n + i.fetched.blobs, 0);
+    expect(fetched).toBe(3);
+    expect(await upstreamBlobGets(SYNCED, blobsOf(synced))).toEqual(each(blobsOf(synced), 1));
+  });
+
   test('the upstream is stopped', async () => {
     upstreamStopped = true;
     await upstream.stop();
@@ -152,6 +182,13 @@ describe('warm by list, then pull with docker and ctr with the upstream stopped'
     expect(pulled.Id).toBe(single.config.digest);
     expect(pulled.RepoDigests).toContain(keelRef(SINGLE, single.manifest.digest));
     expect(pulled.RootFS.Layers).toEqual(diffIds(single));
+  });
+
+  test('docker pulls the image the schedule warmed', async () => {
+    await dockerd.docker(['pull', keelRef(SYNCED)]);
+    const pulled = await dockerd.inspectImage(keelRef(SYNCED));
+    expect(pulled.Id).toBe(synced.config.digest);
+    expect(pulled.RootFS.Layers).toEqual(diffIds(synced));
   });
 
   test('docker pulls both platforms of the index', async () => {
@@ -177,6 +214,14 @@ describe('warm by list, then pull with docker and ctr with the upstream stopped'
     const content = await containerd.contentDigests();
     for (const digest of [single.manifest.digest, ...blobsOf(single)]) expect(content).toContain(digest);
     for (const digest of blobsOf(single)) {
+      expect((await containerd.readContent(digest)).equals(await readFile(layout.blobPath(digest)))).toBe(true);
+    }
+  });
+
+  test('ctr pulls the image the schedule warmed', async () => {
+    await containerd.pull(keelRef(SYNCED));
+    expect(await containerd.imageDigest(keelRef(SYNCED))).toBe(synced.manifest.digest);
+    for (const digest of blobsOf(synced)) {
       expect((await containerd.readContent(digest)).equals(await readFile(layout.blobPath(digest)))).toBe(true);
     }
   });
