@@ -37,6 +37,7 @@ export class KeelMetrics implements ProxyMetrics, SyncMetrics {
   private readonly syncRuns;
   private readonly syncFailures;
   private readonly syncLastSuccess;
+  private readonly syncImages;
   /** The blob stream gate's counts, read on each scrape (set once the gate exists). */
   private streams: { readonly active: number; readonly waiting: number } | undefined;
 
@@ -69,6 +70,12 @@ export class KeelMetrics implements ProxyMetrics, SyncMetrics {
     this.syncRuns = new client.Counter({ name: 'keel_sync_runs_total', help: 'Runs of [[proxy.sync]] entries (numbered from 1) by outcome: synced, failed, skipped (another replica held it)', labelNames: ['entry', 'upstream', 'outcome'], registers });
     this.syncFailures = new client.Gauge({ name: 'keel_sync_consecutive_failures', help: 'Runs of a [[proxy.sync]] entry that failed in a row (0 after a success)', labelNames: ['entry', 'upstream'], registers });
     this.syncLastSuccess = new client.Gauge({ name: 'keel_sync_last_success_timestamp_seconds', help: 'When a [[proxy.sync]] entry last synced on this replica', labelNames: ['entry', 'upstream'], registers });
+    this.syncImages = new client.Gauge({
+      name: 'keel_sync_images',
+      help: 'Images a [[proxy.sync]] entry selected on its last run that read its tag lists, by state: warm, or failed (still pending)',
+      labelNames: ['entry', 'upstream', 'state'],
+      registers,
+    });
     this.peerTakeovers = new client.Counter({ name: 'keel_proxy_peer_takeovers_total', help: 'Proxy downloads taken over from the upstream after the replica holding them died', registers });
     this.upstreamRequests = new client.Counter({
       name: 'keel_upstream_requests_total',
@@ -221,10 +228,14 @@ export class KeelMetrics implements ProxyMetrics, SyncMetrics {
     this.peerRelays.inc();
   }
 
-  syncRun(entry: number, upstream: string, outcome: 'synced' | 'failed' | 'skipped', failures: number, endedAt: number): void {
+  syncRun(entry: number, upstream: string, outcome: 'synced' | 'failed' | 'skipped', failures: number, endedAt: number, images?: { warm: number; failed: number }): void {
     const labels = { entry: String(entry), upstream };
     this.syncRuns.inc({ ...labels, outcome });
     if (outcome === 'skipped') return;
+    if (images) {
+      this.syncImages.set({ ...labels, state: 'warm' }, images.warm);
+      this.syncImages.set({ ...labels, state: 'failed' }, images.failed);
+    }
     this.syncFailures.set(labels, failures);
     if (outcome === 'synced') this.syncLastSuccess.set(labels, endedAt / 1000);
   }

@@ -156,7 +156,10 @@ export class SyncScheduler {
       if (run.outcome === 'skipped') logger.info({ sync: i + 1, upstream: entry.upstream }, 'sync: another replica holds this entry; run skipped');
       else logger.info({ sync: i + 1, upstream: entry.upstream, images: run.references.length, fetched: sum(run.images, 'fetched'), cached: sum(run.images, 'cached') }, 'sync: run done');
     }
-    (this.deps.metrics ?? noSyncMetrics).syncRun(i + 1, entry.upstream, run.outcome, state.failures, now);
+    // The image counts only once the run had its selection (the tag lists read).
+    const failed = run.images.filter((image) => image.error !== undefined).length;
+    const images = run.references.length > 0 && run.images.length > 0 ? { warm: run.images.length - failed, failed } : undefined;
+    (this.deps.metrics ?? noSyncMetrics).syncRun(i + 1, entry.upstream, run.outcome, state.failures, now, images);
     const done: SyncRun = { ...run, nextAt: state.nextAt };
     state.runs.push(done);
     this.events.emit('run', done);

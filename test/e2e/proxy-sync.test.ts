@@ -253,13 +253,17 @@ describe('metrics', () => {
     return undefined;
   }
 
-  test('count each entry\'s runs by outcome, its failures in a row and its last success', async () => {
+  test('count each entry\'s runs by outcome, its failures in a row, its last success and its images warm or failed', async () => {
     const text = await (await client.fetch('/metrics')).text();
     const runs = (entry: string, outcome: string): number | undefined => metric(text, 'keel_sync_runs_total', { entry, upstream: 'up', outcome });
     // Entry 1: on start, +6h, the moved tag; skipped once for the lease; 2 + 5 failures with the upstream stopped.
     expect([runs('1', 'synced'), runs('1', 'skipped'), runs('1', 'failed')]).toEqual([3, 1, 7]);
     expect([runs('2', 'synced'), runs('2', 'skipped'), runs('2', 'failed')]).toEqual([4, undefined, 7]);
     expect(metric(text, 'keel_sync_consecutive_failures', { entry: '1', upstream: 'up' })).toBe(7);
+    // What the last run that read its tag lists selected (1.2 and 1.3; v1): all warm. The runs
+    // that could not list the tags since leave those figures.
+    const images = (entry: string, state: string): number | undefined => metric(text, 'keel_sync_images', { entry, upstream: 'up', state });
+    expect([images('1', 'warm'), images('1', 'failed'), images('2', 'warm'), images('2', 'failed')]).toEqual([2, 0, 1, 0]);
     const lastSynced = keel.running.sync.runs(0).filter((r) => r.outcome === 'synced').at(-1) as SyncRun;
     expect(metric(text, 'keel_sync_last_success_timestamp_seconds', { entry: '1', upstream: 'up' })).toBeCloseTo((lastSynced.nextAt - 6 * HOUR) / 1000, 3);
   });
