@@ -3,6 +3,7 @@
  * frozen Config the rest of Keel receives. Unknown keys and wrong types are errors that
  * name the key.
  */
+import semver from 'semver';
 import { z } from 'zod';
 import { DEFAULTS } from './defaults.js';
 import { parseIndexLocation, type IndexLocation } from './index-location.js';
@@ -95,6 +96,8 @@ const syncEntry = z
     repositories: z.array(z.string().refine(isRepoName, 'expected a repository name on the upstream, such as "library/alpine"')).min(1),
     /** A regular expression a whole tag must match (anchored here: "v1\\..*" does not match "xv1.0"). */
     tags: z.string().min(1).default('.*'),
+    /** A semver range the tags must be versions in (`>=1.2 <2`, `^3.19`); `newest` then goes by version. */
+    semver: z.string().min(1).optional(),
     newest: z.number().int().min(1).optional(),
     platforms: z.array(z.string().regex(PLATFORM, 'expected os/architecture[/variant], e.g. "linux/arm64"')).default([]),
     interval: duration.refine((ms) => ms >= MIN_SYNC_INTERVAL_MS, 'expected a duration of at least "1m"'),
@@ -255,6 +258,9 @@ export const configSchema = z
         new RegExp(`^(?:${entry.tags})$`);
       } catch (err) {
         ctx.addIssue({ code: 'custom', path: ['proxy', 'sync', i, 'tags'], message: `${which}: tags ${JSON.stringify(entry.tags)} is not a regular expression (${(err as Error).message})` });
+      }
+      if (entry.semver !== undefined && semver.validRange(entry.semver) === null) {
+        ctx.addIssue({ code: 'custom', path: ['proxy', 'sync', i, 'semver'], message: `${which}: semver ${JSON.stringify(entry.semver)} is not a version range (e.g. ">=1.2 <2", "^3.19")` });
       }
     });
     if ((config.s3.access_key_id === '') !== (config.s3.secret_access_key === '')) {

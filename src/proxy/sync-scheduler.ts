@@ -177,7 +177,7 @@ export class SyncScheduler {
         } catch (err) {
           return { entry: i, outcome: 'failed', references, images: [], error: `${repository}: listing its tags: ${(err as Error).message}` };
         }
-        for (const tag of selectTags(tags, tagPattern(entry.tags), entry.newest)) references.push(`proxy/${entry.upstream}/${repository}:${tag}`);
+        for (const tag of selectTags(tags, tagPattern(entry.tags), entry.newest, entry.semver)) references.push(`proxy/${entry.upstream}/${repository}:${tag}`);
       }
       const summary = await this.deps.warmer.warm({ references, platforms: entry.platforms.map(parsePlatform), dryRun: false, pin: entry.pin, revalidate: true }, () => undefined, () => this.stopped);
       const failed = summary.images.filter((image) => image.error !== undefined);

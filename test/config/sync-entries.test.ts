@@ -34,6 +34,13 @@ describe('[[proxy.sync]]', () => {
     );
   });
 
+  test('a semver range is kept; one that is not a range is refused, naming the entry', () => {
+    expect(parse('[[proxy.sync]]\nupstream = "up"\nrepositories = ["a"]\nsemver = ">=1.2 <2"\nnewest = 2\ninterval = "1h"\n').proxy.sync[0]).toMatchObject({ semver: '>=1.2 <2', newest: 2 });
+    expect(() => parse('[[proxy.sync]]\nupstream = "up"\nrepositories = ["a"]\nsemver = "one point two"\ninterval = "1h"\n')).toThrow(
+      /key "proxy\.sync\.0\.semver": \[\[proxy\.sync\]\] entry 1 \(upstream "up"\): semver "one point two" is not a version range/,
+    );
+  });
+
   test('an upstream that does not resolve is refused', () => {
     expect(() => parse('[[proxy.sync]]\nupstream = "nowhere"\nrepositories = ["a"]\ninterval = "1h"\n')).toThrow(
       /key "proxy\.sync\.0\.upstream": \[\[proxy\.sync\]\] entry 1 \(upstream "nowhere"\): "nowhere" is not an allowed or configured upstream, group or alias/,

@@ -1,6 +1,6 @@
 // Which tags a [[proxy.sync]] entry warms, and how the tag list's next page is found.
 import { describe, expect, test } from '@jest/globals';
-import { nextPageQuery, selectTags, tagPattern } from '../../src/proxy/sync-select.js';
+import { nextPageQuery, selectTags, tagPattern, tagVersion } from '../../src/proxy/sync-select.js';
 
 const TAGS = ['1.0', '1.1', '1.10', '1.2', 'latest', 'v1.0', 'xv1.0'];
 
@@ -23,5 +23,35 @@ describe('nextPageQuery', () => {
     expect(nextPageQuery('</v2/proxy/up/a/tags/list?last=b&n=2>; rel="next"')).toBe('?last=b&n=2');
     expect(nextPageQuery(undefined)).toBeUndefined();
     expect(nextPageQuery('</v2/proxy/up/a/tags/list>; rel="next"')).toBeUndefined();
+  });
+});
+
+describe('selectTags with a semver range', () => {
+  const VERSIONS = ['1.9', '1.10', '1.2.3', 'v1.11.0', '2.0.0-rc.1', '2.0', '3', '1.10-alpine', 'latest', 'v1'];
+
+  test('only tags that are versions in the range, in version order (1.10 after 1.9)', () => {
+    expect(selectTags(VERSIONS, tagPattern('.*'), undefined, '>=1.5 <2')).toEqual(['1.9', '1.10', 'v1.11.0']);
+    // A prerelease is only in a range that names one of its version.
+    expect(selectTags(VERSIONS, tagPattern('.*'), undefined, '>=2.0.0-rc.0')).toEqual(['2.0.0-rc.1', '2.0', '3']);
+    expect(selectTags(VERSIONS, tagPattern('.*'), undefined, '^1')).toEqual(['v1', '1.2.3', '1.9', '1.10', 'v1.11.0']);
+  });
+
+  test('newest counts in version order, after the regex', () => {
+    expect(selectTags(VERSIONS, tagPattern('.*'), 2, '1.x')).toEqual(['1.10', 'v1.11.0']);
+    expect(selectTags(VERSIONS, tagPattern('\\d+\\.\\d+'), 2, '*')).toEqual(['1.10', '2.0']);
+  });
+
+  test('what is a version: full semver, or one to three numbers', () => {
+    expect(['1.2.3', 'v1.2.3', '1.2', '3', 'v3', '1.2.3-rc.1', '3.19-alpine', 'latest', '1.2.3.4'].map(tagVersion)).toEqual([
+      '1.2.3',
+      '1.2.3',
+      '1.2.0',
+      '3.0.0',
+      '3.0.0',
+      '1.2.3-rc.1',
+      undefined,
+      undefined,
+      undefined,
+    ]);
   });
 });
