@@ -29,7 +29,17 @@ const blobs = [randomBytes(1000), randomBytes(2000), randomBytes(3000), randomBy
 const config = { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256(blobs[0] as Buffer), size: 1000 };
 const layers = blobs.slice(1).map((b) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: sha256(b), size: b.length }));
 const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers }));
-const byDigest = new Map([live, ...blobs].map((b) => [sha256(b), b]));
+// A second image, for the answer that stays silent while its layer downloads.
+const slowBlobs = [randomBytes(500), randomBytes(600)];
+const slowManifest = Buffer.from(
+  JSON.stringify({
+    schemaVersion: 2,
+    mediaType: OCI_MANIFEST,
+    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256(slowBlobs[0] as Buffer), size: 500 },
+    layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: sha256(slowBlobs[1] as Buffer), size: 600 }],
+  }),
+);
+const byDigest = new Map([live, ...blobs, ...slowBlobs].map((b) => [sha256(b), b]));
 
 /** Resolves once `until()` holds, looked at again on every blob GET and log line. */
 function when(until: () => boolean): Promise<void> {
@@ -57,8 +67,9 @@ beforeAll(async () => {
     if (!m) return void res.writeHead(req.url === '/v2/' ? 200 : 404).end();
     const [, repo, kind, ref] = m as unknown as [string, string, string, string];
     if (kind === 'manifests') {
-      res.writeHead(200, { 'Content-Type': OCI_MANIFEST, 'Content-Length': String(manifest.length), 'Docker-Content-Digest': sha256(manifest) });
-      return void res.end(req.method === 'HEAD' ? undefined : manifest);
+      const m = repo === 'slow/app' ? slowManifest : manifest;
+      res.writeHead(200, { 'Content-Type': OCI_MANIFEST, 'Content-Length': String(m.length), 'Docker-Content-Digest': sha256(m) });
+      return void res.end(req.method === 'HEAD' ? undefined : m);
     }
     const body = byDigest.get(ref);
     if (!body) return void res.writeHead(404).end();
@@ -112,3 +123,26 @@ test('while a client downloads, warming runs one download at a time; once it is 
   expect(summary).toMatchObject({ event: 'summary', failed: 0 });
   expect(summary?.images?.[0]?.fetched.blobs).toBe(4);
 });
+
+test('a warm answer says "working" while a download keeps it silent, so clients and proxies keep it open', async () => {
+  const res = await fetch(`${keel.url}/api/v1/warm`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ references: ['proxy/up/slow/app:v1'] }) });
+  expect(res.status).toBe(200);
+  const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+  const decoder = new TextDecoder();
+  let text = '';
+  const readUntil = async (done: () => boolean): Promise<void> => {
+    while (!done()) {
+      const { value, done: ended } = await reader.read();
+      if (ended) throw new Error(`the answer ended early: ${text}`);
+      text += decoder.decode(value, { stream: true });
+    }
+  };
+  const events = (): string[] => text.split('\n').filter((l) => l.trim() !== '').map((l) => (JSON.parse(l) as { event: string }).event);
+  // Both blobs are held upstream: after the image line, only heartbeats until they are released.
+  await blobGets('slow/app', 2);
+  await readUntil(() => events().includes('working'));
+  expect(events().filter((e) => e !== 'working')).toEqual(['image']);
+  release('slow/app');
+  await readUntil(() => events().includes('summary'));
+  expect(events().filter((e) => e !== 'working')).toEqual(['image', 'blob', 'blob', 'summary']);
+}, 60_000);

@@ -7,7 +7,8 @@
  *     pins of the references named, fetching nothing.
  *   → 200, application/x-ndjson: one JSON object per line as the work goes ("image" when an
  *     image's manifests are read, "blob" per config or layer, "failed" per image that could
- *     not be warmed), then a last line {"event":"summary", ...} with the totals.
+ *     not be warmed), {"event":"working"} after 10 s without another line (a long layer), then
+ *     a last line {"event":"summary", ...} with the totals.
  * The body is checked whole before anything is fetched (400 UNSUPPORTED, 403 DENIED for a
  * name outside proxy/). With auth on, the caller must be a signed-in user allowed to pull
  * every repository named. A client that disconnects stops the run before its next blob
@@ -31,6 +32,11 @@ const PATH = /^\/api\/v1\/warm\/?$/;
 /** A request names references, not content: 1 MiB of them is thousands of images. */
 const MAX_BODY = 1 << 20;
 const MAX_REFERENCES = 10_000;
+/**
+ * A line at least this often while nothing else is said (a multi-gigabyte layer takes
+ * minutes): clients and proxies drop a response that is silent for long (fetch after 300 s).
+ */
+export const WARM_HEARTBEAT_MS = 10_000;
 
 const body = z
   .object({
@@ -91,8 +97,20 @@ export function warmRouter(deps: WarmRouterDeps): RequestHandler {
     const line = (obj: object): void => {
       if (!closed) res.write(`${JSON.stringify(obj)}\n`);
     };
-    const summary = await warmer.warm({ references: request.references, platforms, dryRun: request.dry_run, pin: request.pin, unpin: request.unpin }, line, () => closed);
-    line({ event: 'summary', ...summary });
+    let said = Date.now();
+    const say = (obj: object): void => {
+      said = Date.now();
+      line(obj);
+    };
+    const heartbeat = setInterval(() => {
+      if (Date.now() - said >= WARM_HEARTBEAT_MS) say({ event: 'working' });
+    }, WARM_HEARTBEAT_MS / 2);
+    try {
+      const summary = await warmer.warm({ references: request.references, platforms, dryRun: request.dry_run, pin: request.pin, unpin: request.unpin }, say, () => closed);
+      line({ event: 'summary', ...summary });
+    } finally {
+      clearInterval(heartbeat);
+    }
     res.end();
   };
 }
