@@ -69,7 +69,7 @@ export class BlobFetcher {
   }
 
   /** Blob downloads in flight in this process (starting or running) of digests not in `except`. */
-  downloadsExcept(except: ReadonlySet<string>): number {
+  downloadsExcept(except: { has(digest: string): boolean }): number {
     let n = 0;
     for (const key of this.flights.keys()) if (!except.has(key.slice(key.indexOf('\n') + 1))) n++;
     return n;

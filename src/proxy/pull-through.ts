@@ -215,7 +215,7 @@ export class PullThrough {
   }
 
   /** Blob downloads in flight in this process of digests not in `except` (warming: the clients' own). */
-  downloadsExcept(except: ReadonlySet<string>): number {
+  downloadsExcept(except: { has(digest: string): boolean }): number {
     return this.deps.fetcher.downloadsExcept(except);
   }
 

@@ -91,7 +91,6 @@ export class Warmer {
   private readonly limit: ReturnType<typeof pLimit>;
   /** Blob reads of warming in progress, by digest (a digest warmed by two requests counts twice). */
   private readonly reading = new Map<string, number>();
-  private active = 0;
 
   constructor(private readonly deps: WarmerDeps) {
     this.limit = pLimit(deps.concurrency ?? WARM_CONCURRENCY);
@@ -191,7 +190,6 @@ export class Warmer {
       // A blob already stored answers stored() with itself; a download with the blob once stored.
       return (await blob.stored(nowhere())) === blob ? 'cached' : 'fetched';
     } finally {
-      this.active--;
       const left = (this.reading.get(digest) ?? 1) - 1;
       if (left === 0) this.reading.delete(digest);
       else this.reading.set(digest, left);
@@ -203,16 +201,15 @@ export class Warmer {
    * a client joining a warm download does not count), warming goes on one read at a time.
    */
   private mayStart(): boolean {
-    return this.active === 0 || this.deps.proxy.downloadsExcept(new Set(this.reading.keys())) === 0;
+    return this.reading.size === 0 || this.deps.proxy.downloadsExcept(this.reading) === 0;
   }
 
   /** Counts a read in once mayStart() allows it, in the same step as the check, so two waiting reads cannot both pass. */
   private async enter(digest: Digest): Promise<void> {
     for (let first = true; !this.mayStart(); first = false) {
-      if (first) this.deps.logger.info({ digest, warming: this.active }, 'warm: yielding to live downloads');
+      if (first) this.deps.logger.info({ digest, warming: this.reading.size }, 'warm: yielding to live downloads');
       await sleep(this.deps.yieldPollMs ?? YIELD_POLL_MS);
     }
-    this.active++;
     this.reading.set(digest, (this.reading.get(digest) ?? 0) + 1);
   }
 }

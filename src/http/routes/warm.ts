@@ -94,19 +94,16 @@ export function warmRouter(deps: WarmRouterDeps): RequestHandler {
     res.on('close', () => (closed = true));
     res.status(200).set('Content-Type', 'application/x-ndjson').set('Cache-Control', 'no-store');
     res.flushHeaders();
+    let said = Date.now();
     const line = (obj: object): void => {
+      said = Date.now();
       if (!closed) res.write(`${JSON.stringify(obj)}\n`);
     };
-    let said = Date.now();
-    const say = (obj: object): void => {
-      said = Date.now();
-      line(obj);
-    };
     const heartbeat = setInterval(() => {
-      if (Date.now() - said >= WARM_HEARTBEAT_MS) say({ event: 'working' });
+      if (Date.now() - said >= WARM_HEARTBEAT_MS) line({ event: 'working' });
     }, WARM_HEARTBEAT_MS / 2);
     try {
-      const summary = await warmer.warm({ references: request.references, platforms, dryRun: request.dry_run, pin: request.pin, unpin: request.unpin }, say, () => closed);
+      const summary = await warmer.warm({ references: request.references, platforms, dryRun: request.dry_run, pin: request.pin, unpin: request.unpin }, line, () => closed);
       line({ event: 'summary', ...summary });
     } finally {
       clearInterval(heartbeat);
