@@ -104,7 +104,7 @@ export interface KeelUpstream {
  * Keel on disk, or with `s3` its registry and proxy cache in that bucket
  * (`s3://<bucket>/registry`, `s3://<bucket>/proxy`), redirects on (the default).
  */
-export async function startKeel(upstreams: readonly KeelUpstream[], s3?: KeelS3Storage): Promise<BenchServer> {
+export async function startKeel(upstreams: readonly KeelUpstream[], s3?: KeelS3Storage, extraToml = ''): Promise<BenchServer> {
   const main = resolve('scripts/keel');
   if (!existsSync(main)) throw new Error(`${main} is missing: run "npm run build" first (npm run bench does)`);
   const dir = await mkdtemp(join(tmpdir(), 'keel-bench-keel-'));
@@ -114,7 +114,7 @@ export async function startKeel(upstreams: readonly KeelUpstream[], s3?: KeelS3S
     for (let attempt = 1; ; attempt++) {
       const host = `127.0.0.1:${await freePort()}`;
       const config = join(dir, 'keel.toml');
-      await writeFile(config, keelToml(host, upstreams, s3));
+      await writeFile(config, keelToml(host, upstreams, s3) + extraToml);
       const logFile = join(dir, 'keel.log');
       let proc: ManagedProcess;
       try {

@@ -41,8 +41,8 @@ export function benchToolPath(name: BenchTool): string {
 }
 
 /** Resolves when every tool is installed; otherwise rejects naming each one and its package. */
-export async function checkBenchTools(): Promise<void> {
-  const missing = await missingTools(BENCH_TOOLS);
+export async function checkBenchTools(tools: readonly BenchTool[] = BENCH_TOOLS): Promise<void> {
+  const missing = await missingTools(tools);
   if (missing.length === 0) return;
   throw new MissingToolsError(`the benchmark needs ${describeTools(missing)}. Install with: sudo apt-get install -y ${packagesFor(missing).join(' ')}`);
 }
