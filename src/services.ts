@@ -118,7 +118,7 @@ export async function buildServices(config: Config, logger: Logger, clock: Clock
   });
 
   const peer = { identity, downloads: new PeerDownloads(fetcher, peerAuth) };
-  const warmer = new Warmer({ proxy, logger });
+  const warmer = new Warmer({ proxy, logger, ...(metrics ? { metrics } : {}) });
   const sync = new SyncScheduler({ entries: config.proxy.sync, proxy, warmer, clock, logger, lease: cluster.lease, ...(metrics ? { metrics } : {}) });
   let auth: AppAuth | undefined;
   try {

@@ -12,6 +12,7 @@ import { startDistribution, type Distribution } from '../support/e2e/distributio
 import { ensureTools } from '../support/e2e/tools.js';
 import { startKeel, type KeelProcess } from '../support/keel-server.js';
 import { ManualClock } from '../support/manual-clock.js';
+import { metric } from '../support/metrics-text.js';
 import { Client, OCI_INDEX, OCI_MANIFEST, type Descriptor } from '../support/oci-client.js';
 import { streamPull } from '../support/stream-pull.js';
 import type { SyncRun } from '../../src/proxy/sync-scheduler.js';
@@ -244,15 +245,6 @@ describe('with the upstream stopped', () => {
 });
 
 describe('metrics', () => {
-  /** The value of the series `name` carrying every label given (the replica label too, whatever its value). */
-  function metric(text: string, name: string, labels: Record<string, string>): number | undefined {
-    for (const line of text.split('\n')) {
-      const m = /^(\w+)\{([^}]*)\} (\S+)$/.exec(line);
-      if (m?.[1] === name && Object.entries(labels).every(([k, v]) => (m[2] as string).split(',').includes(`${k}="${v}"`))) return Number(m[3]);
-    }
-    return undefined;
-  }
-
   test('count each entry\'s runs by outcome, its failures in a row, its last success and its images warm or failed', async () => {
     const text = await (await client.fetch('/metrics')).text();
     const runs = (entry: string, outcome: string): number | undefined => metric(text, 'keel_sync_runs_total', { entry, upstream: 'up', outcome });
