@@ -6,11 +6,11 @@
  */
 import { request, type ClientRequest, type IncomingMessage } from 'node:http';
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
-import { startHeldRegistry, type HeldRegistry } from '../support/held-registry.js';
-import { startKeel, type KeelProcess } from '../support/keel-server.js';
+import { startHeldRegistry, startKeelBehind, type HeldRegistry } from '../support/held-registry.js';
+import type { KeelProcess } from '../support/keel-server.js';
 import { metric } from '../support/metrics-text.js';
 import { OCI_MANIFEST, randomBytes, sha256 } from '../support/oci-client.js';
-import { Watch, watchedLogger, type LogLine } from '../support/watch.js';
+import { Watch, type LogLine } from '../support/watch.js';
 
 let upstream: HeldRegistry;
 let keel: KeelProcess;
@@ -33,9 +33,7 @@ const REF = 'proxy/up/warm/app:v1';
 
 beforeAll(async () => {
   upstream = await startHeldRegistry({ 'warm/app': manifest }, blobs, watch);
-  const watched = watchedLogger(watch);
-  logs = watched.logs;
-  keel = await startKeel({ toml: `[proxy.upstreams.up]\nurl = "${upstream.url}"\nallow_private = true\ntimeout = "60s"\n`, logger: watched.logger });
+  ({ keel, logs } = await startKeelBehind(upstream, watch));
 });
 
 afterAll(async () => {

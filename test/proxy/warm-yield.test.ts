@@ -5,10 +5,10 @@
  * known, not timed.
  */
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
-import { startHeldRegistry, type HeldRegistry } from '../support/held-registry.js';
-import { startKeel, type KeelProcess } from '../support/keel-server.js';
+import { startHeldRegistry, startKeelBehind, type HeldRegistry } from '../support/held-registry.js';
+import type { KeelProcess } from '../support/keel-server.js';
 import { OCI_MANIFEST, randomBytes, sha256 } from '../support/oci-client.js';
-import { Watch, watchedLogger, type LogLine } from '../support/watch.js';
+import { Watch, type LogLine } from '../support/watch.js';
 
 let upstream: HeldRegistry;
 let keel: KeelProcess;
@@ -38,9 +38,7 @@ const release = (repo: string): void => upstream.release(repo);
 
 beforeAll(async () => {
   upstream = await startHeldRegistry({ 'warm/app': manifest, 'slow/app': slowManifest }, [live, ...blobs, ...slowBlobs], watch);
-  const watched = watchedLogger(watch);
-  logs = watched.logs;
-  keel = await startKeel({ toml: `[proxy.upstreams.up]\nurl = "${upstream.url}"\nallow_private = true\ntimeout = "60s"\n`, logger: watched.logger });
+  ({ keel, logs } = await startKeelBehind(upstream, watch));
 });
 
 afterAll(async () => {

@@ -2,11 +2,13 @@
  * A registry on loopback (a fault server) that serves the manifests and blobs it is given and,
  * while `hold` is on, answers each blob GET's headers at once but keeps its body until the test
  * releases that repository: which downloads are running at each step is known, not timed.
+ * startKeelBehind starts a Keel in front of it whose log lines the test can wait for.
  */
 import type { ServerResponse } from 'node:http';
 import { startFaultServer, type RecordedRequest } from './fault-upstream.js';
 import { OCI_MANIFEST, sha256 } from './oci-client.js';
-import type { Watch } from './watch.js';
+import { startKeel, type KeelProcess } from './keel-server.js';
+import { watchedLogger, type LogLine, type Watch } from './watch.js';
 
 export interface HeldRegistry {
   url: string;
@@ -63,4 +65,11 @@ export async function startHeldRegistry(manifests: Record<string, Buffer>, blobs
     },
     stop: () => server.stop(),
   };
+}
+
+/** A Keel whose upstream `up` is `upstream`, logging at info into `logs` (each line a change for `watch`). */
+export async function startKeelBehind(upstream: HeldRegistry, watch: Watch): Promise<{ keel: KeelProcess; logs: LogLine[] }> {
+  const { logger, logs } = watchedLogger(watch);
+  const keel = await startKeel({ toml: `[proxy.upstreams.up]\nurl = "${upstream.url}"\nallow_private = true\ntimeout = "60s"\n`, logger });
+  return { keel, logs };
 }
