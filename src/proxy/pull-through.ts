@@ -366,7 +366,9 @@ export class PullThrough {
     try {
       reply = await this.deps.requester.catalog(source, query);
     } catch (err) {
-      const status = err instanceof RegistryError ? (err.detail as { status?: unknown } | undefined)?.status : undefined;
+      if (!(err instanceof RegistryError)) throw err;
+      // NAME_UNKNOWN is what every member answering 404 becomes (source-requester.ts).
+      const status = err.code === 'NAME_UNKNOWN' ? 404 : (err.detail as { status?: unknown } | undefined)?.status;
       if (typeof status === 'number' && status >= 400 && status < 500 && status !== 429) throw noCatalog(`answered HTTP ${status}`);
       throw err;
     }
