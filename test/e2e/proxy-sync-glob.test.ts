@@ -2,11 +2,13 @@
 // Distribution 2.8, which serves /v2/_catalog) driven by a ManualClock: a run lists the
 // upstream's repositories, warms the selected tags of those the glob matches and nothing of the
 // others, and a matching repository pushed later is picked up by the next run. The upstream's
-// access log shows what was asked.
+// access log shows what was asked. Then with token auth (the e2e token server): Keel asks for
+// a token scoped registry:catalog:*; an anonymous token, granted pull only, cannot list it.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { countRequests } from '../support/e2e/access-log.js';
 import { startDistribution, type Distribution } from '../support/e2e/distribution.js';
 import { ensureTools } from '../support/e2e/tools.js';
+import { startTokenServer, type TokenServer } from '../support/e2e/token-server.js';
 import { startKeel, type KeelProcess } from '../support/keel-server.js';
 import { ManualClock } from '../support/manual-clock.js';
 import { Client, OCI_MANIFEST, type Descriptor } from '../support/oci-client.js';
@@ -101,5 +103,57 @@ describe('[[proxy.sync]] repositories by glob', () => {
     expect(res.status).toBe(200);
     expect(res.headers.get('docker-content-digest')).toBe(images.get('glob/app-3:1.5')?.digest);
     expect([await log('HEAD', '/v2/glob/app-3/manifests/1.5'), await log('GET', '/v2/glob/app-3/manifests/')]).toEqual([heads, gets]);
+  });
+});
+
+describe('with token auth on the upstream', () => {
+  const creds = { username: 'sync', password: 'sync-secret' };
+  let tokens: TokenServer;
+  let registry: Distribution;
+  let tokenKeel: KeelProcess;
+  let pushed: Image;
+
+  beforeAll(async () => {
+    tokens = await startTokenServer({ credentials: creds, allowAnonymous: true });
+    registry = await startDistribution({ tokenAuth: tokens.tokenAuth });
+    const pusher = tokens.mint({ subject: 'pusher', access: [{ type: 'repository', name: 'tok/app', actions: ['pull', 'push'] }] });
+    pushed = await new Client(registry.url, { Authorization: `Bearer ${pusher}` }).pushImage('tok/app', '1.0', { layers: 1, layerSize: 16 * 1024 });
+    const upstreamToml = (name: string, withCredentials: boolean): string => `
+[proxy.upstreams.${name}]
+url = "${registry.url}"
+allow_private = true
+timeout = "10s"
+${withCredentials ? `username = "${creds.username}"\npassword = "${creds.password}"\nauth_hosts = ["${new URL(tokens.url).host}"]` : ''}
+`;
+    tokenKeel = await startKeel({
+      clock: new ManualClock(),
+      toml: `${upstreamToml('signed', true)}${upstreamToml('anon', false)}
+[[proxy.sync]]
+upstream = "signed"
+repositories = ["tok/*"]
+interval = "1h"
+
+[[proxy.sync]]
+upstream = "anon"
+repositories = ["tok/*"]
+interval = "1h"
+`,
+    });
+  }, 120_000);
+
+  afterAll(async () => {
+    await tokenKeel?.destroy();
+    await registry?.stop();
+    await tokens?.stop();
+  });
+
+  test('with credentials, a token scoped registry:catalog:* lists the repositories; an anonymous token cannot', async () => {
+    const [signed, anon] = await Promise.all([tokenKeel.running.sync.completed(0, 1), tokenKeel.running.sync.completed(1, 1)]);
+    expect(signed).toMatchObject({ outcome: 'synced', references: ['proxy/signed/tok/app:1.0'] });
+    expect(signed.images.map((i) => i.digest)).toEqual([pushed.digest]);
+    expect(anon).toMatchObject({ outcome: 'failed', references: [] });
+    expect(anon.error).toMatch(/the upstream "anon" does not list its repositories \(_catalog answered HTTP 401\); name them literally$/);
+    const catalogTokens = tokens.requests.filter((r) => r.scopes.includes('registry:catalog:*'));
+    expect(catalogTokens.map((r) => r.basicAuth).sort()).toEqual([false, true]);
   });
 });
