@@ -5,11 +5,10 @@
 // A refused catalog fails the run with a message saying to name the repositories literally,
 // and the run backs off like any failure; a served one is followed page by page.
 import type { ServerResponse } from 'node:http';
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { pino } from 'pino';
 import { startFaultServer, type FaultServer } from '../support/fault-upstream.js';
 import { startKeel, type KeelProcess } from '../support/keel-server.js';
+import { loggerInto, type LogLine } from '../support/log-lines.js';
 import { ManualClock } from '../support/manual-clock.js';
 
 const HOUR = 3_600_000;
@@ -17,7 +16,7 @@ const CATALOG_TOKEN = 'Bearer t-registry:catalog:*';
 let upstream: FaultServer;
 let keel: KeelProcess;
 const clock = new ManualClock();
-const logs: Array<{ msg?: string; [key: string]: unknown }> = [];
+const logs: LogLine[] = [];
 let catalog: 'refused' | 'missing' | 'served' = 'refused';
 const tokenScopes: string[] = [];
 let runs = 0;
@@ -50,15 +49,9 @@ beforeAll(async () => {
     if (tags) return json(res, 200, { name: tags[1], tags: [] });
     json(res, 404, { errors: [{ code: 'NAME_UNKNOWN', message: 'unknown' }] });
   });
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString('utf8').split('\n')) if (line.trim() !== '') logs.push(JSON.parse(line) as { msg?: string });
-      done();
-    },
-  });
   keel = await startKeel({
     clock,
-    logger: pino({ level: 'info' }, sink),
+    logger: loggerInto(logs),
     toml: `
 [proxy.upstreams.fault]
 url = "${upstream.url}"
