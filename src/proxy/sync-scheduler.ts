@@ -38,8 +38,8 @@ export const SYNC_WAKE_MS = 1000;
 /** A tag list or repository list longer than this many pages is a broken upstream. */
 const MAX_PAGES = 1000;
 /**
- * Repository names asked for per catalog page. Distribution caps a page at 1000 by default
- * (and 3.x refuses a larger `n`); 100 is within every registry's limit.
+ * Repository names asked for per catalog page. Distribution caps a page at 1000 by default,
+ * and a registry may refuse an `n` above its cap; 100 stays well under the usual caps.
  */
 const CATALOG_PAGE = 100;
 
