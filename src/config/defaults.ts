@@ -77,6 +77,12 @@ export const DEFAULTS = {
     groups: {} as Record<string, unknown>,
     /** Scheduled warming, `[[proxy.sync]]` entries (sync-entry.ts in proxy/): not settable from the environment. */
     sync: [] as unknown[],
+    warm: {
+      /** Blob downloads cache warming (scripts/warm, the warm API, [[proxy.sync]]) runs at once. */
+      concurrency: 3,
+      /** Bytes a second warming may read from upstreams, all its downloads together ("50MiB"); 0: no cap. Clients' own pulls are never capped. */
+      bandwidth: '0',
+    },
     /** Short names for upstreams or groups, `"docker.io" = "registry-1.docker.io"`. Merged over these defaults. */
     aliases: {
       'docker.io': 'registry-1.docker.io',

@@ -22,6 +22,16 @@ const size = z.union([z.number(), z.string()]).transform((v, ctx) => {
   return bytes;
 });
 
+/** Bytes a second: a size, optionally written with "/s" ("50MiB/s"). */
+const rate = z.union([z.number(), z.string()]).transform((v, ctx) => {
+  const bytes = parseSize(typeof v === 'string' ? v.replace(/\/s\s*$/i, '') : v);
+  if (bytes === undefined) {
+    ctx.addIssue({ code: 'custom', message: `expected bytes a second such as "50MiB/s", or 0 for no cap, got ${JSON.stringify(v)}` });
+    return z.NEVER;
+  }
+  return bytes;
+});
+
 const duration = z.union([z.number(), z.string()]).transform((v, ctx) => {
   const ms = parseDuration(v);
   if (ms === undefined) {
@@ -166,6 +176,12 @@ export const configSchema = z
         groups: z.record(upstreamName, group),
         aliases: z.record(upstreamName, upstreamName),
         sync: z.array(syncEntry),
+        warm: z
+          .object({
+            concurrency: z.number().int().min(1).max(64),
+            bandwidth: rate,
+          })
+          .strict(),
       })
       .strict(),
     auth: z

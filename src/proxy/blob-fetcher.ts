@@ -24,6 +24,7 @@ import { BlobDownload } from './blob-download.js';
 import { claimLease, type LeaseKeeper } from './lease-keeper.js';
 import { PeerRelay, type RelayDeps, type RelayPart } from './peer-relay.js';
 import { spoolFor, type DownloadSpool } from './download-spool.js';
+import type { WarmBandwidth } from './warm-bandwidth.js';
 import { noProxyMetrics, type ProxyMetrics } from './proxy-metrics.js';
 import { SingleFlight } from './single-flight.js';
 import type { SourceRequester } from './source-requester.js';
@@ -36,6 +37,8 @@ export class BlobFetcher {
    * error starts a new download instead of joining the failed one.
    */
   readonly flights: SingleFlight<BlobDownload | undefined>;
+  /** Of the flights warming started, whether a client's request has joined since (it then goes at full speed). */
+  private readonly joinedLive = new Map<string, { live: boolean }>();
 
   constructor(
     private readonly requester: SourceRequester,
@@ -48,6 +51,8 @@ export class BlobFetcher {
     private readonly metrics: ProxyMetrics = noProxyMetrics,
     /** Leases and the peer path, shared by the replicas on one index; without it, one process alone. */
     private readonly cluster?: RelayDeps,
+    /** The cap on what downloads warming started read from the upstream (warm-bandwidth.ts); none: no cap. */
+    private readonly warmBandwidth?: WarmBandwidth,
   ) {
     this.flights = new SingleFlight<BlobDownload | undefined>(() => metrics.joined('blob'));
   }
@@ -57,14 +62,24 @@ export class BlobFetcher {
    * answered with the blob. Undefined when it turned out to be stored meanwhile (by another
    * replica): read it from the store.
    */
-  fetch(source: Source, repo: string, digest: Digest): Promise<BlobDownload | undefined> {
+  fetch(source: Source, repo: string, digest: Digest, warming = false): Promise<BlobDownload | undefined> {
     // The flight lasts until the download is stored or failed, not only until it started.
     const key = flightKey(source.name, digest);
+    const joined = this.joinedLive.get(key);
+    if (joined !== undefined && !warming) joined.live = true;
+    const pace = warming && this.flights.current(key) === undefined ? { live: false } : undefined;
     const flight: Promise<BlobDownload | undefined> = this.flights.run(
       key,
-      () => this.start(source, repo, digest, () => this.flights.leave(key, flight)),
+      () => this.start(source, repo, digest, () => this.flights.leave(key, flight), pace),
       (download) => download?.settled ?? Promise.resolve(),
     );
+    if (pace !== undefined) {
+      this.joinedLive.set(key, pace);
+      const forget = (): void => {
+        if (this.joinedLive.get(key) === pace) this.joinedLive.delete(key);
+      };
+      flight.then((download) => download?.settled).then(forget, forget);
+    }
     return flight;
   }
 
@@ -81,8 +96,8 @@ export class BlobFetcher {
   }
 
   /** `leave` ends this download's flight (it has failed). */
-  private async start(source: Source, repo: string, digest: Digest, leave: () => void): Promise<BlobDownload | undefined> {
-    if (!this.cluster) return this.fromUpstream(source, repo, digest, undefined, leave);
+  private async start(source: Source, repo: string, digest: Digest, leave: () => void, pace?: { live: boolean }): Promise<BlobDownload | undefined> {
+    if (!this.cluster) return this.fromUpstream(source, repo, digest, undefined, leave, pace);
     const key = `${source.name}/${digest}`;
     const claim = await claimLease(this.cluster.lease, key);
     if (!claim.won) return this.fromPeer(source, repo, digest, key, this.cluster, leave);
@@ -92,7 +107,7 @@ export class BlobFetcher {
         await claim.keeper.release();
         return undefined;
       }
-      return await this.fromUpstream(source, repo, digest, claim.keeper, leave);
+      return await this.fromUpstream(source, repo, digest, claim.keeper, leave, pace);
     } catch (err) {
       await claim.keeper.release();
       throw err;
@@ -139,10 +154,12 @@ export class BlobFetcher {
     }
   }
 
-  private async fromUpstream(source: Source, repo: string, digest: Digest, keeper: LeaseKeeper | undefined, leave: () => void): Promise<BlobDownload> {
+  /** `pace`: a download warming started, read under the warming bandwidth cap until a client joins it. */
+  private async fromUpstream(source: Source, repo: string, digest: Digest, keeper: LeaseKeeper | undefined, leave: () => void, pace?: { live: boolean }): Promise<BlobDownload> {
     const { member, reply } = await this.requester.request(source, { method: 'GET', repo, suffix: `blobs/${digest}` }, 'BLOB_UNKNOWN');
     const length = Number(reply.headers['content-length']);
-    const download = await this.begin(source, member.name, digest, Number.isSafeInteger(length) ? length : undefined, reply.body, () => keeper, leave);
+    const body = pace !== undefined && this.warmBandwidth !== undefined ? this.warmBandwidth.throttle(reply.body, () => pace.live) : reply.body;
+    const download = await this.begin(source, member.name, digest, Number.isSafeInteger(length) ? length : undefined, body, () => keeper, leave);
     download.repositories.add(repo);
     return download;
   }

@@ -234,8 +234,9 @@ export class PullThrough {
    * Stored blobs and downloads are shared by all repositories of a source, but a request only
    * gets one for a repository the upstream showed has it; otherwise the upstream is asked
    * first (a HEAD for this repository), and what it answers is what the client gets.
+   * `warming`: asked by cache warming, whose own downloads go under its bandwidth cap.
    */
-  async blob(name: ProxyName, digest: Digest): Promise<ProxiedBlob> {
+  async blob(name: ProxyName, digest: Digest, { warming = false }: { warming?: boolean } = {}): Promise<ProxiedBlob> {
     const source = this.source(name);
     const { index, clock } = this.deps;
     const cached = await this.cachedBlob(source, name.repo, digest);
@@ -244,7 +245,7 @@ export class PullThrough {
       return this.cachedFor(source, name, digest, cached);
     }
     this.metrics.cacheMiss(source.name, 'blob');
-    const download = await this.deps.fetcher.fetch(source, name.repo, digest);
+    const download = await this.deps.fetcher.fetch(source, name.repo, digest, warming);
     if (download === undefined) {
       // Another replica stored it between the look above and the download's start.
       const stored = await this.cachedBlob(source, name.repo, digest);

@@ -8,7 +8,8 @@
  * For each reference (`proxy/<upstream>/<repository>:<tag>` or `@<digest>`): the manifest,
  * for an index the children of the chosen platforms (every child when none is chosen), then
  * each image's config and layers, at most `concurrency` downloads at a time, and only one while
- * clients' own downloads run (live traffic first). A dry run reads
+ * clients' own downloads run (live traffic first); the downloads it starts itself read the
+ * upstream under `proxy.warm.bandwidth` (warm-bandwidth.ts) until a client joins them. A dry run reads
  * the manifests (through the cache, so they are cached) to say what the images hold, and
  * fetches no blob. With `pin`, each image warmed is pinned (by the tag or digest named): cache
  * retention keeps it whatever its age or the size cap, until a request with `unpin` (which
@@ -230,7 +231,7 @@ export class Warmer {
     if (dryRun) return (await proxy.isCached(name, digest)) ? 'cached' : 'missing';
     await this.enter(digest);
     try {
-      const blob = await proxy.blob(name, digest);
+      const blob = await proxy.blob(name, digest, { warming: true });
       // A blob already stored answers stored() with itself; a download with the blob once stored.
       return (await blob.stored(nowhere())) === blob ? 'cached' : 'fetched';
     } finally {
