@@ -119,7 +119,7 @@ export async function buildServices(config: Config, logger: Logger, clock: Clock
   });
 
   const peer = { identity, downloads: new PeerDownloads(fetcher, peerAuth) };
-  const warmer = new Warmer({ proxy, logger, concurrency: config.proxy.warm.concurrency });
+  const warmer = new Warmer({ proxy, logger, concurrency: config.proxy.warm.concurrency, ...(metrics ? { metrics } : {}) });
   const sync = new SyncScheduler({ entries: config.proxy.sync, proxy, warmer, clock, logger, lease: cluster.lease, ...(metrics ? { metrics } : {}) });
   let auth: AppAuth | undefined;
   try {

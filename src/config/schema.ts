@@ -9,7 +9,7 @@ import { DEFAULTS } from './defaults.js';
 import { parseIndexLocation, type IndexLocation } from './index-location.js';
 import { overlaps, parseStorageLocation, type StorageLocation } from './storage-location.js';
 import { parseDuration, parseSize } from './units.js';
-import { isRepoName } from '../primitives/types.js';
+import { isRepositoryGlob, repositoryPatternProblem } from '../primitives/repository-glob.js';
 
 const DEFAULT_ALIASES: Record<string, string> = DEFAULTS.proxy.aliases;
 
@@ -103,7 +103,15 @@ const PLATFORM = /^[^/\s]+\/[^/\s]+(?:\/[^/\s]+)?$/;
 const syncEntry = z
   .object({
     upstream: z.string().min(1),
-    repositories: z.array(z.string().refine(isRepoName, 'expected a repository name on the upstream, such as "library/alpine"')).min(1),
+    /** Repository names on the upstream, or globs over them (primitives/repository-glob.ts), listed from its catalog. */
+    repositories: z
+      .array(
+        z.string().superRefine((pattern, ctx) => {
+          const problem = repositoryPatternProblem(pattern);
+          if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+        }),
+      )
+      .min(1),
     /** A regular expression a whole tag must match (anchored here: "v1\\..*" does not match "xv1.0"). */
     tags: z.string().min(1).default('.*'),
     /** A semver range the tags must be versions in (`>=1.2 <2`, `^3.19`); `newest` then goes by version. */
@@ -269,6 +277,15 @@ export const configSchema = z
       const which = `[[proxy.sync]] entry ${i + 1} (upstream "${entry.upstream}")`;
       if (!isSource(entry.upstream) && !(entry.upstream in aliases)) {
         ctx.addIssue({ code: 'custom', path: ['proxy', 'sync', i, 'upstream'], message: `${which}: "${entry.upstream}" is not an allowed or configured upstream, group or alias` });
+      }
+      // A glob is expanded from one registry's catalog; a group's members are separate registries.
+      const target = aliases[entry.upstream] ?? entry.upstream;
+      if (target in groups) {
+        entry.repositories.forEach((pattern, j) => {
+          if (isRepositoryGlob(pattern)) {
+            ctx.addIssue({ code: 'custom', path: ['proxy', 'sync', i, 'repositories', j], message: `${which}: ${JSON.stringify(pattern)} is a glob, and "${target}" is a group: globs are listed from one upstream's catalog, so name the repositories literally or sync from one member` });
+          }
+        });
       }
       try {
         new RegExp(`^(?:${entry.tags})$`);

@@ -3,7 +3,8 @@
  * by route, method and status with latency; bytes pushed and served; the proxy's cache hits
  * and misses, upstream traffic, latency, errors and token fetches per upstream or group
  * member; single-flight joins; writes that waited for the index's lock; uploads in progress;
- * store sizes; the last GC run; scheduled syncs' runs, failures in a row and last success. Every series carries a `replica` label (cluster.replica, or
+ * store sizes; the last GC run; scheduled syncs' runs, failures in a row and last success;
+ * warming's images, blobs and bytes, and what it has pending. Every series carries a `replica` label (cluster.replica, or
  * the host name): several replicas scraped into one Prometheus stay apart, and a sum over the
  * label is the whole deployment's figure.
  */
@@ -11,11 +12,12 @@ import client from 'prom-client';
 import type { LastGcRun } from '../gc/last-run.js';
 import type { ProxyMetrics } from '../proxy/proxy-metrics.js';
 import type { SyncMetrics } from '../proxy/sync-metrics.js';
+import type { WarmMetrics } from '../proxy/warm-metrics.js';
 import type { StoreStats } from '../storage/store-stats.js';
 import { DurationHistogram } from './duration-histogram.js';
 import { RequestTally } from './request-tally.js';
 
-export class KeelMetrics implements ProxyMetrics, SyncMetrics {
+export class KeelMetrics implements ProxyMetrics, SyncMetrics, WarmMetrics {
   readonly registry = new client.Registry();
   private readonly requests;
   private readonly duration: DurationHistogram;
@@ -38,6 +40,12 @@ export class KeelMetrics implements ProxyMetrics, SyncMetrics {
   private readonly syncFailures;
   private readonly syncLastSuccess;
   private readonly syncImages;
+  private readonly warmImages;
+  private readonly warmBlobs;
+  private readonly warmBytes;
+  private readonly warmPendingBlobs;
+  private readonly warmPendingBytes;
+  private readonly warmRunsActive;
   /** The blob stream gate's counts, read on each scrape (set once the gate exists). */
   private streams: { readonly active: number; readonly waiting: number } | undefined;
 
@@ -76,6 +84,17 @@ export class KeelMetrics implements ProxyMetrics, SyncMetrics {
       labelNames: ['entry', 'upstream', 'state'],
       registers,
     });
+    this.warmImages = new client.Counter({
+      name: 'keel_warm_images_total',
+      help: 'Images warming (the warm API and scheduled syncs) finished, by outcome: warm, failed, stopped (the client went away or the server closed first); dry runs not counted',
+      labelNames: ['upstream', 'outcome'],
+      registers,
+    });
+    this.warmBlobs = new client.Counter({ name: 'keel_warm_blobs_total', help: 'Blobs warming stored, by state: fetched now, or already cached; dry runs not counted', labelNames: ['upstream', 'state'], registers });
+    this.warmBytes = new client.Counter({ name: 'keel_warm_bytes_total', help: 'Bytes of the blobs warming stored, by state: fetched now, or already cached', labelNames: ['upstream', 'state'], registers });
+    this.warmPendingBlobs = new client.Gauge({ name: 'keel_warm_pending_blobs', help: 'Blobs of images being warmed now that are not stored yet (downloading or waiting)', registers });
+    this.warmPendingBytes = new client.Gauge({ name: 'keel_warm_pending_bytes', help: 'Bytes of the blobs keel_warm_pending_blobs counts', registers });
+    this.warmRunsActive = new client.Gauge({ name: 'keel_warm_requests_in_progress', help: 'Warm runs in progress: warm API requests and scheduled sync runs', registers });
     this.peerTakeovers = new client.Counter({ name: 'keel_proxy_peer_takeovers_total', help: 'Proxy downloads taken over from the upstream after the replica holding them died', registers });
     this.upstreamRequests = new client.Counter({
       name: 'keel_upstream_requests_total',
@@ -238,6 +257,24 @@ export class KeelMetrics implements ProxyMetrics, SyncMetrics {
     }
     this.syncFailures.set(labels, failures);
     if (outcome === 'synced') this.syncLastSuccess.set(labels, endedAt / 1000);
+  }
+
+  warmRuns(delta: 1 | -1): void {
+    this.warmRunsActive.inc(delta);
+  }
+
+  warmPending(blobs: number, bytes: number): void {
+    this.warmPendingBlobs.inc(blobs);
+    this.warmPendingBytes.inc(bytes);
+  }
+
+  warmBlob(upstream: string, state: 'fetched' | 'cached', bytes: number): void {
+    this.warmBlobs.inc({ upstream, state });
+    this.warmBytes.inc({ upstream, state }, bytes);
+  }
+
+  warmImage(upstream: string, outcome: 'warm' | 'failed' | 'stopped'): void {
+    this.warmImages.inc({ upstream, outcome });
   }
 
   peerTakeover(): void {

@@ -26,7 +26,7 @@ import { RegistryError } from '../primitives/errors.js';
 import { parseManifest } from '../registry/manifest-parser.js';
 import { DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST } from '../primitives/media-types.js';
 import { readCapped } from '../primitives/read-capped.js';
-import { digestAlgorithm, parseDigest, type Digest, type Reference } from '../primitives/types.js';
+import { digestAlgorithm, isRepoName, parseDigest, type Digest, type Reference } from '../primitives/types.js';
 import type { BlobStore, ByteRange } from '../storage/blob-store.js';
 import type { CachedBlob, CachedManifest, ProxyIndex } from '../storage/proxy-index.js';
 import { ContentIntegrityError } from '../storage/storage-errors.js';
@@ -34,12 +34,12 @@ import type { BlobFetcher } from './blob-fetcher.js';
 import type { ProxyName } from './proxy-name.js';
 import { noProxyMetrics, type ProxyMetrics } from './proxy-metrics.js';
 import { SingleFlight } from './single-flight.js';
-import type { SourceRequester } from './source-requester.js';
+import type { SourceReply, SourceRequester } from './source-requester.js';
 import { memberRepository, type Source, type Sources } from './sources.js';
 import { isUnavailable, upstreamTooLarge } from './upstream-errors.js';
 
 const MANIFEST_ACCEPT = [OCI_INDEX, OCI_MANIFEST, DOCKER_MANIFEST_LIST, DOCKER_MANIFEST].join(', ');
-/** Tag lists are passed through whole; more than this from an upstream is refused. */
+/** Tag lists (and catalog pages) are read whole; more than this from an upstream is refused. */
 const MAX_TAG_LIST = 16 * 1024 * 1024;
 
 export interface ProxiedBlob {
@@ -349,6 +349,41 @@ export class PullThrough {
       this.deps.logger.warn({ upstream: source.name, repository: name.repo, error: (err as Error).message }, 'upstream unavailable: listing cached tags');
       return { tags: await this.deps.index.listTags(source.name, name.repo), link: undefined };
     }
+  }
+
+  /**
+   * One page of the upstream's repository list (`GET /v2/_catalog<query>`), for [[proxy.sync]]
+   * globs; never from the cache. One upstream only: a group's members are separate registries
+   * (the config refuses globs on a group). An upstream that refuses the catalog or has none
+   * (Docker Hub answers 401; many registries 401, 403 or 404) is UNSUPPORTED with a message
+   * saying to name the repositories literally; a 429, 5xx or timeout stays what it is.
+   */
+  async catalog(upstream: string, query: string): Promise<{ repositories: string[]; link: string | undefined }> {
+    const source = this.deps.sources.resolve(upstream);
+    if (source.members.length !== 1) throw new RegistryError('UNSUPPORTED', `"${source.name}" is a group: its members' repositories are not listed; name them literally`, { upstream: source.name });
+    const noCatalog = (answer: string): RegistryError =>
+      new RegistryError('UNSUPPORTED', `the upstream "${source.name}" does not list its repositories (_catalog ${answer}); name them literally`, { upstream: source.name });
+    let reply: SourceReply;
+    try {
+      reply = await this.deps.requester.catalog(source, query);
+    } catch (err) {
+      if (!(err instanceof RegistryError)) throw err;
+      // NAME_UNKNOWN is what every member answering 404 becomes (source-requester.ts).
+      const status = err.code === 'NAME_UNKNOWN' ? 404 : (err.detail as { status?: unknown } | undefined)?.status;
+      if (typeof status === 'number' && status >= 400 && status < 500 && status !== 429) throw noCatalog(`answered HTTP ${status}`);
+      throw err;
+    }
+    const text = (await readCapped(reply.reply.body, MAX_TAG_LIST, upstreamTooLarge(reply.member, 'repository list'))).toString('utf8');
+    let body: { repositories?: unknown };
+    try {
+      body = JSON.parse(text) as { repositories?: unknown };
+    } catch {
+      throw noCatalog('answered without a repository list');
+    }
+    if (typeof body !== 'object' || body === null || !Array.isArray(body.repositories)) throw noCatalog('answered without a repository list');
+    const link = reply.reply.headers.link;
+    // A name that is not a repository name could not be asked for; a broken upstream's list is not trusted with it.
+    return { repositories: body.repositories.filter((r): r is string => typeof r === 'string' && isRepoName(r)), link: typeof link === 'string' ? link : undefined };
   }
 
   /** The upstream's referrers of a digest; an empty list where the upstream has no referrers API. */

@@ -3,7 +3,8 @@
  * 429, 5xx, network error or timeout moves on to the next member; the first success wins.
  * If all fail, the error is the most telling one: not found when every member said not
  * found, otherwise the last failure. Members that fail at the transport or with 5xx are
- * backed off (member-health.ts).
+ * backed off (member-health.ts). The repository list (`_catalog`, for [[proxy.sync]] globs)
+ * goes the same way, with a token scoped to the catalog instead of a repository.
  */
 import type { Logger } from 'pino';
 import { RegistryError, type ErrorCode } from '../primitives/errors.js';
@@ -38,15 +39,26 @@ export class SourceRequester {
   ) {}
 
   /** Resolves with the first member's 200 answer; throws the most telling failure otherwise. */
-  async request(source: Source, request: SourceRequest, notFound: ErrorCode): Promise<SourceReply> {
+  request(source: Source, request: SourceRequest, notFound: ErrorCode): Promise<SourceReply> {
+    return this.requestEach(source, notFound, (member) => {
+      const repo = memberRepository(source, member, request.repo);
+      return { method: request.method, scope: `repository:${repo}:pull`, path: `/v2/${repo}/${request.suffix}`, ...(request.headers ? { headers: request.headers } : {}) };
+    });
+  }
+
+  /** A page of the repository list (`/v2/_catalog<query>`), with a token scoped `registry:catalog:*`. */
+  catalog(source: Source, query: string): Promise<SourceReply> {
+    return this.requestEach(source, 'NAME_UNKNOWN', () => ({ method: 'GET', scope: 'registry:catalog:*', path: `/v2/_catalog${query}` }));
+  }
+
+  private async requestEach(source: Source, notFound: ErrorCode, specFor: (member: Upstream) => RequestSpec): Promise<SourceReply> {
     const failures: MemberFailure[] = [];
     for (const member of source.members) {
       if (source.members.length > 1 && this.health.isBackedOff(member.name)) {
         failures.push({ member, error: new RegistryError('UNAVAILABLE', `upstream "${member.name}" is backed off after failing`, { upstream: member.name }) });
         continue;
       }
-      const repo = memberRepository(source, member, request.repo);
-      const spec: RequestSpec = { method: request.method, repo, path: `/v2/${repo}/${request.suffix}`, ...(request.headers ? { headers: request.headers } : {}) };
+      const spec = specFor(member);
       let reply: UpstreamReply;
       const started = performance.now();
       try {

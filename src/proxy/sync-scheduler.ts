@@ -1,16 +1,18 @@
 /**
  * Scheduled warming (`[[proxy.sync]]`): the server keeps each entry's images warm. When an
- * entry is due by the injected clock (at start, then every `interval`), the run lists each
- * repository's tags on the upstream, keeps those the entry selects (sync-select.ts), and warms
- * `proxy/<upstream>/<repository>:<tag>` through the server's one Warmer, so its concurrency
- * limit is shared with the warm API. Tags are revalidated: an unchanged tag costs a HEAD, a
- * moved one is fetched again, even within tag_ttl.
+ * entry is due by the injected clock (at start, then every `interval`), the run expands the
+ * entry's repository globs from the upstream's catalog (`/v2/_catalog`, read anew each run, so
+ * a repository pushed later is picked up), lists each repository's tags on the upstream,
+ * keeps those the entry selects (sync-select.ts), and warms `proxy/<upstream>/<repository>:<tag>`
+ * through the server's one Warmer, so its concurrency limit is shared with the warm API.
+ * Tags are revalidated: an unchanged tag costs a HEAD, a moved one is fetched again, even
+ * within tag_ttl.
  *
  * One replica at a time: a run first takes the lease `sync:<entry number>` in the shared index
  * (download_leases, renewed while it runs); a replica that does not get it skips that run and
- * waits an interval. A failed run (the tag list, or any image) is logged and retried after
- * 1m, doubling on each failure in a row, never later than the interval. Metrics count the
- * runs by outcome, the failures in a row and the last success (sync-metrics.ts).
+ * waits an interval. A failed run (the repository or tag lists, or any image) is logged and
+ * retried after 1m, doubling on each failure in a row, never later than the interval. Metrics
+ * count the runs by outcome, the failures in a row and the last success (sync-metrics.ts).
  *
  * The wake-up is a real timer (unref'd, injectable), but what is due is decided by the clock.
  */
@@ -20,20 +22,26 @@ import type { SyncEntryConfig } from '../config/schema.js';
 import type { Clock } from '../primitives/clock.js';
 import { RegistryError } from '../primitives/errors.js';
 import { parsePlatform } from '../primitives/platform.js';
+import { isRepositoryGlob } from '../primitives/repository-glob.js';
 import { parseRepoName } from '../primitives/types.js';
 import { claimLease, intervalTimer, type Every, type LeaseDeps } from './lease-keeper.js';
 import { parseProxyName } from './proxy-name.js';
 import type { PullThrough } from './pull-through.js';
 import { noSyncMetrics, type SyncMetrics } from './sync-metrics.js';
-import { nextPageQuery, selectTags, tagPattern } from './sync-select.js';
+import { nextPageQuery, selectRepositories, selectTags, tagPattern } from './sync-select.js';
 import type { WarmedImage, Warmer } from './warm.js';
 
 /** First retry delay after a failed run; it doubles per failure in a row, up to the interval. */
 export const SYNC_RETRY_MS = 60_000;
 /** How often the scheduler looks at the clock for due entries. */
 export const SYNC_WAKE_MS = 1000;
-/** A tag list longer than this many pages is a broken upstream, not a repository. */
+/** A tag list or repository list longer than this many pages is a broken upstream. */
 const MAX_PAGES = 1000;
+/**
+ * Repository names asked for per catalog page. Distribution caps a page at 1000 by default,
+ * and a registry may refuse an `n` above its cap; 100 stays well under the usual caps.
+ */
+const CATALOG_PAGE = 100;
 
 export type SyncOutcome = 'synced' | 'failed' | 'skipped';
 
@@ -169,8 +177,17 @@ export class SyncScheduler {
     const claim = await claimLease(this.deps.lease, `sync:${i + 1}`);
     if (!claim.won) return { entry: i, outcome: 'skipped', references: [], images: [] };
     try {
+      const globs = entry.repositories.filter(isRepositoryGlob);
+      let repositories = entry.repositories;
+      if (globs.length > 0) {
+        try {
+          repositories = selectRepositories(entry.repositories, await this.listCatalog(entry.upstream));
+        } catch (err) {
+          return { entry: i, outcome: 'failed', references: [], images: [], error: `${globs.join(', ')}: listing the upstream's repositories: ${(err as Error).message}` };
+        }
+      }
       const references: string[] = [];
-      for (const repository of entry.repositories) {
+      for (const repository of repositories) {
         let tags: string[];
         try {
           tags = await this.listTags(entry.upstream, repository);
@@ -191,6 +208,19 @@ export class SyncScheduler {
     } finally {
       await claim.keeper.release();
     }
+  }
+
+  /** Every page of the upstream's repository list, CATALOG_PAGE names a page; fails when the upstream cannot answer. */
+  private async listCatalog(upstream: string): Promise<string[]> {
+    const repositories: string[] = [];
+    let query: string | undefined = `?n=${CATALOG_PAGE}`;
+    for (let page = 0; query !== undefined; page++) {
+      if (page === MAX_PAGES) throw new RegistryError('UNAVAILABLE', `the repository list of "${upstream}" has more than ${MAX_PAGES} pages`);
+      const list = await this.deps.proxy.catalog(upstream, query);
+      repositories.push(...list.repositories);
+      query = nextPageQuery(list.link);
+    }
+    return [...new Set(repositories)].sort();
   }
 
   /** Every page of the upstream's tag list; fails (no cached fallback) when the upstream cannot answer. */

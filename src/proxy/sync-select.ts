@@ -1,11 +1,24 @@
 /**
- * Which tags a `[[proxy.sync]]` entry warms: those its `tags` regex matches whole and, with
+ * Which repositories (literal names and globs over the upstream's catalog) and which tags a
+ * `[[proxy.sync]]` entry warms. Tags: those its `tags` regex matches whole and, with
  * `semver`, that are versions in that range, then the last `newest` of them. Without `semver`
  * the order is the tag list's, lexical (PullThrough.tags sorts the upstream's list, as the
  * distribution spec orders tags/list): "newest" means newest by name, not by push date. With
  * `semver` it is version order, so 1.10 is newer than 1.9.
  */
 import semver from 'semver';
+import { isRepositoryGlob, repositoryMatcher } from '../primitives/repository-glob.js';
+
+/**
+ * The repositories an entry syncs: its literal names in the order given (whether or not the
+ * catalog lists them), then the catalog's names that one of its globs matches, in the
+ * catalog's order; each once.
+ */
+export function selectRepositories(patterns: readonly string[], catalog: readonly string[]): string[] {
+  const literal = patterns.filter((p) => !isRepositoryGlob(p));
+  const matches = repositoryMatcher(patterns.filter(isRepositoryGlob));
+  return [...new Set([...literal, ...catalog.filter(matches)])];
+}
 
 /**
  * A tag as a version: full semver (`1.2.3`, `v1.2.3`, `1.2.3-rc.1`), or one to three numbers

@@ -30,8 +30,8 @@ export interface UpstreamReply {
 
 export interface RequestSpec {
   method: 'GET' | 'HEAD';
-  /** Repository on the upstream (the token scope is pull on it). */
-  repo: string;
+  /** The token scope asked for on a Bearer challenge: `repository:<repo>:pull`, `registry:catalog:*`. */
+  scope: string;
   /** Path and query below the upstream's base URL, e.g. `/v2/library/ubuntu/manifests/24.04`. */
   path: string;
   headers?: Record<string, string>;
@@ -96,7 +96,7 @@ export class UpstreamClient {
 
   /** Sends a request, authenticating as the upstream asks; resolves when the response headers arrive. */
   async request(upstream: Upstream, spec: RequestSpec): Promise<UpstreamReply> {
-    const scope = `repository:${spec.repo}:pull`;
+    const { scope } = spec;
     let reply = await this.send(upstream, spec, this.authorization(upstream, scope));
     if (reply.status !== 401) return reply;
     const challenge = parseChallenge(reply.headers['www-authenticate'] as string | undefined);

@@ -13,7 +13,9 @@
  * the manifests (through the cache, so they are cached) to say what the images hold, and
  * fetches no blob. With `pin`, each image warmed is pinned (by the tag or digest named): cache
  * retention keeps it whatever its age or the size cap, until a request with `unpin` (which
- * fetches nothing) lets it go.
+ * fetches nothing) lets it go. A run whose `stopped()` turns true (the API's client went
+ * away, the server is closing) starts no further blob; downloads already started finish.
+ * What is warm, what failed and what is pending goes to the injected WarmMetrics.
  */
 import { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -26,6 +28,7 @@ import type { Digest, Reference } from '../primitives/types.js';
 import { parseManifest } from '../registry/manifest-parser.js';
 import { isProxyName, parseProxyName, type ProxyName } from './proxy-name.js';
 import type { PullThrough } from './pull-through.js';
+import { noWarmMetrics, type WarmMetrics } from './warm-metrics.js';
 
 /** Downloads one warm request runs at once, unless told otherwise. */
 export const WARM_CONCURRENCY = 3;
@@ -83,6 +86,7 @@ export interface WarmerDeps {
   concurrency?: number;
   /** How long a download waiting for live traffic sleeps before it looks again (tests shorten it). */
   yieldPollMs?: number;
+  metrics?: WarmMetrics;
 }
 
 /** A destination that takes nothing: warming waits for the blob to be stored, it reads none of it. */
@@ -92,9 +96,11 @@ export class Warmer {
   private readonly limit: ReturnType<typeof pLimit>;
   /** Blob reads of warming in progress, by digest (a digest warmed by two requests counts twice). */
   private readonly reading = new Map<string, number>();
+  private readonly metrics: WarmMetrics;
 
   constructor(private readonly deps: WarmerDeps) {
     this.limit = pLimit(deps.concurrency ?? WARM_CONCURRENCY);
+    this.metrics = deps.metrics ?? noWarmMetrics;
   }
 
   /** The references as the API takes them, checked before anything is fetched. */
@@ -112,9 +118,15 @@ export class Warmer {
   /** Warms every reference in turn; `stopped()` true ends the run before its next blob. */
   async warm(request: WarmRequest, onEvent: (event: WarmEvent) => void, stopped: () => boolean = () => false): Promise<WarmSummary> {
     const images: WarmedImage[] = [];
-    for (const ref of Warmer.parseReferences(request.references)) {
-      if (stopped()) break;
-      images.push(await this.image(ref, request, onEvent, stopped));
+    const refs = Warmer.parseReferences(request.references);
+    this.metrics.warmRuns(1);
+    try {
+      for (const ref of refs) {
+        if (stopped()) break;
+        images.push(await this.image(ref, request, onEvent, stopped));
+      }
+    } finally {
+      this.metrics.warmRuns(-1);
     }
     return { dry_run: request.dryRun, images, failed: images.filter((i) => i.error !== undefined).length };
   }
@@ -123,6 +135,9 @@ export class Warmer {
     const reference = formatImageRef(ref);
     const result: WarmedImage = { reference, manifests: 0, blobs: 0, bytes: 0, fetched: { blobs: 0, bytes: 0 }, cached: { blobs: 0, bytes: 0 }, missing: { blobs: 0, bytes: 0 } };
     const name = parseProxyName(ref.repo);
+    // Counted only when the request fetches: a dry run or an unpin warms nothing.
+    const counts = !request.dryRun && request.unpin !== true;
+    let skipped = 0;
     try {
       if (request.unpin === true) {
         if (!request.dryRun) await this.deps.proxy.pin(name, ref.ref, false);
@@ -135,32 +150,61 @@ export class Warmer {
       result.blobs = blobs.size;
       result.bytes = [...blobs.values()].reduce((a, b) => a + b, 0);
       onEvent({ event: 'image', reference, digest: top, manifests: result.manifests, blobs: result.blobs, bytes: result.bytes });
+      if (counts) this.metrics.warmPending(result.blobs, result.bytes);
       // Settled, not all: every blob's download is over before the image is reported.
       const outcomes = await Promise.allSettled(
         [...blobs].map(([digest, size]) =>
           this.limit(async () => {
-            if (stopped()) return;
-            const state = await this.blob(name, digest, request.dryRun);
-            result[state].blobs++;
-            result[state].bytes += size;
-            onEvent({ event: 'blob', reference, digest, size, state });
+            try {
+              if (stopped()) {
+                skipped++;
+                return;
+              }
+              const state = await this.blob(name, digest, request.dryRun);
+              result[state].blobs++;
+              result[state].bytes += size;
+              if (counts && state !== 'missing') this.metrics.warmBlob(this.upstreamOf(name), state, size);
+              onEvent({ event: 'blob', reference, digest, size, state });
+            } finally {
+              if (counts) this.metrics.warmPending(-1, -size);
+            }
           }),
         ),
       );
       const failure = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
       if (failure) throw failure.reason;
-      if (request.pin === true && !request.dryRun && !stopped()) {
+      const pin = request.pin === true && !request.dryRun;
+      if (skipped > 0 || (pin && stopped())) {
+        if (counts) this.metrics.warmImage(this.upstreamOf(name), 'stopped');
+        this.deps.logger.info({ reference, digest: top, fetched: result.fetched, cached: result.cached, not_started: skipped }, 'warm: image stopped');
+        return result;
+      }
+      if (pin) {
         await this.deps.proxy.pin(name, ref.ref, true);
         result.pinned = true;
       }
+      if (counts) this.metrics.warmImage(this.upstreamOf(name), 'warm');
       this.deps.logger.info({ reference, digest: top, fetched: result.fetched, cached: result.cached, dry_run: request.dryRun, pinned: result.pinned }, 'warm: image done');
     } catch (err) {
       const error = err instanceof RegistryError ? { code: err.code, message: err.message } : { code: 'UNAVAILABLE', message: (err as Error).message };
       result.error = error;
+      if (counts) this.metrics.warmImage(this.upstreamOf(name), 'failed');
       onEvent({ event: 'failed', reference, ...error });
       this.deps.logger.warn({ reference, error }, 'warm: image failed');
     }
     return result;
+  }
+
+  /**
+   * The upstream or group the metrics name (an alias counts under what it stands for, as in
+   * keel_proxy_*); "" for a name no upstream answers, so a caller cannot add series at will.
+   */
+  private upstreamOf(name: ProxyName): string {
+    try {
+      return this.deps.proxy.source(name).name;
+    } catch {
+      return '';
+    }
   }
 
   /** Reads the manifest (and the chosen children of an index), collecting the blobs they name; returns its digest. */

@@ -41,6 +41,27 @@ describe('[[proxy.sync]]', () => {
     );
   });
 
+  test('repositories may be globs, beside literal names', () => {
+    const config = parse('[[proxy.sync]]\nupstream = "up"\nrepositories = ["library/alpine", "library/*", "team/**", "app-?", "{a,b}/x"]\ninterval = "1h"\n');
+    expect(config.proxy.sync[0]?.repositories).toEqual(['library/alpine', 'library/*', 'team/**', 'app-?', '{a,b}/x']);
+  });
+
+  test('a glob that is not one, or can never match a repository name, is refused, naming the entry and the key', () => {
+    const entry = (repositories: string): string => `[[proxy.sync]]\nupstream = "up"\nrepositories = ${repositories}\ninterval = "1h"\n`;
+    expect(() => parse(entry('["library/alpine", "library/[abc"]'))).toThrow(/key "proxy\.sync\.0\.repositories\.1": "library\/\[abc" is not a glob \(Missing closing: "\]"/);
+    expect(() => parse(entry('["{a,b/x"]'))).toThrow(/key "proxy\.sync\.0\.repositories\.0": "\{a,b\/x" is not a glob/);
+    expect(() => parse(entry('["Library/*"]'))).toThrow(/key "proxy\.sync\.0\.repositories\.0": "Library\/\*" can never match a repository name/);
+    expect(() => parse(entry('["!library/*"]'))).toThrow(/key "proxy\.sync\.0\.repositories\.0": "!library\/\*" is a negated glob/);
+  });
+
+  test('a glob on a group (or an alias of one) is refused: its members are separate registries', () => {
+    const groups = '[proxy.groups.hub]\nmembers = ["up"]\n[proxy.aliases]\n"hub.alias" = "hub"\n';
+    expect(() => parse(`${groups}[[proxy.sync]]\nupstream = "hub.alias"\nrepositories = ["a", "team/*"]\ninterval = "1h"\n`)).toThrow(
+      /key "proxy\.sync\.0\.repositories\.1": \[\[proxy\.sync\]\] entry 1 \(upstream "hub\.alias"\): "team\/\*" is a glob, and "hub" is a group: .*name the repositories literally or sync from one member/,
+    );
+    expect(parse(`${groups}[[proxy.sync]]\nupstream = "hub"\nrepositories = ["a", "team/b"]\ninterval = "1h"\n`).proxy.sync[0]?.repositories).toEqual(['a', 'team/b']);
+  });
+
   test('an upstream that does not resolve is refused', () => {
     expect(() => parse('[[proxy.sync]]\nupstream = "nowhere"\nrepositories = ["a"]\ninterval = "1h"\n')).toThrow(
       /key "proxy\.sync\.0\.upstream": \[\[proxy\.sync\]\] entry 1 \(upstream "nowhere"\): "nowhere" is not an allowed or configured upstream, group or alias/,

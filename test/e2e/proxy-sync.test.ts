@@ -3,15 +3,15 @@
 // start and whenever the clock says it is due again; the test waits for each run's end (the
 // scheduler's record of it), never for a time. The upstream's access log shows what was asked:
 // a HEAD per unchanged tag on a later run, a GET only for what moved.
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import Database from 'better-sqlite3';
-import { pino } from 'pino';
 import { countRequests } from '../support/e2e/access-log.js';
 import { startDistribution, type Distribution } from '../support/e2e/distribution.js';
 import { ensureTools } from '../support/e2e/tools.js';
 import { startKeel, type KeelProcess } from '../support/keel-server.js';
+import { loggerInto, type LogLine } from '../support/log-lines.js';
 import { ManualClock } from '../support/manual-clock.js';
+import { metric } from '../support/metrics-text.js';
 import { Client, OCI_INDEX, OCI_MANIFEST, type Descriptor } from '../support/oci-client.js';
 import { streamPull } from '../support/stream-pull.js';
 import type { SyncRun } from '../../src/proxy/sync-scheduler.js';
@@ -28,7 +28,7 @@ let keel: KeelProcess;
 let up: Client;
 let client: Client;
 const clock = new ManualClock();
-const logs: Array<{ msg?: string; [key: string]: unknown }> = [];
+const logs: LogLine[] = [];
 const app = new Map<string, Image>();
 let amd64: Image;
 let arm64: Image;
@@ -58,15 +58,9 @@ beforeAll(async () => {
       { image: arm64, platform: { architecture: 'arm64', os: 'linux', variant: 'v8' } },
     ])
   ).digest;
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString('utf8').split('\n')) if (line.trim() !== '') logs.push(JSON.parse(line) as { msg?: string });
-      done();
-    },
-  });
   keel = await startKeel({
     clock,
-    logger: pino({ level: 'info' }, sink),
+    logger: loggerInto(logs),
     toml: `
 [proxy]
 allow = ["localhost"]
@@ -244,15 +238,6 @@ describe('with the upstream stopped', () => {
 });
 
 describe('metrics', () => {
-  /** The value of the series `name` carrying every label given (the replica label too, whatever its value). */
-  function metric(text: string, name: string, labels: Record<string, string>): number | undefined {
-    for (const line of text.split('\n')) {
-      const m = /^(\w+)\{([^}]*)\} (\S+)$/.exec(line);
-      if (m?.[1] === name && Object.entries(labels).every(([k, v]) => (m[2] as string).split(',').includes(`${k}="${v}"`))) return Number(m[3]);
-    }
-    return undefined;
-  }
-
   test('count each entry\'s runs by outcome, its failures in a row, its last success and its images warm or failed', async () => {
     const text = await (await client.fetch('/metrics')).text();
     const runs = (entry: string, outcome: string): number | undefined => metric(text, 'keel_sync_runs_total', { entry, upstream: 'up', outcome });

@@ -10,6 +10,7 @@ import { ensureTools } from '../support/e2e/tools.js';
 import { run, stopAll, WARM } from '../support/cli-process.js';
 import { rootWithUsers } from '../support/htpasswd.js';
 import { startKeel, type KeelProcess } from '../support/keel-server.js';
+import { metric } from '../support/metrics-text.js';
 import type { WarmSummary as Summary } from '../../src/proxy/warm.js';
 import { Client, errorCode, OCI_INDEX, OCI_MANIFEST, type Descriptor } from '../support/oci-client.js';
 import { streamPull } from '../support/stream-pull.js';
@@ -168,6 +169,22 @@ describe('scripts/warm', () => {
     const get = await client.fetch('/api/v1/warm');
     expect(get.status).toBe(405);
     expect(get.headers.get('allow')).toBe('POST');
+  });
+
+  test('/metrics counts the images, blobs and bytes warmed above, fetched or cached; the dry run and the unpin count nothing; nothing is pending after', async () => {
+    const text = await (await client.fetch('/metrics')).text();
+    const images = (outcome: string): number | undefined => metric(text, 'keel_warm_images_total', { upstream: 'up', outcome });
+    // Warm: arm64 child; multi + single from the file; single beside the failure; single pinned.
+    expect([images('warm'), images('failed'), images('stopped')]).toEqual([5, 1, undefined]);
+    const blobs = (state: string): number | undefined => metric(text, 'keel_warm_blobs_total', { upstream: 'up', state });
+    const bytes = (state: string): number | undefined => metric(text, 'keel_warm_bytes_total', { upstream: 'up', state });
+    // Fetched once each: arm64's 4, then amd64's 3 and single's 2. The dry run fetched none of them.
+    expect(blobs('fetched')).toBe(9);
+    expect(bytes('fetched')).toBe(bytesOf(arm64) + bytesOf(amd64) + bytesOf(single));
+    // Cached: arm64's 4 on the second warm of the index, then single's 2 twice (beside the failure, pinned).
+    expect(blobs('cached')).toBe(8);
+    expect(bytes('cached')).toBe(bytesOf(arm64) + 2 * bytesOf(single));
+    expect([metric(text, 'keel_warm_pending_blobs'), metric(text, 'keel_warm_pending_bytes'), metric(text, 'keel_warm_requests_in_progress')]).toEqual([0, 0, 0]);
   });
 });
 

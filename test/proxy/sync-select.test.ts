@@ -1,6 +1,29 @@
-// Which tags a [[proxy.sync]] entry warms, and how the tag list's next page is found.
+// Which repositories and tags a [[proxy.sync]] entry warms, and how a list's next page is found.
 import { describe, expect, test } from '@jest/globals';
-import { nextPageQuery, selectTags, tagPattern, tagVersion } from '../../src/proxy/sync-select.js';
+import { nextPageQuery, selectRepositories, selectTags, tagPattern, tagVersion } from '../../src/proxy/sync-select.js';
+
+const CATALOG = ['app-1', 'app-12', 'a/x', 'b/x', 'c/x', 'library/alpine', 'library/debian', 'library/nested/one', 'team', 'team/a', 'team/a/b', 'teams/z'];
+
+describe('selectRepositories', () => {
+  test('* and ? stay within one path component; ** crosses /', () => {
+    expect(selectRepositories(['library/*'], CATALOG)).toEqual(['library/alpine', 'library/debian']);
+    expect(selectRepositories(['team/**'], CATALOG)).toEqual(['team', 'team/a', 'team/a/b']);
+    expect(selectRepositories(['app-?'], CATALOG)).toEqual(['app-1']);
+    expect(selectRepositories(['*'], CATALOG)).toEqual(['app-1', 'app-12', 'team']);
+    expect(selectRepositories(['**'], CATALOG)).toEqual(CATALOG);
+  });
+
+  test('braces and brackets', () => {
+    expect(selectRepositories(['{a,b}/x'], CATALOG)).toEqual(['a/x', 'b/x']);
+    expect(selectRepositories(['[bc]/x'], CATALOG)).toEqual(['b/x', 'c/x']);
+  });
+
+  test('literal names come first, as given, listed or not; glob matches follow in catalog order, each once', () => {
+    expect(selectRepositories(['zeta/only-literal', 'library/debian', 'library/*', 'l*/alpine'], CATALOG)).toEqual(['zeta/only-literal', 'library/debian', 'library/alpine']);
+    expect(selectRepositories(['library/alpine'], [])).toEqual(['library/alpine']);
+    expect(selectRepositories(['nothing/*'], CATALOG)).toEqual([]);
+  });
+});
 
 const TAGS = ['1.0', '1.1', '1.10', '1.2', 'latest', 'v1.0', 'xv1.0'];
 
@@ -23,6 +46,7 @@ describe('nextPageQuery', () => {
     expect(nextPageQuery('</v2/proxy/up/a/tags/list?last=b&n=2>; rel="next"')).toBe('?last=b&n=2');
     expect(nextPageQuery(undefined)).toBeUndefined();
     expect(nextPageQuery('</v2/proxy/up/a/tags/list>; rel="next"')).toBeUndefined();
+    expect(nextPageQuery('</v2/_catalog?last=library%2Falpine&n=100>; rel="next"')).toBe('?last=library%2Falpine&n=100');
   });
 });
 

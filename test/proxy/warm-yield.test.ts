@@ -4,25 +4,17 @@
  * blob answer until the test lets it go, so which downloads are running at each step is
  * known, not timed.
  */
-import { Writable } from 'node:stream';
-import type { ServerResponse } from 'node:http';
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
-import { pino } from 'pino';
-import { startFaultServer, type FaultServer } from '../support/fault-upstream.js';
-import { startKeel, type KeelProcess } from '../support/keel-server.js';
+import { startHeldRegistry, startKeelBehind, type HeldRegistry } from '../support/held-registry.js';
+import type { KeelProcess } from '../support/keel-server.js';
 import { OCI_MANIFEST, randomBytes, sha256 } from '../support/oci-client.js';
+import { Watch, type LogLine } from '../support/watch.js';
 
-let fault: FaultServer;
+let upstream: HeldRegistry;
 let keel: KeelProcess;
-const logs: Array<{ msg?: string }> = [];
-/** Blob GETs that reached the upstream, by repository, and the answers still held. */
-const gets = new Map<string, number>();
-const held = new Map<string, ServerResponse[]>();
-/** Checks re-run whenever a blob GET arrives or a log line is written. */
-const waiting: Array<() => boolean> = [];
-const changed = (): void => {
-  for (const check of waiting.splice(0)) if (!check()) waiting.push(check);
-};
+/** Conditions re-checked whenever a blob GET arrives or a log line is written. */
+const watch = new Watch();
+let logs: LogLine[] = [];
 
 const live = randomBytes(256 * 1024);
 const blobs = [randomBytes(1000), randomBytes(2000), randomBytes(3000), randomBytes(4000)];
@@ -39,62 +31,19 @@ const slowManifest = Buffer.from(
     layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: sha256(slowBlobs[1] as Buffer), size: 600 }],
   }),
 );
-const byDigest = new Map([live, ...blobs, ...slowBlobs].map((b) => [sha256(b), b]));
 
-/** Resolves once `until()` holds, looked at again on every blob GET and log line. */
-function when(until: () => boolean): Promise<void> {
-  return new Promise((resolve) => {
-    const check = (): boolean => {
-      if (!until()) return false;
-      resolve();
-      return true;
-    };
-    if (!check()) waiting.push(check);
-  });
-}
-
-const blobGets = (repo: string, n: number): Promise<void> => when(() => (gets.get(repo) ?? 0) >= n);
+const blobGets = (repo: string, n: number): Promise<void> => watch.when(() => upstream.gets(repo) >= n);
 const yields = (): number => logs.filter((l) => l.msg === 'warm: yielding to live downloads').length;
-
-/** Lets the upstream answer the held blob GETs of `repo`. */
-function release(repo: string): void {
-  for (const res of held.get(repo)?.splice(0) ?? []) res.end((res as ServerResponse & { body: Buffer }).body);
-}
+const release = (repo: string): void => upstream.release(repo);
 
 beforeAll(async () => {
-  fault = await startFaultServer((req, res) => {
-    const m = /^\/v2\/(.+)\/(manifests|blobs)\/(.+)$/.exec(req.url ?? '');
-    if (!m) return void res.writeHead(req.url === '/v2/' ? 200 : 404).end();
-    const [, repo, kind, ref] = m as unknown as [string, string, string, string];
-    if (kind === 'manifests') {
-      const m = repo === 'slow/app' ? slowManifest : manifest;
-      res.writeHead(200, { 'Content-Type': OCI_MANIFEST, 'Content-Length': String(m.length), 'Docker-Content-Digest': sha256(m) });
-      return void res.end(req.method === 'HEAD' ? undefined : m);
-    }
-    const body = byDigest.get(ref);
-    if (!body) return void res.writeHead(404).end();
-    res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': String(body.length) });
-    if (req.method === 'HEAD') return void res.end();
-    // Held until the test releases this repository's answers.
-    res.flushHeaders();
-    Object.assign(res, { body });
-    held.set(repo, [...(held.get(repo) ?? []), res]);
-    gets.set(repo, (gets.get(repo) ?? 0) + 1);
-    changed();
-  });
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString().split('\n')) if (line.trim()) logs.push(JSON.parse(line) as { msg?: string });
-      changed();
-      done();
-    },
-  });
-  keel = await startKeel({ toml: `[proxy.upstreams.up]\nurl = "${fault.url}"\nallow_private = true\ntimeout = "60s"\n`, logger: pino({ level: 'info' }, sink) });
+  upstream = await startHeldRegistry({ 'warm/app': manifest, 'slow/app': slowManifest }, [live, ...blobs, ...slowBlobs], watch);
+  ({ keel, logs } = await startKeelBehind(upstream, watch));
 });
 
 afterAll(async () => {
   await keel?.destroy();
-  await fault?.stop();
+  await upstream?.stop();
 });
 
 test('while a client downloads, warming runs one download at a time; once it is done, the rest go at once', async () => {
@@ -107,8 +56,8 @@ test('while a client downloads, warming runs one download at a time; once it is 
   );
   // Three of the four blobs may start (the concurrency); two of them wait for the live download.
   await blobGets('warm/app', 1);
-  await when(() => yields() >= 2);
-  expect(gets.get('warm/app')).toBe(1);
+  await watch.when(() => yields() >= 2);
+  expect(upstream.gets('warm/app')).toBe(1);
 
   // The live download ends: the waiting two start beside the first (three at a time).
   release('live/app');
