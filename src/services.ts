@@ -20,7 +20,7 @@ import { PullThrough } from './proxy/pull-through.js';
 import { SourceRequester } from './proxy/source-requester.js';
 import { SyncScheduler } from './proxy/sync-scheduler.js';
 import { Warmer } from './proxy/warm.js';
-import { warmBandwidth } from './proxy/warm-bandwidth.js';
+import { warmPace } from './proxy/warm-pace.js';
 import { Sources } from './proxy/sources.js';
 import { TokenCache } from './proxy/token-cache.js';
 import { UpstreamClient } from './proxy/upstream-client.js';
@@ -104,7 +104,7 @@ export async function buildServices(config: Config, logger: Logger, clock: Clock
     retryDelayMs: Math.max(100, Math.floor(config.cluster.download_lease_renew / 3)),
     ...(metrics ? { metrics } : {}),
   };
-  const fetcher = new BlobFetcher(requester, proxyContent, proxyIndex, clock, logger, config.temporary_registry_storage, metrics, cluster, warmBandwidth(config.proxy.warm.bandwidth));
+  const fetcher = new BlobFetcher(requester, proxyContent, proxyIndex, clock, logger, config.temporary_registry_storage, metrics, cluster, warmPace(config.proxy.warm.bandwidth));
   const proxy = new PullThrough({
     sources,
     requester,

@@ -24,7 +24,7 @@ import { BlobDownload } from './blob-download.js';
 import { claimLease, type LeaseKeeper } from './lease-keeper.js';
 import { PeerRelay, type RelayDeps, type RelayPart } from './peer-relay.js';
 import { spoolFor, type DownloadSpool } from './download-spool.js';
-import type { WarmBandwidth } from './warm-bandwidth.js';
+import type { WarmPace } from './warm-pace.js';
 import { noProxyMetrics, type ProxyMetrics } from './proxy-metrics.js';
 import { SingleFlight } from './single-flight.js';
 import type { SourceRequester } from './source-requester.js';
@@ -51,8 +51,8 @@ export class BlobFetcher {
     private readonly metrics: ProxyMetrics = noProxyMetrics,
     /** Leases and the peer path, shared by the replicas on one index; without it, one process alone. */
     private readonly cluster?: RelayDeps,
-    /** The cap on what downloads warming started read from the upstream (warm-bandwidth.ts); none: no cap. */
-    private readonly warmBandwidth?: WarmBandwidth,
+    /** How fast downloads warming started read the upstream (warm-pace.ts); none: as fast as any. */
+    private readonly warmPace?: WarmPace,
   ) {
     this.flights = new SingleFlight<BlobDownload | undefined>(() => metrics.joined('blob'));
   }
@@ -81,6 +81,13 @@ export class BlobFetcher {
       flight.then((download) => download?.settled).then(forget, forget);
     }
     return flight;
+  }
+
+  /** Downloads in flight in this process that are clients': not started by warming, or joined by a client since. */
+  liveDownloads(): number {
+    let n = 0;
+    for (const key of this.flights.keys()) if (this.joinedLive.get(key)?.live !== false) n++;
+    return n;
   }
 
   /** Blob downloads in flight in this process (starting or running) of digests not in `except`. */
@@ -154,11 +161,11 @@ export class BlobFetcher {
     }
   }
 
-  /** `pace`: a download warming started, read under the warming bandwidth cap until a client joins it. */
+  /** `pace`: a download warming started, read at warming's pace (warm-pace.ts) until a client joins it. */
   private async fromUpstream(source: Source, repo: string, digest: Digest, keeper: LeaseKeeper | undefined, leave: () => void, pace?: { live: boolean }): Promise<BlobDownload> {
     const { member, reply } = await this.requester.request(source, { method: 'GET', repo, suffix: `blobs/${digest}` }, 'BLOB_UNKNOWN');
     const length = Number(reply.headers['content-length']);
-    const body = pace !== undefined && this.warmBandwidth !== undefined ? this.warmBandwidth.throttle(reply.body, () => pace.live) : reply.body;
+    const body = pace !== undefined && this.warmPace !== undefined ? this.warmPace.throttle(reply.body, { live: () => pace.live, yielding: () => this.liveDownloads() > 0 }) : reply.body;
     const download = await this.begin(source, member.name, digest, Number.isSafeInteger(length) ? length : undefined, body, () => keeper, leave);
     download.repositories.add(repo);
     return download;

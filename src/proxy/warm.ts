@@ -9,7 +9,8 @@
  * for an index the children of the chosen platforms (every child when none is chosen), then
  * each image's config and layers, at most `concurrency` downloads at a time, and only one while
  * clients' own downloads run (live traffic first); the downloads it starts itself read the
- * upstream under `proxy.warm.bandwidth` (warm-bandwidth.ts) until a client joins them. A dry run reads
+ * upstream at warming's pace (warm-pace.ts: a trickle while clients' downloads run,
+ * `proxy.warm.bandwidth` otherwise) until a client joins them. A dry run reads
  * the manifests (through the cache, so they are cached) to say what the images hold, and
  * fetches no blob. With `pin`, each image warmed is pinned (by the tag or digest named): cache
  * retention keeps it whatever its age or the size cap, until a request with `unpin` (which

@@ -1,10 +1,10 @@
 /**
- * The warming bandwidth cap (`proxy.warm.bandwidth`): downloads warming starts read the
- * upstream no faster than the cap, and go at full speed once a client's own pull joins them.
- * The first is shown by a lower bound on the time a warm takes (the token bucket cannot hand
- * out bytes faster, however idle or loaded the machine), the second with a cap of one byte a
- * second, under which the layer could never arrive while the test runs: it arrives because the
- * client joined.
+ * Warming's pace (warm-pace.ts): downloads warming starts read the upstream no faster than
+ * `proxy.warm.bandwidth`, trickle while a client's own download runs, and go at full speed
+ * once a client's pull joins them. The cap and the trickle are shown by lower bounds on the
+ * time a warm takes (a token bucket cannot hand out bytes faster, however idle or loaded the
+ * machine), the join with a cap of one byte a second, under which the layer could never
+ * arrive while the test runs: it arrives because the client joined.
  */
 import type { ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
@@ -43,7 +43,11 @@ function image(layerSize: number): Image {
 const images = new Map<string, Image>([
   ['capped/app', image(3 * MiB)],
   ['joined/app', image(4 * MiB)],
+  ['trickle/app', image(2 * MiB)],
+  // A client's pull of this repository's blobs is held upstream until the test releases it.
+  ['held/live', image(1024)],
 ]);
+const held: ServerResponse[] = [];
 
 function answer(res: ServerResponse, method: string, type: string, body: Buffer, digest?: string): void {
   res.writeHead(200, { 'Content-Type': type, 'Content-Length': String(body.length), ...(digest ? { 'Docker-Content-Digest': digest } : {}) });
@@ -80,7 +84,11 @@ beforeAll(async () => {
     if (m[2] === 'manifests') return answer(res, req.method ?? 'GET', OCI_MANIFEST, found.manifest, sha256(found.manifest));
     const blob = found.blobs.find((b) => sha256(b) === m[3]);
     if (!blob) return void res.writeHead(404).end();
-    answer(res, req.method ?? 'GET', 'application/octet-stream', blob);
+    if (m[1] === 'held/live' && req.method === 'GET') {
+      res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': String(blob.length) });
+      res.flushHeaders();
+      held.push(Object.assign(res, { body: blob }));
+    } else answer(res, req.method ?? 'GET', 'application/octet-stream', blob);
     if (req.method === 'GET') {
       blobGets.push(m[3] as string);
       for (const check of waiting.splice(0)) if (!check()) waiting.push(check);
@@ -130,4 +138,23 @@ test('a client pulling a blob warming is downloading under the cap gets it at fu
   expect(events[events.length - 1]).toMatchObject({ event: 'summary', failed: 0, images: [{ fetched: { blobs: 2 } }] });
   // One download each: the client joined warming's, it did not start its own.
   expect(blobGets.filter((d) => d === sha256(layer))).toHaveLength(1);
+}, 60_000);
+
+test('while a client\'s own download runs, warming\'s downloads trickle (1 MiB/s together) instead of competing, and still end', async () => {
+  const uncapped = await keel('0');
+  const [, live] = (images.get('held/live') as Image).blobs as [Buffer, Buffer];
+  const [, layer] = (images.get('trickle/app') as Image).blobs as [Buffer, Buffer];
+  // A client's cold pull, held by the upstream: a live download runs for as long as the test says.
+  const pull = fetch(`${uncapped.url}/v2/proxy/up/held/live/blobs/${sha256(live)}`).then(async (res) => sha256(Buffer.from(await res.arrayBuffer())));
+  await whenGot(sha256(live));
+  const layerAsked = whenGot(sha256(layer)).then(() => performance.now());
+  const events = await warm(uncapped, 'proxy/up/trickle/app:v1');
+  const ended = performance.now();
+  // The warm ended with the client's download still held: warming trickled, it did not stop.
+  expect(held).toHaveLength(1);
+  expect(events[events.length - 1]).toMatchObject({ event: 'summary', failed: 0, images: [{ fetched: { blobs: 2, bytes: 2 * MiB + 2 } }] });
+  // (2 MiB - at most one 64 KiB piece in the bucket) / 1 MiB/s, from the layer's GET on.
+  expect(ended - (await layerAsked)).toBeGreaterThanOrEqual(((2 * MiB - 64 * 1024) / MiB) * 1000 - 5);
+  for (const res of held.splice(0)) res.end((res as ServerResponse & { body: Buffer }).body);
+  expect(await pull).toBe(sha256(live));
 }, 60_000);
