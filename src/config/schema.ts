@@ -9,7 +9,7 @@ import { DEFAULTS } from './defaults.js';
 import { parseIndexLocation, type IndexLocation } from './index-location.js';
 import { overlaps, parseStorageLocation, type StorageLocation } from './storage-location.js';
 import { parseDuration, parseSize } from './units.js';
-import { isRepositoryGlob, repositoryPatternProblem } from '../primitives/repository-glob.js';
+import { repositoryPatternProblem } from '../primitives/repository-glob.js';
 
 const DEFAULT_ALIASES: Record<string, string> = DEFAULTS.proxy.aliases;
 
@@ -277,15 +277,6 @@ export const configSchema = z
       const which = `[[proxy.sync]] entry ${i + 1} (upstream "${entry.upstream}")`;
       if (!isSource(entry.upstream) && !(entry.upstream in aliases)) {
         ctx.addIssue({ code: 'custom', path: ['proxy', 'sync', i, 'upstream'], message: `${which}: "${entry.upstream}" is not an allowed or configured upstream, group or alias` });
-      }
-      // A glob is expanded from one registry's catalog; a group's members are separate registries.
-      const target = aliases[entry.upstream] ?? entry.upstream;
-      if (target in groups) {
-        entry.repositories.forEach((pattern, j) => {
-          if (isRepositoryGlob(pattern)) {
-            ctx.addIssue({ code: 'custom', path: ['proxy', 'sync', i, 'repositories', j], message: `${which}: ${JSON.stringify(pattern)} is a glob, and "${target}" is a group: globs are listed from one upstream's catalog, so name the repositories literally or sync from one member` });
-          }
-        });
       }
       try {
         new RegExp(`^(?:${entry.tags})$`);

@@ -353,14 +353,14 @@ export class PullThrough {
 
   /**
    * One page of the upstream's repository list (`GET /v2/_catalog<query>`), for [[proxy.sync]]
-   * globs; never from the cache. One upstream only: a group's members are separate registries
-   * (the config refuses globs on a group). An upstream that refuses the catalog or has none
+   * globs; never from the cache. One upstream only: a group's members are separate registries,
+   * each listed on its own (sync-scheduler.ts takes the union). An upstream that refuses the catalog or has none
    * (Docker Hub answers 401; many registries 401, 403 or 404) is UNSUPPORTED with a message
    * saying to name the repositories literally; a 429, 5xx or timeout stays what it is.
    */
   async catalog(upstream: string, query: string): Promise<{ repositories: string[]; link: string | undefined }> {
     const source = this.deps.sources.resolve(upstream);
-    if (source.members.length !== 1) throw new RegistryError('UNSUPPORTED', `"${source.name}" is a group: its members' repositories are not listed; name them literally`, { upstream: source.name });
+    if (source.members.length !== 1) throw new RegistryError('UNSUPPORTED', `"${source.name}" is a group: list each of its members' catalogs (members())`, { upstream: source.name });
     const noCatalog = (answer: string): RegistryError =>
       new RegistryError('UNSUPPORTED', `the upstream "${source.name}" does not list its repositories (_catalog ${answer}); name them literally`, { upstream: source.name });
     let reply: SourceReply;
@@ -384,6 +384,11 @@ export class PullThrough {
     const link = reply.reply.headers.link;
     // A name that is not a repository name could not be asked for; a broken upstream's list is not trusted with it.
     return { repositories: body.repositories.filter((r): r is string => typeof r === 'string' && isRepoName(r)), link: typeof link === 'string' ? link : undefined };
+  }
+
+  /** The upstreams an upstream, group or alias name stands for, in the order they are tried. */
+  members(upstream: string): string[] {
+    return this.deps.sources.resolve(upstream).members.map((m) => m.name);
   }
 
   /** The upstream's referrers of a digest; an empty list where the upstream has no referrers API. */

@@ -2,7 +2,7 @@
  * Scheduled warming (`[[proxy.sync]]`): the server keeps each entry's images warm. When an
  * entry is due by the injected clock (at start, then every `interval`), the run expands the
  * entry's repository globs from the upstream's catalog (`/v2/_catalog`, read anew each run, so
- * a repository pushed later is picked up), lists each repository's tags on the upstream,
+ * a repository pushed later is picked up; for a group, the union of its members' catalogs), lists each repository's tags on the upstream,
  * keeps those the entry selects (sync-select.ts), and warms `proxy/<upstream>/<repository>:<tag>`
  * through the server's one Warmer, so its concurrency limit is shared with the warm API.
  * Tags are revalidated: an unchanged tag costs a HEAD, a moved one is fetched again, even
@@ -210,8 +210,30 @@ export class SyncScheduler {
     }
   }
 
-  /** Every page of the upstream's repository list, CATALOG_PAGE names a page; fails when the upstream cannot answer. */
+  /**
+   * The repositories of an upstream, or of a group the union of its members' (each member is a
+   * registry of its own; the group then serves each through its members in order). A member
+   * that cannot list them is logged and left out; the run fails only when none can.
+   */
   private async listCatalog(upstream: string): Promise<string[]> {
+    const members = this.deps.proxy.members(upstream);
+    if (members.length === 1) return this.listMemberCatalog(upstream);
+    const repositories = new Set<string>();
+    const failures: string[] = [];
+    for (const member of members) {
+      try {
+        for (const r of await this.listMemberCatalog(member)) repositories.add(r);
+      } catch (err) {
+        failures.push(`${member}: ${(err as Error).message}`);
+        this.deps.logger.warn({ upstream, member, error: (err as Error).message }, 'sync: a group member does not list its repositories; the others are used');
+      }
+    }
+    if (failures.length === members.length) throw new RegistryError('UNSUPPORTED', `no member of the group "${upstream}" lists its repositories (${failures.join('; ')})`);
+    return [...repositories].sort();
+  }
+
+  /** Every page of one upstream's repository list, CATALOG_PAGE names a page; fails when the upstream cannot answer. */
+  private async listMemberCatalog(upstream: string): Promise<string[]> {
     const repositories: string[] = [];
     let query: string | undefined = `?n=${CATALOG_PAGE}`;
     for (let page = 0; query !== undefined; page++) {

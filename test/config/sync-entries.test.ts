@@ -54,12 +54,9 @@ describe('[[proxy.sync]]', () => {
     expect(() => parse(entry('["!library/*"]'))).toThrow(/key "proxy\.sync\.0\.repositories\.0": "!library\/\*" is a negated glob/);
   });
 
-  test('a glob on a group (or an alias of one) is refused: its members are separate registries', () => {
+  test('a glob on a group (or an alias of one) is taken: its members\' catalogs are listed each run', () => {
     const groups = '[proxy.groups.hub]\nmembers = ["up"]\n[proxy.aliases]\n"hub.alias" = "hub"\n';
-    expect(() => parse(`${groups}[[proxy.sync]]\nupstream = "hub.alias"\nrepositories = ["a", "team/*"]\ninterval = "1h"\n`)).toThrow(
-      /key "proxy\.sync\.0\.repositories\.1": \[\[proxy\.sync\]\] entry 1 \(upstream "hub\.alias"\): "team\/\*" is a glob, and "hub" is a group: .*name the repositories literally or sync from one member/,
-    );
-    expect(parse(`${groups}[[proxy.sync]]\nupstream = "hub"\nrepositories = ["a", "team/b"]\ninterval = "1h"\n`).proxy.sync[0]?.repositories).toEqual(['a', 'team/b']);
+    expect(parse(`${groups}[[proxy.sync]]\nupstream = "hub.alias"\nrepositories = ["a", "team/*"]\ninterval = "1h"\n`).proxy.sync[0]?.repositories).toEqual(['a', 'team/*']);
   });
 
   test('an upstream that does not resolve is refused', () => {
