@@ -51,8 +51,9 @@ let frozen = false;
 
 const upstreamLog = (method: string, path: string): Promise<number> => countRequests(upstream.process.logFile, method, path);
 
+/** SIGSTOP / SIGCONT of the upstream's process (which a stopped upstream no longer has). */
 function freezeUpstream(on: boolean): void {
-  if (frozen === on) return;
+  if (frozen === on || !upstream.process.isRunning()) return;
   process.kill(upstream.process.pid, on ? 'SIGSTOP' : 'SIGCONT');
   frozen = on;
 }
@@ -103,6 +104,8 @@ beforeAll(async () => {
     await pool.end();
   }
   db = new pg.Client({ connectionString: database });
+  // The server going away (a failed run's teardown) ends this connection; it must not crash the file.
+  db.on('error', () => undefined);
   await db.connect();
   await db.query('BEGIN');
   // Claims (INSERT) wait on this; reads do not, so the replicas start and listen.
@@ -130,11 +133,11 @@ pin = true
 }, 300_000);
 
 afterAll(async () => {
-  if (upstream && frozen) freezeUpstream(false);
-  await db?.end().catch(() => undefined);
-  await replicas?.stop();
-  await upstream?.stop();
-  await postgres?.stop();
+  // Every step, whatever an earlier one did: each stops processes of its own.
+  const steps = [() => upstream && freezeUpstream(false), () => db?.end(), () => replicas?.stop(), () => upstream?.stop(), () => postgres?.stop()];
+  const failures: unknown[] = [];
+  for (const step of steps) await Promise.resolve().then(step).catch((e: unknown) => failures.push(e));
+  if (failures.length > 0) throw new Error(`stopping failed: ${failures.map(String).join('; ')}`);
 }, 120_000);
 
 test('two replicas claiming the due entry at once: one syncs, the other skips while it runs; each manifest and blob is fetched from the upstream once', async () => {
@@ -154,28 +157,34 @@ test('two replicas claiming the due entry at once: one syncs, the other skips wh
     (n) => n === 2,
   );
   const ended = NAMES.map((name) => replicas.get(name).nextLog(RUN_ENDED));
+  // A replica stopped by the teardown of a failed test rejects its waiter; that is no second failure.
+  for (const p of ended) p.catch(() => undefined);
   freezeUpstream(true);
-  await db.query('COMMIT');
-
-  // The first run to end is the loser's skip: the winner is inside its run, waiting on the frozen upstream.
-  // (A replica that ran the entry without the lease would wait on the upstream too: no line
-  // would come. The bound only turns that into a message; the skip takes two statements.)
-  let bound: NodeJS.Timeout | undefined;
-  const first = await Promise.race([
-    ...ended.map((p, i) => p.then((entry): [number, LogEntry] => [i, entry])),
-    new Promise<never>((_, reject) => {
-      bound = setTimeout(() => reject(new Error('no replica ended its run within 60 s of the claims: none skipped the entry, so both are running it')), 60_000);
-    }),
-  ]).finally(() => clearTimeout(bound));
-  const [loserIndex, loserLine] = first;
+  let loserIndex: number;
+  let winner: string;
+  try {
+    await db.query('COMMIT');
+    // The first run to end is the loser's skip: the winner is inside its run, waiting on the frozen upstream.
+    // (A replica that ran the entry without the lease would wait on the upstream too: no line
+    // would come. The bound only turns that into a message; the skip takes two statements.)
+    let bound: NodeJS.Timeout | undefined;
+    const first = await Promise.race([
+      ...ended.map((p, i) => p.then((entry): [number, LogEntry] => [i, entry])),
+      new Promise<never>((_, reject) => {
+        bound = setTimeout(() => reject(new Error('no replica ended its run within 60 s of the claims: none skipped the entry, so both are running it')), 60_000);
+      }),
+    ]).finally(() => clearTimeout(bound));
+    loserIndex = first[0];
+    winner = NAMES[1 - loserIndex] as string;
+    expect(first[1]).toMatchObject({ msg: SKIPPED, sync: 1, upstream: 'up' });
+    const lease = (await db.query<{ holder: string }>("SELECT holder FROM download_leases WHERE key = 'sync:1'")).rows;
+    expect(lease).toHaveLength(1);
+    expect(lease[0]?.holder.startsWith(`${winner}/`)).toBe(true);
+  } finally {
+    // Whatever happened above, the tests after this one have a working upstream.
+    freezeUpstream(false);
+  }
   const loser = NAMES[loserIndex] as string;
-  const winner = NAMES[1 - loserIndex] as string;
-  expect(loserLine).toMatchObject({ msg: SKIPPED, sync: 1, upstream: 'up' });
-  const lease = (await db.query<{ holder: string }>("SELECT holder FROM download_leases WHERE key = 'sync:1'")).rows;
-  expect(lease).toHaveLength(1);
-  expect(lease[0]?.holder.startsWith(`${winner}/`)).toBe(true);
-
-  freezeUpstream(false);
   const winnerLine = await (ended[1 - loserIndex] as Promise<LogEntry>);
   expect(winnerLine).toMatchObject({ msg: SYNCED, sync: 1, upstream: 'up', images: TAGS.length, fetched: TAGS.length * 3, cached: 0 });
   // The winner gave the lease up at the end of its run.
@@ -208,7 +217,7 @@ test('a replica started after that run ended takes the free lease and syncs too:
     expect(await upstreamLog('GET', `/sync/app/manifests/${tag}`)).toBe(1);
     for (const b of image.blobs) expect(await upstreamLog('GET', `/blobs/${b.digest}`)).toBe(1);
   }
-});
+}, 120_000);
 
 test('the run pinned every tag it warmed, in PostgreSQL (proxy_pins)', async () => {
   const pins = await db.query<{ upstream: string; repository: string; reference: string }>('SELECT upstream, repository, reference FROM proxy_pins ORDER BY reference');
