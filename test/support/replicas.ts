@@ -15,6 +15,8 @@ export interface Replicas {
   /** The replicas by name, in start order. */
   byName: Map<string, KeelChild>;
   get(name: string): KeelChild;
+  /** Starts one more replica with the same settings (after the others: the index exists). */
+  add(name: string): Promise<KeelChild>;
   /** The directory holding the shared index and storage. */
   shared: string;
   /** The shared index: a SQLite file, or the PostgreSQL URL given. */
@@ -56,11 +58,15 @@ export async function startReplicas(names: readonly string[], options: ReplicaOp
     await Promise.allSettled([...byName.values()].map((r) => r.stop()));
     await rm(shared, { recursive: true, force: true });
   };
+  const add = async (name: string): Promise<KeelChild> => {
+    if (byName.has(name)) throw new Error(`replica ${name} exists already`);
+    const toml = `database = "${database}"\ntemporary_registry_storage = "${join(shared, 'tmp')}"\n${storageToml}\n${options.extraToml ?? ''}\n[cluster]\nreplica = "${name}"\n${options.clusterToml ?? ''}\n`;
+    const replica = await spawnKeel(toml);
+    byName.set(name, replica);
+    return replica;
+  };
   try {
-    for (const name of names) {
-      const toml = `database = "${database}"\ntemporary_registry_storage = "${join(shared, 'tmp')}"\n${storageToml}\n${options.extraToml ?? ''}\n[cluster]\nreplica = "${name}"\n${options.clusterToml ?? ''}\n`;
-      byName.set(name, await spawnKeel(toml));
-    }
+    for (const name of names) await add(name);
   } catch (err) {
     await stop();
     throw err;
@@ -72,6 +78,7 @@ export async function startReplicas(names: readonly string[], options: ReplicaOp
       if (!replica) throw new Error(`no replica ${name}`);
       return replica;
     },
+    add,
     shared,
     database,
     async claimOf(id) {
