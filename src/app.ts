@@ -21,6 +21,8 @@ import { archiveRouter } from './http/routes/archive.js';
 import type { BlobStreamGate } from './http/blob-stream-gate.js';
 import { repositoryRouter } from './http/routes/repositories.js';
 import { warmRouter } from './http/routes/warm.js';
+import { statusRouter, type StatusRouterDeps } from './http/routes/status.js';
+import type { UpstreamStatus } from './proxy/upstream-status.js';
 import type { Mirror } from './proxy/mirror.js';
 import type { PeerDownloads } from './proxy/peer-downloads.js';
 import type { PullThrough } from './proxy/pull-through.js';
@@ -58,6 +60,9 @@ export interface AppDeps {
   mirror: Mirror;
   /** The process's Warmer (shared with scheduled syncs); one of its own otherwise. */
   warmer?: Warmer;
+  /** GET /api/v1/status and /api/v1/upstreams (routes/status.ts); without them, those are 404. */
+  status?: StatusRouterDeps['status'];
+  upstreams?: UpstreamStatus;
   logger: Logger;
   auth?: AppAuth;
   /** The downloads other replicas may follow over the peer path (its own signatures, no user auth). */
@@ -89,6 +94,7 @@ export function createApp(deps: AppDeps): App {
   if (deps.peers) app.use(peerRoutes(deps.peers));
   app.use(archiveRouter({ registry: deps.registry, ...(deps.auth ? { auth: deps.auth } : {}) }));
   app.use(repositoryRouter({ registry: deps.registry, ...(deps.auth ? { auth: deps.auth } : {}) }));
+  if (deps.status && deps.upstreams) app.use(statusRouter({ status: deps.status, upstreams: deps.upstreams, ...(deps.auth ? { auth: deps.auth } : {}) }));
   app.use(warmRouter({ warmer: deps.warmer ?? new Warmer({ proxy: deps.proxy, logger: deps.logger }), ...(deps.auth ? { auth: deps.auth } : {}) }));
   app.use(notFound);
   const diskFull = deps.ops?.diskFull;

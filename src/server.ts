@@ -179,6 +179,8 @@ export async function startServer({ config, logger, clock, freeSpace }: ServerDe
     proxy: services.proxy,
     mirror: services.mirror,
     warmer: services.warmer,
+    status: services.status,
+    upstreams: services.upstreams,
     blobStreams,
     logger,
     peers: services.peer.downloads,

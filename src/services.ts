@@ -21,6 +21,11 @@ import { SourceRequester } from './proxy/source-requester.js';
 import { SyncScheduler } from './proxy/sync-scheduler.js';
 import { Warmer } from './proxy/warm.js';
 import { warmPace } from './proxy/warm-pace.js';
+import { UpstreamActivity } from './proxy/upstream-activity.js';
+import { UpstreamStatus } from './proxy/upstream-status.js';
+import { ServerStatus } from './server-status.js';
+import { packageVersion } from './cli/args.js';
+import { describeIndex } from './config/index-location.js';
 import { Sources } from './proxy/sources.js';
 import { TokenCache } from './proxy/token-cache.js';
 import { UpstreamClient } from './proxy/upstream-client.js';
@@ -50,6 +55,10 @@ export interface Services {
   peer: { identity: PeerIdentity; downloads: PeerDownloads };
   /** The registry's and the proxy cache's storage (readiness; closed with the server). */
   backends: { registry: StorageBackend; proxy: StorageBackend };
+  /** Each upstream's and group's settings, health and hits in this process (GET /api/v1/upstreams, the UI). */
+  upstreams: UpstreamStatus;
+  /** Version, uptime, bytes per store and the last GC run (GET /api/v1/status, the UI). */
+  status: ServerStatus;
 }
 
 /**
@@ -94,7 +103,10 @@ export async function buildServices(config: Config, logger: Logger, clock: Clock
   const proxyIndex = indexes.proxy;
   const proxyContent = backends.proxy.blobs;
   const client = new UpstreamClient(new TokenCache(clock), logger, metrics);
-  const requester = new SourceRequester(client, new MemberHealth(clock, config.proxy.backoff), logger, metrics);
+  const health = new MemberHealth(clock, config.proxy.backoff);
+  const requester = new SourceRequester(client, health, logger, metrics);
+  // The proxy's hits and misses, counted for the UI's proxy page and passed on to the metrics.
+  const activity = new UpstreamActivity(metrics);
   // Every process on one index coordinates its proxy downloads through leases in it.
   const identity = new PeerIdentity(config.cluster.replica, config.cluster.advertise_url);
   const peerAuth = new PeerAuth(indexes.secrets, clock);
@@ -115,7 +127,17 @@ export async function buildServices(config: Config, logger: Logger, clock: Clock
     logger,
     maxManifestSize: config.limits.max_manifest_size,
     integrity: integrity('proxy'),
-    ...(metrics ? { metrics } : {}),
+    metrics: activity,
+  });
+  const upstreams = new UpstreamStatus(config.proxy, sources, health, activity);
+  const status = new ServerStatus({
+    version: packageVersion(),
+    replica,
+    database: describeIndex(config.index),
+    locations: { registry: config.registry_storage, proxy: config.proxy_storage },
+    stats,
+    lastGcRun: () => readLastRun(indexes.lastGcRun),
+    clock,
   });
 
   const peer = { identity, downloads: new PeerDownloads(fetcher, peerAuth) };
@@ -129,5 +151,5 @@ export async function buildServices(config: Config, logger: Logger, clock: Clock
     await Promise.allSettled([backends.registry.close(), backends.proxy.close()]);
     throw err;
   }
-  return { registry, proxy, mirror: new Mirror(config.mirror, sources), warmer, sync, auth, stats, metrics, indexes, peer, backends };
+  return { registry, proxy, mirror: new Mirror(config.mirror, sources), warmer, sync, auth, stats, metrics, indexes, peer, backends, upstreams, status };
 }

@@ -67,7 +67,7 @@ export class SourceRequester {
       } catch (err) {
         this.metrics.upstreamRequest(member.name, spec.method, 0, (performance.now() - started) / 1000);
         const error = err instanceof RegistryError ? err : new RegistryError('UNAVAILABLE', String(err));
-        if (error.code === 'UNAVAILABLE') this.health.failed(member.name);
+        if (error.code === 'UNAVAILABLE') this.health.failed(member.name, error.message);
         failures.push({ member, error });
         this.logMiss(source, member, error);
         continue;
@@ -78,7 +78,8 @@ export class SourceRequester {
       }
       discardBody(reply.body);
       const error = statusFailure(member, reply.status, notFound, reply.headers);
-      if (reply.status >= 500) this.health.failed(member.name);
+      if (reply.status >= 500) this.health.failed(member.name, error.message);
+      else if (reply.status === 401 || reply.status === 403 || reply.status === 429) this.health.refused(member.name, error.message);
       failures.push({ member, error, status: reply.status });
       this.logMiss(source, member, error, reply.status);
     }
