@@ -21,6 +21,7 @@ import { archiveRouter } from './http/routes/archive.js';
 import type { BlobStreamGate } from './http/blob-stream-gate.js';
 import { repositoryRouter } from './http/routes/repositories.js';
 import { warmRouter } from './http/routes/warm.js';
+import { uiRouter } from './http/ui/ui-router.js';
 import type { Mirror } from './proxy/mirror.js';
 import type { PeerDownloads } from './proxy/peer-downloads.js';
 import type { PullThrough } from './proxy/pull-through.js';
@@ -64,6 +65,8 @@ export interface AppDeps {
   peers?: PeerDownloads;
   /** Admission of blob GET bodies (limits.blob_streams). */
   blobStreams: BlobStreamGate;
+  /** The web UI at / and /ui/ (`[ui] enabled`); absent: neither is served. */
+  ui?: { pathPrefix: string };
 }
 
 /** The Express app (whose prototypes the server's messages are born with) and the listener the server calls. */
@@ -90,6 +93,7 @@ export function createApp(deps: AppDeps): App {
   app.use(archiveRouter({ registry: deps.registry, ...(deps.auth ? { auth: deps.auth } : {}) }));
   app.use(repositoryRouter({ registry: deps.registry, ...(deps.auth ? { auth: deps.auth } : {}) }));
   app.use(warmRouter({ warmer: deps.warmer ?? new Warmer({ proxy: deps.proxy, logger: deps.logger }), ...(deps.auth ? { auth: deps.auth } : {}) }));
+  if (deps.ui) app.use(uiRouter({ registry: deps.registry, logger: deps.logger, pathPrefix: deps.ui.pathPrefix, ...(deps.auth ? { auth: deps.auth } : {}) }));
   app.use(notFound);
   const diskFull = deps.ops?.diskFull;
   const onError = errorHandler(deps.logger, diskFull ? { storageFull: () => diskFull.sawFull() } : {});
