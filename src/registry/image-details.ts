@@ -117,6 +117,13 @@ function platformOf(v: unknown): string | undefined {
   return [os, arch, ...(variant ? [variant] : [])].join('/');
 }
 
+const IMAGE_CONFIG_TYPE = /^application\/vnd\.(oci\.image\.config\.v1|docker\.container\.image\.v1)\+json$/;
+
+function nonImageConfigType(config: unknown): string | undefined {
+  const type = descriptorView(config)?.mediaType;
+  return type !== undefined && !IMAGE_CONFIG_TYPE.test(type) ? type : undefined;
+}
+
 /** The fields of an image config (OCI image-spec config.md; Docker's is the same shape). */
 export function readImageConfig(bytes: Buffer): ImageConfigView {
   const raw: unknown = JSON.parse(bytes.toString('utf8'));
@@ -168,7 +175,9 @@ export class ImageDetails {
       digest: record.digest,
       mediaType: record.mediaType,
       size: record.size,
-      artifactType: record.artifactType ?? str(body.artifactType) ?? undefined,
+      // An image's config type is what the index records as its artifact type (the referrers
+      // API's rule); an image is not an artifact, so only an explicit or non-image one counts.
+      artifactType: str(body.artifactType) ?? nonImageConfigType(body.config),
       annotations: stringRecord(body.annotations),
       subject: descriptorView(body.subject)?.digest,
       referrers: (await this.referrers.list(repo, record.digest)).manifests,
@@ -202,7 +211,7 @@ export class ImageDetails {
 
   /** An artifact's config (a signature's, an SBOM's) is not an image config: only images' are read. */
   private async readConfig(repo: RepoName, config: DescriptorView): Promise<{ imageConfig: ImageConfigView | undefined; problem: string | undefined }> {
-    if (!/^application\/vnd\.(oci\.image\.config\.v1|docker\.container\.image\.v1)\+json$/.test(config.mediaType)) {
+    if (!IMAGE_CONFIG_TYPE.test(config.mediaType)) {
       return { imageConfig: undefined, problem: `the config is a ${config.mediaType}, not an image config` };
     }
     if (config.size > MAX_CONFIG_SIZE) return { imageConfig: undefined, problem: `the config is larger than ${MAX_CONFIG_SIZE} bytes: not read` };

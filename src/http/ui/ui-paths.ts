@@ -29,8 +29,9 @@ export type UiRoute =
   | { page: 'status' }
   | { page: 'unknown' };
 
+/** A tag or digest as a path segment: escaped, but a digest's ':' kept (a path may hold it). */
 function segment(value: string): string {
-  return encodeURIComponent(value);
+  return encodeURIComponent(value).replace(/%3A/g, ':');
 }
 
 export class UiPaths {
