@@ -23,6 +23,7 @@ import { repositoryRouter } from './http/routes/repositories.js';
 import { warmRouter } from './http/routes/warm.js';
 import { statusRouter, type StatusRouterDeps } from './http/routes/status.js';
 import type { UpstreamStatus } from './proxy/upstream-status.js';
+import { uiRouter } from './http/ui/ui-router.js';
 import type { Mirror } from './proxy/mirror.js';
 import type { PeerDownloads } from './proxy/peer-downloads.js';
 import type { PullThrough } from './proxy/pull-through.js';
@@ -69,6 +70,8 @@ export interface AppDeps {
   peers?: PeerDownloads;
   /** Admission of blob GET bodies (limits.blob_streams). */
   blobStreams: BlobStreamGate;
+  /** The web UI at / and /ui/ (`[ui] enabled`); absent: neither is served. */
+  ui?: { pathPrefix: string };
 }
 
 /** The Express app (whose prototypes the server's messages are born with) and the listener the server calls. */
@@ -96,6 +99,7 @@ export function createApp(deps: AppDeps): App {
   app.use(repositoryRouter({ registry: deps.registry, ...(deps.auth ? { auth: deps.auth } : {}) }));
   if (deps.status && deps.upstreams) app.use(statusRouter({ status: deps.status, upstreams: deps.upstreams, ...(deps.auth ? { auth: deps.auth } : {}) }));
   app.use(warmRouter({ warmer: deps.warmer ?? new Warmer({ proxy: deps.proxy, logger: deps.logger }), ...(deps.auth ? { auth: deps.auth } : {}) }));
+  if (deps.ui) app.use(uiRouter({ registry: deps.registry, logger: deps.logger, pathPrefix: deps.ui.pathPrefix, ...(deps.auth ? { auth: deps.auth } : {}) }));
   app.use(notFound);
   const diskFull = deps.ops?.diskFull;
   const onError = errorHandler(deps.logger, diskFull ? { storageFull: () => diskFull.sawFull() } : {});

@@ -195,6 +195,7 @@ export async function startServer({ config, logger, clock, freeSpace }: ServerDe
       metricsUsers: config.metrics.users,
     },
     ...(services.auth ? { auth: services.auth } : {}),
+    ...(config.ui.enabled ? { ui: { pathPrefix: config.ui.path_prefix } } : {}),
   });
 
   // Slow headers are only noticed when connections are checked: check often enough for the timeout to mean something.

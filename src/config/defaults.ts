@@ -54,6 +54,12 @@ export const DEFAULTS = {
     /** With auth on, the users who may read /metrics on the main port (Basic or token); empty: every signed-in user. */
     users: [] as string[],
   },
+  ui: {
+    /** Serve the web UI at / and /ui/ (false: neither is mounted, both answer 404). */
+    enabled: true,
+    /** The sub-path a reverse proxy serves Keel under ("/registry"); every UI link starts with it. Keel itself still serves at /. */
+    path_prefix: '',
+  },
   proxy: {
     /** Hosts that may be proxied by their own name (https://<host>); anything else is refused. */
     allow: [

@@ -166,6 +166,13 @@ export const configSchema = z
         users: z.array(z.string().min(1)),
       })
       .strict(),
+    ui: z
+      .object({
+        enabled: z.boolean(),
+        // "" or "/a/b": a leading slash, no trailing one, URL-safe path characters only (it is written into every link).
+        path_prefix: z.union([z.literal(''), z.string().regex(/^(\/[A-Za-z0-9._~-]+)+$/, 'expected "" or a path such as "/registry" (a leading slash, no trailing one)')]),
+      })
+      .strict(),
     proxy: z
       .object({
         allow: z.array(z.string().regex(UPSTREAM_NAME, 'expected a lower-case host name')),

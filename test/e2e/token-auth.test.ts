@@ -13,6 +13,7 @@ import { createSkopeo, type Skopeo } from '../support/e2e/skopeo.js';
 import { makeTempDir } from '../support/e2e/temp-dir.js';
 import { startTokenServer, type TokenServer } from '../support/e2e/token-server.js';
 import { ensureTools, TOOL_INSTALL_TIMEOUT_MS } from '../support/e2e/tools.js';
+import { fetchBody } from '../support/fetch-body.js';
 
 /** Distribution 2.8 registry/auth/token/token.go: `Leeway = 60 * time.Second` on exp and nbf. */
 const LEEWAY_SECONDS = 60;
@@ -66,7 +67,7 @@ async function pushBlob(repo: string, digest: string, token: string): Promise<Re
   return fetch(location, {
     method: 'PUT',
     headers: { ...bearer(token), 'Content-Type': 'application/octet-stream' },
-    body: await blob(digest),
+    body: fetchBody(await blob(digest)),
   });
 }
 
@@ -152,7 +153,7 @@ describe('Distribution with token auth', () => {
     const put = await fetch(`${registry.url}/v2/${repo}/manifests/v1`, {
       method: 'PUT',
       headers: { ...bearer(token), 'Content-Type': image.manifest.mediaType },
-      body: image.manifestBytes,
+      body: fetchBody(image.manifestBytes),
     });
     expect(put.status).toBe(201);
     expect(put.headers.get('docker-content-digest')).toBe(image.manifest.digest);

@@ -22,6 +22,7 @@ import {
 import { startKeel, type KeelProcess } from '../support/keel-server.js';
 import { Client, errorCode } from '../support/oci-client.js';
 import { rootWithUsers } from '../support/htpasswd.js';
+import { fetchBody } from '../support/fetch-body.js';
 
 interface ImportAnswer {
   repository: string;
@@ -297,7 +298,7 @@ describe('bad archives get a 4xx and leave no tag', () => {
   test('a repository field after the archive is refused', async () => {
     const saved = await dockerSave({ layers: [await randomLayer()] });
     const form = new FormData();
-    form.append('archive', new Blob([saved.archive]), 'a.tar');
+    form.append('archive', new Blob([fetchBody(saved.archive)]), 'a.tar');
     form.append('repository', 'form/late');
     const res = await fetch(`${keel.url}/api/v1/import`, { method: 'POST', body: form });
     expect(res.status).toBe(400);

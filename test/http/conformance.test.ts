@@ -9,6 +9,7 @@ import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { startKeel, type KeelProcess } from '../support/keel-server.js';
 import { Client, errorCode, OCI_INDEX, OCI_MANIFEST, randomBytes, sha256, sha512, type Descriptor } from '../support/oci-client.js';
+import { fetchBody } from '../support/fetch-body.js';
 
 const OCI_CONFIG = 'application/vnd.oci.image.config.v1+json';
 const OCI_EMPTY = 'application/vnd.oci.empty.v1+json';
@@ -79,7 +80,7 @@ function suiteManifest(config: Buffer): Buffer {
 }
 
 function putManifest(repo: string, reference: string, bytes: Buffer, mediaType: string = OCI_MANIFEST): Promise<Response> {
-  return client.fetch(`/v2/${repo}/manifests/${reference}`, { method: 'PUT', headers: { 'Content-Type': mediaType }, body: bytes });
+  return client.fetch(`/v2/${repo}/manifests/${reference}`, { method: 'PUT', headers: { 'Content-Type': mediaType }, body: fetchBody(bytes) });
 }
 
 async function startUpload(repo: string): Promise<string> {
@@ -327,7 +328,7 @@ describe('Push (02_push_test.go and the newest suite, run.go/api.go)', () => {
   test('an index whose children are addressed by sha512 is pushed and pulled by sha512 digest (newest suite, data set "sha512")', async () => {
     const repo = 'conf/push-sha512';
     const config = suiteConfig();
-    const pushed = await client.fetch(`/v2/${repo}/blobs/uploads/?digest=${sha512(config)}`, { method: 'POST', body: config });
+    const pushed = await client.fetch(`/v2/${repo}/blobs/uploads/?digest=${sha512(config)}`, { method: 'POST', body: fetchBody(config) });
     expect(pushed.status).toBe(201);
     const manifest = goJSON({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { mediaType: OCI_CONFIG, digest: sha512(config), size: config.length }, layers: [] });
     expect((await putManifest(repo, sha512(manifest), manifest)).status).toBe(201);

@@ -2,6 +2,7 @@ import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { startKeel, type KeelProcess } from '../support/keel-server.js';
 import { Client, errorCode, randomBytes, sha256, sha512 } from '../support/oci-client.js';
+import { fetchBody } from '../support/fetch-body.js';
 
 let keel: KeelProcess;
 let client: Client;
@@ -25,7 +26,7 @@ function patch(location: string, body: Buffer, range?: string): Promise<Response
   return client.fetch(location, {
     method: 'PATCH',
     headers: { 'Content-Type': 'application/octet-stream', ...(range ? { 'Content-Range': range } : {}) },
-    body,
+    body: fetchBody(body),
   });
 }
 

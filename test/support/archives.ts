@@ -6,6 +6,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { gzipSync } from 'node:zlib';
 import tar from 'tar-stream';
+import { fetchBody } from './fetch-body.js';
 
 export interface TarFile {
   name: string;
@@ -196,7 +197,7 @@ export async function postImport(
   const form = new FormData();
   for (const [name, value] of fields) form.append(name, value);
   if (archive !== undefined) {
-    const file = archive instanceof globalThis.Blob ? archive : new globalThis.Blob([archive]);
+    const file = archive instanceof globalThis.Blob ? archive : new globalThis.Blob([fetchBody(archive)]);
     form.append('archive', file, 'image.tar');
   }
   return fetch(`${url}/api/v1/import`, { method: 'POST', body: form, headers });

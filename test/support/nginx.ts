@@ -51,7 +51,13 @@ const PORT_ATTEMPTS = 5;
 /** `|`-separated so a URI with spaces (none in the registry API) cannot shift the fields. */
 const LOG_FORMAT = `'$request_method|$request_uri|$status|$upstream_addr'`;
 
-function nginxConf(dir: string, port: number, upstreams: readonly string[]): string {
+/** How nginx serves Keel: at its root (a load balancer), or under a sub-path as a site's reverse proxy. */
+export interface NginxOptions {
+  /** "/registry": `location /registry/ { proxy_pass http://keel/; }`, which strips the prefix (Keel's `[ui] path_prefix`). */
+  pathPrefix?: string;
+}
+
+function nginxConf(dir: string, port: number, upstreams: readonly string[], options: NginxOptions): string {
   const asRoot = process.getuid?.() === 0;
   return `daemon off;
 master_process on;
@@ -95,9 +101,15 @@ ${upstreams.map((u) => `    server ${u};`).join('\n')}
     # sent, and cannot resend an unbuffered body): a replica killed mid-request reaches the
     # client as a broken response, as with any load balancer.
     proxy_next_upstream error timeout;
-    location / {
+${
+  options.pathPrefix
+    ? `    location ${options.pathPrefix}/ {
+      proxy_pass http://keel/;
+    }`
+    : `    location / {
       proxy_pass http://keel;
-    }
+    }`
+}
   }
 }
 `;
@@ -122,7 +134,7 @@ function parseAccessLog(text: string): NginxRequest[] {
  * answers on its port. Installs Debian's nginx first when /usr/sbin/nginx is missing (as root),
  * or throws naming what is missing.
  */
-export async function startNginx(upstreams: readonly string[]): Promise<Nginx> {
+export async function startNginx(upstreams: readonly string[], options: NginxOptions = {}): Promise<Nginx> {
   if (upstreams.length === 0) throw new Error('startNginx: no upstream addresses');
   await ensureTools(['nginx']);
   const tmp = await makeTempDir('nginx');
@@ -133,7 +145,7 @@ export async function startNginx(upstreams: readonly string[]): Promise<Nginx> {
     for (const d of ['client_body_temp', 'proxy_temp', 'fastcgi_temp', 'uwsgi_temp', 'scgi_temp']) await mkdir(join(dir, d));
     for (let attempt = 1; ; attempt++) {
       const port = await freePort();
-      await writeFile(conf, nginxConf(dir, port, upstreams));
+      await writeFile(conf, nginxConf(dir, port, upstreams, options));
       const logFile = join(dir, 'nginx.out');
       let proc: ManagedProcess;
       try {

@@ -1,5 +1,6 @@
 /** Small helpers that speak the V2 API over real HTTP, for tests. */
 import { createHash, randomBytes } from 'node:crypto';
+import { fetchBody } from './fetch-body.js';
 
 export { randomBytes };
 
@@ -43,11 +44,11 @@ export class Client {
   /** Monolithic upload (POST ?digest=, or POST then PUT where a registry has no single-request upload). */
   async pushBlob(repo: string, data: Uint8Array | string): Promise<Descriptor> {
     const digest = sha256(data);
-    let res = await this.fetch(`/v2/${repo}/blobs/uploads/?digest=${digest}`, { method: 'POST', body: data });
+    let res = await this.fetch(`/v2/${repo}/blobs/uploads/?digest=${digest}`, { method: 'POST', body: typeof data === 'string' ? data : fetchBody(data) });
     if (res.status === 202) {
       const location = new URL(res.headers.get('location') as string, this.url);
       location.searchParams.set('digest', digest);
-      res = await fetch(location, { method: 'PUT', body: data, headers: this.headers });
+      res = await fetch(location, { method: 'PUT', body: typeof data === 'string' ? data : fetchBody(data), headers: this.headers });
     }
     if (res.status !== 201) throw new Error(`pushBlob: ${res.status} ${await res.text()}`);
     return { mediaType: 'application/octet-stream', digest, size: Buffer.byteLength(data) };

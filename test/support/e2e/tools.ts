@@ -36,7 +36,8 @@ export type ToolName =
   | 'ceph'
   | 'initdb'
   | 'pg_ctl'
-  | 'runuser';
+  | 'runuser'
+  | 'chromium';
 
 interface Tool {
   path: string;
@@ -75,6 +76,8 @@ export const TOOLS: Readonly<Record<ToolName, Tool>> = Object.freeze({
   initdb: { path: '/usr/lib/postgresql/15/bin/initdb', pkg: 'postgresql' },
   pg_ctl: { path: '/usr/lib/postgresql/15/bin/pg_ctl', pkg: 'postgresql' },
   runuser: { path: '/usr/sbin/runuser', pkg: 'util-linux' },
+  // The web UI's browser tests (test/support/browser.ts), driven headless by playwright-core.
+  chromium: { path: '/usr/bin/chromium', pkg: 'chromium' },
 });
 
 export function toolPath(name: ToolName): string {

@@ -1,0 +1,167 @@
+/**
+ * The web UI: `/` (the repositories) and everything under `/ui/`, mounted by app.ts when
+ * `[ui] enabled`. Every answer here, pages, assets and failures, carries the security headers
+ * (security-headers.ts), and every failure is an HTML page: the JSON error answers stay with
+ * /v2 and /api/v1.
+ *
+ * Data comes through the registry's services only. This round shows the local registry; a
+ * `proxy/...` name is not read (the pull-through service fetches from the upstream on a miss,
+ * and the UI must not make Keel fetch): it answers like an unknown repository.
+ *
+ * With auth on, until the UI has its own sign-in, a page shows what the request's own
+ * credentials (a Bearer token or Basic, as on /api/v1) may pull, and without any, what
+ * anonymous may pull. A repository the viewer may not pull answers exactly as one that does
+ * not exist, so the UI reveals no names.
+ */
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import type { Logger } from 'pino';
+import { isProxyName } from '../../proxy/proxy-name.js';
+import { RegistryError } from '../../primitives/errors.js';
+import { isRepoName, parseDigest, parseRepoName, parseTag, type RepoName } from '../../primitives/types.js';
+import { ImageDetails } from '../../registry/image-details.js';
+import type { Registry } from '../../registry/registry.js';
+import { identify, type ApiAuth } from '../api-access.js';
+import { HOME_PAGE_SIZE, HomePage } from './pages/home.js';
+import { ManifestPage } from './pages/manifest.js';
+import { NotYetPage } from './pages/not-yet.js';
+import { ProblemPage } from './pages/problem.js';
+import { RepositoryPage, TAGS_PAGE_SIZE } from './pages/repository.js';
+import type { PullTarget } from './pages/pull-commands.js';
+import { sendPage } from './render-page.js';
+import { setSecurityHeaders } from './security-headers.js';
+import { sendAsset } from './static-assets.js';
+import { parseUiPath, UiPaths } from './ui-paths.js';
+
+export interface UiRouterDeps {
+  registry: Registry;
+  logger: Logger;
+  /** `[ui] path_prefix`: "" or "/registry". */
+  pathPrefix: string;
+  /** Present when authentication is on. */
+  auth?: ApiAuth;
+}
+
+/** Whether Express would hand this path to the UI: `/` and `/ui` with everything below. */
+function isUiPath(path: string): boolean {
+  return path === '/' || path === '/ui' || path.startsWith('/ui/');
+}
+
+const NOT_FOUND = new RegistryError('NAME_UNKNOWN', 'not found', undefined, 404);
+
+function lastParam(req: Request): string | undefined {
+  const last = req.query.last;
+  return typeof last === 'string' && last.length > 0 && last.length <= 512 ? last : undefined;
+}
+
+/** The host and scheme the browser used, for the pull commands. */
+function pullTarget(req: Request): PullTarget {
+  return { host: req.get('host') ?? 'localhost', plainHttp: req.protocol === 'http' };
+}
+
+export function uiRouter(deps: UiRouterDeps): RequestHandler {
+  const { registry, auth, logger } = deps;
+  const paths = new UiPaths(deps.pathPrefix);
+  const details = new ImageDetails(registry.manifests, registry.blobs, registry.referrers);
+
+  /** Who may see what: everything with auth off; else the request's credentials, or anonymous. */
+  async function viewer(req: Request, res: Response): Promise<(repo: string) => boolean> {
+    if (!auth) return () => true;
+    if (!req.headers.authorization) return (repo) => auth.service.mayPull(undefined, repo);
+    const caller = await identify(req, res, auth, undefined);
+    res.locals.user = caller.principal.user;
+    return (repo) => caller.principal.allows(repo, 'pull');
+  }
+
+  /** A local repository the viewer may pull; anything else is the same 404. */
+  function visibleRepository(name: string, mayPull: (repo: string) => boolean): RepoName {
+    if (!isRepoName(name) || isProxyName(name) || !mayPull(name)) throw NOT_FOUND;
+    return parseRepoName(name);
+  }
+
+  async function serve(req: Request, res: Response): Promise<void> {
+    const route = parseUiPath(req.path);
+    if (route.page === 'static') {
+      setSecurityHeaders(res);
+      if (sendAsset(req, res, route.file)) return;
+      throw NOT_FOUND;
+    }
+    if (route.page === 'unknown') throw NOT_FOUND;
+    const mayPull = await viewer(req, res);
+    switch (route.page) {
+      case 'home': {
+        const last = lastParam(req);
+        const page = await registry.listings.repositories({ n: HOME_PAGE_SIZE, ...(last ? { last } : {}) }, (repo) => !isProxyName(repo) && mayPull(repo));
+        sendPage(res, 200, <HomePage paths={paths} page={page} first={last === undefined} />);
+        return;
+      }
+      case 'repository': {
+        const name = visibleRepository(route.name, mayPull);
+        const last = lastParam(req);
+        const page = await registry.listings.tags(name, { n: TAGS_PAGE_SIZE, ...(last ? { last } : {}) });
+        sendPage(res, 200, <RepositoryPage paths={paths} name={name} page={page} first={last === undefined} />);
+        return;
+      }
+      case 'tag': {
+        const name = visibleRepository(route.name, mayPull);
+        const tag = parseTag(route.tag);
+        const found = await details.describe(name, { kind: 'tag', tag });
+        sendPage(res, 200, <ManifestPage paths={paths} details={found} reference={{ tag }} pull={pullTarget(req)} />);
+        return;
+      }
+      case 'manifest': {
+        const name = visibleRepository(route.name, mayPull);
+        const digest = parseDigest(route.digest);
+        const found = await details.describe(name, { kind: 'digest', digest });
+        sendPage(res, 200, <ManifestPage paths={paths} details={found} reference={{ digest }} pull={pullTarget(req)} />);
+        return;
+      }
+      case 'proxy':
+        sendPage(res, 200, <NotYetPage paths={paths} section="proxy" title="Proxy cache" />);
+        return;
+      case 'status':
+        sendPage(res, 200, <NotYetPage paths={paths} section="status" title="Status" />);
+        return;
+    }
+  }
+
+  function problem(req: Request, res: Response, err: unknown): void {
+    if (res.headersSent) {
+      logger.error({ err, path: req.path }, 'UI page failed after its answer started');
+      res.destroy();
+      return;
+    }
+    let status: number;
+    let title: string;
+    let message: string;
+    if (err instanceof RegistryError && (err.status === 404 || ['NAME_UNKNOWN', 'MANIFEST_UNKNOWN', 'NAME_INVALID', 'MANIFEST_INVALID', 'DIGEST_INVALID', 'BLOB_UNKNOWN'].includes(err.code))) {
+      status = 404;
+      title = 'Not found';
+      message = 'There is no such page, repository, tag or manifest here (or you may not see it).';
+    } else if (err instanceof RegistryError && err.status < 500) {
+      status = err.status;
+      res.set(err.headers);
+      title = err.code === 'UNAUTHORIZED' ? 'Sign-in required' : err.code === 'DENIED' ? 'Not allowed' : 'Request refused';
+      message = err.message;
+    } else {
+      logger.error({ err, method: req.method, path: req.path }, 'UI page failed');
+      status = 500;
+      title = 'Something went wrong';
+      message = 'Keel could not show this page; the server log says why.';
+    }
+    res.locals.errorCode = err instanceof RegistryError ? err.code : 'UNAVAILABLE';
+    sendPage(res, status, <ProblemPage paths={paths} status={status} title={title} message={message} />);
+  }
+
+  return (req: Request, res: Response, next: NextFunction): void => {
+    if (!isUiPath(req.path)) {
+      next();
+      return;
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.set('Allow', 'GET, HEAD');
+      problem(req, res, new RegistryError('UNSUPPORTED', `${req.method} is not supported here`, undefined, 405));
+      return;
+    }
+    serve(req, res).catch((err: unknown) => problem(req, res, err));
+  };
+}
