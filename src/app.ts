@@ -99,7 +99,18 @@ export function createApp(deps: AppDeps): App {
   app.use(repositoryRouter({ registry: deps.registry, ...(deps.auth ? { auth: deps.auth } : {}) }));
   if (deps.status && deps.upstreams) app.use(statusRouter({ status: deps.status, upstreams: deps.upstreams, ...(deps.auth ? { auth: deps.auth } : {}) }));
   app.use(warmRouter({ warmer: deps.warmer ?? new Warmer({ proxy: deps.proxy, logger: deps.logger }), ...(deps.auth ? { auth: deps.auth } : {}) }));
-  if (deps.ui) app.use(uiRouter({ registry: deps.registry, logger: deps.logger, pathPrefix: deps.ui.pathPrefix, ...(deps.auth ? { auth: deps.auth } : {}) }));
+  if (deps.ui) {
+    app.use(
+      uiRouter({
+        registry: deps.registry,
+        logger: deps.logger,
+        pathPrefix: deps.ui.pathPrefix,
+        ...(deps.auth ? { auth: deps.auth } : {}),
+        ...(deps.status ? { status: deps.status } : {}),
+        ...(deps.upstreams ? { upstreams: deps.upstreams } : {}),
+      }),
+    );
+  }
   app.use(notFound);
   const diskFull = deps.ops?.diskFull;
   const onError = errorHandler(deps.logger, diskFull ? { storageFull: () => diskFull.sawFull() } : {});

@@ -62,7 +62,7 @@ export class UpstreamStatus {
       tagTtlMs: source.tagTtlMs,
       members: source.members.map((m) => ({ name: m.name, url: m.baseUrl, signsIn: m.credentials !== undefined, ...this.health.state(m.name) })),
       aliases: Object.entries(this.config.aliases)
-        .filter(([, target]) => target === name)
+        .filter(([alias, target]) => target === name && alias !== name)
         .map(([alias]) => alias)
         .sort(),
       counts: this.activity.of(name),

@@ -4,6 +4,7 @@
 // a tag page (layers, config), drill-down from an index to one platform's image, the copy
 // button putting the docker command on the clipboard, a 404 page, and no script of the
 // pushers' running. Screenshots of each page go to test-output/screenshots/.
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
@@ -199,5 +200,27 @@ describe('web UI in chromium', () => {
     } finally {
       await new Promise((r) => framer.close(r));
     }
+  });
+  test('the status page shows the version, uptime and what each store holds; the proxy page each upstream and its health', async () => {
+    const version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+    const page = await openPage();
+    await page.goto(`${keel.url}/ui/status`);
+    await expect(page.locator('dl.facts').innerText()).resolves.toContain(`Keel ${version} on Node ${process.version}`);
+    const registryRow = page.locator('table.stores tbody tr').first();
+    await expect(registryRow.locator('td').first().innerText()).resolves.toBe('Registry (your images)');
+    // The images pushed above hold at least 64 KiB: the figure is the index's total, not zero.
+    await expect(registryRow.locator('td.num').innerText()).resolves.toMatch(/^\d+(\.\d)? (KiB|MiB)$/);
+    await expect(page.locator('main').innerText()).resolves.toContain('No GC run has completed yet');
+    await screenshot(page, 'status');
+
+    await page.goto(`${keel.url}/ui/proxy`);
+    await expect(page.locator('nav a.current').innerText()).resolves.toBe('Proxy cache');
+    // With no upstream configured, the allowed public registries are listed, Docker Hub first.
+    const hub = page.locator('section#upstream-registry-1\\.docker\\.io');
+    await expect(hub.locator('h2').innerText()).resolves.toMatch(/^registry-1\.docker\.io upstream allowed$/);
+    await expect(hub.locator('dl.facts').innerText()).resolves.toContain('manifests 0 / 0');
+    await expect(hub.locator('td.state').innerText()).resolves.toBe('ok');
+    await expect(hub.locator('td.mono').innerText()).resolves.toBe('https://registry-1.docker.io');
+    await screenshot(page, 'proxy');
   });
 });

@@ -24,6 +24,10 @@ import { identify, type ApiAuth } from '../api-access.js';
 import { HOME_PAGE_SIZE, HomePage } from './pages/home.js';
 import { ManifestPage } from './pages/manifest.js';
 import { NotYetPage } from './pages/not-yet.js';
+import { ProxyPage } from './pages/proxy.js';
+import { StatusPage } from './pages/status.js';
+import type { UpstreamStatus } from '../../proxy/upstream-status.js';
+import type { StatusReport } from '../../server-status.js';
 import { ProblemPage } from './pages/problem.js';
 import { RepositoryPage, TAGS_PAGE_SIZE } from './pages/repository.js';
 import type { PullTarget } from './pages/pull-commands.js';
@@ -39,6 +43,9 @@ export interface UiRouterDeps {
   pathPrefix: string;
   /** Present when authentication is on. */
   auth?: ApiAuth;
+  /** The status page's and the proxy page's data; without them those pages say they are not available. */
+  status?: { report(): Promise<StatusReport> };
+  upstreams?: UpstreamStatus;
 }
 
 /** Whether Express would hand this path to the UI: `/` and `/ui` with everything below. */
@@ -70,6 +77,18 @@ export function uiRouter(deps: UiRouterDeps): RequestHandler {
     const caller = await identify(req, res, auth, undefined);
     res.locals.user = caller.principal.user;
     return (repo) => caller.principal.allows(repo, 'pull');
+  }
+
+  /**
+   * The proxy and status pages name no repository, but with auth on they are for signed-in
+   * users only, as /api/v1/status and /api/v1/upstreams are: anonymous viewers are asked to
+   * sign in (the request's own credentials, until the UI has its sign-in).
+   */
+  async function signedIn(req: Request, res: Response): Promise<void> {
+    if (!auth) return;
+    if (res.locals.user !== undefined) return;
+    res.set('WWW-Authenticate', `Basic realm="${auth.options.service}"`);
+    throw new RegistryError('UNAUTHORIZED', 'Sign in to see this page.', undefined, 401);
   }
 
   /** A local repository the viewer may pull; anything else is the same 404. */
@@ -116,10 +135,14 @@ export function uiRouter(deps: UiRouterDeps): RequestHandler {
         return;
       }
       case 'proxy':
-        sendPage(res, 200, <NotYetPage paths={paths} section="proxy" title="Proxy cache" />);
+        await signedIn(req, res);
+        if (!deps.upstreams) sendPage(res, 200, <NotYetPage paths={paths} section="proxy" title="Proxy cache" />);
+        else sendPage(res, 200, <ProxyPage paths={paths} upstreams={deps.upstreams.list()} />);
         return;
       case 'status':
-        sendPage(res, 200, <NotYetPage paths={paths} section="status" title="Status" />);
+        await signedIn(req, res);
+        if (!deps.status) sendPage(res, 200, <NotYetPage paths={paths} section="status" title="Status" />);
+        else sendPage(res, 200, <StatusPage paths={paths} report={await deps.status.report()} />);
         return;
     }
   }
