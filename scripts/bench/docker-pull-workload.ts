@@ -15,7 +15,7 @@
  */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { countRequests } from '../../test/support/e2e/access-log.js';
+import { countRequests, type LoggedRegistry } from '../../test/support/e2e/access-log.js';
 import type { Cleanup } from '../../test/support/e2e/cleanup.js';
 import { startDockerd, type Dockerd } from '../../test/support/e2e/dockerd.js';
 import { makeTempDir } from '../../test/support/e2e/temp-dir.js';
@@ -71,14 +71,14 @@ export async function runDockerPullWorkload(ctx: WorkloadContext, servers: Docke
     if (source === 'keel') return `${host(keel.url)}/proxy/${servers.keelUpstreamName}/${image.repo}:${image.tag}`;
     return `${host(source === 'distribution' ? distributionProxy.url : upstream.server.url)}/${image.repo}:${image.tag}`;
   };
-  const upstreamLayerGets = (image: PushedImage): Promise<number> => layerGets(upstream.server.logFile, image);
+  const upstreamLayerGets = (image: PushedImage): Promise<number> => layerGets(upstream.server, image);
   /** How many layer GETs the source itself answered, from its own records. */
   const served = async (source: Source, image: PushedImage): Promise<{ hits: number; misses: number; gets: number }> => {
     if (source === 'keel') {
       const text = await (await fetch(`${keel.url}/metrics`)).text();
       return { hits: blobCounter(text, 'keel_proxy_cache_hits_total'), misses: blobCounter(text, 'keel_proxy_cache_misses_total'), gets: 0 };
     }
-    return { hits: 0, misses: 0, gets: await layerGets(source === 'distribution' ? distributionProxy.logFile : upstream.server.logFile, image) };
+    return { hits: 0, misses: 0, gets: await layerGets(source === 'distribution' ? distributionProxy : upstream.server, image) };
   };
 
   /** One checked pull; a warm-up is checked as a cold one (its image is in no cache). */
@@ -263,9 +263,9 @@ async function removeImage(dockerd: Dockerd, ref: string): Promise<void> {
   if (left !== '') throw new Error(`docker rmi ${ref}: images left in dockerd: ${left}`);
 }
 
-async function layerGets(logFile: string, image: PushedImage): Promise<number> {
+async function layerGets(registry: LoggedRegistry, image: PushedImage): Promise<number> {
   let n = 0;
-  for (const digest of image.layers) n += await countRequests(logFile, 'GET', `/blobs/${digest}`);
+  for (const digest of image.layers) n += await countRequests(registry, 'GET', `/blobs/${digest}`);
   return n;
 }
 

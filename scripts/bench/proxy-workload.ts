@@ -55,7 +55,7 @@ export async function runProxyWorkload(ctx: WorkloadContext, upstream: Upstream,
     herdBlobs.set(t.id, blob);
   }
   await syncDisks();
-  const upstreamGets = (digest: string): Promise<number> => countRequests(upstream.server.logFile, 'GET', `/blobs/${digest}`);
+  const upstreamGets = (digest: string): Promise<number> => countRequests(upstream.server, 'GET', `/blobs/${digest}`);
 
   await runMisses(ctx, upstream, targets, missBlobs);
 

@@ -73,7 +73,7 @@ export async function runReplicaWorkload(
   const blob = BlobData.create(s.replicaHerdBlobSize);
   await upstream.client.pushMonolithic(UPSTREAM_REPO, blob);
   await syncDisks();
-  const upstreamGets = (): Promise<number> => countRequests(upstream.server.logFile, 'GET', `/blobs/${blob.digest}`);
+  const upstreamGets = (): Promise<number> => countRequests(upstream.server, 'GET', `/blobs/${blob.digest}`);
   const path = proxyPath(UPSTREAM_REPO, blob.digest);
   for (const t of targets) {
     const who = SERVER_LABEL[t.id];

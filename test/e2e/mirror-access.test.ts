@@ -34,7 +34,7 @@ async function clientFor(repo: string, user?: { username: string; password: stri
 /** Every request Keel made to `upstream` for `repo` (its access log, any method). */
 async function requestsFor(upstream: Distribution, repo: string): Promise<number> {
   let n = 0;
-  for (const method of ['GET', 'HEAD']) n += await countRequests(upstream.process.logFile, method, `/v2/${repo}/`);
+  for (const method of ['GET', 'HEAD']) n += await countRequests(upstream, method, `/v2/${repo}/`);
   return n;
 }
 

@@ -50,7 +50,7 @@ function accessOf(token: string): unknown {
 /** Every request Keel made to the upstream for `repo`. */
 async function upstreamRequests(repo: string): Promise<number> {
   let n = 0;
-  for (const method of ['GET', 'HEAD']) n += await countRequests(hub.process.logFile, method, `/v2/${repo}/`);
+  for (const method of ['GET', 'HEAD']) n += await countRequests(hub, method, `/v2/${repo}/`);
   return n;
 }
 

@@ -47,7 +47,7 @@ async function answer(client: Client, path: string, method: 'GET' | 'HEAD'): Pro
   return { status: res.status, code, length: res.status >= 400 ? null : res.headers.get('content-length') };
 }
 
-const upstreamCount = (method: string, pathPart: string): Promise<number> => countRequests(upstream.process.logFile, method, pathPart);
+const upstreamCount = (method: string, pathPart: string): Promise<number> => countRequests(upstream, method, pathPart);
 
 beforeAll(async () => {
   await ensureTools(['docker-registry', 'htpasswd']);

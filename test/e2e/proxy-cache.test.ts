@@ -32,7 +32,7 @@ timeout = "5s"
 }
 
 async function upstreamCount(method: string, pathPart: string): Promise<number> {
-  return countRequests(upstream.process.logFile, method, pathPart);
+  return countRequests(upstream, method, pathPart);
 }
 
 function pull(path: string): Promise<Pulled> {

@@ -225,6 +225,6 @@ tag_ttl = "0s"
     expect(res.status).toBe(200);
     expect(tokens.issued).toBe(issuedBefore + 1);
     await sleep(10);
-    expect(await countRequests(upstream.process.logFile, 'HEAD', '/v2/tok/app/manifests/v1')).toBeGreaterThan(0);
+    expect(await countRequests(upstream, 'HEAD', '/v2/tok/app/manifests/v1')).toBeGreaterThan(0);
   });
 });

@@ -107,8 +107,8 @@ describe('groups with priority fallback', () => {
     expect(res.headers.get('docker-content-digest')).toBe(image.digest);
     const layer = image.blobs[1] as { digest: string };
     expect((await client.fetch(`/v2/proxy/hub/library/only-public/blobs/${layer.digest}`)).status).toBe(200);
-    expect(await countRequests(privateReg.process.logFile, 'GET', '/v2/library/only-public/manifests/v1')).toBeGreaterThan(0);
-    expect(await countRequests(publicReg.process.logFile, 'GET', `/v2/library/only-public/blobs/${layer.digest}`)).toBe(1);
+    expect(await countRequests(privateReg, 'GET', '/v2/library/only-public/manifests/v1')).toBeGreaterThan(0);
+    expect(await countRequests(publicReg, 'GET', `/v2/library/only-public/blobs/${layer.digest}`)).toBe(1);
   });
 
   test('the same name in both: the first member wins (a private image overrides a public one)', async () => {
@@ -117,7 +117,7 @@ describe('groups with priority fallback', () => {
     expect(mine.digest).not.toBe(theirs.digest);
     const res = await client.fetch('/v2/proxy/hub/library/both/manifests/v1');
     expect(res.headers.get('docker-content-digest')).toBe(mine.digest);
-    expect(await countRequests(publicReg.process.logFile, 'GET', '/v2/library/both/manifests/v1')).toBe(0);
+    expect(await countRequests(publicReg, 'GET', '/v2/library/both/manifests/v1')).toBe(0);
   });
 
   test('not found on every member is MANIFEST_UNKNOWN (the most telling error)', async () => {
@@ -169,15 +169,15 @@ describe('aliases', () => {
     const res = await client.fetch('/v2/proxy/docker.io/hubby/manifests/v1');
     expect(res.status).toBe(200);
     expect(res.headers.get('docker-content-digest')).toBe(image.digest);
-    expect(await countRequests(privateReg.process.logFile, 'GET', '/v2/library/hubby/manifests/v1')).toBeGreaterThan(0);
-    expect(await countRequests(publicReg.process.logFile, 'GET', '/v2/hubby/manifests/v1')).toBe(0);
+    expect(await countRequests(privateReg, 'GET', '/v2/library/hubby/manifests/v1')).toBeGreaterThan(0);
+    expect(await countRequests(publicReg, 'GET', '/v2/hubby/manifests/v1')).toBe(0);
   });
 
   test('an alias shares the cache of the group it names', async () => {
     const image = await toPrivate.pushImage('team/aliased', 'v1');
     expect((await client.fetch('/v2/proxy/short/team/aliased/manifests/v1')).headers.get('docker-content-digest')).toBe(image.digest);
     expect((await client.fetch(`/v2/proxy/hub/team/aliased/manifests/${image.digest}`)).status).toBe(200);
-    expect(await countRequests(privateReg.process.logFile, 'GET', `/v2/team/aliased/manifests/${image.digest}`)).toBe(0);
+    expect(await countRequests(privateReg, 'GET', `/v2/team/aliased/manifests/${image.digest}`)).toBe(0);
   });
 });
 
@@ -197,9 +197,9 @@ describe('mirror mode', () => {
     const local = await client.pushImage('team/app', 'v1');
     const res = await client.fetch('/v2/team/app/manifests/v1');
     expect(res.headers.get('docker-content-digest')).toBe(local.digest);
-    expect(await countRequests(publicReg.process.logFile, 'GET', '/v2/team/app/manifests/v1')).toBe(0);
-    expect(await countRequests(privateReg.process.logFile, 'PUT', '/v2/team/app/')).toBe(0);
-    expect(await countRequests(privateReg.process.logFile, 'POST', '/v2/team/app/')).toBe(0);
+    expect(await countRequests(publicReg, 'GET', '/v2/team/app/manifests/v1')).toBe(0);
+    expect(await countRequests(privateReg, 'PUT', '/v2/team/app/')).toBe(0);
+    expect(await countRequests(privateReg, 'POST', '/v2/team/app/')).toBe(0);
   });
 
   test('?ns= picks the upstream for containerd mirror requests; an unknown ns falls back to the local answer', async () => {

@@ -26,10 +26,10 @@ const clock = new ManualClock();
 const images = new Map<string, Image>();
 let runs = 0;
 
-const log = (method: string, path: string): Promise<number> => countRequests(upstream.process.logFile, method, path);
+const log = (method: string, path: string): Promise<number> => countRequests(upstream, method, path);
 const blobGets = async (...refs: string[]): Promise<number[]> => {
   const counts: number[] = [];
-  for (const ref of refs) for (const b of (images.get(ref) as Image).blobs) counts.push(await log('GET', `/blobs/${b.digest}`));
+  for (const ref of refs) for (const b of (images.get(ref) as Image).blobs) counts.push(await countRequests(upstream, 'GET', `/blobs/${b.digest}`));
   return counts;
 };
 const push = async (repository: string, tag: string): Promise<void> => {

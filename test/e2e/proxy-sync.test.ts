@@ -42,7 +42,7 @@ async function nextRuns(): Promise<[SyncRun, SyncRun]> {
   return runs as [SyncRun, SyncRun];
 }
 
-const log = (method: string, path: string): Promise<number> => countRequests(upstream.process.logFile, method, path);
+const log = (method: string, path: string): Promise<number> => countRequests(upstream, method, path);
 const blobGets = (image: Image): Promise<number[]> => Promise.all(image.blobs.map((b) => log('GET', `/blobs/${b.digest}`)));
 
 beforeAll(async () => {

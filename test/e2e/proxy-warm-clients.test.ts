@@ -110,7 +110,7 @@ afterAll(async () => {
 /** Blob GETs the upstream has logged for `repo`, per digest. */
 async function upstreamBlobGets(repo: string, digests: readonly string[]): Promise<Record<string, number>> {
   const counts: Record<string, number> = {};
-  for (const d of digests) counts[d] = await countRequests(upstream.process.logFile, 'GET', `/v2/${repo}/blobs/${d}`);
+  for (const d of digests) counts[d] = await countRequests(upstream, 'GET', `/v2/${repo}/blobs/${d}`);
   return counts;
 }
 

@@ -49,7 +49,7 @@ async function warm(...args: string[]): Promise<{ code: number | null; summary: 
 }
 
 async function blobGets(image: Image): Promise<number[]> {
-  return Promise.all(image.blobs.map((b) => countRequests(upstream.process.logFile, 'GET', `/blobs/${b.digest}`)));
+  return Promise.all(image.blobs.map((b) => countRequests(upstream, 'GET', `/blobs/${b.digest}`)));
 }
 
 beforeAll(async () => {

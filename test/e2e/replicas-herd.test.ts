@@ -56,7 +56,7 @@ afterAll(async () => {
 
 test(`${CLIENTS} clients missing one uncached 256 MiB blob, spread over 3 replicas: 1 upstream GET, every client gets the right bytes`, async () => {
   const path = `/v2/proxy/up/${REPO}/blobs/${blob.digest}`;
-  expect(await countRequests(upstream.process.logFile, 'GET', `/blobs/${blob.digest}`)).toBe(0);
+  expect(await countRequests(upstream, 'GET', `/blobs/${blob.digest}`)).toBe(0);
 
   const started = performance.now();
   const settled = await Promise.allSettled(Array.from({ length: CLIENTS }, () => streamPull(`${cluster.lb.url}${path}`)));
@@ -65,7 +65,7 @@ test(`${CLIENTS} clients missing one uncached 256 MiB blob, spread over 3 replic
   // Every client that has its last byte has it after the upstream's body was complete and
   // verified. Distribution logs a request once it has answered it, which may be just after
   // Keel read the last byte: wait for the first line.
-  const gets = (): Promise<number> => countRequests(upstream.process.logFile, 'GET', `/blobs/${blob.digest}`);
+  const gets = (): Promise<number> => countRequests(upstream, 'GET', `/blobs/${blob.digest}`);
   for (const deadline = Date.now() + 60_000; (await gets()) === 0 && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 50));
   if (failed.length > 0) {
     throw new Error(`${failed.length} of ${CLIENTS} clients failed after ${Math.round(herdMs)} ms (upstream GETs so far: ${await gets()}):\n${failed.join('\n')}\nreplica warnings, errors and aborted requests:\n${(await cluster.problems()).join('\n')}`);

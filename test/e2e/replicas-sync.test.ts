@@ -49,7 +49,7 @@ let db: pg.Client;
 const images = new Map<string, Image>();
 let frozen = false;
 
-const upstreamLog = (method: string, path: string): Promise<number> => countRequests(upstream.process.logFile, method, path);
+const upstreamLog = (method: string, path: string): Promise<number> => countRequests(upstream, method, path);
 
 /** SIGSTOP / SIGCONT of the upstream's process (which a stopped upstream no longer has). */
 function freezeUpstream(on: boolean): void {

@@ -158,7 +158,7 @@ export function describeProxyClients(label: string, options: ProxyClientsOptions
     /** Blob GETs the upstream has logged for `repo`, per digest. */
     async function upstreamBlobGets(s: Seeded, repo: string, digests: readonly string[]): Promise<Record<string, number>> {
       const counts: Record<string, number> = {};
-      for (const d of digests) counts[d] = await countRequests(s.registry.process.logFile, 'GET', `/v2/${repo}/blobs/${d}`);
+      for (const d of digests) counts[d] = await countRequests(s.registry, 'GET', `/v2/${repo}/blobs/${d}`);
       return counts;
     }
 
@@ -357,7 +357,7 @@ export function describeProxyClients(label: string, options: ProxyClientsOptions
 
         expect((await skopeo.inspectRaw(`docker://${ref}`)).equals(pinned.manifestBytes)).toBe(true);
         // The tag was never asked for, so the upstream was asked for the digest only.
-        expect(await countRequests(seeded(name).registry.process.logFile, 'GET', `/v2/${PINNED}/manifests/${TAG}`)).toBe(0);
+        expect(await countRequests(seeded(name).registry, 'GET', `/v2/${PINNED}/manifests/${TAG}`)).toBe(0);
       });
 
       test('skopeo list-tags sees the upstream tags under the proxied name', async () => {
