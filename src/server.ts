@@ -177,6 +177,7 @@ export async function startServer({ config, logger, clock, freeSpace }: ServerDe
   const { express: app, listener } = createApp({
     registry: services.registry,
     proxy: services.proxy,
+    proxyBrowse: services.proxyBrowse,
     mirror: services.mirror,
     warmer: services.warmer,
     blobStreams,

@@ -21,6 +21,7 @@
 import { createHash } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import { RECOUNT_STORE_TOTALS } from '../../src/storage/sqlite/migrations/007-scale.js';
+import { RECOUNT_BROWSE_FIGURES } from '../../src/storage/sqlite/migrations/010-browse.js';
 import { seededRandom } from '../../test/support/seeded-random.js';
 
 export interface FillSize {
@@ -204,6 +205,7 @@ export function fillIndex(db: Database.Database, size: FillSize, now: number): F
   for (const i of indexes) db.exec(i.sql);
   for (const t of triggers) db.exec(t.sql);
   db.exec(RECOUNT_STORE_TOTALS);
+  db.exec(RECOUNT_BROWSE_FIGURES);
   db.pragma('cache_size = -2000');
   db.pragma('synchronous = NORMAL');
   db.pragma('journal_mode = WAL');

@@ -1,6 +1,6 @@
 /**
  * The keyset queries of the listings (browse-index.ts, proxy-browse-index.ts), written once for
- * both databases: each differs only in how a parameter is written (`?1` / `$1`) and in the
+ * both databases: each differs only in how a parameter is written (`?` / `$1`) and in the
  * substring test. A page after a key is `(sort column, name...) > (key)` as a row value, which
  * both SQLite and PostgreSQL answer by seeking into the index on exactly those columns
  * (migration 010), then reading `limit` rows: no OFFSET, no aggregate.
@@ -14,9 +14,10 @@ export interface Dialect {
   contains(column: string, n: number): string;
 }
 
+/** Positional: keysetQuery writes each parameter once, in order. */
 export const SQLITE_DIALECT: Dialect = {
-  param: (n) => `?${n}`,
-  contains: (column, n) => `instr(lower(${column}), lower(?${n})) > 0`,
+  param: () => '?',
+  contains: (column) => `instr(lower(${column}), lower(?)) > 0`,
 };
 
 export const PG_DIALECT: Dialect = {
@@ -100,11 +101,10 @@ export interface TagRow {
 
 /**
  * Each root manifest's image size: itself and every manifest and blob it references, down the
- * tree (an index's children and theirs), each digest once per root. Parameter 1 is the
- * repository id, `roots` the expression listing the page's root digests.
+ * tree (an index's children and theirs), each digest once per root. `repo` is the repository
+ * id's parameter, `roots` the expression listing the page's root digests.
  */
-export function imageBytesQuery(dialect: Dialect, roots: string): string {
-  const repo = dialect.param(1);
+export function imageBytesQuery(repo: string, roots: string): string {
   return `WITH RECURSIVE roots(root) AS (${roots}),
 tree(root, digest) AS (
   SELECT root, root FROM roots

@@ -28,7 +28,7 @@ import type { PgPool } from './pg-pool.js';
 const SQL = {
   repoId: 'SELECT id FROM repositories WHERE name = $1',
   summary: `SELECT ${REPOSITORY_COLUMNS} FROM repositories WHERE name = $1 AND manifest_count > 0`,
-  imageBytes: imageBytesQuery(PG_DIALECT, 'SELECT unnest($2::text[])'),
+  imageBytes: imageBytesQuery('$1', 'SELECT unnest($2::text[]) COLLATE "C"'),
   recordPulls: `UPDATE repositories r SET pulled_at = p.at FROM unnest($1::text[], $2::bigint[]) AS p(name, at)
                 WHERE r.name = p.name AND r.pulled_at < p.at`,
 } as const;

@@ -36,7 +36,7 @@ export class SqliteBrowseIndex implements BrowseIndex, ProxyBrowseIndex {
     this.s = {
       repoId: db.prepare<[string], { id: number }>('SELECT id FROM repositories WHERE name = ?'),
       summary: db.prepare<[string], RepositoryRow>(`SELECT ${REPOSITORY_COLUMNS} FROM repositories WHERE name = ? AND manifest_count > 0`),
-      imageBytes: db.prepare<[number, string], { root: string; bytes: number }>(imageBytesQuery(SQLITE_DIALECT, 'SELECT value FROM json_each(?2)')),
+      imageBytes: db.prepare<{ repo: number; roots: string }, { root: string; bytes: number }>(imageBytesQuery('@repo', 'SELECT value FROM json_each(@roots)')),
       recordPull: db.prepare<[number, string]>('UPDATE repositories SET pulled_at = MAX(pulled_at, ?) WHERE name = ?'),
     };
     this.tx = {
@@ -72,7 +72,7 @@ export class SqliteBrowseIndex implements BrowseIndex, ProxyBrowseIndex {
     const sql = keysetQuery(SQLITE_DIALECT, {
       table: TAG_TABLE,
       columns: TAG_COLUMNS,
-      where: 't.repository_id = ?1',
+      where: 't.repository_id = ?',
       whereParams: 1,
       sortColumn: TAG_SORT_COLUMNS[query.sort],
       nameColumns: ['t.name'],
@@ -83,7 +83,7 @@ export class SqliteBrowseIndex implements BrowseIndex, ProxyBrowseIndex {
     });
     const rows = this.statements.get(sql).all(id, ...tagParams(query)) as TagRow[];
     if (rows.length === 0) return [];
-    const sizes = new Map(this.s.imageBytes.all(id, JSON.stringify([...new Set(rows.map((r) => r.digest))])).map((r) => [r.root, r.bytes]));
+    const sizes = new Map(this.s.imageBytes.all({ repo: id, roots: JSON.stringify([...new Set(rows.map((r) => r.digest))]) }).map((r) => [r.root, r.bytes]));
     return rows.map((row) => toTagSummary(row, sizes.get(row.digest)));
   }
 
