@@ -4,7 +4,7 @@
  * code speaking to other registries, concrete storage drivers only reachable from the wiring.
  */
 /** Storage files that are contracts (interfaces, typed errors), not implementations. */
-const STORAGE_INTERFACES = '^src/storage/(blob-store|upload-store|backend|storage-errors|registry-index|proxy-index|store-stats|disk-full-watch)\\.ts$';
+const STORAGE_INTERFACES = '^src/storage/(blob-store|upload-store|backend|storage-errors|registry-index|proxy-index|browse-index|proxy-browse-index|store-stats|disk-full-watch)\\.ts$';
 
 module.exports = {
   forbidden: [

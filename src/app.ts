@@ -19,6 +19,7 @@ import { v2Dispatch } from './http/v2-router.js';
 import { v2Listener } from './http/v2-listener.js';
 import { archiveRouter } from './http/routes/archive.js';
 import type { BlobStreamGate } from './http/blob-stream-gate.js';
+import { browseRouter } from './http/routes/browse.js';
 import { repositoryRouter } from './http/routes/repositories.js';
 import { warmRouter } from './http/routes/warm.js';
 import { statusRouter, type StatusRouterDeps } from './http/routes/status.js';
@@ -26,6 +27,7 @@ import type { UpstreamStatus } from './proxy/upstream-status.js';
 import { uiRouter } from './http/ui/ui-router.js';
 import type { Mirror } from './proxy/mirror.js';
 import type { PeerDownloads } from './proxy/peer-downloads.js';
+import type { ProxyBrowseService } from './proxy/proxy-browse.js';
 import type { PullThrough } from './proxy/pull-through.js';
 import { Warmer } from './proxy/warm.js';
 import type { Registry } from './registry/registry.js';
@@ -58,6 +60,8 @@ export interface AppDeps {
   registry: Registry;
   ops?: AppOps;
   proxy: PullThrough;
+  /** The pull-through cache's repository listing (/api/v1/repositories?store=proxy). */
+  proxyBrowse: ProxyBrowseService;
   mirror: Mirror;
   /** The process's Warmer (shared with scheduled syncs); one of its own otherwise. */
   warmer?: Warmer;
@@ -96,6 +100,7 @@ export function createApp(deps: AppDeps): App {
   app.use(frontDoor(startLog, sideRoutes));
   if (deps.peers) app.use(peerRoutes(deps.peers));
   app.use(archiveRouter({ registry: deps.registry, ...(deps.auth ? { auth: deps.auth } : {}) }));
+  app.use(browseRouter({ browse: deps.registry.browse, proxyBrowse: deps.proxyBrowse, ...(deps.auth ? { auth: deps.auth } : {}) }));
   app.use(repositoryRouter({ registry: deps.registry, ...(deps.auth ? { auth: deps.auth } : {}) }));
   if (deps.status && deps.upstreams) app.use(statusRouter({ status: deps.status, upstreams: deps.upstreams, ...(deps.auth ? { auth: deps.auth } : {}) }));
   app.use(warmRouter({ warmer: deps.warmer ?? new Warmer({ proxy: deps.proxy, logger: deps.logger }), ...(deps.auth ? { auth: deps.auth } : {}) }));

@@ -26,6 +26,7 @@ import type { KeelMetrics } from './metrics/keel-metrics.js';
 import type { Clock } from './primitives/clock.js';
 import type { SyncScheduler } from './proxy/sync-scheduler.js';
 import { buildServices, type Services } from './services.js';
+import type { PullRecorder } from './registry/pull-recorder.js';
 import { DiskFullWatch } from './storage/disk-full-watch.js';
 import { S3SettingsError, checkS3Locations, type S3LocationToCheck } from './storage/backends.js';
 import type { IndexSet } from './storage/index-set.js';
@@ -50,6 +51,8 @@ export interface RunningServer {
   auth: AuthService | undefined;
   /** The scheduled syncs (`[[proxy.sync]]`): their runs so far and a way to wait for the next. */
   sync: SyncScheduler;
+  /** Last pull times (coalesced writes beside the pulls): settled() waits for those started so far. */
+  pulls: PullRecorder;
   close(): Promise<void>;
 }
 
@@ -177,6 +180,7 @@ export async function startServer({ config, logger, clock, freeSpace }: ServerDe
   const { express: app, listener } = createApp({
     registry: services.registry,
     proxy: services.proxy,
+    proxyBrowse: services.proxyBrowse,
     mirror: services.mirror,
     warmer: services.warmer,
     status: services.status,
@@ -250,6 +254,7 @@ export async function startServer({ config, logger, clock, freeSpace }: ServerDe
     metricsAddress,
     auth: services.auth?.service,
     sync: services.sync,
+    pulls: services.registry.pulls,
     close: () => {
       closed ??= Promise.all([services.sync.close(), drain(server, config.http.shutdown_timeout), metricsServer ? drain(metricsServer, 1000) : undefined]).then(async () => {
         await closeBackends(services);

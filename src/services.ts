@@ -16,6 +16,7 @@ import { PeerAuth } from './proxy/peer-auth.js';
 import { PeerDownloads } from './proxy/peer-downloads.js';
 import { PeerIdentity } from './proxy/peer-identity.js';
 import { Mirror } from './proxy/mirror.js';
+import { ProxyBrowseService } from './proxy/proxy-browse.js';
 import { PullThrough } from './proxy/pull-through.js';
 import { SourceRequester } from './proxy/source-requester.js';
 import { SyncScheduler } from './proxy/sync-scheduler.js';
@@ -42,6 +43,8 @@ import type { StoreStats } from './storage/store-stats.js';
 export interface Services {
   registry: Registry;
   proxy: PullThrough;
+  /** The pull-through cache's repository listing (web UI, /api/v1/repositories?store=proxy). */
+  proxyBrowse: ProxyBrowseService;
   mirror: Mirror;
   /** The one Warmer of this process: the warm API and the scheduled syncs share its concurrency limit. */
   warmer: Warmer;
@@ -90,6 +93,8 @@ export async function buildServices(config: Config, logger: Logger, clock: Clock
     };
   const registry = createRegistry({
     index,
+    browse: indexes.browse,
+    onPullRecordError: (err) => logger.warn({ err }, 'could not record a repository\'s last pull time (the pull was served)'),
     storage: backends.registry,
     clock,
     limits: { maxManifestSize: config.limits.max_manifest_size, maxListPage: config.limits.max_list_page, maxBlobSize: config.limits.max_blob_size },
@@ -151,5 +156,5 @@ export async function buildServices(config: Config, logger: Logger, clock: Clock
     await Promise.allSettled([backends.registry.close(), backends.proxy.close()]);
     throw err;
   }
-  return { registry, proxy, mirror: new Mirror(config.mirror, sources), warmer, sync, auth, stats, metrics, indexes, peer, backends, upstreams, status };
+  return { registry, proxy, proxyBrowse: new ProxyBrowseService(indexes.proxyBrowse, config.limits.max_list_page), mirror: new Mirror(config.mirror, sources), warmer, sync, auth, stats, metrics, indexes, peer, backends, upstreams, status };
 }

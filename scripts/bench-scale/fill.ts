@@ -19,8 +19,10 @@
  * from a fixed seed, so two runs build the same index. Inserts go in large transactions.
  */
 import { createHash } from 'node:crypto';
-import type Database from 'better-sqlite3';
+import Database from 'better-sqlite3';
+import { encodeCursor } from '../../src/registry/browse-cursor.js';
 import { RECOUNT_STORE_TOTALS } from '../../src/storage/sqlite/migrations/007-scale.js';
+import { RECOUNT_BROWSE_FIGURES } from '../../src/storage/sqlite/migrations/010-browse.js';
 import { seededRandom } from '../../test/support/seeded-random.js';
 
 export interface FillSize {
@@ -204,10 +206,29 @@ export function fillIndex(db: Database.Database, size: FillSize, now: number): F
   for (const i of indexes) db.exec(i.sql);
   for (const t of triggers) db.exec(t.sql);
   db.exec(RECOUNT_STORE_TOTALS);
+  db.exec(RECOUNT_BROWSE_FIGURES);
   db.pragma('cache_size = -2000');
   db.pragma('synchronous = NORMAL');
   db.pragma('journal_mode = WAL');
   counts.seconds = (performance.now() - started) / 1000;
   const middle = (db.prepare('SELECT name FROM repositories ORDER BY name LIMIT 1 OFFSET ?').get(Math.floor(counts.repositories / 2)) as { name: string }).name;
   return { counts, garbageDigests, liveSample, proxySample, middleRepo: middle };
+}
+
+/**
+ * The cursor of the middle page of `/api/v1/repositories?sort=pushed` (newest first): the key
+ * of the repository at the middle of that order, read from the index (read-only, beside a
+ * running Keel) and encoded as Keel's listing encodes it.
+ */
+export function middleCursor(path: string): string {
+  const db = new Database(path, { readonly: true });
+  try {
+    const count = (db.prepare('SELECT COUNT(*) AS n FROM repositories WHERE manifest_count > 0').get() as { n: number }).n;
+    const row = db
+      .prepare('SELECT pushed_at, name FROM repositories WHERE manifest_count > 0 ORDER BY pushed_at DESC, name DESC LIMIT 1 OFFSET ?')
+      .get(Math.floor(count / 2)) as { pushed_at: number; name: string };
+    return encodeCursor({ sort: 'pushed', order: 'desc', q: '' }, { value: row.pushed_at, names: [row.name] });
+  } finally {
+    db.close();
+  }
 }

@@ -2,7 +2,8 @@
  * `npm run bench:scale`: what Keel's requests cost as the registry grows. Keel (dist/, the
  * embedded default: filesystem stores and a SQLite index) starts on an empty registry; the
  * bench pushes its own images through HTTP and takes sequential latency samples of manifest
- * GET by tag, tags/list pages, _catalog pages, a push and /metrics (workload.ts). Keel stops;
+ * GET by tag, tags/list pages, _catalog pages, the repository listing by last push (first and
+ * middle page, /api/v1/repositories), a push and /metrics (workload.ts). Keel stops;
  * the bench fills the index straight through SQLite (fill.ts: 1,000,000 tags over 100,000
  * repositories, 1,000,000 proxy blobs) and writes the files GC will look at; Keel starts
  * again and the same samples are taken. Then GC, the real CLI (scripts/gc), runs on that
@@ -25,7 +26,7 @@ import { freePort } from '../../test/support/e2e/ports.js';
 import { httpResponds, startProcess, type ManagedProcess } from '../../test/support/e2e/processes.js';
 import { run } from '../../test/support/e2e/run.js';
 import { openDatabase } from '../../src/storage/sqlite/sqlite-index.js';
-import { fillIndex, type FillResult } from './fill.js';
+import { fillIndex, middleCursor, type FillResult } from './fill.js';
 import { ScaleClient } from './http-client.js';
 import { CATALOG_MIDDLE_EMPTY, measurePhase, percentile, pushBenchImages, type FigureId, type Samples } from './workload.js';
 
@@ -48,6 +49,8 @@ const FIGURES: Array<{ id: FigureId | 'startup'; label: string }> = [
   { id: 'tags_after', label: 'tags/list?n=100&last=<middle tag>' },
   { id: 'catalog_first', label: '_catalog?n=100, first page' },
   { id: 'catalog_middle', label: '_catalog?n=100&last=<middle repo>' },
+  { id: 'browse_first', label: '/api/v1/repositories?sort=pushed&n=100, first page' },
+  { id: 'browse_middle', label: '/api/v1/repositories?sort=pushed&n=100, middle page (cursor)' },
   { id: 'push', label: 'push: 1 KiB blob (POST ?digest=) + manifest PUT' },
   { id: 'metrics', label: 'GET /metrics' },
   { id: 'startup', label: 'start until /v2/ answers (100 ms polls)' },
@@ -155,7 +158,7 @@ async function main(): Promise<void> {
     log(`keel ${keel.url} (pid ${keel.proc.pid}) up in ${emptyStartup.toFixed(0)} ms; pushing the bench's images`);
     await pushBenchImages(client, TAG_COUNT);
     log('empty registry: measuring');
-    const empty = await measurePhase(client, { ...phase, phase: 'empty', catalogMiddle: CATALOG_MIDDLE_EMPTY });
+    const empty = await measurePhase(client, { ...phase, phase: 'empty', catalogMiddle: CATALOG_MIDDLE_EMPTY, browseMiddle: middleCursor(join(dir, 'index.db')) });
     client.close();
     await stopKeel();
 
@@ -184,7 +187,7 @@ async function main(): Promise<void> {
     const fullStartup = keel.startupMs;
     client = new ScaleClient(keel.url);
     log(`keel up again in ${fullStartup.toFixed(0)} ms; full registry: measuring`);
-    const full = await measurePhase(client, { ...phase, phase: 'full', catalogMiddle: fill.middleRepo });
+    const full = await measurePhase(client, { ...phase, phase: 'full', catalogMiddle: fill.middleRepo, browseMiddle: middleCursor(join(dir, 'index.db')) });
 
     log('gc: dry run (Keel serving)');
     const dry = await runGc(dir, true);

@@ -15,7 +15,7 @@ import type { ScaleClient } from './http-client.js';
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 const CATALOG_REPOS = 200;
 
-export type FigureId = 'manifest_get' | 'tags_first' | 'tags_after' | 'catalog_first' | 'catalog_middle' | 'push' | 'metrics';
+export type FigureId = 'manifest_get' | 'tags_first' | 'tags_after' | 'catalog_first' | 'catalog_middle' | 'browse_first' | 'browse_middle' | 'push' | 'metrics';
 
 export interface Samples {
   /** Milliseconds, one per request (a push: blob + manifest). */
@@ -72,10 +72,12 @@ export interface PhaseOptions {
   metricsBudgetMs: number;
   /** The `last` of the catalog's middle page in this phase. */
   catalogMiddle: string;
+  /** The cursor of the middle page of /api/v1/repositories?sort=pushed in this phase (middleCursor). */
+  browseMiddle: string;
 }
 
 export async function measurePhase(client: ScaleClient, o: PhaseOptions): Promise<Samples> {
-  const ms: Samples['ms'] = { manifest_get: [], tags_first: [], tags_after: [], catalog_first: [], catalog_middle: [], push: [], metrics: [] };
+  const ms: Samples['ms'] = { manifest_get: [], tags_first: [], tags_after: [], catalog_first: [], catalog_middle: [], browse_first: [], browse_middle: [], push: [], metrics: [] };
   const time = async (id: FigureId, work: () => Promise<unknown>): Promise<void> => {
     const t = performance.now();
     await work();
@@ -98,6 +100,9 @@ export async function measurePhase(client: ScaleClient, o: PhaseOptions): Promis
     for (let i = 0; i < o.perRound; i++) await time('catalog_first', () => client.expect(200, 'GET', '/v2/_catalog?n=100'));
     const middle = encodeURIComponent(o.catalogMiddle);
     for (let i = 0; i < o.perRound; i++) await time('catalog_middle', () => client.expect(200, 'GET', `/v2/_catalog?n=100&last=${middle}`));
+    for (let i = 0; i < o.perRound; i++) await time('browse_first', () => client.expect(200, 'GET', '/api/v1/repositories?sort=pushed&n=100'));
+    const cursor = encodeURIComponent(o.browseMiddle);
+    for (let i = 0; i < o.perRound; i++) await time('browse_middle', () => client.expect(200, 'GET', `/api/v1/repositories?sort=pushed&n=100&cursor=${cursor}`));
     for (let i = 0; i < o.pushesPerRound; i++) {
       const layer = randomBytes(1024);
       const tag = `${o.phase}-${pushes++}`;

@@ -42,11 +42,20 @@ export class ManifestService implements RepositoryMemory {
     private readonly clock: Clock,
     private readonly maxSize: number,
     cacheMs?: number,
+    /** Told of every GET or HEAD that found its manifest (the listings' last pull, pull-recorder.ts). */
+    private readonly onPulled: (repo: RepoName) => void = () => undefined,
   ) {
     this.tags = new RepoCache<ManifestRecord>(clock, cacheMs);
   }
 
+  /** A HEAD: the manifest's record (a pull, for the listings' last pull time). */
   async stat(repo: RepoName, ref: Reference): Promise<ManifestRecord> {
+    const record = await this.find(repo, ref);
+    this.onPulled(repo);
+    return record;
+  }
+
+  private async find(repo: RepoName, ref: Reference): Promise<ManifestRecord> {
     const record = ref.kind === 'tag' ? await this.resolveTag(repo, ref.tag) : await this.index.getManifest(repo, ref.digest);
     if (!record) throw unknownManifest(repo, ref);
     return record;
@@ -54,7 +63,8 @@ export class ManifestService implements RepositoryMemory {
 
   async get(repo: RepoName, ref: Reference): Promise<StoredManifest> {
     // A tag remembered a moment ago skips two async steps: this is every `docker pull`.
-    const record = (ref.kind === 'tag' ? this.tags.get(repo, ref.tag) : undefined) ?? (await this.stat(repo, ref));
+    const record = (ref.kind === 'tag' ? this.tags.get(repo, ref.tag) : undefined) ?? (await this.find(repo, ref));
+    this.onPulled(repo);
     try {
       return { record, bytes: await this.content.readBytes(record.digest, Math.max(record.size, this.maxSize)) };
     } catch (err) {

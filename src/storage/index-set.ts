@@ -2,8 +2,10 @@
  * Everything Keel keeps in its index, whichever database holds it (SQLite on local disk,
  * PostgreSQL for several replicas): built by indexes.ts, the one switch point.
  */
+import type { BrowseIndex } from './browse-index.js';
 import type { DownloadLeases } from './download-leases.js';
 import type { LastGcRunStore } from './last-gc-run.js';
+import type { ProxyBrowseIndex } from './proxy-browse-index.js';
 import type { ProxyIndex } from './proxy-index.js';
 import type { RegistryIndex } from './registry-index.js';
 import type { SharedSecrets } from './shared-secrets.js';
@@ -19,6 +21,9 @@ export interface IndexSet {
   shared: boolean;
   registry: RegistryIndex;
   proxy: ProxyIndex;
+  /** The repository listings of the web UI and /api/v1/repositories (local registry, proxy cache). */
+  browse: BrowseIndex;
+  proxyBrowse: ProxyBrowseIndex;
   stats: StoreStats;
   leases: DownloadLeases;
   secrets: SharedSecrets;

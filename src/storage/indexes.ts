@@ -6,6 +6,7 @@
 import type Database from 'better-sqlite3';
 import type { Clock } from '../primitives/clock.js';
 import type { IndexSet } from './index-set.js';
+import { PgBrowseIndex } from './pg/pg-browse-index.js';
 import { PgDownloadLeases } from './pg/pg-download-leases.js';
 import { PgGcLastRun } from './pg/pg-gc-last-run.js';
 import { describePgOpenFailure } from './pg/pg-open-failure.js';
@@ -15,6 +16,7 @@ import { PgProxyIndex } from './pg/pg-proxy-index.js';
 import { PgRegistryIndex } from './pg/pg-registry-index.js';
 import { PgSharedSecrets } from './pg/pg-shared-secrets.js';
 import { PgStats } from './pg/pg-stats.js';
+import { SqliteBrowseIndex } from './sqlite/sqlite-browse-index.js';
 import { SqliteDownloadLeases } from './sqlite/sqlite-download-leases.js';
 import { SqliteIndex, openDatabase } from './sqlite/sqlite-index.js';
 import { FileLastGcRun } from './sqlite/sqlite-last-gc-run.js';
@@ -79,11 +81,14 @@ export function sqliteIndexes(db: Database.Database, deps: IndexDeps): IndexSet 
   // One writer for every part: they share the database and its write lock.
   const writer = new SqliteWriter(db, { clock: deps.clock, ...(deps.onWriteWait ? { onWait: deps.onWriteWait } : {}) });
   const registry = new SqliteIndex(db, writer);
+  const browse = new SqliteBrowseIndex(db, writer);
   return {
     kind: 'sqlite',
     shared: false,
     registry,
     proxy: new SqliteProxyIndex(db, writer),
+    browse,
+    proxyBrowse: browse,
     stats: new SqliteStats(db),
     leases: new SqliteDownloadLeases(db, writer),
     secrets: new SqliteSharedSecrets(db, writer, deps.clock),
@@ -94,11 +99,14 @@ export function sqliteIndexes(db: Database.Database, deps: IndexDeps): IndexSet 
 
 /** The PostgreSQL index on a migrated pool, shared with every other replica on the database. `close()` ends the pool. */
 export function pgIndexes(pool: PgPool, deps: IndexDeps): IndexSet {
+  const browse = new PgBrowseIndex(pool);
   return {
     kind: 'postgres',
     shared: true,
     registry: new PgRegistryIndex(pool),
     proxy: new PgProxyIndex(pool),
+    browse,
+    proxyBrowse: browse,
     stats: new PgStats(pool),
     leases: new PgDownloadLeases(pool),
     secrets: new PgSharedSecrets(pool, deps.clock),

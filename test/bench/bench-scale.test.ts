@@ -7,7 +7,7 @@
 import { describe, expect, test } from '@jest/globals';
 import { runQuickBench } from '../support/quick-bench.js';
 
-const FIGURES = ['manifest_get', 'tags_first', 'tags_after', 'catalog_first', 'catalog_middle', 'push', 'metrics', 'startup'] as const;
+const FIGURES = ['manifest_get', 'tags_first', 'tags_after', 'catalog_first', 'catalog_middle', 'browse_first', 'browse_middle', 'push', 'metrics', 'startup'] as const;
 
 describe('npm run bench:scale (BENCH_QUICK=1)', () => {
   test('prints every figure on the empty and the filled index, its ratio and target, and both GC runs', async () => {
@@ -47,7 +47,7 @@ describe('npm run bench:scale (BENCH_QUICK=1)', () => {
       }
     }
     expect(missing).toEqual([]);
-    for (const label of ['manifest GET by tag', '_catalog?n=100&last=<middle repo>', 'GET /metrics', 'GC real run', 'GC real run again']) expect(run.stdout).toContain(label);
+    for (const label of ['manifest GET by tag', '_catalog?n=100&last=<middle repo>', '/api/v1/repositories?sort=pushed&n=100, middle page (cursor)', 'GET /metrics', 'GC real run', 'GC real run again']) expect(run.stdout).toContain(label);
     expect(run.stdout).toContain('BENCH_QUICK=1: a smoke run, targets printed, not enforced.');
   }, 420_000);
 });

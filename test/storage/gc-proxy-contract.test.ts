@@ -16,6 +16,7 @@ import { PgGcLock } from '../../src/storage/pg/pg-gc-lock.js';
 import { PG_LOCK_KEYS } from '../../src/storage/pg/pg-lock-keys.js';
 import { SqliteGcIndex } from '../../src/storage/sqlite/sqlite-gc-queries.js';
 import { startPostgres, type PostgresServer } from '../support/postgres.js';
+import { browseIndexContract } from './index-contract/browse-index.contract.js';
 import { until, type HeldWrites, type MakeGcIndex } from './index-contract/gc-fixture.js';
 import { gcIndexContract } from './index-contract/gc-index.contract.js';
 import { gcLockContract } from './index-contract/gc-lock.contract.js';
@@ -116,3 +117,5 @@ gcLockContract('SQLite', makeSqlite, { lockName: /index\.db\.gc\.lock$/, session
 gcLockContract('PostgreSQL', makePg, { lockName: /^PostgreSQL advisory lock \d+ on 127\.0\.0\.1:\d+\/keel_\d+$/, sessionBound: true });
 proxyIndexContract('SQLite', makeSqlite);
 proxyIndexContract('PostgreSQL', makePg);
+browseIndexContract('SQLite', makeSqlite);
+browseIndexContract('PostgreSQL', makePg);

@@ -177,4 +177,136 @@ CREATE TABLE proxy_pins (
   PRIMARY KEY (upstream, repository, reference)
 );
 `,
+  // 010: what the web UI and /api/v1/repositories list (SQLite's 010-browse.ts says what each
+  // figure means): per-repository counts, bytes, last push and pull on repositories, per
+  // upstream repository figures in proxy_repository_stats, kept by triggers; tags by date.
+  // Unlike store_totals (007), these rows are per repository: only writes to one repository
+  // meet on one row (its concurrent SERIALIZABLE writes then retry, PgPool.transaction).
+  `
+ALTER TABLE repositories ADD COLUMN manifest_count BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE repositories ADD COLUMN tag_count BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE repositories ADD COLUMN bytes BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE repositories ADD COLUMN pushed_at BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE repositories ADD COLUMN pulled_at BIGINT NOT NULL DEFAULT 0;
+CREATE INDEX repositories_by_pushed ON repositories(pushed_at, name);
+CREATE INDEX repositories_by_pulled ON repositories(pulled_at, name);
+CREATE INDEX repositories_by_bytes ON repositories(bytes, name);
+CREATE INDEX tags_by_date ON tags(repository_id, updated_at, name);
+CREATE TABLE proxy_repository_stats (
+  upstream        ${text} NOT NULL,
+  repository      ${text} NOT NULL,
+  manifest_count  BIGINT NOT NULL DEFAULT 0,
+  tag_count       BIGINT NOT NULL DEFAULT 0,
+  bytes           BIGINT NOT NULL DEFAULT 0,
+  last_read       BIGINT NOT NULL DEFAULT 0,
+  PRIMARY KEY (upstream, repository)
+);
+CREATE INDEX proxy_repository_stats_by_read ON proxy_repository_stats(last_read, upstream, repository);
+CREATE INDEX proxy_repository_stats_by_bytes ON proxy_repository_stats(bytes, upstream, repository);
+
+UPDATE repositories r SET
+  manifest_count = (SELECT COUNT(*) FROM manifests m WHERE m.repository_id = r.id),
+  tag_count = (SELECT COUNT(*) FROM tags t WHERE t.repository_id = r.id),
+  bytes = (SELECT COALESCE(SUM(b.size), 0) FROM repository_blobs rb JOIN blobs b ON b.digest = rb.digest WHERE rb.repository_id = r.id)
+        + (SELECT COALESCE(SUM(m.size), 0) FROM manifests m WHERE m.repository_id = r.id),
+  pushed_at = GREATEST((SELECT COALESCE(MAX(m.created_at), 0) FROM manifests m WHERE m.repository_id = r.id),
+                       (SELECT COALESCE(MAX(t.updated_at), 0) FROM tags t WHERE t.repository_id = r.id));
+INSERT INTO proxy_repository_stats (upstream, repository, manifest_count, tag_count, bytes, last_read)
+SELECT upstream, repository, SUM(manifests), SUM(tags), SUM(bytes), MAX(last_read) FROM (
+  SELECT upstream, repository, COUNT(*) AS manifests, 0 AS tags, SUM(size) AS bytes, MAX(last_access) AS last_read FROM proxy_manifests GROUP BY upstream, repository
+  UNION ALL
+  SELECT upstream, repository, 0, COUNT(*), 0, MAX(last_access) FROM proxy_tags GROUP BY upstream, repository
+  UNION ALL
+  SELECT pbr.upstream, pbr.repository, 0, 0, SUM(pb.size), 0 FROM proxy_blob_repositories pbr
+    JOIN proxy_blobs pb ON pb.upstream = pbr.upstream AND pb.digest = pbr.digest GROUP BY pbr.upstream, pbr.repository
+) AS figures GROUP BY upstream, repository;
+
+CREATE FUNCTION keel_browse_manifests() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP = 'INSERT' THEN
+    UPDATE repositories SET manifest_count = manifest_count + 1, bytes = bytes + NEW.size, pushed_at = GREATEST(pushed_at, NEW.created_at) WHERE id = NEW.repository_id;
+  ELSE
+    UPDATE repositories SET manifest_count = manifest_count - 1, bytes = bytes - OLD.size WHERE id = OLD.repository_id;
+  END IF;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER browse_manifests AFTER INSERT OR DELETE ON manifests FOR EACH ROW EXECUTE FUNCTION keel_browse_manifests();
+
+CREATE FUNCTION keel_browse_tags() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP = 'INSERT' THEN
+    UPDATE repositories SET tag_count = tag_count + 1, pushed_at = GREATEST(pushed_at, NEW.updated_at) WHERE id = NEW.repository_id;
+  ELSIF TG_OP = 'UPDATE' THEN
+    UPDATE repositories SET pushed_at = GREATEST(pushed_at, NEW.updated_at) WHERE id = NEW.repository_id AND pushed_at < NEW.updated_at;
+  ELSE
+    UPDATE repositories SET tag_count = tag_count - 1 WHERE id = OLD.repository_id;
+  END IF;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER browse_tags AFTER INSERT OR UPDATE OF updated_at OR DELETE ON tags FOR EACH ROW EXECUTE FUNCTION keel_browse_tags();
+
+CREATE FUNCTION keel_browse_links() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP = 'INSERT' THEN
+    UPDATE repositories SET bytes = bytes + COALESCE((SELECT size FROM blobs WHERE digest = NEW.digest), 0) WHERE id = NEW.repository_id;
+  ELSE
+    UPDATE repositories SET bytes = bytes - COALESCE((SELECT size FROM blobs WHERE digest = OLD.digest), 0) WHERE id = OLD.repository_id;
+  END IF;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER browse_links AFTER INSERT OR DELETE ON repository_blobs FOR EACH ROW EXECUTE FUNCTION keel_browse_links();
+
+CREATE FUNCTION keel_browse_proxy() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  row_upstream TEXT;
+  row_repository TEXT;
+BEGIN
+  IF TG_OP = 'DELETE' THEN
+    row_upstream := OLD.upstream; row_repository := OLD.repository;
+  ELSE
+    row_upstream := NEW.upstream; row_repository := NEW.repository;
+    IF TG_OP = 'INSERT' THEN
+      INSERT INTO proxy_repository_stats (upstream, repository) VALUES (row_upstream, row_repository) ON CONFLICT DO NOTHING;
+    END IF;
+  END IF;
+  IF TG_TABLE_NAME = 'proxy_manifests' THEN
+    IF TG_OP = 'INSERT' THEN
+      UPDATE proxy_repository_stats SET manifest_count = manifest_count + 1, bytes = bytes + NEW.size, last_read = GREATEST(last_read, NEW.last_access)
+      WHERE upstream = row_upstream AND repository = row_repository;
+    ELSIF TG_OP = 'UPDATE' THEN
+      UPDATE proxy_repository_stats SET last_read = NEW.last_access WHERE upstream = row_upstream AND repository = row_repository AND last_read < NEW.last_access;
+    ELSE
+      UPDATE proxy_repository_stats SET manifest_count = manifest_count - 1, bytes = bytes - OLD.size WHERE upstream = row_upstream AND repository = row_repository;
+    END IF;
+  ELSIF TG_TABLE_NAME = 'proxy_tags' THEN
+    IF TG_OP = 'INSERT' THEN
+      UPDATE proxy_repository_stats SET tag_count = tag_count + 1, last_read = GREATEST(last_read, NEW.last_access) WHERE upstream = row_upstream AND repository = row_repository;
+    ELSIF TG_OP = 'UPDATE' THEN
+      UPDATE proxy_repository_stats SET last_read = NEW.last_access WHERE upstream = row_upstream AND repository = row_repository AND last_read < NEW.last_access;
+    ELSE
+      UPDATE proxy_repository_stats SET tag_count = tag_count - 1 WHERE upstream = row_upstream AND repository = row_repository;
+    END IF;
+  ELSE
+    IF TG_OP = 'INSERT' THEN
+      UPDATE proxy_repository_stats SET bytes = bytes + COALESCE((SELECT size FROM proxy_blobs WHERE upstream = NEW.upstream AND digest = NEW.digest), 0)
+      WHERE upstream = row_upstream AND repository = row_repository;
+    ELSE
+      UPDATE proxy_repository_stats SET bytes = bytes - COALESCE((SELECT size FROM proxy_blobs WHERE upstream = OLD.upstream AND digest = OLD.digest), 0)
+      WHERE upstream = row_upstream AND repository = row_repository;
+    END IF;
+  END IF;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER browse_proxy_manifests AFTER INSERT OR UPDATE OF last_access OR DELETE ON proxy_manifests FOR EACH ROW EXECUTE FUNCTION keel_browse_proxy();
+CREATE TRIGGER browse_proxy_tags AFTER INSERT OR UPDATE OF last_access OR DELETE ON proxy_tags FOR EACH ROW EXECUTE FUNCTION keel_browse_proxy();
+CREATE TRIGGER browse_proxy_links AFTER INSERT OR DELETE ON proxy_blob_repositories FOR EACH ROW EXECUTE FUNCTION keel_browse_proxy();
+
+-- A blob's repository rows go before the blob (its cascade would run after the blob row went, and their trigger would not find its size).
+CREATE FUNCTION keel_browse_proxy_blob_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  DELETE FROM proxy_blob_repositories WHERE upstream = OLD.upstream AND digest = OLD.digest;
+  RETURN OLD;
+END $$;
+CREATE TRIGGER browse_proxy_blob_delete BEFORE DELETE ON proxy_blobs FOR EACH ROW EXECUTE FUNCTION keel_browse_proxy_blob_delete();
+`,
 ];

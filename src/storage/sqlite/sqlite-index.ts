@@ -19,10 +19,11 @@ import { up as gcLastRun } from './migrations/006-gc-last-run.js';
 import { up as scale } from './migrations/007-scale.js';
 import { up as dropUnusedIndex } from './migrations/008-drop-unused-index.js';
 import { up as proxyPins } from './migrations/009-proxy-pins.js';
+import { up as browse } from './migrations/010-browse.js';
 import type { ManifestRecord, ManifestReference, RegistryIndex, RepositoryRemoval, UploadRecord } from '../registry-index.js';
 import { SqliteWriter } from './sqlite-writer.js';
 
-const MIGRATIONS: string[] = [initial, proxyCache, gcIndexes, proxyBlobRepositories, replicas, gcLastRun, scale, dropUnusedIndex, proxyPins];
+const MIGRATIONS: string[] = [initial, proxyCache, gcIndexes, proxyBlobRepositories, replicas, gcLastRun, scale, dropUnusedIndex, proxyPins, browse];
 
 export interface OpenOptions {
   /**
