@@ -110,6 +110,7 @@ export function createApp(deps: AppDeps): App {
         registry: deps.registry,
         logger: deps.logger,
         pathPrefix: deps.ui.pathPrefix,
+        proxyBrowse: deps.proxyBrowse,
         ...(deps.auth ? { auth: deps.auth } : {}),
         ...(deps.status ? { status: deps.status } : {}),
         ...(deps.upstreams ? { upstreams: deps.upstreams } : {}),

@@ -90,18 +90,58 @@ afterAll(async () => {
 });
 
 describe('web UI in chromium', () => {
-  test('the home page lists the pushed repositories, each linking to its tags', async () => {
+  test('the home page lists the pushed repositories, each linking to its tags (newest first, or by name)', async () => {
     const page = await openPage();
     const res = await page.goto(`${keel.url}/`);
     expect(res?.status()).toBe(200);
     await expect(page.title()).resolves.toBe('Repositories · Keel');
-    const names = await page.locator('table.repositories td a').allTextContents();
-    expect(names).toEqual(expect.arrayContaining([MULTI, HOSTILE]));
+    const names = await page.locator('table.repositories td.name').allInnerTexts();
+    expect(names).toEqual([HOSTILE, MULTI]);
     await expect(page.locator('header.top nav a').allTextContents()).resolves.toEqual(['Repositories', 'Proxy cache', 'Status']);
     await screenshot(page, 'home');
-    await page.locator('table.repositories a', { hasText: MULTI }).click();
-    await expect(page.locator('table.tags a').allTextContents()).resolves.toEqual(['latest']);
+    await page.locator('td.name', { hasText: MULTI }).locator('a').last().click();
+    await expect(page.locator('table.tags td:first-child a').allTextContents()).resolves.toEqual(['latest']);
+    await expect(page.locator('table.tags td').nth(2).innerText()).resolves.toBe('index');
+    // The hostile repository's two tags: the SBOM's was pushed last, so it comes first; by name, the other way.
+    await page.goto(`${keel.url}/ui/repositories/${HOSTILE}`);
+    await expect(page.locator('table.tags td:first-child a').allTextContents()).resolves.toEqual(['sbom', HOSTILE_TAG]);
+    await expect(page.locator('p.summary').innerText()).resolves.toMatch(/^2 tags, 2 manifests, [\d.]+ KiB; last push \d{4}-\d\d-\d\d \d\d:\d\d UTC, last pull /);
+    await page.locator('p.sorts a', { hasText: 'name' }).click();
+    await expect(page.locator('table.tags td:first-child a').allTextContents()).resolves.toEqual([HOSTILE_TAG, 'sbom']);
     await screenshot(page, 'repository');
+  });
+
+  test('the list sorts by size and last push, both ways, searches by a part of the name and by namespace, and keeps the proxy cache apart', async () => {
+    const page = await openPage();
+    await page.goto(`${keel.url}/`);
+    const names = (): Promise<string[]> => page.locator('table.repositories td.name').allInnerTexts();
+    // The multi-platform repository holds three images' layers: the larger of the two.
+    await page.locator('th a.sort', { hasText: 'Size' }).click();
+    await expect(names()).resolves.toEqual([MULTI, HOSTILE]);
+    await expect(page.locator('th a.sort.current').innerText()).resolves.toBe('Size ▼');
+    await page.locator('th a.sort', { hasText: 'Size' }).click();
+    await expect(names()).resolves.toEqual([HOSTILE, MULTI]);
+    // The hostile repository had the last push (its SBOM).
+    await page.locator('th a.sort', { hasText: 'Last push' }).click();
+    await expect(names()).resolves.toEqual([HOSTILE, MULTI]);
+    await screenshot(page, 'home-by-push');
+    await page.locator('form.search input[type=search]').fill('multi');
+    await page.locator('form.search button').click();
+    await expect(names()).resolves.toEqual([MULTI]);
+    expect(new URL(page.url()).searchParams.get('sort')).toBe('pushed');
+    await page.locator('form.search input[type=search]').fill('<script>nothing</script>');
+    await page.locator('form.search button').click();
+    await expect(page.locator('p.empty').innerText()).resolves.toBe('No repository matches “<script>nothing</script>”.');
+    // A namespace link lists that namespace only.
+    await page.goto(`${keel.url}/`);
+    await page.locator('td.name', { hasText: MULTI }).locator('a.namespace').click();
+    expect(new URL(page.url()).searchParams.get('q')).toBe('e2e/');
+    await expect(names()).resolves.toEqual([HOSTILE, MULTI]);
+    await page.locator('nav.tabs a', { hasText: 'Proxy cache' }).click();
+    await expect(page.locator('p.empty').innerText()).resolves.toBe('No repository matches “e2e/”.');
+    await page.goto(`${keel.url}/?store=proxy`);
+    await expect(page.locator('p.empty').innerText()).resolves.toBe('Nothing cached yet: pull through proxy/<upstream>/... to fill the cache.');
+    await screenshot(page, 'home-proxy');
   });
 
   test('an index shows its platforms, and one click leads to that platform image: layers, total, config', async () => {

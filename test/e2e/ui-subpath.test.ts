@@ -45,9 +45,9 @@ describe('web UI under a sub-path behind nginx', () => {
     const res = await page.goto(`${nginx.url}/registry/`);
     expect(res?.status()).toBe(200);
     await expect(page.locator('link[rel=stylesheet]').getAttribute('href')).resolves.toBe('/registry/ui/static/keel.css');
-    await page.locator('table.repositories a', { hasText: REPO }).click();
+    await page.locator('td.name', { hasText: REPO }).locator('a').last().click();
     expect(page.url()).toBe(`${nginx.url}/registry/ui/repositories/${REPO}`);
-    await page.locator('table.tags a', { hasText: 'v1' }).click();
+    await page.locator('table.tags td:first-child a', { hasText: 'v1' }).click();
     expect(page.url()).toBe(`${nginx.url}/registry/ui/repositories/${REPO}/-/tags/v1`);
     await expect(page.locator('h1 .tag-name').textContent()).resolves.toBe('v1');
     // keel.css lays the header out as a flex row with a bottom border; unstyled it is a block.

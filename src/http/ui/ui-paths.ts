@@ -42,6 +42,20 @@ export class UiPaths {
     return `${this.prefix}/${last === undefined ? '' : `?last=${encodeURIComponent(last)}`}`;
   }
 
+  /** The home page with a listing's parameters; the defaults (local store, by name A→Z, no search) are left out. */
+  homeQuery(query: { store: string; q: string; sort: string; order: string; cursor?: string | undefined }): string {
+    const params = new URLSearchParams();
+    if (query.store !== 'local') params.set('store', query.store);
+    if (query.q !== '') params.set('q', query.q);
+    if (query.sort !== 'name' || query.order !== 'asc') {
+      params.set('sort', query.sort);
+      params.set('order', query.order);
+    }
+    if (query.cursor !== undefined) params.set('cursor', query.cursor);
+    const text = params.toString();
+    return `${this.prefix}/${text === '' ? '' : `?${text}`}`;
+  }
+
   asset(file: string): string {
     return `${this.prefix}/ui/static/${file}`;
   }
@@ -54,8 +68,17 @@ export class UiPaths {
     return `${this.prefix}/ui/status`;
   }
 
-  repository(name: string, last?: string): string {
-    return `${this.prefix}${REPOSITORIES}${name}${last === undefined ? '' : `?last=${encodeURIComponent(last)}`}`;
+  repository(name: string): string {
+    return `${this.prefix}${REPOSITORIES}${name}`;
+  }
+
+  /** A repository's tags in another order or from a cursor; newest first is the default. */
+  repositoryQuery(name: string, query: { sort: 'date' | 'name'; cursor?: string | undefined }): string {
+    const params = new URLSearchParams();
+    if (query.sort !== 'date') params.set('sort', query.sort);
+    if (query.cursor !== undefined) params.set('cursor', query.cursor);
+    const text = params.toString();
+    return `${this.repository(name)}${text === '' ? '' : `?${text}`}`;
   }
 
   tag(name: string, tag: string): string {

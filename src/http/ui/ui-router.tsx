@@ -21,7 +21,8 @@ import { isRepoName, parseDigest, parseRepoName, parseTag, type RepoName } from 
 import { ImageDetails } from '../../registry/image-details.js';
 import type { Registry } from '../../registry/registry.js';
 import { identify, type ApiAuth } from '../api-access.js';
-import { HOME_PAGE_SIZE, HomePage } from './pages/home.js';
+import { HomePage, STORE_SORTS, type HomeListing, type HomeQuery, type HomeSort, type HomeStore } from './pages/home.js';
+import type { ProxyBrowseService } from '../../proxy/proxy-browse.js';
 import { ManifestPage } from './pages/manifest.js';
 import { NotYetPage } from './pages/not-yet.js';
 import { ProxyPage } from './pages/proxy.js';
@@ -29,7 +30,7 @@ import { StatusPage } from './pages/status.js';
 import type { UpstreamStatus } from '../../proxy/upstream-status.js';
 import type { StatusReport } from '../../server-status.js';
 import { ProblemPage } from './pages/problem.js';
-import { RepositoryPage, TAGS_PAGE_SIZE } from './pages/repository.js';
+import { RepositoryPage, type TagsQuery } from './pages/repository.js';
 import type { PullTarget } from './pages/pull-commands.js';
 import { sendPage } from './render-page.js';
 import { setSecurityHeaders } from './security-headers.js';
@@ -46,6 +47,8 @@ export interface UiRouterDeps {
   /** The status page's and the proxy page's data; without them those pages say they are not available. */
   status?: { report(): Promise<StatusReport> };
   upstreams?: UpstreamStatus;
+  /** The proxy cache's repositories for the home page's second tab. */
+  proxyBrowse: ProxyBrowseService;
 }
 
 /** Whether Express would hand this path to the UI: `/` and `/ui` with everything below. */
@@ -55,9 +58,16 @@ function isUiPath(path: string): boolean {
 
 const NOT_FOUND = new RegistryError('NAME_UNKNOWN', 'not found', undefined, 404);
 
-function lastParam(req: Request): string | undefined {
-  const last = req.query.last;
-  return typeof last === 'string' && last.length > 0 && last.length <= 512 ? last : undefined;
+const text = (value: unknown): string | undefined => (typeof value === 'string' ? value : undefined);
+
+/** The home page's listing from the query string; anything unknown falls back to the default (a page link, not an API). */
+function homeQuery(req: Request): HomeQuery {
+  const store: HomeStore = text(req.query.store) === 'proxy' ? 'proxy' : 'local';
+  const asked = text(req.query.sort) as HomeSort | undefined;
+  const sort: HomeSort = asked !== undefined && STORE_SORTS[store].includes(asked) ? asked : 'name';
+  const order = text(req.query.order) === 'asc' || text(req.query.order) === 'desc' ? (text(req.query.order) as 'asc' | 'desc') : sort === 'name' ? 'asc' : 'desc';
+  const cursor = text(req.query.cursor);
+  return { store, q: (text(req.query.q) ?? '').slice(0, 256), sort, order, ...(cursor !== undefined && cursor !== '' ? { cursor } : {}) };
 }
 
 /** The host and scheme the browser used, for the pull commands. */
@@ -108,16 +118,23 @@ export function uiRouter(deps: UiRouterDeps): RequestHandler {
     const mayPull = await viewer(req, res);
     switch (route.page) {
       case 'home': {
-        const last = lastParam(req);
-        const page = await registry.listings.repositories({ n: HOME_PAGE_SIZE, ...(last ? { last } : {}) }, (repo) => !isProxyName(repo) && mayPull(repo));
-        sendPage(res, 200, <HomePage paths={paths} page={page} first={last === undefined} />);
+        const query = homeQuery(req);
+        const visible = (repo: string): boolean => mayPull(repo);
+        const request = { q: query.q, sort: query.sort, order: query.order, ...(query.cursor !== undefined ? { cursor: query.cursor } : {}), visible };
+        const listing: HomeListing =
+          query.store === 'local'
+            ? { store: 'local', page: await registry.browse.repositories({ ...request, visible: (repo) => !isProxyName(repo) && mayPull(repo) }) }
+            : { store: 'proxy', page: await deps.proxyBrowse.repositories({ ...request, sort: query.sort === 'pushed' ? 'name' : query.sort }) };
+        sendPage(res, 200, <HomePage paths={paths} query={query} listing={listing} />);
         return;
       }
       case 'repository': {
         const name = visibleRepository(route.name, mayPull);
-        const last = lastParam(req);
-        const page = await registry.listings.tags(name, { n: TAGS_PAGE_SIZE, ...(last ? { last } : {}) });
-        sendPage(res, 200, <RepositoryPage paths={paths} name={name} page={page} first={last === undefined} />);
+        const cursor = text(req.query.cursor);
+        const query: TagsQuery = { sort: text(req.query.sort) === 'name' ? 'name' : 'date', ...(cursor !== undefined && cursor !== '' ? { cursor } : {}) };
+        const summary = await registry.browse.repository(name);
+        const page = await registry.browse.tags(name, query);
+        sendPage(res, 200, <RepositoryPage paths={paths} summary={summary} query={query} page={page} />);
         return;
       }
       case 'tag': {

@@ -41,4 +41,14 @@ button.copy.copied { border-color: var(--accent); color: var(--accent); }
 .badge { display: inline-block; padding: 0 0.45rem; border: 1px solid var(--line); border-radius: 999px; font-size: 0.8rem; color: var(--muted); }
 details summary { cursor: pointer; color: var(--accent); }
 .error-page { padding: 2rem 0; }
+nav.tabs { display: flex; gap: 0.2rem; border-bottom: 1px solid var(--line); margin-bottom: 0.8rem; }
+nav.tabs a { padding: 0.4rem 0.9rem; border: 1px solid transparent; border-bottom: none; border-radius: 4px 4px 0 0; }
+nav.tabs a.current { border-color: var(--line); background: var(--panel); color: var(--fg); font-weight: 600; }
+form.search { display: flex; gap: 0.5rem; align-items: center; margin: 0.6rem 0 0.8rem; }
+form.search input[type=search] { flex: 0 1 24rem; padding: 0.35rem 0.6rem; border: 1px solid var(--line); border-radius: 4px; background: var(--bg); color: var(--fg); }
+form.search button { padding: 0.35rem 0.8rem; border: 1px solid var(--line); border-radius: 4px; background: var(--panel); color: var(--fg); cursor: pointer; }
+a.sort.current { color: var(--fg); font-weight: 600; }
+th a.sort { color: inherit; }
+td.name a.namespace { color: var(--muted); }
+p.sorts a.sort { margin-left: 0.3rem; }
 `;
