@@ -3,6 +3,7 @@ import type { RequestListener } from 'node:http';
 import express, { type Express } from 'express';
 import type { Logger } from 'pino';
 import type { AuthService } from './auth/auth-service.js';
+import type { UiSessions } from './auth/ui-sessions.js';
 import { authenticate, type AuthOptions } from './http/authenticate.js';
 import { errorHandler, notFound } from './http/error-handler.js';
 import { tokenRouter } from './http/routes/token.js';
@@ -36,6 +37,8 @@ import type { Registry } from './registry/registry.js';
 export interface AppAuth {
   service: AuthService;
   options: AuthOptions;
+  /** The web UI's sign-in sessions (none: the UI takes only the request's own credentials). */
+  sessions?: UiSessions;
   /** Stops the password check workers (with the server). */
   close(): Promise<void>;
 }
@@ -112,6 +115,7 @@ export function createApp(deps: AppDeps): App {
         pathPrefix: deps.ui.pathPrefix,
         proxyBrowse: deps.proxyBrowse,
         ...(deps.auth ? { auth: deps.auth } : {}),
+        ...(deps.auth?.sessions ? { sessions: deps.auth.sessions } : {}),
         ...(deps.status ? { status: deps.status } : {}),
         ...(deps.upstreams ? { upstreams: deps.upstreams } : {}),
       }),

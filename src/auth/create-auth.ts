@@ -17,6 +17,7 @@ import { anonymousMirrorPullWarning } from './mirror-pull-check.js';
 import type { SharedSecrets } from '../storage/shared-secrets.js';
 import { loadOrCreateSigningKey, sharedSigningKey, type SigningKey, type SigningKeyOrigin } from './signing-key.js';
 import { TokenIssuer } from './tokens.js';
+import { UiSessions } from './ui-sessions.js';
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 
@@ -56,12 +57,15 @@ export async function createAuth(config: Config, clock: Clock, logger: Logger, s
   const mirrorWarning = anonymousMirrorPullWarning(config.mirror, policy);
   if (mirrorWarning) logger.warn(mirrorWarning.fields, mirrorWarning.message);
   const issuer = new TokenIssuer(key, { issuer: auth.issuer, service: auth.service, ttlMs: auth.token_ttl }, clock);
+  const service = new AuthService(users, policy, issuer, {
+    limiter: new FailureLimiter(clock, auth.failures.window),
+    perClient: auth.failures.per_client,
+    perUser: auth.failures.per_user,
+  });
   return {
-    service: new AuthService(users, policy, issuer, {
-      limiter: new FailureLimiter(clock, auth.failures.window),
-      perClient: auth.failures.per_client,
-      perUser: auth.failures.per_user,
-    }),
+    service,
+    // Checked against the users in force on each use: a user removed on SIGHUP is signed out.
+    sessions: new UiSessions(key, { issuer: auth.issuer, service: auth.service, ttlMs: auth.ui_session_ttl }, clock, (user) => service.current().users.has(user)),
     options: { service: auth.service, realm: auth.realm === '' ? undefined : auth.realm },
     close: () => passwords.close(),
   };

@@ -109,6 +109,8 @@ export const DEFAULTS = {
     service: 'keel',
     issuer: 'keel',
     token_ttl: '5m',
+    /** How long a web UI sign-in lasts (its session cookie); signing out ends it in that browser. */
+    ui_session_ttl: '8h',
     /** PEM private key (EC P-256) signing tokens; created on first start when missing. */
     signing_key: 'storage/auth/signing-key.pem',
     /** Named groups of users for access rules: `[auth.groups] team-a = ["alice", "bob"]`. */

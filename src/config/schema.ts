@@ -198,6 +198,7 @@ export const configSchema = z
         service: z.string().min(1),
         issuer: z.string().min(1),
         token_ttl: duration,
+        ui_session_ttl: duration.refine((ms) => ms >= 60_000, 'expected a duration of at least "1m"'),
         signing_key: z.string().min(1),
         groups: z.record(z.string(), z.array(z.string())),
         access: z.array(

@@ -4,7 +4,9 @@
  * and the one script are Keel's own files; nothing inline (the CSP forbids it).
  */
 import type { ComponentChildren } from 'preact';
+import { useContext } from 'preact/hooks';
 import type { UiPaths } from './ui-paths.js';
+import { ViewerContext } from './viewer.js';
 
 export type Section = 'repositories' | 'proxy' | 'status' | undefined;
 
@@ -22,6 +24,24 @@ function NavLink(props: { href: string; current: boolean; children: ComponentChi
     <a href={props.href} class={props.current ? 'current' : undefined} aria-current={props.current ? 'page' : undefined}>
       {props.children}
     </a>
+  );
+}
+
+/** The header's corner: who is signed in and a sign-out button, or a sign-in link (auth on only). */
+function SignIn(props: { paths: UiPaths }) {
+  const viewer = useContext(ViewerContext);
+  if (!viewer.authOn) return null;
+  if (viewer.user === undefined) return <a href={props.paths.signIn(viewer.here)}>Sign in</a>;
+  return (
+    <>
+      <span class="user">{viewer.user}</span>
+      {viewer.session && (
+        <form method="post" action={props.paths.signOut()} class="sign-out">
+          <input type="hidden" name="csrf" value={viewer.csrf} />
+          <button type="submit">Sign out</button>
+        </form>
+      )}
+    </>
   );
 }
 
@@ -54,7 +74,7 @@ export function Layout(props: LayoutProps) {
             </NavLink>
           </nav>
           <div class="sign-in" id="sign-in">
-            {props.signIn}
+            {props.signIn ?? <SignIn paths={paths} />}
           </div>
         </header>
         <main>{props.children}</main>

@@ -27,6 +27,10 @@ export type UiRoute =
   | { page: 'static'; file: string }
   | { page: 'proxy' }
   | { page: 'status' }
+  | { page: 'sign-in' }
+  | { page: 'sign-out' }
+  | { page: 'delete-tag'; name: string; tag: string }
+  | { page: 'delete-manifest'; name: string; digest: string }
   | { page: 'unknown' };
 
 /** A tag or digest as a path segment: escaped, but a digest's ':' kept (a path may hold it). */
@@ -88,6 +92,24 @@ export class UiPaths {
   manifest(name: string, digest: Digest | string): string {
     return `${this.prefix}${REPOSITORIES}${name}/-/manifests/${segment(digest)}`;
   }
+
+  /** The confirmation page (GET) and the action (POST) of deleting a tag or a manifest. */
+  deleteTag(name: string, tag: string): string {
+    return `${this.tag(name, tag)}/delete`;
+  }
+
+  deleteManifest(name: string, digest: Digest | string): string {
+    return `${this.manifest(name, digest)}/delete`;
+  }
+
+  /** The sign-in form, coming back to `next` (a path of this UI) once signed in. */
+  signIn(next?: string): string {
+    return `${this.prefix}/ui/sign-in${next === undefined ? '' : `?next=${encodeURIComponent(next)}`}`;
+  }
+
+  signOut(): string {
+    return `${this.prefix}/ui/sign-out`;
+  }
 }
 
 function decode(raw: string): string | undefined {
@@ -105,6 +127,8 @@ export function parseUiPath(path: string): UiRoute {
   if (trimmed === '/ui') return { page: 'home' };
   if (trimmed === '/ui/proxy') return { page: 'proxy' };
   if (trimmed === '/ui/status') return { page: 'status' };
+  if (trimmed === '/ui/sign-in') return { page: 'sign-in' };
+  if (trimmed === '/ui/sign-out') return { page: 'sign-out' };
   if (trimmed.startsWith('/ui/static/')) {
     const file = trimmed.slice('/ui/static/'.length);
     return file.includes('/') ? { page: 'unknown' } : { page: 'static', file };
@@ -116,8 +140,9 @@ export function parseUiPath(path: string): UiRoute {
   if (dash < 0) return { page: 'repository', name: rest };
   const name = rest.slice(0, dash);
   const [kind, reference, ...more] = rest.slice(dash + 3).split('/');
-  if (more.length > 0 || !reference) return { page: 'unknown' };
-  if (kind === 'tags') return { page: 'tag', name, tag: reference };
-  if (kind === 'manifests') return { page: 'manifest', name, digest: reference };
+  if (!reference || more.length > 1 || (more.length === 1 && more[0] !== 'delete')) return { page: 'unknown' };
+  const remove = more.length === 1;
+  if (kind === 'tags') return remove ? { page: 'delete-tag', name, tag: reference } : { page: 'tag', name, tag: reference };
+  if (kind === 'manifests') return remove ? { page: 'delete-manifest', name, digest: reference } : { page: 'manifest', name, digest: reference };
   return { page: 'unknown' };
 }

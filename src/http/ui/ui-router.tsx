@@ -13,7 +13,14 @@
  * anonymous may pull. A repository the viewer may not pull answers exactly as one that does
  * not exist, so the UI reveals no names.
  */
-import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
+import type { JSX } from 'preact';
+import type { UiSession, UiSessions } from '../../auth/ui-sessions.js';
+import { clientOf } from '../sign-in.js';
+import { ConfirmDeletePage } from './pages/confirm-delete.js';
+import { SignInPage } from './pages/sign-in.js';
+import { checkStateChange, clearSessionCookie, csrfSecret, safeNext, sessionOf, setSessionCookie } from './ui-session.js';
+import { ViewerContext, type Viewer } from './viewer.js';
 import type { Logger } from 'pino';
 import { isProxyName } from '../../proxy/proxy-name.js';
 import { RegistryError } from '../../primitives/errors.js';
@@ -35,7 +42,7 @@ import type { PullTarget } from './pages/pull-commands.js';
 import { sendPage } from './render-page.js';
 import { setSecurityHeaders } from './security-headers.js';
 import { sendAsset } from './static-assets.js';
-import { parseUiPath, UiPaths } from './ui-paths.js';
+import { parseUiPath, UiPaths, type UiRoute } from './ui-paths.js';
 
 export interface UiRouterDeps {
   registry: Registry;
@@ -49,7 +56,28 @@ export interface UiRouterDeps {
   upstreams?: UpstreamStatus;
   /** The proxy cache's repositories for the home page's second tab. */
   proxyBrowse: ProxyBrowseService;
+  /** With auth on, the UI's own sign-in (auth/ui-sessions.ts). */
+  sessions?: UiSessions;
 }
+
+/** What the viewer of a request may do, and who it is. */
+interface Seen {
+  mayPull(repo: string): boolean;
+  mayDelete(repo: string): boolean;
+  user: string | undefined;
+  session: UiSession | undefined;
+}
+
+/** Forms are small: a CSRF secret, a user name and password, a path to come back to. */
+const readForm = express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 10 });
+
+function parseForm(req: Request, res: Response): Promise<void> {
+  return new Promise((resolve, reject) => {
+    readForm(req, res, (err?: unknown) => (err ? reject(new RegistryError('UNSUPPORTED', 'the form could not be read', undefined, 400)) : resolve()));
+  });
+}
+
+const POSTS = new Set(['sign-in', 'sign-out', 'delete-tag', 'delete-manifest']);
 
 /** Whether Express would hand this path to the UI: `/` and `/ui` with everything below. */
 function isUiPath(path: string): boolean {
@@ -80,13 +108,22 @@ export function uiRouter(deps: UiRouterDeps): RequestHandler {
   const paths = new UiPaths(deps.pathPrefix);
   const details = new ImageDetails(registry.manifests, registry.blobs, registry.referrers);
 
-  /** Who may see what: everything with auth off; else the request's credentials, or anonymous. */
-  async function viewer(req: Request, res: Response): Promise<(repo: string) => boolean> {
-    if (!auth) return () => true;
-    if (!req.headers.authorization) return (repo) => auth.service.mayPull(undefined, repo);
+  /**
+   * Who may see and do what: everything with auth off; else the UI's session, or the
+   * request's own credentials (a Bearer token or Basic, as on /api/v1), or anonymous.
+   */
+  async function viewer(req: Request, res: Response): Promise<Seen> {
+    if (!auth) return { mayPull: () => true, mayDelete: () => true, user: undefined, session: undefined };
+    const session = await sessionOf(req, deps.sessions);
+    if (session) {
+      res.locals.user = session.user;
+      const principal = auth.service.principalFor(session.user);
+      return { mayPull: (repo) => principal.allows(repo, 'pull'), mayDelete: (repo) => principal.allows(repo, 'delete'), user: session.user, session };
+    }
+    if (!req.headers.authorization) return { mayPull: (repo) => auth.service.mayPull(undefined, repo), mayDelete: () => false, user: undefined, session: undefined };
     const caller = await identify(req, res, auth, undefined);
     res.locals.user = caller.principal.user;
-    return (repo) => caller.principal.allows(repo, 'pull');
+    return { mayPull: (repo) => caller.principal.allows(repo, 'pull'), mayDelete: (repo) => caller.principal.allows(repo, 'delete'), user: caller.principal.user, session: undefined };
   }
 
   /**
@@ -94,10 +131,10 @@ export function uiRouter(deps: UiRouterDeps): RequestHandler {
    * users only, as /api/v1/status and /api/v1/upstreams are: anonymous viewers are asked to
    * sign in (the request's own credentials, until the UI has its sign-in).
    */
-  async function signedIn(req: Request, res: Response): Promise<void> {
-    if (!auth) return;
-    if (res.locals.user !== undefined) return;
-    res.set('WWW-Authenticate', `Basic realm="${auth.options.service}"`);
+  function signedIn(res: Response, seen: Seen): void {
+    if (!auth || seen.user !== undefined) return;
+    // With the UI's own sign-in, the 401 page offers it; without, the browser asks (Basic).
+    if (!deps.sessions) res.set('WWW-Authenticate', `Basic realm="${auth.options.service}"`);
     throw new RegistryError('UNAUTHORIZED', 'Sign in to see this page.', undefined, 401);
   }
 
@@ -115,7 +152,31 @@ export function uiRouter(deps: UiRouterDeps): RequestHandler {
       throw NOT_FOUND;
     }
     if (route.page === 'unknown') throw NOT_FOUND;
-    const mayPull = await viewer(req, res);
+    const allowed = route.page === 'sign-out' ? ['POST'] : POSTS.has(route.page) ? ['GET', 'HEAD', 'POST'] : ['GET', 'HEAD'];
+    if (!allowed.includes(req.method)) {
+      res.set('Allow', allowed.join(', '));
+      throw new RegistryError('UNSUPPORTED', `${req.method} is not supported here`, undefined, 405);
+    }
+    if (req.method === 'POST') await parseForm(req, res);
+    const seen = await viewer(req, res);
+    const view: Viewer = {
+      authOn: auth !== undefined,
+      user: seen.user,
+      session: seen.session !== undefined,
+      csrf: csrfSecret(req, res, deps.pathPrefix, seen.session),
+      here: `${deps.pathPrefix}${req.originalUrl.length <= 2048 ? req.originalUrl : req.path}`,
+      mayDelete: (repo) => seen.mayDelete(repo),
+    };
+    const show = (status: number, page: JSX.Element): void => sendPage(res, status, <ViewerContext.Provider value={view}>{page}</ViewerContext.Provider>);
+    try {
+      await answer(req, res, route, seen, view, show);
+    } catch (err) {
+      problem(req, res, err, view);
+    }
+  }
+
+  async function answer(req: Request, res: Response, route: UiRoute, seen: Seen, view: Viewer, show: (status: number, page: JSX.Element) => void): Promise<void> {
+    const mayPull = (repo: string): boolean => seen.mayPull(repo);
     switch (route.page) {
       case 'home': {
         const query = homeQuery(req);
@@ -125,7 +186,7 @@ export function uiRouter(deps: UiRouterDeps): RequestHandler {
           query.store === 'local'
             ? { store: 'local', page: await registry.browse.repositories({ ...request, visible: (repo) => !isProxyName(repo) && mayPull(repo) }) }
             : { store: 'proxy', page: await deps.proxyBrowse.repositories({ ...request, sort: query.sort === 'pushed' ? 'name' : query.sort }) };
-        sendPage(res, 200, <HomePage paths={paths} query={query} listing={listing} />);
+        show(200, <HomePage paths={paths} query={query} listing={listing} />);
         return;
       }
       case 'repository': {
@@ -134,37 +195,93 @@ export function uiRouter(deps: UiRouterDeps): RequestHandler {
         const query: TagsQuery = { sort: text(req.query.sort) === 'name' ? 'name' : 'date', ...(cursor !== undefined && cursor !== '' ? { cursor } : {}) };
         const summary = await registry.browse.repository(name);
         const page = await registry.browse.tags(name, query);
-        sendPage(res, 200, <RepositoryPage paths={paths} summary={summary} query={query} page={page} />);
+        show(200, <RepositoryPage paths={paths} summary={summary} query={query} page={page} />);
         return;
       }
       case 'tag': {
         const name = visibleRepository(route.name, mayPull);
         const tag = parseTag(route.tag);
         const found = await details.describe(name, { kind: 'tag', tag });
-        sendPage(res, 200, <ManifestPage paths={paths} details={found} reference={{ tag }} pull={pullTarget(req)} />);
+        show(200, <ManifestPage paths={paths} details={found} reference={{ tag }} pull={pullTarget(req)} />);
         return;
       }
       case 'manifest': {
         const name = visibleRepository(route.name, mayPull);
         const digest = parseDigest(route.digest);
         const found = await details.describe(name, { kind: 'digest', digest });
-        sendPage(res, 200, <ManifestPage paths={paths} details={found} reference={{ digest }} pull={pullTarget(req)} />);
+        show(200, <ManifestPage paths={paths} details={found} reference={{ digest }} pull={pullTarget(req)} />);
+        return;
+      }
+      case 'sign-in': {
+        if (!auth || !deps.sessions) throw NOT_FOUND;
+        const body = (req.body ?? {}) as Record<string, unknown>;
+        const next = safeNext(req.method === 'POST' ? body.next : req.query.next, deps.pathPrefix);
+        if (req.method !== 'POST') {
+          show(200, <SignInPage paths={paths} csrf={view.csrf} next={next} />);
+          return;
+        }
+        checkStateChange(req, undefined);
+        const username = typeof body.username === 'string' ? body.username.slice(0, 256) : '';
+        const password = typeof body.password === 'string' ? body.password.slice(0, 1024) : '';
+        const result = await auth.service.signIn(username, password, clientOf(req));
+        if (result.outcome === 'limited') {
+          res.set('Retry-After', String(result.retryAfterSeconds));
+          show(429, <SignInPage paths={paths} csrf={view.csrf} next={next} username={username} error="Too many failed sign-ins: wait a little and try again." />);
+          return;
+        }
+        if (result.outcome === 'wrong') {
+          show(401, <SignInPage paths={paths} csrf={view.csrf} next={next} username={username} error="Wrong user name or password." />);
+          return;
+        }
+        const { cookie, session } = await deps.sessions.issue(result.user);
+        setSessionCookie(req, res, deps.pathPrefix, cookie, session);
+        logger.info({ user: result.user }, 'UI sign-in');
+        res.redirect(303, next);
+        return;
+      }
+      case 'sign-out': {
+        checkStateChange(req, seen.session);
+        clearSessionCookie(req, res, deps.pathPrefix);
+        res.redirect(303, paths.home());
+        return;
+      }
+      case 'delete-tag':
+      case 'delete-manifest': {
+        const name = visibleRepository(route.name, mayPull);
+        if (!seen.mayDelete(name)) {
+          if (auth && seen.user === undefined) {
+            res.redirect(303, paths.signIn(route.page === 'delete-tag' ? paths.tag(name, route.tag) : paths.manifest(name, route.digest)));
+            return;
+          }
+          throw new RegistryError('DENIED', `${seen.user ?? 'anonymous'} may not delete in ${name}`, undefined, 403);
+        }
+        const ref = route.page === 'delete-tag' ? ({ kind: 'tag', tag: parseTag(route.tag) } as const) : ({ kind: 'digest', digest: parseDigest(route.digest) } as const);
+        if (req.method !== 'POST') {
+          // Only what exists is offered for deletion.
+          await details.describe(name, ref);
+          show(200, <ConfirmDeletePage paths={paths} name={name} what={ref.kind === 'tag' ? { tag: ref.tag } : { digest: ref.digest }} tags={[]} csrf={view.csrf} />);
+          return;
+        }
+        checkStateChange(req, seen.session);
+        await registry.manifests.delete(name, ref);
+        logger.info({ user: seen.user, repository: name, ...(ref.kind === 'tag' ? { tag: ref.tag } : { digest: ref.digest }) }, 'UI delete');
+        res.redirect(303, paths.repository(name));
         return;
       }
       case 'proxy':
-        await signedIn(req, res);
-        if (!deps.upstreams) sendPage(res, 200, <NotYetPage paths={paths} section="proxy" title="Proxy cache" />);
-        else sendPage(res, 200, <ProxyPage paths={paths} upstreams={deps.upstreams.list()} />);
+        signedIn(res, seen);
+        if (!deps.upstreams) show(200, <NotYetPage paths={paths} section="proxy" title="Proxy cache" />);
+        else show(200, <ProxyPage paths={paths} upstreams={deps.upstreams.list()} />);
         return;
       case 'status':
-        await signedIn(req, res);
-        if (!deps.status) sendPage(res, 200, <NotYetPage paths={paths} section="status" title="Status" />);
-        else sendPage(res, 200, <StatusPage paths={paths} report={await deps.status.report()} />);
+        signedIn(res, seen);
+        if (!deps.status) show(200, <NotYetPage paths={paths} section="status" title="Status" />);
+        else show(200, <StatusPage paths={paths} report={await deps.status.report()} />);
         return;
     }
   }
 
-  function problem(req: Request, res: Response, err: unknown): void {
+  function problem(req: Request, res: Response, err: unknown, view?: Viewer): void {
     if (res.headersSent) {
       logger.error({ err, path: req.path }, 'UI page failed after its answer started');
       res.destroy();
@@ -189,17 +306,13 @@ export function uiRouter(deps: UiRouterDeps): RequestHandler {
       message = 'Keel could not show this page; the server log says why.';
     }
     res.locals.errorCode = err instanceof RegistryError ? err.code : 'UNAVAILABLE';
-    sendPage(res, status, <ProblemPage paths={paths} status={status} title={title} message={message} />);
+    const page = <ProblemPage paths={paths} status={status} title={title} message={message} />;
+    sendPage(res, status, view ? <ViewerContext.Provider value={view}>{page}</ViewerContext.Provider> : page);
   }
 
   return (req: Request, res: Response, next: NextFunction): void => {
     if (!isUiPath(req.path)) {
       next();
-      return;
-    }
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.set('Allow', 'GET, HEAD');
-      problem(req, res, new RegistryError('UNSUPPORTED', `${req.method} is not supported here`, undefined, 405));
       return;
     }
     serve(req, res).catch((err: unknown) => problem(req, res, err));

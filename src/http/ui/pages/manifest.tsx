@@ -10,6 +10,8 @@
  * open on a shared screen should not show them by default. It is not hidden from anyone who
  * may open this page: whoever may pull the image can read its config anyway.
  */
+import { useContext } from 'preact/hooks';
+import { ViewerContext } from '../viewer.js';
 import type { ManifestDetails, ImageConfigView, DescriptorView } from '../../../registry/image-details.js';
 import type { ReferrerDescriptor } from '../../../registry/referrers-service.js';
 import { formatBytes, formatCreated } from '../format.js';
@@ -193,6 +195,25 @@ function Referrers(props: { paths: UiPaths; name: string; referrers: ReferrerDes
   );
 }
 
+/** A link to the delete confirmation, for viewers the access rules let delete here. */
+function DeleteAction(props: { paths: UiPaths; name: string; reference: ManifestPageProps['reference']; digest: string }) {
+  const viewer = useContext(ViewerContext);
+  if (!viewer.mayDelete(props.name)) return null;
+  const { paths, name, reference } = props;
+  return (
+    <p class="actions">
+      {'tag' in reference && (
+        <a class="danger" href={paths.deleteTag(name, reference.tag)}>
+          Delete tag
+        </a>
+      )}{' '}
+      <a class="danger" href={paths.deleteManifest(name, props.digest)}>
+        Delete manifest
+      </a>
+    </p>
+  );
+}
+
 function kindName(details: ManifestDetails): string {
   if (details.kind === 'index') return 'Multi-platform index';
   if (details.kind === 'image') return details.artifactType ? 'Artifact' : 'Image';
@@ -225,6 +246,7 @@ export function ManifestPage(props: ManifestPageProps) {
         <span class="badge kind">{kindName(details)}</span>
       </h1>
       <PullCommands target={props.pull} name={name} reference={reference} />
+      <DeleteAction paths={paths} name={name} reference={reference} digest={details.digest} />
       <h2>Manifest</h2>
       <dl class="facts manifest">
         <dt>Media type</dt>

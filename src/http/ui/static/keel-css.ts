@@ -51,4 +51,16 @@ a.sort.current { color: var(--fg); font-weight: 600; }
 th a.sort { color: inherit; }
 td.name a.namespace { color: var(--muted); }
 p.sorts a.sort { margin-left: 0.3rem; }
+header.top .sign-in { display: flex; gap: 0.6rem; align-items: center; }
+form.sign-out { display: inline; margin: 0; }
+form.sign-out button, form.confirm-delete button, form.sign-in-form button { padding: 0.3rem 0.8rem; border: 1px solid var(--line); border-radius: 4px; background: var(--panel); color: var(--fg); cursor: pointer; }
+form.sign-in-form { display: grid; gap: 0.7rem; max-width: 22rem; }
+form.sign-in-form label { display: grid; gap: 0.2rem; }
+form.sign-in-form input { padding: 0.35rem 0.6rem; border: 1px solid var(--line); border-radius: 4px; background: var(--bg); color: var(--fg); }
+.danger, button.danger { color: #b3261e; }
+button.danger { border-color: #b3261e; }
+p.actions { margin: 0.6rem 0; }
+p.actions a { margin-right: 1rem; }
+p.error { color: #b3261e; }
+p.warning { padding: 0.6rem 0.8rem; border: 1px solid #d9a400; border-radius: 4px; }
 `;
