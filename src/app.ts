@@ -105,7 +105,10 @@ export function createApp(deps: AppDeps): App {
   app.use(archiveRouter({ registry: deps.registry, ...(deps.auth ? { auth: deps.auth } : {}) }));
   app.use(browseRouter({ browse: deps.registry.browse, proxyBrowse: deps.proxyBrowse, ...(deps.auth ? { auth: deps.auth } : {}) }));
   app.use(repositoryRouter({ registry: deps.registry, ...(deps.auth ? { auth: deps.auth } : {}) }));
-  if (deps.status && deps.upstreams) app.use(statusRouter({ status: deps.status, upstreams: deps.upstreams, ...(deps.auth ? { auth: deps.auth } : {}) }));
+  if (deps.status && deps.upstreams) {
+    const { proxyBrowse } = deps;
+    app.use(statusRouter({ status: deps.status, upstreams: deps.upstreams, cached: () => proxyBrowse.upstreamTotals(), ...(deps.auth ? { auth: deps.auth } : {}) }));
+  }
   app.use(warmRouter({ warmer: deps.warmer ?? new Warmer({ proxy: deps.proxy, logger: deps.logger }), ...(deps.auth ? { auth: deps.auth } : {}) }));
   if (deps.ui) {
     app.use(

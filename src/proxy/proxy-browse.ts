@@ -11,7 +11,7 @@ import { decodeCursor, encodeCursor } from '../registry/browse-cursor.js';
 import { keysetPage } from '../registry/browse-page.js';
 import { defaultOrder, pageSize, type BrowsePage } from '../registry/browse-service.js';
 import type { SortOrder } from '../storage/browse-index.js';
-import type { ProxyBrowseIndex, ProxyRepositoryKey, ProxyRepositorySort, ProxyRepositorySummary } from '../storage/proxy-browse-index.js';
+import type { ProxyBrowseIndex, ProxyRepositoryKey, ProxyRepositorySort, ProxyRepositorySummary, ProxyUpstreamTotals } from '../storage/proxy-browse-index.js';
 import { PROXY_PREFIX } from './proxy-name.js';
 
 export type { ProxyRepositorySort } from '../storage/proxy-browse-index.js';
@@ -47,6 +47,11 @@ export class ProxyBrowseService {
     private readonly maxPage: number,
   ) {}
 
+  /** What the cache holds per upstream or group (repositories, manifests, blobs, bytes), by name. */
+  upstreamTotals(): Promise<ProxyUpstreamTotals[]> {
+    return this.index.upstreamTotals();
+  }
+
   async repositories(request: ProxyRepositoryListRequest = {}): Promise<BrowsePage<CachedRepository>> {
     const sort = request.sort ?? 'name';
     const order = request.order ?? defaultOrder(sort);
@@ -68,6 +73,8 @@ export class ProxyBrowseService {
     return { items: page.items, ...(page.more && last ? { next: encodeCursor(listing, { value: valueOf(last), names: [last.upstream, last.repository] }) } : {}) };
   }
 }
+
+export type { ProxyUpstreamTotals } from '../storage/proxy-browse-index.js';
 
 function named(row: ProxyRepositorySummary): CachedRepository {
   return { ...row, name: `${PROXY_PREFIX}${row.upstream}/${row.repository}` as RepoName };

@@ -137,3 +137,24 @@ export class StatementCache<S> {
     return s;
   }
 }
+
+/** Per upstream: cached repositories and manifests (from the figures), blobs and bytes (from the blobs, each once). */
+export const UPSTREAM_TOTALS_SQL = `
+SELECT upstream, SUM(repositories) AS repositories, SUM(manifests) AS manifests, SUM(blobs) AS blobs, SUM(bytes) AS bytes FROM (
+  SELECT upstream, COUNT(*) AS repositories, SUM(manifest_count) AS manifests, 0 AS blobs, 0 AS bytes FROM proxy_repository_stats WHERE manifest_count > 0 GROUP BY upstream
+  UNION ALL
+  SELECT upstream, 0, 0, COUNT(*), SUM(size) FROM proxy_blobs GROUP BY upstream
+) AS totals GROUP BY upstream ORDER BY upstream`;
+
+export interface UpstreamTotalsRow {
+  upstream: string;
+  repositories: number | string;
+  manifests: number | string;
+  blobs: number | string;
+  bytes: number | string;
+}
+
+/** PostgreSQL sums come back as strings (bigint/numeric): numbers here. */
+export function toUpstreamTotals(row: UpstreamTotalsRow): { upstream: string; repositories: number; manifests: number; blobs: number; bytes: number } {
+  return { upstream: row.upstream, repositories: Number(row.repositories), manifests: Number(row.manifests), blobs: Number(row.blobs), bytes: Number(row.bytes) };
+}

@@ -37,7 +37,23 @@ export interface ProxyRepositorySummary {
   lastReadAt: number;
 }
 
+/** What the cache holds of one upstream or group. */
+export interface ProxyUpstreamTotals {
+  upstream: string;
+  /** Repositories holding at least one cached manifest. */
+  repositories: number;
+  manifests: number;
+  /** Blobs stored for it, and their bytes (each blob once, however many repositories share it). */
+  blobs: number;
+  bytes: number;
+}
+
 export interface ProxyBrowseIndex {
   /** Cached repositories holding at least one manifest, matching `q`, in the order asked, after `after`. */
   listProxyRepositories(query: ProxyRepositoryQuery): Promise<ProxyRepositorySummary[]>;
+  /**
+   * Per upstream with anything cached, by name. The blob figures read every proxy blob row
+   * (an aggregate: for an operator's page, not for every request).
+   */
+  upstreamTotals(): Promise<ProxyUpstreamTotals[]>;
 }

@@ -259,6 +259,7 @@ describe('web UI in chromium', () => {
     const hub = page.locator('section#upstream-registry-1\\.docker\\.io');
     await expect(hub.locator('h2').innerText()).resolves.toMatch(/^registry-1\.docker\.io upstream allowed$/);
     await expect(hub.locator('dl.facts').innerText()).resolves.toContain('manifests 0 / 0');
+    await expect(hub.locator('dd.cached').innerText()).resolves.toBe('nothing yet');
     await expect(hub.locator('td.state').innerText()).resolves.toBe('ok');
     await expect(hub.locator('td.mono').innerText()).resolves.toBe('https://registry-1.docker.io');
     await screenshot(page, 'proxy');

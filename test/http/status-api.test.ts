@@ -91,7 +91,10 @@ describe('GET /api/v1/upstreams', () => {
       members: [{ name: 'up', url: upstream.url, signs_in: true, last_success: new Date(clock.now()).toISOString() }],
       hits: { manifests: 1, blobs: 0 },
       misses: { manifests: 1, blobs: 0 },
+      // The manifest alone was pulled: cached, with no blob yet.
+      cached: { repositories: 1, manifests: 1, blobs: 0, bytes: 0 },
     });
+    expect(list.find((u) => u.name === 'down')?.cached).toEqual({ repositories: 0, manifests: 0, blobs: 0, bytes: 0 });
   });
 
   test('a group member that cannot be reached shows its last failure and its back-off, until the clock passes it', async () => {

@@ -10,6 +10,7 @@
  */
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { RegistryError } from '../../primitives/errors.js';
+import type { ProxyUpstreamTotals } from '../../proxy/proxy-browse.js';
 import type { UpstreamReport, UpstreamStatus } from '../../proxy/upstream-status.js';
 import type { StatusReport } from '../../server-status.js';
 import { identify, type ApiAuth } from '../api-access.js';
@@ -17,6 +18,8 @@ import { identify, type ApiAuth } from '../api-access.js';
 export interface StatusRouterDeps {
   status: { report(): Promise<StatusReport> };
   upstreams: UpstreamStatus;
+  /** What the cache holds per upstream (proxy/proxy-browse.ts); without it, `cached` is left out. */
+  cached?: () => Promise<ProxyUpstreamTotals[]>;
   /** Present when authentication is on. */
   auth?: ApiAuth;
 }
@@ -25,7 +28,8 @@ const STATUS = /^\/api\/v1\/status\/?$/;
 const UPSTREAMS = /^\/api\/v1\/upstreams(?:\/([^/]+))?\/?$/;
 
 /** Times as ISO strings, durations in seconds: what a script reads without knowing Keel's units. */
-function upstreamJson(r: UpstreamReport): object {
+function upstreamJson(r: UpstreamReport, totals: ReadonlyMap<string, ProxyUpstreamTotals>): object {
+  const cached = totals.get(r.name);
   const at = (ms: number | undefined): string | undefined => (ms === undefined ? undefined : new Date(ms).toISOString());
   return {
     name: r.name,
@@ -43,6 +47,7 @@ function upstreamJson(r: UpstreamReport): object {
     })),
     hits: { manifests: r.counts.manifestHits, blobs: r.counts.blobHits },
     misses: { manifests: r.counts.manifestMisses, blobs: r.counts.blobMisses },
+    cached: { repositories: cached?.repositories ?? 0, manifests: cached?.manifests ?? 0, blobs: cached?.blobs ?? 0, bytes: cached?.bytes ?? 0 },
   };
 }
 
@@ -72,9 +77,10 @@ export function statusRouter(deps: StatusRouterDeps): RequestHandler {
       res.json(await status.report());
       return;
     }
+    const totals = new Map((await (deps.cached?.() ?? Promise.resolve([]))).map((t) => [t.upstream, t]));
     const name = upstream?.[1];
     if (name === undefined) {
-      res.json({ upstreams: upstreams.list().map(upstreamJson) });
+      res.json({ upstreams: upstreams.list().map((r) => upstreamJson(r, totals)) });
       return;
     }
     let decoded: string;
@@ -85,6 +91,6 @@ export function statusRouter(deps: StatusRouterDeps): RequestHandler {
     }
     const one = upstreams.get(decoded);
     if (one === undefined) throw new RegistryError('NAME_UNKNOWN', `no upstream or group "${decoded.slice(0, 200)}"`, undefined, 404);
-    res.json(upstreamJson(one));
+    res.json(upstreamJson(one, totals));
   };
 }

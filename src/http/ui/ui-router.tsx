@@ -271,7 +271,7 @@ export function uiRouter(deps: UiRouterDeps): RequestHandler {
       case 'proxy':
         signedIn(res, seen);
         if (!deps.upstreams) show(200, <NotYetPage paths={paths} section="proxy" title="Proxy cache" />);
-        else show(200, <ProxyPage paths={paths} upstreams={deps.upstreams.list()} />);
+        else show(200, <ProxyPage paths={paths} upstreams={deps.upstreams.list()} cached={await deps.proxyBrowse.upstreamTotals()} />);
         return;
       case 'status':
         signedIn(res, seen);

@@ -22,7 +22,8 @@ import {
   type TagRow,
 } from '../browse-sql.js';
 import { proxyParams, repositoryParams, searchTerm, tagParams, toProxySummary, toRepositorySummary, toTagSummary } from '../browse-rows.js';
-import type { ProxyBrowseIndex, ProxyRepositoryQuery, ProxyRepositorySummary } from '../proxy-browse-index.js';
+import type { ProxyBrowseIndex, ProxyRepositoryQuery, ProxyRepositorySummary, ProxyUpstreamTotals } from '../proxy-browse-index.js';
+import { toUpstreamTotals, UPSTREAM_TOTALS_SQL, type UpstreamTotalsRow } from '../browse-sql.js';
 import type { PgPool } from './pg-pool.js';
 
 const SQL = {
@@ -95,5 +96,9 @@ export class PgBrowseIndex implements BrowseIndex, ProxyBrowseIndex {
       after: query.after !== undefined,
     });
     return (await this.db.rows<ProxyRepositoryRow>(sql, proxyParams(query))).map(toProxySummary);
+  }
+
+  async upstreamTotals(): Promise<ProxyUpstreamTotals[]> {
+    return (await this.db.rows<UpstreamTotalsRow>(UPSTREAM_TOTALS_SQL, [])).map(toUpstreamTotals);
   }
 }

@@ -23,7 +23,8 @@ import {
   type TagRow,
 } from '../browse-sql.js';
 import { proxyParams, repositoryParams, searchTerm, tagParams, toProxySummary, toRepositorySummary, toTagSummary } from '../browse-rows.js';
-import type { ProxyBrowseIndex, ProxyRepositoryQuery, ProxyRepositorySummary } from '../proxy-browse-index.js';
+import type { ProxyBrowseIndex, ProxyRepositoryQuery, ProxyRepositorySummary, ProxyUpstreamTotals } from '../proxy-browse-index.js';
+import { toUpstreamTotals, UPSTREAM_TOTALS_SQL, type UpstreamTotalsRow } from '../browse-sql.js';
 import type { SqliteWriter } from './sqlite-writer.js';
 
 export class SqliteBrowseIndex implements BrowseIndex, ProxyBrowseIndex {
@@ -104,5 +105,9 @@ export class SqliteBrowseIndex implements BrowseIndex, ProxyBrowseIndex {
       after: query.after !== undefined,
     });
     return (this.statements.get(sql).all(...proxyParams(query)) as ProxyRepositoryRow[]).map(toProxySummary);
+  }
+
+  async upstreamTotals(): Promise<ProxyUpstreamTotals[]> {
+    return (this.statements.get(UPSTREAM_TOTALS_SQL).all() as UpstreamTotalsRow[]).map(toUpstreamTotals);
   }
 }

@@ -213,6 +213,11 @@ export function browseIndexContract(name: string, make: MakeGcIndex): void {
         { name: 'proxy/ghcr/org/tool', upstream: 'ghcr', repository: 'org/tool', manifests: 1, tags: 1, bytes: 300, lastReadAt: T0 + 500 },
         { name: 'proxy/hub/library/nginx', upstream: 'hub', repository: 'library/nginx', manifests: 1, tags: 1, bytes: 500 + 4000 + 100, lastReadAt: T0 + 1000 },
       ]);
+      // Per upstream: the blob two repositories share counts once; library/other holds no manifest.
+      expect(await it.indexes.proxyBrowse.upstreamTotals()).toEqual([
+        { upstream: 'ghcr', repositories: 1, manifests: 1, blobs: 0, bytes: 0 },
+        { upstream: 'hub', repositories: 1, manifests: 1, blobs: 2, bytes: 4100 },
+      ]);
       await proxy.touchManifest('ghcr', 'org/tool', digest('tool'), T0 + 9000);
       expect((await listed('pulled')).map((r) => [r.name, r.lastReadAt])).toEqual([['proxy/ghcr/org/tool', T0 + 9000], ['proxy/hub/library/nginx', T0 + 1000]]);
       await proxy.touchTag('hub', 'library/nginx', 'latest', T0 + 9500);

@@ -3,7 +3,9 @@
  * this process's cache hits and misses, and each member's health: backed off (until when),
  * its last failure and its last success. Never credentials: only whether Keel signs in.
  */
+import type { ProxyUpstreamTotals } from '../../../proxy/proxy-browse.js';
 import type { UpstreamReport } from '../../../proxy/upstream-status.js';
+import { formatBytes } from '../format.js';
 import { Layout } from '../layout.js';
 import type { UiPaths } from '../ui-paths.js';
 
@@ -14,8 +16,8 @@ function hitRate(hits: number, misses: number): string {
   return all === 0 ? '–' : `${Math.round((hits / all) * 100)}%`;
 }
 
-function Upstream(props: { report: UpstreamReport }) {
-  const { report } = props;
+function Upstream(props: { report: UpstreamReport; cached: ProxyUpstreamTotals | undefined }) {
+  const { report, cached } = props;
   const c = report.counts;
   return (
     <section class="upstream" id={`upstream-${report.name}`}>
@@ -31,6 +33,10 @@ function Upstream(props: { report: UpstreamReport }) {
             <dd>{report.aliases.join(', ')}</dd>
           </>
         )}
+        <dt>Cached</dt>
+        <dd class="cached">
+          {cached === undefined ? 'nothing yet' : `${cached.manifests} manifests in ${cached.repositories} repositories, ${cached.blobs} blobs, ${formatBytes(cached.bytes)}`}
+        </dd>
         <dt>Tag TTL</dt>
         <dd>{Math.round(report.tagTtlMs / 1000)} s</dd>
         <dt>Hits / misses</dt>
@@ -67,7 +73,8 @@ function Upstream(props: { report: UpstreamReport }) {
   );
 }
 
-export function ProxyPage(props: { paths: UiPaths; upstreams: readonly UpstreamReport[] }) {
+export function ProxyPage(props: { paths: UiPaths; upstreams: readonly UpstreamReport[]; cached: readonly ProxyUpstreamTotals[] }) {
+  const cached = new Map(props.cached.map((c) => [c.upstream, c]));
   const configured = props.upstreams.filter((u) => u.configured);
   const allowed = props.upstreams.filter((u) => !u.configured);
   return (
@@ -76,13 +83,13 @@ export function ProxyPage(props: { paths: UiPaths; upstreams: readonly UpstreamR
       <p class="muted">What each upstream and group looks like from this server: health and cache hits are this process's, since it started.</p>
       {configured.length === 0 && <p class="empty">No upstream or group is configured; the allowed public registries below are reached with the defaults.</p>}
       {configured.map((u) => (
-        <Upstream key={u.name} report={u} />
+        <Upstream key={u.name} report={u} cached={cached.get(u.name)} />
       ))}
       {allowed.length > 0 && (
         <>
           <h2>Allowed public registries</h2>
           {allowed.map((u) => (
-            <Upstream key={u.name} report={u} />
+            <Upstream key={u.name} report={u} cached={cached.get(u.name)} />
           ))}
         </>
       )}
