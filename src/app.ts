@@ -117,6 +117,7 @@ export function createApp(deps: AppDeps): App {
         logger: deps.logger,
         pathPrefix: deps.ui.pathPrefix,
         proxyBrowse: deps.proxyBrowse,
+        proxy: deps.proxy,
         ...(deps.auth ? { auth: deps.auth } : {}),
         ...(deps.auth?.sessions ? { sessions: deps.auth.sessions } : {}),
         ...(deps.status ? { status: deps.status } : {}),

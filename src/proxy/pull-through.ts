@@ -224,6 +224,37 @@ export class PullThrough {
     await this.deps.index.setPin(this.source(name).name, name.repo, ref.kind === 'tag' ? ref.tag : ref.digest, pinned, this.deps.clock.now());
   }
 
+  /**
+   * The cache's own copy of a manifest, by tag or digest, or undefined: never asks the upstream
+   * and records no read (the web UI looking, not a client pulling).
+   */
+  async cachedManifest(name: ProxyName, ref: Reference): Promise<{ record: CachedManifest; bytes: Buffer } | undefined> {
+    const { index, content, maxManifestSize } = this.deps;
+    const source = this.source(name);
+    const record = ref.kind === 'tag' ? await index.getTag(source.name, name.repo, ref.tag) : await index.getManifest(source.name, name.repo, ref.digest);
+    if (record === undefined || (await content.size(record.digest)) !== record.size) return undefined;
+    return { record: { digest: record.digest, mediaType: record.mediaType, size: record.size }, bytes: await content.readBytes(record.digest, Math.max(record.size, maxManifestSize)) };
+  }
+
+  /** The cached tags of a repository with what each points at and when the upstream last confirmed it; no upstream request. */
+  async cachedTags(name: ProxyName): Promise<Array<{ tag: string; digest: Digest; mediaType: string; size: number; checkedAt: number }>> {
+    const { index } = this.deps;
+    const source = this.source(name);
+    const tags = [];
+    for (const tag of await index.listTags(source.name, name.repo)) {
+      const t = await index.getTag(source.name, name.repo, tag);
+      if (t) tags.push({ tag, digest: t.digest, mediaType: t.mediaType, size: t.size, checkedAt: t.checkedAt });
+    }
+    return tags;
+  }
+
+  /** A cached blob's bytes, at most `max`, or undefined when the cache does not hold it for this repository's source. */
+  async cachedBlobBytes(name: ProxyName, digest: Digest, max: number): Promise<Buffer | undefined> {
+    const cached = await this.cachedBlob(this.source(name), name.repo, digest);
+    if (cached === undefined || cached.size > max) return undefined;
+    return this.deps.content.readBytes(digest, max);
+  }
+
   /** Whether the store holds the blob for this name's source (a warm dry run: no upstream request). */
   async isCached(name: ProxyName, digest: Digest): Promise<boolean> {
     return (await this.cachedBlob(this.source(name), name.repo, digest)) !== undefined;

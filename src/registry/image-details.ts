@@ -158,16 +158,33 @@ export function readImageConfig(bytes: Buffer): ImageConfigView {
   return view;
 }
 
+/** Where the details come from: the registry's own images, or the proxy cache's copies (ui/proxy-images.ts). */
+export interface ImageSource {
+  /** MANIFEST_UNKNOWN when there is no such tag or manifest. */
+  manifest(repo: RepoName, ref: Reference): Promise<{ record: { digest: Digest; mediaType: string; size: number }; bytes: Buffer }>;
+  /** A config blob's bytes, at most `max`; BLOB_UNKNOWN when it is not there. */
+  config(repo: RepoName, digest: Digest, max: number): Promise<Buffer>;
+  referrers(repo: RepoName, digest: Digest): Promise<ReferrerDescriptor[]>;
+}
+
+/** The local registry's images, through its services. */
+export function registryImages(manifests: ManifestService, blobs: BlobService, referrers: ReferrersService): ImageSource {
+  return {
+    manifest: (repo, ref) => manifests.get(repo, ref),
+    config: async (repo, digest, max) => {
+      await blobs.stat(repo, digest);
+      return readCapped(await blobs.open(digest), max);
+    },
+    referrers: async (repo, digest) => (await referrers.list(repo, digest)).manifests,
+  };
+}
+
 export class ImageDetails {
-  constructor(
-    private readonly manifests: ManifestService,
-    private readonly blobs: BlobService,
-    private readonly referrers: ReferrersService,
-  ) {}
+  constructor(private readonly source: ImageSource) {}
 
   /** MANIFEST_UNKNOWN (a RegistryError) when the repository has no such tag or manifest. */
   async describe(repo: RepoName, ref: Reference): Promise<ManifestDetails> {
-    const { record, bytes } = await this.manifests.get(repo, ref);
+    const { record, bytes } = await this.source.manifest(repo, ref);
     const parsed: unknown = JSON.parse(bytes.toString('utf8'));
     const body = isObject(parsed) ? parsed : {};
     const common: Common = {
@@ -180,7 +197,7 @@ export class ImageDetails {
       artifactType: str(body.artifactType) ?? nonImageConfigType(body.config),
       annotations: stringRecord(body.annotations),
       subject: descriptorView(body.subject)?.digest,
-      referrers: (await this.referrers.list(repo, record.digest)).manifests,
+      referrers: await this.source.referrers(repo, record.digest),
     };
     if (INDEX_TYPES.has(record.mediaType)) {
       const children = Array.isArray(body.manifests) ? body.manifests : [];
@@ -217,8 +234,7 @@ export class ImageDetails {
     if (config.size > MAX_CONFIG_SIZE) return { imageConfig: undefined, problem: `the config is larger than ${MAX_CONFIG_SIZE} bytes: not read` };
     try {
       const digest = parseDigest(config.digest);
-      await this.blobs.stat(repo, digest);
-      const bytes = await readCapped(await this.blobs.open(digest), MAX_CONFIG_SIZE);
+      const bytes = await this.source.config(repo, digest, MAX_CONFIG_SIZE);
       return { imageConfig: readImageConfig(bytes), problem: undefined };
     } catch (err) {
       if (err instanceof RegistryError && err.code === 'DIGEST_INVALID') return { imageConfig: undefined, problem: 'the config digest is not valid' };

@@ -25,7 +25,11 @@ import type { Logger } from 'pino';
 import { isProxyName } from '../../proxy/proxy-name.js';
 import { RegistryError } from '../../primitives/errors.js';
 import { isRepoName, parseDigest, parseRepoName, parseTag, type RepoName } from '../../primitives/types.js';
-import { ImageDetails } from '../../registry/image-details.js';
+import { ImageDetails, registryImages } from '../../registry/image-details.js';
+import { parseProxyName } from '../../proxy/proxy-name.js';
+import type { PullThrough } from '../../proxy/pull-through.js';
+import { proxyImages } from './proxy-images.js';
+import { CachedRepositoryPage } from './pages/cached-repository.js';
 import type { Registry } from '../../registry/registry.js';
 import { identify, type ApiAuth } from '../api-access.js';
 import { HomePage, STORE_SORTS, type HomeListing, type HomeQuery, type HomeSort, type HomeStore } from './pages/home.js';
@@ -56,6 +60,8 @@ export interface UiRouterDeps {
   upstreams?: UpstreamStatus;
   /** The proxy cache's repositories for the home page's second tab. */
   proxyBrowse: ProxyBrowseService;
+  /** The proxy cache's copies for the image pages (only what is cached is read). */
+  proxy: PullThrough;
   /** With auth on, the UI's own sign-in (auth/ui-sessions.ts). */
   sessions?: UiSessions;
 }
@@ -106,7 +112,10 @@ function pullTarget(req: Request): PullTarget {
 export function uiRouter(deps: UiRouterDeps): RequestHandler {
   const { registry, auth, logger } = deps;
   const paths = new UiPaths(deps.pathPrefix);
-  const details = new ImageDetails(registry.manifests, registry.blobs, registry.referrers);
+  const local = new ImageDetails(registryImages(registry.manifests, registry.blobs, registry.referrers));
+  const cached = new ImageDetails(proxyImages(deps.proxy));
+  /** The registry's image, or the proxy cache's copy (never fetched for the page). */
+  const details = (name: RepoName): ImageDetails => (isProxyName(name) ? cached : local);
 
   /**
    * Who may see and do what: everything with auth off; else the UI's session, or the
@@ -138,10 +147,19 @@ export function uiRouter(deps: UiRouterDeps): RequestHandler {
     throw new RegistryError('UNAUTHORIZED', 'Sign in to see this page.', undefined, 401);
   }
 
-  /** A local repository the viewer may pull; anything else is the same 404. */
-  function visibleRepository(name: string, mayPull: (repo: string) => boolean): RepoName {
-    if (!isRepoName(name) || isProxyName(name) || !mayPull(name)) throw NOT_FOUND;
-    return parseRepoName(name);
+  /** A repository the viewer may pull (of the proxy cache too when `proxy`); anything else is the same 404. */
+  function visibleRepository(name: string, mayPull: (repo: string) => boolean, options: { proxy?: boolean } = {}): RepoName {
+    if (!isRepoName(name) || (isProxyName(name) && options.proxy !== true) || !mayPull(name)) throw NOT_FOUND;
+    const repo = parseRepoName(name);
+    if (isProxyName(repo)) {
+      // A name of no allowed upstream is no page either.
+      try {
+        deps.proxy.source(parseProxyName(repo));
+      } catch {
+        throw NOT_FOUND;
+      }
+    }
+    return repo;
   }
 
   async function serve(req: Request, res: Response): Promise<void> {
@@ -165,7 +183,8 @@ export function uiRouter(deps: UiRouterDeps): RequestHandler {
       session: seen.session !== undefined,
       csrf: csrfSecret(req, res, deps.pathPrefix, seen.session),
       here: `${deps.pathPrefix}${req.originalUrl.length <= 2048 ? req.originalUrl : req.path}`,
-      mayDelete: (repo) => seen.mayDelete(repo),
+      // The proxy cache is read-only: nothing of it is deleted from the UI (GC evicts).
+      mayDelete: (repo) => !isProxyName(repo) && seen.mayDelete(repo),
     };
     const show = (status: number, page: JSX.Element): void => sendPage(res, status, <ViewerContext.Provider value={view}>{page}</ViewerContext.Provider>);
     try {
@@ -190,7 +209,13 @@ export function uiRouter(deps: UiRouterDeps): RequestHandler {
         return;
       }
       case 'repository': {
-        const name = visibleRepository(route.name, mayPull);
+        const name = visibleRepository(route.name, mayPull, { proxy: true });
+        if (isProxyName(name)) {
+          const tags = await deps.proxy.cachedTags(parseProxyName(name));
+          if (tags.length === 0) throw NOT_FOUND;
+          show(200, <CachedRepositoryPage paths={paths} name={name} tags={tags} />);
+          return;
+        }
         const cursor = text(req.query.cursor);
         const query: TagsQuery = { sort: text(req.query.sort) === 'name' ? 'name' : 'date', ...(cursor !== undefined && cursor !== '' ? { cursor } : {}) };
         const summary = await registry.browse.repository(name);
@@ -199,16 +224,16 @@ export function uiRouter(deps: UiRouterDeps): RequestHandler {
         return;
       }
       case 'tag': {
-        const name = visibleRepository(route.name, mayPull);
+        const name = visibleRepository(route.name, mayPull, { proxy: true });
         const tag = parseTag(route.tag);
-        const found = await details.describe(name, { kind: 'tag', tag });
+        const found = await details(name).describe(name, { kind: 'tag', tag });
         show(200, <ManifestPage paths={paths} details={found} reference={{ tag }} pull={pullTarget(req)} />);
         return;
       }
       case 'manifest': {
-        const name = visibleRepository(route.name, mayPull);
+        const name = visibleRepository(route.name, mayPull, { proxy: true });
         const digest = parseDigest(route.digest);
-        const found = await details.describe(name, { kind: 'digest', digest });
+        const found = await details(name).describe(name, { kind: 'digest', digest });
         show(200, <ManifestPage paths={paths} details={found} reference={{ digest }} pull={pullTarget(req)} />);
         return;
       }
@@ -258,7 +283,7 @@ export function uiRouter(deps: UiRouterDeps): RequestHandler {
         const ref = route.page === 'delete-tag' ? ({ kind: 'tag', tag: parseTag(route.tag) } as const) : ({ kind: 'digest', digest: parseDigest(route.digest) } as const);
         if (req.method !== 'POST') {
           // Only what exists is offered for deletion.
-          await details.describe(name, ref);
+          await local.describe(name, ref);
           show(200, <ConfirmDeletePage paths={paths} name={name} what={ref.kind === 'tag' ? { tag: ref.tag } : { digest: ref.digest }} tags={[]} csrf={view.csrf} />);
           return;
         }

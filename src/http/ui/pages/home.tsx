@@ -130,7 +130,7 @@ export function HomePage(props: { paths: UiPaths; query: HomeQuery; listing: Hom
               : listing.page.items.map((r) => (
                   <tr key={r.name}>
                     <td class="name">
-                      <Name paths={paths} query={query} name={r.name} href={undefined} />
+                      <Name paths={paths} query={query} name={r.name} href={paths.repository(r.name)} />
                     </td>
                     <td class="num">{r.tags}</td>
                     <td>{when(r.lastReadAt)}</td>
