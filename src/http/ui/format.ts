@@ -19,3 +19,9 @@ export function formatCreated(raw: string): string {
   if (Number.isNaN(time)) return raw;
   return `${new Date(time).toISOString().slice(0, 19).replace('T', ' ')} UTC`;
 }
+
+/** Epoch ms as "2026-12-02 07:24 UTC" (with seconds: "07:24:10"); 0 or undefined: "never". */
+export function formatTime(ms: number | undefined, seconds = false): string {
+  if (ms === undefined || ms === 0) return 'never';
+  return `${new Date(ms).toISOString().slice(0, seconds ? 19 : 16).replace('T', ' ')} UTC`;
+}

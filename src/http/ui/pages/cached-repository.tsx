@@ -3,7 +3,7 @@
  * with the manifest it points at and when the upstream last confirmed it, newest first. Only
  * the cache is read: the upstream may have more tags, and other digests.
  */
-import { formatBytes } from '../format.js';
+import { formatBytes, formatTime } from '../format.js';
 import { Layout } from '../layout.js';
 import type { UiPaths } from '../ui-paths.js';
 
@@ -15,7 +15,6 @@ export interface CachedTagRow {
   checkedAt: number;
 }
 
-const when = (ms: number): string => `${new Date(ms).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
 
 export function CachedRepositoryPage(props: { paths: UiPaths; name: string; tags: readonly CachedTagRow[] }) {
   const { paths, name } = props;
@@ -47,7 +46,7 @@ export function CachedRepositoryPage(props: { paths: UiPaths; name: string; tags
                   {t.digest.slice(0, 19)}
                 </a>
               </td>
-              <td>{when(t.checkedAt)}</td>
+              <td>{formatTime(t.checkedAt)}</td>
               <td class="num">{formatBytes(t.size)}</td>
             </tr>
           ))}

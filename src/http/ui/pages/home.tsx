@@ -7,7 +7,7 @@
  */
 import type { CachedRepository } from '../../../proxy/proxy-browse.js';
 import type { BrowsePage, RepositorySummary } from '../../../registry/browse-service.js';
-import { formatBytes } from '../format.js';
+import { formatBytes, formatTime } from '../format.js';
 import { Layout } from '../layout.js';
 import type { UiPaths } from '../ui-paths.js';
 
@@ -29,7 +29,6 @@ const SORT_LABELS: Record<HomeSort, string> = { name: 'Name', pushed: 'Last push
 /** The sorts each store offers (the proxy cache records reads, not pushes). */
 export const STORE_SORTS: Record<HomeStore, readonly HomeSort[]> = { local: ['name', 'pushed', 'pulled', 'size'], proxy: ['name', 'pulled', 'size'] };
 
-const when = (ms: number): string => (ms === 0 ? 'never' : `${new Date(ms).toISOString().slice(0, 16).replace('T', ' ')} UTC`);
 
 /** "team/app" → ["team", "app"]; a name without a namespace → [undefined, name]. */
 function split(name: string): [string | undefined, string] {
@@ -122,8 +121,8 @@ export function HomePage(props: { paths: UiPaths; query: HomeQuery; listing: Hom
                       <Name paths={paths} query={query} name={r.name} href={paths.repository(r.name)} />
                     </td>
                     <td class="num">{r.tags}</td>
-                    <td>{when(r.pushedAt)}</td>
-                    <td>{when(r.pulledAt)}</td>
+                    <td>{formatTime(r.pushedAt)}</td>
+                    <td>{formatTime(r.pulledAt)}</td>
                     <td class="num">{formatBytes(r.bytes)}</td>
                   </tr>
                 ))
@@ -133,7 +132,7 @@ export function HomePage(props: { paths: UiPaths; query: HomeQuery; listing: Hom
                       <Name paths={paths} query={query} name={r.name} href={paths.repository(r.name)} />
                     </td>
                     <td class="num">{r.tags}</td>
-                    <td>{when(r.lastReadAt)}</td>
+                    <td>{formatTime(r.lastReadAt)}</td>
                     <td class="num">{formatBytes(r.bytes)}</td>
                   </tr>
                 ))}

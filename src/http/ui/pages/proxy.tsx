@@ -5,11 +5,10 @@
  */
 import type { ProxyUpstreamTotals } from '../../../proxy/proxy-browse.js';
 import type { UpstreamReport } from '../../../proxy/upstream-status.js';
-import { formatBytes } from '../format.js';
+import { formatBytes, formatTime } from '../format.js';
 import { Layout } from '../layout.js';
 import type { UiPaths } from '../ui-paths.js';
 
-const at = (ms: number | undefined): string => (ms === undefined ? 'never' : `${new Date(ms).toISOString().slice(0, 19).replace('T', ' ')} UTC`);
 
 function hitRate(hits: number, misses: number): string {
   const all = hits + misses;
@@ -62,9 +61,9 @@ function Upstream(props: { report: UpstreamReport; cached: ProxyUpstreamTotals |
                 {m.name} {m.signsIn && <span class="badge">signs in</span>}
               </td>
               <td class="mono">{m.url}</td>
-              <td class="state">{m.backedOffUntil !== undefined ? `backed off until ${at(m.backedOffUntil)}` : 'ok'}</td>
-              <td>{m.lastFailure === undefined ? 'none' : `${at(m.lastFailure.at)}: ${m.lastFailure.message}`}</td>
-              <td>{at(m.lastSuccessAt)}</td>
+              <td class="state">{m.backedOffUntil !== undefined ? `backed off until ${formatTime(m.backedOffUntil, true)}` : 'ok'}</td>
+              <td>{m.lastFailure === undefined ? 'none' : `${formatTime(m.lastFailure.at, true)}: ${m.lastFailure.message}`}</td>
+              <td>{formatTime(m.lastSuccessAt, true)}</td>
             </tr>
           ))}
         </tbody>

@@ -4,7 +4,7 @@
  * its image; 100 to a page with a cursor. Above them, the repository's own figures.
  */
 import type { BrowsePage, RepositorySummary, TagSummary } from '../../../registry/browse-service.js';
-import { formatBytes } from '../format.js';
+import { formatBytes, formatTime } from '../format.js';
 import { Layout } from '../layout.js';
 import type { UiPaths } from '../ui-paths.js';
 
@@ -13,7 +13,6 @@ export interface TagsQuery {
   cursor?: string;
 }
 
-const when = (ms: number): string => (ms === 0 ? 'never' : `${new Date(ms).toISOString().slice(0, 16).replace('T', ' ')} UTC`);
 
 const KINDS: Record<string, string> = {
   'application/vnd.oci.image.index.v1+json': 'index',
@@ -32,7 +31,7 @@ export function RepositoryPage(props: { paths: UiPaths; summary: RepositorySumma
       </p>
       <h1>{name}</h1>
       <p class="muted summary">
-        {summary.tags} tags, {summary.manifests} manifests, {formatBytes(summary.bytes)}; last push {when(summary.pushedAt)}, last pull {when(summary.pulledAt)}
+        {summary.tags} tags, {summary.manifests} manifests, {formatBytes(summary.bytes)}; last push {formatTime(summary.pushedAt)}, last pull {formatTime(summary.pulledAt)}
       </p>
       <p class="sorts">
         Sort by{' '}
@@ -68,7 +67,7 @@ export function RepositoryPage(props: { paths: UiPaths; summary: RepositorySumma
                   </a>
                 </td>
                 <td>{KINDS[t.mediaType] ?? t.mediaType}</td>
-                <td>{when(t.pushedAt)}</td>
+                <td>{formatTime(t.pushedAt)}</td>
                 <td class="num">{formatBytes(t.imageBytes)}</td>
               </tr>
             ))}
