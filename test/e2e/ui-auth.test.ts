@@ -15,6 +15,8 @@ jest.setTimeout(180_000);
 
 let keel: KeelProcess;
 let browser: TestBrowser;
+/** team-a/app:v1's manifest, whose tag the tests delete first, then the manifest itself. */
+let v1Digest: string;
 
 const AUTH = `
 [auth]
@@ -50,7 +52,7 @@ beforeAll(async () => {
   const root = await rootWithUsers('keel-ui-auth', { alice: 'a-pass', bob: 'b-pass', carol: 'c-pass' });
   const open = await startKeel({ root });
   const client = new Client(open.url);
-  await client.pushImage('team-a/app', 'v1', { layers: 1, layerSize: 4096 });
+  v1Digest = (await client.pushImage('team-a/app', 'v1', { layers: 1, layerSize: 4096 })).digest;
   await client.pushImage('team-a/app', 'v2', { layers: 1, layerSize: 4096 });
   await client.pushImage('team-b/secret', 'v1', { layers: 1, layerSize: 4096 });
   await open.stop();
@@ -146,5 +148,20 @@ describe('web UI with auth on', () => {
     const ok = await post(`csrf=${csrf ?? ''}`, { Origin: keel.url });
     expect(ok.status).toBe(303);
     expect(ok.headers.get('location')).toBe('/ui/repositories/team-a/app');
+  });
+
+  test('alice deletes a manifest by digest (its tag went before): the confirmation says clients can no longer pull it, and it is gone', async () => {
+    const { page } = await browser.newPage();
+    await page.goto(`${keel.url}/ui/sign-in?next=${encodeURIComponent(`/ui/repositories/team-a/app/-/manifests/${v1Digest}`)}`);
+    await signIn(page, 'alice', 'a-pass');
+    expect(page.url()).toBe(`${keel.url}/ui/repositories/team-a/app/-/manifests/${v1Digest}`);
+    // By digest there is no tag to delete: only the manifest.
+    await expect(page.locator('p.actions a').allTextContents()).resolves.toEqual(['Delete manifest']);
+    await page.locator('p.actions a', { hasText: 'Delete manifest' }).click();
+    await expect(page.locator('h1').innerText()).resolves.toBe('Delete this manifest?');
+    await expect(page.locator('p.warning').innerText()).resolves.toContain('Clients can no longer pull it.');
+    await page.locator('form.confirm-delete button.danger').click();
+    expect(page.url()).toBe(`${keel.url}/ui/repositories/team-a/app`);
+    expect((await page.goto(`${keel.url}/ui/repositories/team-a/app/-/manifests/${v1Digest}`))?.status()).toBe(404);
   });
 });

@@ -5,13 +5,16 @@
  * aliases, the version, and with auth on only signed-in users. Bad names are 400/404.
  */
 import { readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { GC, run, stopAll } from '../support/cli-process.js';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { freePort } from '../support/e2e/ports.js';
 import { startFaultServer, type FaultServer } from '../support/fault-upstream.js';
 import { rootWithUsers } from '../support/htpasswd.js';
 import { startKeel, type KeelProcess } from '../support/keel-server.js';
 import { ManualClock } from '../support/manual-clock.js';
-import { OCI_MANIFEST, sha256 } from '../support/oci-client.js';
+import { Client, OCI_MANIFEST, sha256 } from '../support/oci-client.js';
 
 const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256('{}'), size: 2 }, layers: [] }));
 const version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -59,6 +62,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  await stopAll();
   await keel?.destroy();
   await upstream?.stop();
 });
@@ -70,6 +74,40 @@ describe('GET /api/v1/status', () => {
     expect(status).toBe(200);
     expect(body).toMatchObject({ version, node: process.version, uptimeSeconds: 90, stores: { registry: { bytes: 0 }, proxy: { bytes: 0 } } });
     expect(body.lastGc).toBeUndefined();
+  });
+});
+
+describe('after a GC run', () => {
+  // On the real clock: GC, a process of its own, judges the grace period by it.
+  let keel: KeelProcess;
+  beforeAll(async () => {
+    keel = await startKeel();
+  });
+  afterAll(async () => {
+    await keel?.destroy();
+  });
+
+  test('the status answer and page give the last run and what it freed', async () => {
+    // An image pushed, then its manifest deleted: GC frees its config and layer.
+    const client = new Client(keel.url);
+    const image = await client.pushImage('gone/app', 'v1', { layers: 1, layerSize: 10_000 });
+    expect((await fetch(`${keel.url}/v2/gone/app/manifests/${image.digest}`, { method: 'DELETE' })).status).toBe(202);
+    const { config } = keel;
+    if (config.index.kind !== 'sqlite') throw new Error('this test runs on the SQLite index');
+    const file = join(keel.root, 'gc.toml');
+    const q = JSON.stringify;
+    await writeFile(file, `registry_storage = ${q(config.registry_storage)}\nproxy_storage = ${q(config.proxy_storage)}\ntemporary_registry_storage = ${q(config.temporary_registry_storage)}\ndatabase = ${q(config.index.path)}\n`);
+    const gc = run(GC, ['--config', file, '--grace', '0s', '--json']);
+    expect(await gc.exited).toBe(0);
+    // Its config, its layer and the manifest's own bytes (stored as a blob too).
+    const freed = image.blobs.reduce((n, b) => n + b.size, 0) + Buffer.byteLength(JSON.stringify(image.manifest));
+    const { body } = await get(`${keel.url}/api/v1/status`);
+    const lastGc = body.lastGc as { finishedAt: string; stores: Array<Record<string, unknown>> };
+    expect(Date.parse(lastGc.finishedAt)).toBeGreaterThan(0);
+    expect(lastGc.stores.find((st) => st.store === 'registry')).toMatchObject({ blobs: 3, manifests: 0, bytes: freed });
+    const html = await (await fetch(`${keel.url}/ui/status`)).text();
+    expect(html).toContain('Last run finished');
+    expect(html).toMatch(new RegExp(`<td>registry</td><td class="num">3</td><td class="num">\\d+</td><td class="num">\\d+</td><td class="num">${(freed / 1024).toFixed(1).replace('.', '\\.')} KiB</td>`));
   });
 });
 
