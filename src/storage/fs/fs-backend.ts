@@ -1,6 +1,7 @@
 /**
  * The filesystem backend: blobs under a root, upload sessions and writes in progress under
- * the temporary root (paths.ts documents the layout), one upload hashing worker.
+ * the temporary root (paths.ts documents the layout), one hashing worker for uploads and
+ * for the store's writers (proxy downloads).
  */
 import { randomUUID } from 'node:crypto';
 import { mkdir, unlink, writeFile } from 'node:fs/promises';
@@ -41,7 +42,7 @@ export function createFsBackend(options: FsBackendOptions): StorageBackend {
   const { root, tempRoot } = options;
   const names = options.names ?? { root, tempRoot };
   const hasher = new FileHasher();
-  const blobs = new FsBlobStore(root, tempRoot, new FsBlobSweeper(root, tempRoot), options.sendBuffers);
+  const blobs = new FsBlobStore(root, tempRoot, new FsBlobSweeper(root, tempRoot), hasher, options.sendBuffers);
   const uploads = new FsUploadStore(tempRoot, blobs, hasher, options.freeSpace);
   return {
     kind: 'filesystem',

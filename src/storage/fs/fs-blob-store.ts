@@ -15,6 +15,7 @@ import type { BlobStore, BlobSweeper, BlobWriter, ByteRange, Leftover, StoredBlo
 import { asStorageError, BlobNotFoundError, ContentIntegrityError, TooLargeError, translated } from '../storage-errors.js';
 import { sendFile } from './file-sender.js';
 import { SendBuffers } from './send-buffers.js';
+import type { FileHasher } from './file-hasher.js';
 import { FsBlobWriter } from './fs-blob-writer.js';
 import { blobPath, ingestDir } from './paths.js';
 
@@ -33,6 +34,8 @@ export class FsBlobStore implements BlobStore {
     private readonly root: string,
     private readonly tempRoot: string,
     private readonly sweeper: BlobSweeper,
+    /** Hashes what writers write, on a worker thread (file-hasher.ts); the backend's, shared with its uploads. */
+    private readonly hasher: FileHasher,
     /** Shared by every store of the process, so their budget is one (send-buffers.ts). */
     private readonly sendBuffers: SendBuffers = new SendBuffers({ largeBudget: DEFAULT_SEND_BUDGET }),
   ) {}
@@ -99,7 +102,7 @@ export class FsBlobStore implements BlobStore {
     return translated(async () => {
       const path = await this.tempPath();
       const handle = await open(path, 'w+');
-      return new FsBlobWriter(path, handle, (written, digest) => this.adopt(written, digest));
+      return new FsBlobWriter(path, handle, (written, digest) => this.adopt(written, digest), this.hasher);
     });
   }
 

@@ -1,18 +1,18 @@
 /**
  * A BlobWriter on the local filesystem: bytes go to a fresh file in the temporary root
- * (paths.ts, ingest/), hashed (sha256) on the way in by the appender, and only reach the
+ * (paths.ts, ingest/), hashed as they land by the store's hashing worker (file-hasher.ts,
+ * following the file from the page cache on another core), and only reach the
  * blob's path on commit: digest checked, fsync, rename (commitInto). `readAt` reads the
  * temporary file through the writer's own handle, so clients following a proxy download
  * read the one copy being written; the handle stays valid until commit or cancel resolves.
  */
-import { createHash, type Hash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { open, truncate, unlink, type FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { BlobWriter } from '../blob-store.js';
+import type { FileHasher } from './file-hasher.js';
 import { asStorageError, BlobDigestMismatchError } from '../storage-errors.js';
-import { digestAlgorithm, type Digest } from '../../primitives/types.js';
+import { digestAlgorithm, type Digest, type DigestAlgorithm } from '../../primitives/types.js';
 import { FileAppender } from './file-appender.js';
 import { FlushBehind } from './flush-behind.js';
 
@@ -23,8 +23,6 @@ const WRITE_BATCH = 1024 * 1024;
 
 export class FsBlobWriter implements BlobWriter {
   private written = 0;
-  /** The running sha256 of every byte written; undefined once it cannot be trusted (a failed write). */
-  private hash: Hash | undefined = createHash('sha256');
   private readonly flush: FlushBehind;
   private done = false;
 
@@ -33,6 +31,11 @@ export class FsBlobWriter implements BlobWriter {
     private readonly handle: FileHandle,
     /** Makes the fully written, checked file at `path` visible under `digest` (fsync, rename). */
     private readonly commitInto: (path: string, digest: Digest) => Promise<void>,
+    /**
+     * Follows the file on a worker thread. A 512 MiB proxy miss spent 0.45 s of its main
+     * thread's 2.6 CPU-s in sha256; the worker reads the landed bytes back from the page cache.
+     */
+    private readonly hasher: FileHasher,
   ) {
     this.flush = new FlushBehind(path, FLUSH_EVERY);
   }
@@ -51,13 +54,14 @@ export class FsBlobWriter implements BlobWriter {
     const start = this.written;
     let failed = false;
     const sink = new FileAppender(this.handle, start, {
-      hash: this.hash,
       limit: options.limit ?? Infinity,
       batch: WRITE_BATCH,
       written: (bytes) => {
         if (failed) return;
         this.written = start + bytes;
         this.flush.wrote(this.written);
+        // The file is its own key: one writer per temporary file.
+        this.hasher.advance(this.path, this.path, this.written);
         options.landed?.(this.written);
       },
     });
@@ -65,10 +69,10 @@ export class FsBlobWriter implements BlobWriter {
       await pipeline(source, sink);
       return sink.bytes;
     } catch (err) {
-      // All or nothing: the file is cut back to where this write started; the running hash
-      // saw bytes that are gone now, so commit hashes the file again.
+      // All or nothing: the file is cut back to where this write started; the worker may
+      // have hashed bytes that are gone now, so it starts over from the file.
       failed = true;
-      this.hash = undefined;
+      this.hasher.forget(this.path);
       // A write still under way must land before the cut, not after it.
       await sink.idle();
       this.written = start;
@@ -97,15 +101,13 @@ export class FsBlobWriter implements BlobWriter {
     await this.discard();
   }
 
-  private async digestOf(algorithm: string): Promise<string> {
-    if (algorithm === 'sha256' && this.hash) return `sha256:${this.hash.digest('hex')}`;
-    // Another algorithm (sha512), or a write failed half way: hash what the file holds.
-    const hash = createHash(algorithm);
-    if (this.written > 0) for await (const chunk of createReadStream(this.path, { start: 0, end: this.written - 1 })) hash.update(chunk as Buffer);
-    return `${algorithm}:${hash.digest('hex')}`;
+  /** The worker's running hash (sha256), or the file hashed anew (another algorithm, a forgotten state). */
+  private digestOf(algorithm: DigestAlgorithm): Promise<string> {
+    return this.hasher.digest(this.path, this.path, this.written, algorithm);
   }
 
   private async discard(): Promise<void> {
+    this.hasher.forget(this.path);
     await this.flush.close().catch(() => undefined);
     await this.handle.close().catch(() => undefined);
     await unlink(this.path).catch(() => undefined);
