@@ -80,9 +80,13 @@ export async function buildServices(config: Config, logger: Logger, clock: Clock
   const sendBuffers = new SendBuffers({ largeBudget: config.limits.blob_send_memory });
   const temp = { tempRoot: config.temporary_registry_storage, tempSetting: 'temporary_registry_storage', s3: config.s3, clock, sendBuffers, ...(freeSpace ? { freeSpace } : {}) };
   const cacheSize = config.limits.manifest_cache_size;
+  const [registryBackend, proxyBackend] = await Promise.all([
+    createBackend(config.storage.registry, { setting: 'registry_storage', ...temp }),
+    createBackend(config.storage.proxy, { setting: 'proxy_storage', ...temp }),
+  ]);
   const backends = {
-    registry: withCachedBlobs(createBackend(config.storage.registry, { setting: 'registry_storage', ...temp }), cacheSize),
-    proxy: withCachedBlobs(createBackend(config.storage.proxy, { setting: 'proxy_storage', ...temp }), cacheSize),
+    registry: withCachedBlobs(registryBackend, cacheSize),
+    proxy: withCachedBlobs(proxyBackend, cacheSize),
   };
   // A blob file that disagrees with the index is damage to stored data: said loudly, counted.
   const integrity =

@@ -33,7 +33,7 @@ export async function runGc(config: Config, options: GcOptions, deps: { clock: C
   try {
     const index = await openGcIndex(config, { readonly: options.dryRun, clock: deps.clock });
     try {
-      const stores = gcStores(config);
+      const stores = await gcStores(config);
       try {
         const grace = options.grace ?? config.gc.grace;
         const items: GcItem[] | undefined = options.list ? [] : undefined;

@@ -37,10 +37,10 @@ export async function openGcIndex(config: Config, options: { readonly: boolean; 
   return config.index.kind === 'postgres' ? PgGcIndex.open(config.index.url, options) : SqliteGcIndex.open(config.index.path, options);
 }
 
-export function gcStores(config: Config): GcStores {
+export async function gcStores(config: Config): Promise<GcStores> {
   const temp = { tempRoot: config.temporary_registry_storage, tempSetting: 'temporary_registry_storage', s3: config.s3 };
-  const registry: StorageBackend = createBackend(config.storage.registry, { setting: 'registry_storage', ...temp });
-  const proxy: StorageBackend = createBackend(config.storage.proxy, { setting: 'proxy_storage', ...temp });
+  const registry: StorageBackend = await createBackend(config.storage.registry, { setting: 'registry_storage', ...temp });
+  const proxy: StorageBackend = await createBackend(config.storage.proxy, { setting: 'proxy_storage', ...temp });
   return {
     registry: { blobs: registry.blobs, uploads: registry.uploads },
     proxy: { blobs: proxy.blobs },

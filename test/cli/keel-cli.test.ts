@@ -143,6 +143,21 @@ describe('which configuration is read', () => {
   });
 });
 
+describe('drivers a Keel does not use are not loaded', () => {
+  test('on the filesystem and SQLite, neither the S3 driver (the AWS SDK) nor PostgreSQL (pg) is imported: about 40 MiB of resident memory', async () => {
+    const log = join(dir, `modules-${++configs}.log`);
+    const register = join(process.cwd(), 'test/support/module-log/register.mjs');
+    const keel = run(KEEL, ['--config', await config('')], { env: { NODE_OPTIONS: `--import ${register}`, MODULE_LOG_FILE: log } });
+    await keel.logged('keel listening');
+    const modules = (await readFile(log, 'utf8')).split('\n').filter((m) => m !== '');
+    // The log is live: it saw the server's own modules and the SQLite index.
+    expect(modules.some((m) => m.endsWith('/dist/storage/sqlite/sqlite-index.js'))).toBe(true);
+    expect(modules.some((m) => m.includes('/node_modules/express/'))).toBe(true);
+    expect(modules.filter((m) => m.includes('/node_modules/@aws-sdk/') || m.includes('/dist/storage/s3/s3-client.js'))).toEqual([]);
+    expect(modules.filter((m) => m.includes('/node_modules/pg/') || m.includes('/dist/storage/pg/'))).toEqual([]);
+  });
+});
+
 describe('start-up checks of storage and the database', () => {
   test('a path that cannot be created (/proc/keel) ends start-up with one line, no endless mkdir', async () => {
     const { code, line } = await refused(['--config', await config('registry_storage = "/proc/keel"\n')]);

@@ -20,6 +20,7 @@ import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { rootCertificates } from 'node:tls';
 import { S3Client } from '@aws-sdk/client-s3';
+import { S3SettingsError } from './s3-settings-error.js';
 
 /** The `[s3]` settings this needs (Config['s3'] has this shape). */
 export interface S3Settings {
@@ -30,17 +31,7 @@ export interface S3Settings {
   readonly secret_access_key: string;
 }
 
-/** A setting the client cannot be built with; `key` names the setting or variable to fix. */
-export class S3SettingsError extends Error {
-  constructor(
-    readonly key: string,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-    this.name = 'S3SettingsError';
-  }
-}
+export { S3SettingsError };
 
 /** Enough for several concurrent multipart uploads (4 parts in flight each) and blob reads. */
 export const S3_MAX_SOCKETS = 128;
