@@ -19,6 +19,7 @@ describe('npm run bench:scale (BENCH_QUICK=1)', () => {
       quick: boolean;
       fill: Record<string, number>;
       on_disk: string;
+      first_open_ms: { empty?: unknown; full?: unknown };
       figures: Record<string, Record<string, unknown> | undefined>;
     };
     expect(report.quick).toBe(true);
@@ -47,6 +48,10 @@ describe('npm run bench:scale (BENCH_QUICK=1)', () => {
       }
     }
     expect(missing).toEqual([]);
+    // The start figure is three restarts of each index; the first opens are reported apart.
+    expect(report.figures.startup?.samples).toEqual([3, 3]);
+    for (const first of [report.first_open_ms.empty, report.first_open_ms.full]) expect(typeof first === 'number' && first > 0).toBe(true);
+    expect(run.stdout).toMatch(/The first starts are not in the figure: \d+ ms creating the empty index, \d+ ms opening the filled one/);
     for (const label of ['manifest GET by tag', '_catalog?n=100&last=<middle repo>', '/api/v1/repositories?sort=pushed&n=100, middle page (cursor)', 'GET /metrics', 'GC real run', 'GC real run again']) expect(run.stdout).toContain(label);
     expect(run.stdout).toContain('BENCH_QUICK=1: a smoke run, targets printed, not enforced.');
   }, 420_000);
