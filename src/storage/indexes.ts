@@ -6,8 +6,8 @@
  * modules are about 15 MiB of resident memory a SQLite Keel never uses.
  */
 import type Database from 'better-sqlite3';
-import type { Clock } from '../primitives/clock.js';
 import type { IndexSet } from './index-set.js';
+import type { IndexDeps, OpenIndexDeps } from './index-deps.js';
 import { IndexOpenError } from './index-open-error.js';
 import { SqliteBrowseIndex } from './sqlite/sqlite-browse-index.js';
 import { SqliteDownloadLeases } from './sqlite/sqlite-download-leases.js';
@@ -18,21 +18,10 @@ import { SqliteSharedSecrets } from './sqlite/sqlite-shared-secrets.js';
 import { SqliteStats } from './sqlite/sqlite-stats.js';
 import { SqliteWriter } from './sqlite/sqlite-writer.js';
 
-export interface IndexDeps {
-  clock: Clock;
-  /** Called once for each write that found the index locked and had to wait (metrics). */
-  onWriteWait?: () => void;
-}
-
 /** What `database` names (config.index has this shape; storage does not import config). */
 export type IndexLocation = { readonly kind: 'sqlite'; readonly path: string } | { readonly kind: 'postgres'; readonly url: string };
 
-export interface OpenIndexDeps extends IndexDeps {
-  /** PostgreSQL: connections at most in the pool. */
-  poolSize?: number;
-  /** PostgreSQL: a pooled connection failed while idle (the pool replaces it): for the log. */
-  onIdleError?: (err: Error) => void;
-}
+export type { IndexDeps, OpenIndexDeps };
 
 export { IndexOpenError };
 

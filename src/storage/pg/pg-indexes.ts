@@ -3,7 +3,7 @@
  * and the parts of the IndexSet. Imported by storage/indexes.ts only when `database` names a
  * PostgreSQL URL.
  */
-import type { IndexDeps, OpenIndexDeps } from '../indexes.js';
+import type { IndexDeps, OpenIndexDeps } from '../index-deps.js';
 import type { IndexSet } from '../index-set.js';
 import { IndexOpenError } from '../index-open-error.js';
 import { PgBrowseIndex } from './pg-browse-index.js';
