@@ -1,6 +1,7 @@
 /** What a GC run works with: the index (its own connection), the config, the time it started. */
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
+import type { Clock } from '../primitives/clock.js';
 import type { GcIndex } from '../storage/gc-index.js';
 import type { GcItem, Progress } from './summary.js';
 
@@ -9,7 +10,9 @@ export interface GcContext {
   config: Config;
   logger: Logger;
   progress: Progress;
-  /** The run's "now", from the injected clock: grace and ages count back from it. */
+  /** The injected clock: it times write batches (batches.ts). */
+  clock: Clock;
+  /** The run's "now", from the clock: grace and ages count back from it. */
   now: number;
   /** The grace period of this run: gc.grace, or what --grace says. */
   grace: number;

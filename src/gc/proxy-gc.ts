@@ -9,7 +9,7 @@
 import pLimit from 'p-limit';
 import type { Digest } from '../primitives/types.js';
 import type { BlobSweeper } from '../storage/blob-store.js';
-import { inBatches } from './batches.js';
+import { inBatches, pacing } from './batches.js';
 import type { GcContext } from './context.js';
 import { FILE_CONCURRENCY, sweepOrphans } from './orphans.js';
 import { planProxy } from './proxy-plan.js';
@@ -28,7 +28,7 @@ export async function collectProxy(ctx: GcContext, store: { blobs: BlobSweeper }
 
   const plan = await planProxy(index, { cutoff, ageCutoff: maxAge > 0 ? ctx.now - maxAge : -Infinity, maxSize });
   const apply = async <T>(planned: T[], del: (batch: readonly T[]) => Promise<T[]>): Promise<T[]> =>
-    ctx.dryRun ? planned : (await inBatches(planned, index.batchPauseMs, del)).flat();
+    ctx.dryRun ? planned : (await inBatches(planned, pacing(ctx), del)).flat();
   // Tags before the manifests they point at (deleting a manifest would take its tags along).
   for (const t of await apply(plan.tags, (b) => index.deleteProxyTags(b))) {
     summary.tags++;

@@ -19,7 +19,7 @@ import pLimit from 'p-limit';
 import type { Digest } from '../primitives/types.js';
 import type { BlobSweeper } from '../storage/blob-store.js';
 import type { UploadSession } from '../storage/upload-store.js';
-import { inBatches } from './batches.js';
+import { inBatches, pacing } from './batches.js';
 import type { GcContext } from './context.js';
 import type { GcUploads } from './wiring.js';
 import { FILE_CONCURRENCY, sweepOrphans } from './orphans.js';
@@ -29,7 +29,7 @@ import { emptySummary, sortItems, type GcItem, type StoreSummary } from './summa
 /** Applies a planned delete in batches (a real run), or takes the plan as done (a dry run). */
 async function deleted<T>(ctx: GcContext, planned: readonly T[], del: (batch: readonly T[]) => Promise<T[]>): Promise<T[]> {
   if (ctx.dryRun) return [...planned];
-  return (await inBatches(planned, ctx.index.batchPauseMs, del)).flat();
+  return (await inBatches(planned, pacing(ctx), del)).flat();
 }
 
 export async function collectRegistry(ctx: GcContext, store: { blobs: BlobSweeper; uploads: GcUploads }, options: { deleteUntagged: boolean }): Promise<StoreSummary> {
@@ -82,7 +82,7 @@ export async function collectRegistry(ctx: GcContext, store: { blobs: BlobSweepe
   else {
     await inBatches(
       plan.blobs.map((b) => b.digest),
-      index.batchPauseMs,
+      pacing(ctx),
       // Rows first, in one transaction: a reader never finds a row whose content is gone.
       (batch) => index.deleteUnreferencedBlobs(batch, cutoff),
       async (gone) => {

@@ -42,6 +42,7 @@ export async function runGc(config: Config, options: GcOptions, deps: { clock: C
           config,
           logger: deps.logger,
           progress: deps.progress ?? silentProgress,
+          clock: deps.clock,
           now: started,
           grace,
           dryRun: options.dryRun,

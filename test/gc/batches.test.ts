@@ -1,6 +1,9 @@
 /**
- * GC holds the index's write lock one small batch at a time: between two write transactions
- * it releases the lock and pauses, so the server's waiting writes get their turn. GC runs in
+ * GC holds the index's write lock one short batch at a time: between two write transactions
+ * it releases the lock and pauses, so the server's waiting writes get their turn. Batches are
+ * sized by how long the last one took (batches.ts), so the test holds what does not depend on
+ * the machine's speed: the first batch's size, the bounds of every other, and the lock free
+ * between every two. GC runs in
  * this process here, so every look the test takes happens between two of GC's (synchronous)
  * transactions: the row counts it sees are exactly the states GC left the lock free in.
  */
@@ -8,11 +11,11 @@ import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import Database from 'better-sqlite3';
 import { pino } from 'pino';
 import { parseConfig } from '../../src/config/load.js';
-import { BATCH_ROWS } from '../../src/gc/batches.js';
+import { BATCH_HOLD_MS, BATCH_ROWS, MAX_BATCH_ROWS, MIN_BATCH_ROWS, nextBatchSize } from '../../src/gc/batches.js';
 import { runGc } from '../../src/gc/run-gc.js';
 import { startKeel, type KeelProcess } from '../support/keel-server.js';
 
-const ROWS = 3 * BATCH_ROWS + 7;
+const ROWS = 3 * MAX_BATCH_ROWS + 7;
 let keel: KeelProcess;
 let db: Database.Database;
 
@@ -40,7 +43,7 @@ afterAll(async () => {
   await keel.destroy();
 });
 
-test('GC deletes rows in write transactions of at most BATCH_ROWS, releasing the lock between them', async () => {
+test('GC deletes rows in write transactions of BATCH_ROWS first, then of MIN..MAX_BATCH_ROWS, releasing the lock between them', async () => {
   const gc = parseConfig('[gc]\ngrace = "1h"\n[gc.proxy]\nmax_age = "1d"\n', 'gc test', keel.root).gc;
   let done = false;
   const run = runGc({ ...keel.config, gc }, { stores: 'all', dryRun: false, deleteUntagged: false }, { clock: { now: () => Date.now() }, logger: pino({ level: 'silent' }) }).finally(
@@ -64,7 +67,26 @@ test('GC deletes rows in write transactions of at most BATCH_ROWS, releasing the
     ['registry', ROWS, ROWS],
     ['proxy', 0, ROWS],
   ]);
-  const steps = [ROWS, ROWS - BATCH_ROWS, ROWS - 2 * BATCH_ROWS, ROWS - 3 * BATCH_ROWS, 0];
-  expect(seen.links).toEqual(steps);
-  expect(seen.proxy).toEqual(steps);
+  for (const states of [seen.links, seen.proxy]) {
+    const batches = states.slice(1).map((n, i) => (states[i] ?? 0) - n);
+    expect(states[0]).toBe(ROWS);
+    expect(states[states.length - 1]).toBe(0);
+    expect(batches[0]).toBe(BATCH_ROWS);
+    // Every batch but the last (the rest of the rows) within the bounds; at least 4 of them.
+    expect(batches.length).toBeGreaterThanOrEqual(4);
+    for (const rows of batches.slice(0, -1)) {
+      expect(rows).toBeGreaterThanOrEqual(MIN_BATCH_ROWS);
+      expect(rows).toBeLessThanOrEqual(MAX_BATCH_ROWS);
+    }
+    expect(batches[batches.length - 1]).toBeLessThanOrEqual(MAX_BATCH_ROWS);
+  }
 }, 60_000);
+
+test('the next batch is as many rows as the last one\'s pace fits in BATCH_HOLD_MS, within the bounds', () => {
+  expect(nextBatchSize(500, BATCH_HOLD_MS)).toBe(500);
+  expect(nextBatchSize(500, BATCH_HOLD_MS / 2)).toBe(1_000);
+  expect(nextBatchSize(500, BATCH_HOLD_MS * 2)).toBe(250);
+  expect(nextBatchSize(500, 0)).toBe(MAX_BATCH_ROWS);
+  expect(nextBatchSize(5_000, 1)).toBe(MAX_BATCH_ROWS);
+  expect(nextBatchSize(50, 10_000)).toBe(MIN_BATCH_ROWS);
+});

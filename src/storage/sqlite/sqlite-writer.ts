@@ -20,9 +20,10 @@ import { asStorageError } from '../storage-errors.js';
 export const INDEX_WRITE_WAIT_MS = 10_000;
 /**
  * The longest pause between two tries. GC pauses longer than this between its batches
- * (src/gc/batches.ts), so a waiting write always gets a turn.
+ * (src/gc/batches.ts), so a waiting write always gets a turn; kept short, since every one of
+ * GC's pauses lasts this long (a try that finds the lock taken fails at once, in microseconds).
  */
-export const MAX_RETRY_STEP_MS = 8;
+export const MAX_RETRY_STEP_MS = 4;
 
 export interface SqliteWriterOptions {
   clock: Clock;
