@@ -32,7 +32,15 @@ async function deleted<T>(ctx: GcContext, planned: readonly T[], del: (batch: re
   return (await inBatches(planned, pacing(ctx), del)).flat();
 }
 
-export async function collectRegistry(ctx: GcContext, store: { blobs: BlobSweeper; uploads: GcUploads }, options: { deleteUntagged: boolean }): Promise<StoreSummary> {
+/**
+ * `options.meanwhile` runs after the orphan sweep, while the plan is made (run-gc.ts collects
+ * the proxy cache there: SQLite makes the plan, the index's longest read, on a worker thread).
+ */
+export async function collectRegistry(
+  ctx: GcContext,
+  store: { blobs: BlobSweeper; uploads: GcUploads },
+  options: { deleteUntagged: boolean; meanwhile?: () => Promise<void> },
+): Promise<StoreSummary> {
   const { index, config, logger, progress, items } = ctx;
   const summary = emptySummary('registry');
   const files = pLimit(FILE_CONCURRENCY);
@@ -48,7 +56,12 @@ export async function collectRegistry(ctx: GcContext, store: { blobs: BlobSweepe
     summary,
   );
 
-  const plan = await planRegistry(index, cutoff, options.deleteUntagged);
+  const planned = planRegistry(index, cutoff, options.deleteUntagged);
+  if (options.meanwhile) {
+    planned.catch(() => undefined); // awaited (and thrown) below, after the other work
+    await options.meanwhile();
+  }
+  const plan = await planned;
 
   if (options.deleteUntagged) {
     for (const m of await deleted(ctx, plan.manifests, (b) => index.deleteUntaggedManifests(b))) {
@@ -125,9 +138,12 @@ export async function collectRegistry(ctx: GcContext, store: { blobs: BlobSweepe
   return summary;
 }
 
-/** Sorts the items of `store` (the last ones added) in place: concurrent removals add them in any order. */
+/** Sorts the items of `store` in place, after the other stores': concurrent removals add them in any order. */
 export function sortStoreItems(items: GcItem[], store: GcItem['store']): void {
-  const first = items.findIndex((i) => i.store === store);
-  if (first < 0) return;
-  items.splice(first, items.length - first, ...sortItems(items.slice(first)));
+  const mine = sortItems(items.filter((i) => i.store === store));
+  const others = items.filter((i) => i.store !== store);
+  // No spread: a run may list hundreds of thousands of items, more than a call takes arguments.
+  items.length = 0;
+  for (const i of others) items.push(i);
+  for (const i of mine) items.push(i);
 }

@@ -1,6 +1,7 @@
 /**
  * One garbage-collection run: takes the GC lock (a second run exits at once), opens its own
- * connection to the index, collects the chosen stores and reports what it did. A dry run opens
+ * connection to the index, collects the chosen stores (the proxy cache while the registry's
+ * plan is made) and reports what it did. A dry run opens
  * the index read-only and only plans: it counts what a real run would delete and writes
  * nothing, neither rows nor content. Stores, index and lock come from wiring.ts.
  */
@@ -10,7 +11,7 @@ import type { Clock } from '../primitives/clock.js';
 import type { GcContext } from './context.js';
 import { writeLastRun } from './last-run.js';
 import { collectProxy } from './proxy-gc.js';
-import { collectRegistry } from './registry-gc.js';
+import { collectRegistry, sortStoreItems } from './registry-gc.js';
 import { silentProgress, type GcItem, type GcSummary, type Progress, type StoreSummary } from './summary.js';
 import { gcLock, gcStores, openGcIndex } from './wiring.js';
 
@@ -50,9 +51,17 @@ export async function runGc(config: Config, options: GcOptions, deps: { clock: C
           ...(items ? { items } : {}),
         };
         deps.logger.info({ stores: options.stores, dry_run: options.dryRun, delete_untagged: options.deleteUntagged, grace_ms: grace }, 'gc: started');
-        const summaries: StoreSummary[] = [];
-        if (options.stores !== 'proxy') summaries.push(await collectRegistry(ctx, stores.registry, { deleteUntagged: options.deleteUntagged }));
-        if (options.stores !== 'registry') summaries.push(await collectProxy(ctx, stores.proxy));
+        // The proxy cache is collected while the registry's plan is made (after the registry's
+        // orphans, before its deletes); the registry's deletes re-check every row, as always.
+        let proxy: StoreSummary | undefined;
+        const collectCache = async (): Promise<void> => {
+          proxy = await collectProxy(ctx, stores.proxy);
+        };
+        const registry = options.stores === 'proxy' ? undefined : await collectRegistry(ctx, stores.registry, { deleteUntagged: options.deleteUntagged, ...(options.stores === 'all' ? { meanwhile: collectCache } : {}) });
+        if (options.stores === 'proxy') await collectCache();
+        const summaries = [registry, proxy].filter((s): s is StoreSummary => s !== undefined);
+        // Listed as before: the registry's items first (sortStoreItems puts a store's last).
+        if (items) sortStoreItems(items, 'proxy');
         const summary: GcSummary = { dryRun: options.dryRun, durationMs: deps.clock.now() - started, graceMs: grace, stores: summaries };
         if (!options.dryRun) await writeLastRun(index.lastRun, { ...summary, finishedAt: deps.clock.now() });
         if (items) summary.items = items;

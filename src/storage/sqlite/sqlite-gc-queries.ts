@@ -21,10 +21,11 @@ import type {
   RegistryCandidates,
   RegistryGraph,
 } from '../gc-index.js';
-import { splitUnheld } from '../gc-candidates.js';
+import { splitUnheld, type UnheldBlob } from '../gc-candidates.js';
 import type { LastGcRunStore } from '../last-gc-run.js';
 import { openDatabase } from './sqlite-index.js';
 import { FileLastGcRun } from './sqlite-last-gc-run.js';
+import { readOnWorker } from './read-worker.js';
 import { MAX_RETRY_STEP_MS } from './sqlite-writer.js';
 
 const UNREFERENCED_LINK = `
@@ -43,6 +44,27 @@ const UNREFERENCED_BLOB = `
 const UNHELD_BLOB = `
   NOT EXISTS (SELECT 1 FROM manifest_references mr WHERE mr.child_digest = b.digest AND mr.kind = 'blob')
   AND NOT EXISTS (SELECT 1 FROM manifests m WHERE m.digest = b.digest)`;
+
+/**
+ * registryCandidates' queries, each one scan with index lookups per row (see EXPLAIN QUERY
+ * PLAN), run together on a worker thread (read-worker.ts).
+ */
+const CANDIDATES = {
+  links: `SELECT rb.repository_id, rb.digest, r.name AS repository, b.size FROM repository_blobs AS rb
+         JOIN repositories r ON r.id = rb.repository_id LEFT JOIN blobs b ON b.digest = rb.digest
+       WHERE ${UNREFERENCED_LINK}`,
+  repositories: `SELECT r.id, r.name FROM repositories r WHERE NOT EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id)
+         AND NOT EXISTS (SELECT 1 FROM repository_blobs rb WHERE rb.repository_id = r.id AND rb.created_at >= @cutoff)`,
+  unheld: `SELECT b.digest, b.size, b.created_at,
+              EXISTS (SELECT 1 FROM repository_blobs rb WHERE rb.digest = b.digest AND rb.created_at >= @cutoff) AS young_link
+       FROM blobs AS b WHERE ${UNHELD_BLOB}`,
+};
+
+interface CandidateRows {
+  links: Array<{ repository_id: number; digest: string; repository: string; size: number | null }>;
+  repositories: Array<{ id: number; name: string }>;
+  unheld: UnheldBlob[];
+}
 
 function statements(db: Database.Database) {
   return {
@@ -63,22 +85,6 @@ function statements(db: Database.Database) {
     ),
     deleteBlob: db.prepare<{ cutoff: number; digest: string }>(`DELETE FROM blobs AS b WHERE b.digest = @digest AND ${UNREFERENCED_BLOB}`),
     blobKnown: db.prepare<[string], { one: number }>('SELECT 1 AS one FROM blobs WHERE digest = ?'),
-
-    // --- registryCandidates: each one scan with index lookups per row (see EXPLAIN QUERY PLAN)
-    candidateLinks: db.prepare<{ cutoff: number }, { repository_id: number; digest: string; repository: string; size: number | null }>(
-      `SELECT rb.repository_id, rb.digest, r.name AS repository, b.size FROM repository_blobs AS rb
-         JOIN repositories r ON r.id = rb.repository_id LEFT JOIN blobs b ON b.digest = rb.digest
-       WHERE ${UNREFERENCED_LINK}`,
-    ),
-    candidateRepositories: db.prepare<{ cutoff: number }, { id: number; name: string }>(
-      `SELECT r.id, r.name FROM repositories r WHERE NOT EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id)
-         AND NOT EXISTS (SELECT 1 FROM repository_blobs rb WHERE rb.repository_id = r.id AND rb.created_at >= @cutoff)`,
-    ),
-    unheldBlobs: db.prepare<{ cutoff: number }, { digest: string; size: number; created_at: number; young_link: number }>(
-      `SELECT b.digest, b.size, b.created_at,
-              EXISTS (SELECT 1 FROM repository_blobs rb WHERE rb.digest = b.digest AND rb.created_at >= @cutoff) AS young_link
-       FROM blobs AS b WHERE ${UNHELD_BLOB}`,
-    ),
 
     // --- repositories left with nothing (no manifest, so no tag, and no blob link)
     deleteEmptyRepository: db.prepare<[number], { name: string }>(
@@ -173,9 +179,14 @@ export class SqliteGcIndex implements GcIndex {
       .deferred();
   }
 
+  /** On a worker thread (its own read-only connection) for a database file; in this thread for one in memory. */
   async registryCandidates(cutoff: number): Promise<RegistryCandidates> {
-    const q = this.q;
-    return this.db.transaction(() => ({ ...splitUnheld(q.unheldBlobs.all({ cutoff }), cutoff), links: q.candidateLinks.all({ cutoff }), repositories: q.candidateRepositories.all({ cutoff }) })).deferred();
+    const rows = (
+      this.db.memory
+        ? this.db.transaction(() => Object.fromEntries(Object.entries(CANDIDATES).map(([name, sql]) => [name, this.db.prepare(sql).all({ cutoff })]))).deferred()
+        : await readOnWorker(this.db.name, CANDIDATES, { cutoff })
+    ) as CandidateRows;
+    return { ...splitUnheld(rows.unheld, cutoff), links: rows.links, repositories: rows.repositories };
   }
 
   async blobsKnown(digests: readonly string[]): Promise<Set<string>> {
