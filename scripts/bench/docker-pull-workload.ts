@@ -20,6 +20,7 @@ import type { Cleanup } from '../../test/support/e2e/cleanup.js';
 import { startDockerd, type Dockerd } from '../../test/support/e2e/dockerd.js';
 import { makeTempDir } from '../../test/support/e2e/temp-dir.js';
 import { toolPath } from '../../test/support/e2e/tools.js';
+import { PullProgress } from './docker-pull-progress.js';
 import type { WorkloadContext } from './local-workload.js';
 import { median, sleep, syncDisks } from './measure.js';
 import { pushFreshImage, type PushedImage } from './pull-image.js';
@@ -43,6 +44,8 @@ interface Pull {
   seconds: number;
   /** From the start to the end of the last layer's download (timedPull): the rest is extraction. */
   downloadedSeconds: number;
+  /** Layers whose download end docker's output skipped, taken from a later status (docker-pull-progress.ts). */
+  inferredEnds: number;
   /** Layer GETs the upstream's access log shows for this pull. */
   upstreamGets: number;
 }
@@ -112,7 +115,7 @@ export async function runDockerPullWorkload(ctx: WorkloadContext, servers: Docke
     }
     await removeImage(dockerd, ref(source, image));
     const pull = { ...timed, upstreamGets };
-    log(`docker pull ${phase} from ${who}: ${pull.seconds.toFixed(2)} s (downloads done at ${pull.downloadedSeconds.toFixed(2)} s), ${upstreamGets} upstream layer GETs`);
+    log(`docker pull ${phase} from ${who}: ${pull.seconds.toFixed(2)} s (downloads done at ${pull.downloadedSeconds.toFixed(2)} s${pull.inferredEnds > 0 ? `, ${pull.inferredEnds} layer end(s) taken from a later status` : ''}), ${upstreamGets} upstream layer GETs`);
     return pull;
   };
 
@@ -193,12 +196,9 @@ async function startPrivateDockerd(insecureRegistries: string[], log: (m: string
 }
 
 /**
- * `docker pull ref`, timed from spawn to exit, with the time the last layer's download ended;
- * fails unless docker downloaded and pulled `layers` layers and found none already there. A
- * layer's download ends at its "Download complete" line, or at its "Verifying Checksum" line
- * (the download's last byte came, the check begins) where docker's progress output skips the
- * former: it coalesces a layer's updates, and in one CI run a layer went from "Verifying
- * Checksum" straight to "Pull complete".
+ * `docker pull ref`, timed from spawn to exit, with the time the last layer's download ended
+ * (docker-pull-progress.ts); fails unless docker pulled `layers` layers and found none
+ * already there.
  */
 function timedPull(dockerd: Dockerd, ref: string, layers: number): Promise<Omit<Pull, 'upstreamGets'>> {
   const env: NodeJS.ProcessEnv = { ...process.env, DOCKER_CONFIG: join(dockerd.dir, 'client') };
@@ -209,25 +209,11 @@ function timedPull(dockerd: Dockerd, ref: string, layers: number): Promise<Omit<
     const timer = setTimeout(() => child.kill('SIGKILL'), PULL_TIMEOUT_MS);
     let out = '';
     let err = '';
-    let pending = '';
-    let downloadedAt = 0;
-    const downloaded = new Set<string>();
-    let pulled = 0;
-    let existed = 0;
+    const progress = new PullProgress();
     child.stdout.on('data', (b: Buffer) => {
-      const now = performance.now();
-      out += b.toString('utf8');
-      pending += b.toString('utf8');
-      const lines = pending.split('\n');
-      pending = lines.pop() ?? '';
-      for (const line of lines) {
-        const done = /^(\w+): (Download complete|Verifying Checksum)$/.exec(line);
-        if (done !== null) {
-          downloaded.add(done[1] as string);
-          downloadedAt = now;
-        } else if (/: Pull complete$/.test(line)) pulled++;
-        else if (/: Already exists$/.test(line)) existed++;
-      }
+      const text = b.toString('utf8');
+      out += text;
+      progress.write(text, performance.now());
     });
     child.stderr.on('data', (b: Buffer) => (err += b.toString('utf8')));
     child.once('error', (e) => {
@@ -239,10 +225,11 @@ function timedPull(dockerd: Dockerd, ref: string, layers: number): Promise<Omit<
       const seconds = (performance.now() - start) / 1000;
       const said = `\n--- stdout ---\n${out.slice(-3000)}\n--- stderr ---\n${err.slice(-3000)}`;
       if (code !== 0) return reject(new Error(`docker pull ${ref}: exit ${String(code ?? signal)}${said}`));
-      if (pulled !== layers || downloaded.size !== layers || existed !== 0) {
-        return reject(new Error(`docker pull ${ref}: ${downloaded.size} downloaded, ${pulled} pulled, ${existed} already there, of ${layers} layers${said}`));
+      const { pulled, existed, inferred, downloadedAt } = progress.summary();
+      if (pulled !== layers || existed !== 0) {
+        return reject(new Error(`docker pull ${ref}: ${pulled} pulled, ${existed} already there, of ${layers} layers${said}`));
       }
-      resolve({ seconds, downloadedSeconds: (downloadedAt - start) / 1000 });
+      resolve({ seconds, downloadedSeconds: (downloadedAt - start) / 1000, inferredEnds: inferred });
     });
   });
 }
