@@ -42,7 +42,8 @@ export function createFsBackend(options: FsBackendOptions): StorageBackend {
   const { root, tempRoot } = options;
   const names = options.names ?? { root, tempRoot };
   const hasher = new FileHasher();
-  const blobs = new FsBlobStore(root, tempRoot, new FsBlobSweeper(root, tempRoot), hasher, options.sendBuffers);
+  const sweeper = new FsBlobSweeper(root, tempRoot);
+  const blobs = new FsBlobStore(root, tempRoot, sweeper, hasher, options.sendBuffers);
   const uploads = new FsUploadStore(tempRoot, blobs, hasher, options.freeSpace);
   return {
     kind: 'filesystem',
@@ -54,6 +55,8 @@ export function createFsBackend(options: FsBackendOptions): StorageBackend {
       if (problems.length === 1 && first) throw first;
       if (problems.length > 1) throw new AggregateError(problems, problems.map((p) => p.message).join('; '));
     },
-    close: () => hasher.close(),
+    async close() {
+      await Promise.all([hasher.close(), sweeper.close()]);
+    },
   };
 }

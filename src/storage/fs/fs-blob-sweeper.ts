@@ -6,13 +6,15 @@
  * wants it again, it is linked back (content under a digest is identical, so whichever copy
  * wins is right); otherwise it is unlinked. A file an interrupted run left aside is listed
  * under its digest and put back home by sweepLeftovers, so the index decides about it again.
+ * The file steps run on a worker thread (sweep-worker.ts); the decision stays here.
  */
 import { randomBytes } from 'node:crypto';
-import { link, readdir, rename, stat, unlink } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Digest } from '../../primitives/types.js';
 import type { BlobSweeper, Leftover, StoredBlob } from '../blob-store.js';
 import { blobPath, ingestDir } from './paths.js';
+import { SweepWorker } from './sweep-worker.js';
 
 const HEX = /^[a-f0-9]+$/;
 /** The name a file is renamed to while GC decides about it; one left by an interrupted run is found again. */
@@ -37,50 +39,56 @@ async function fileInfo(path: string): Promise<{ size: number; mtimeMs: number }
   return info?.isFile() ? info : undefined;
 }
 
-/** Puts `aside` back at `home` (if home has a copy already, that one is the same content). */
-async function putBack(aside: string, home: string): Promise<void> {
-  await link(aside, home).catch((err: NodeJS.ErrnoException) => {
-    if (err.code !== 'EEXIST') throw err;
-  });
-  await unlink(aside);
-}
-
-/**
- * Removes the file at `path` unless it was written at or after `cutoff` or `wanted()` says so
- * once it is aside; returns the bytes freed, undefined when kept or already gone.
- */
-async function removeChecked(path: string, cutoff: number, wanted: () => boolean | Promise<boolean>): Promise<number | undefined> {
-  const aside = `${path}.gc-${randomBytes(6).toString('hex')}`;
-  try {
-    await rename(path, aside);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
-  let keep: boolean;
-  let size: number;
-  try {
-    const info = await stat(aside);
-    size = info.size;
-    keep = info.mtimeMs >= cutoff || (await wanted());
-  } catch (err) {
-    // Undecided: the file goes back rather than stay aside, where readers cannot find it.
-    await putBack(aside, path);
-    throw err;
-  }
-  if (keep) {
-    await putBack(aside, path);
-    return undefined;
-  }
-  await unlink(aside);
-  return size;
-}
-
 export class FsBlobSweeper implements BlobSweeper {
+  private readonly worker = new SweepWorker();
+  /** Aside names: this sweeper's random prefix and a counter, unique without a random draw per file. */
+  private readonly asidePrefix = randomBytes(3).toString('hex');
+  private asideCount = 0;
+
   constructor(
     private readonly root: string,
     private readonly tempRoot: string,
   ) {}
+
+  /** Stops the worker (it also stops by itself when idle). */
+  close(): Promise<void> {
+    return this.worker.close();
+  }
+
+  private asideName(path: string): string {
+    this.asideCount = (this.asideCount + 1) % 0x1000000;
+    return `${path}.gc-${this.asidePrefix}${this.asideCount.toString(16).padStart(6, '0')}`;
+  }
+
+  /** Puts `aside` back at `home` (if home has a copy already, that one is the same content). */
+  private async putBack(aside: string, home: string): Promise<void> {
+    await this.worker.run({ op: 'back', aside, home });
+  }
+
+  /**
+   * Removes the file at `path` unless it was written at or after `cutoff` or `wanted()` says so
+   * once it is aside; returns the bytes freed, undefined when kept or already gone.
+   */
+  private async removeChecked(path: string, cutoff: number, wanted: () => boolean | Promise<boolean>): Promise<number | undefined> {
+    const aside = this.asideName(path);
+    // Renamed and read in one step; the worker puts the file back itself if it cannot read it.
+    const found = await this.worker.run({ op: 'aside', path, aside });
+    if (found.gone || found.size === undefined || found.mtimeMs === undefined) return undefined;
+    let keep: boolean;
+    try {
+      keep = found.mtimeMs >= cutoff || (await wanted());
+    } catch (err) {
+      // Undecided: the file goes back rather than stay aside, where readers cannot find it.
+      await this.putBack(aside, path);
+      throw err;
+    }
+    if (keep) {
+      await this.putBack(aside, path);
+      return undefined;
+    }
+    await this.worker.run({ op: 'drop', aside });
+    return found.size;
+  }
 
   /** The directories content files live in: blobs/<algorithm>/<prefix>. */
   private async *contentDirs(): AsyncGenerator<{ algorithm: string; dir: string }> {
@@ -115,7 +123,7 @@ export class FsBlobSweeper implements BlobSweeper {
   }
 
   removeUnwanted(digest: Digest, cutoff: number, wanted: () => boolean | Promise<boolean>): Promise<number> {
-    return removeChecked(blobPath(this.root, digest), cutoff, wanted).then((freed) => freed ?? 0);
+    return this.removeChecked(blobPath(this.root, digest), cutoff, wanted).then((freed) => freed ?? 0);
   }
 
   async *leftovers(cutoff: number): AsyncIterable<Leftover> {
@@ -133,7 +141,7 @@ export class FsBlobSweeper implements BlobSweeper {
       for (const name of await entries(dir)) {
         const home = ASIDE.exec(name)?.[1];
         if (home === undefined) continue;
-        await putBack(join(dir, name), join(dir, home)).catch((err: NodeJS.ErrnoException) => {
+        await this.putBack(join(dir, name), join(dir, home)).catch((err: NodeJS.ErrnoException) => {
           if (err.code !== 'ENOENT') throw err;
         });
       }
@@ -141,7 +149,7 @@ export class FsBlobSweeper implements BlobSweeper {
     let freed = 0;
     for await (const leftover of this.leftovers(cutoff)) {
       // Nothing claims a temporary file again; the rename-aside still keeps one written meanwhile.
-      const size = await removeChecked(leftover.name, cutoff, () => false);
+      const size = await this.removeChecked(leftover.name, cutoff, () => false);
       if (size === undefined) continue;
       freed += size;
       removed?.({ ...leftover, size });
