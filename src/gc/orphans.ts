@@ -12,8 +12,9 @@ import { BATCH_ROWS } from './batches.js';
 import type { GcContext } from './context.js';
 import type { GcUploads } from './wiring.js';
 import type { StoreSummary } from './summary.js';
+import { coalescedKnown } from './coalesced-known.js';
 
-/** File removals in flight at once (each is rename, stat, unlink on the libuv thread pool). */
+/** File removals in flight at once (each a few steps on the sweeper's worker thread, or requests to S3). */
 export const FILE_CONCURRENCY = 32;
 
 export interface OrphanSource {
@@ -75,10 +76,11 @@ export async function sweepOrphans(ctx: GcContext, phase: string, source: Orphan
     orphan(l.size, { path: l.name });
   });
   const files = pLimit(FILE_CONCURRENCY);
+  const knownAgain = coalescedKnown((digests) => source.known(digests));
   await Promise.all(
     content.map((b) =>
       files(async () => {
-        const freed = await source.blobs.removeUnwanted(b.digest, cutoff, async () => (await source.known([b.digest])).has(b.digest));
+        const freed = await source.blobs.removeUnwanted(b.digest, cutoff, () => knownAgain(b.digest));
         if (freed > 0) orphan(freed, { digest: b.digest });
         else ctx.progress.tick();
       }),

@@ -15,6 +15,7 @@ import { FILE_CONCURRENCY, sweepOrphans } from './orphans.js';
 import { planProxy } from './proxy-plan.js';
 import { sortStoreItems } from './registry-gc.js';
 import { emptySummary, type StoreSummary } from './summary.js';
+import { coalescedKnown } from './coalesced-known.js';
 
 export async function collectProxy(ctx: GcContext, store: { blobs: BlobSweeper }): Promise<StoreSummary> {
   const { index, config, logger, progress, items } = ctx;
@@ -25,6 +26,7 @@ export async function collectProxy(ctx: GcContext, store: { blobs: BlobSweeper }
 
   await sweepOrphans(ctx, 'proxy orphans', { blobs: store.blobs, known: (d) => index.proxyContentKnown(d) }, cutoff, summary);
   const files = pLimit(FILE_CONCURRENCY);
+  const knownAgain = coalescedKnown((digests) => index.proxyContentKnown(digests));
 
   const plan = await planProxy(index, { cutoff, ageCutoff: maxAge > 0 ? ctx.now - maxAge : -Infinity, maxSize });
   const apply = async <T>(planned: T[], del: (batch: readonly T[]) => Promise<T[]>): Promise<T[]> =>
@@ -59,7 +61,7 @@ export async function collectProxy(ctx: GcContext, store: { blobs: BlobSweeper }
         }
         const freed = ctx.dryRun
           ? size
-          : await store.blobs.removeUnwanted(digest as Digest, cutoff, async () => (await index.proxyContentKnown([digest])).has(digest));
+          : await store.blobs.removeUnwanted(digest as Digest, cutoff, () => knownAgain(digest));
         summary.bytes += freed;
       }),
     ),

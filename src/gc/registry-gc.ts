@@ -25,6 +25,7 @@ import type { GcUploads } from './wiring.js';
 import { FILE_CONCURRENCY, sweepOrphans } from './orphans.js';
 import { planRegistry } from './registry-plan.js';
 import { emptySummary, sortItems, type GcItem, type StoreSummary } from './summary.js';
+import { coalescedKnown } from './coalesced-known.js';
 
 /** Applies a planned delete in batches (a real run), or takes the plan as done (a dry run). */
 async function deleted<T>(ctx: GcContext, planned: readonly T[], del: (batch: readonly T[]) => Promise<T[]>): Promise<T[]> {
@@ -44,6 +45,7 @@ export async function collectRegistry(
   const { index, config, logger, progress, items } = ctx;
   const summary = emptySummary('registry');
   const files = pLimit(FILE_CONCURRENCY);
+  const knownAgain = coalescedKnown((digests) => index.blobsKnown(digests));
   const cutoff = ctx.now - ctx.grace;
 
   const sessions: UploadSession[] = [];
@@ -103,7 +105,7 @@ export async function collectRegistry(
           gone.map((digest) =>
             files(async () => {
               // Await first, then add: `summary.bytes += await ...` would read the total before the await.
-              const freed = await store.blobs.removeUnwanted(digest as Digest, cutoff, async () => (await index.blobsKnown([digest])).has(digest));
+              const freed = await store.blobs.removeUnwanted(digest as Digest, cutoff, () => knownAgain(digest));
               blob(digest, freed);
             }),
           ),
