@@ -2,7 +2,8 @@
  * Cache retention for the proxy store: what proxy-plan.ts plans (images by age, then by size,
  * nothing fetched within the grace period), applied. A dry run reports the plan and writes
  * nothing. A real run deletes rows first (small write transactions that re-check last_access,
- * so a read in between keeps the row; batches.ts), then content no row names; the store checks
+ * so a read in between keeps the row; batches.ts), then, batch by batch, the content no row
+ * names, while the next batches of rows are deleted; the store checks
  * every removal again at the last moment (BlobSweeper.removeUnwanted), for content found by
  * the scan or left by a deleted row.
  */
@@ -40,32 +41,52 @@ export async function collectProxy(ctx: GcContext, store: { blobs: BlobSweeper }
     summary.manifests++;
     items?.push({ store: 'proxy', kind: 'manifest', repository: local(m.upstream, m.repository), digest: m.digest, size: m.size });
   }
-  const removed = await apply(plan.blobs, (b) => index.deleteProxyBlobs(b));
-
-  // Content: a digest whose last row is gone (manifest content and blobs share the store).
-  const digests = new Map<string, number>();
-  const removedDigests = new Set(removed.map((b) => b.digest));
-  for (const b of removed) digests.set(b.digest, b.size);
-  for (const m of plan.manifests) digests.set(m.digest, m.size);
-  // A dry run deletes no row: what the plan keeps is what still names a digest afterwards.
-  const stillNamed = ctx.dryRun ? plan.stillNamed(digests.keys()) : await index.proxyContentKnown([...digests.keys()]);
-  await progress.start('proxy cache', digests.size);
-  await Promise.all(
-    [...digests].map(([digest, size]) =>
-      files(async () => {
-        progress.tick();
-        if (stillNamed.has(digest)) return;
-        if (removedDigests.has(digest)) {
-          summary.blobs++;
-          items?.push({ store: 'proxy', kind: 'blob', digest, size });
-        }
-        const freed = ctx.dryRun
-          ? size
-          : await store.blobs.removeUnwanted(digest as Digest, cutoff, () => knownAgain(digest));
-        summary.bytes += freed;
-      }),
-    ),
-  );
+  // Content: a digest whose last row is gone (manifest content and blobs share the store), each
+  // counted once. A real run checks each batch of blob rows as it is deleted and removes its
+  // content while the next batches are deleted (the files' steps run on the sweeper's worker).
+  const handled = new Set<string>();
+  const removals: Array<Promise<void>> = [];
+  const removeContent = (entries: ReadonlyArray<{ digest: string; size: number }>, blobRows: boolean, named: ReadonlySet<string>): void => {
+    for (const { digest, size } of entries) {
+      progress.tick();
+      if (named.has(digest) || handled.has(digest)) continue;
+      handled.add(digest);
+      if (blobRows) {
+        summary.blobs++;
+        items?.push({ store: 'proxy', kind: 'blob', digest, size });
+      }
+      if (ctx.dryRun) summary.bytes += size;
+      else
+        removals.push(
+          files(async () => {
+            // Await first, then add: `summary.bytes += await ...` would read the total before the await.
+            const freed = await store.blobs.removeUnwanted(digest as Digest, cutoff, () => knownAgain(digest));
+            summary.bytes += freed;
+          }),
+        );
+    }
+  };
+  const digestsOf = (entries: ReadonlyArray<{ digest: string }>): string[] => [...new Set(entries.map((e) => e.digest))];
+  await progress.start('proxy cache', plan.blobs.length + plan.manifests.length);
+  if (ctx.dryRun) {
+    // A dry run deletes no row: what the plan keeps is what still names a digest afterwards.
+    const named = plan.stillNamed([...digestsOf(plan.blobs), ...digestsOf(plan.manifests)]);
+    removeContent(plan.blobs, true, named);
+    removeContent(plan.manifests, false, named);
+  } else {
+    removeContent(plan.manifests, false, await index.proxyContentKnown(digestsOf(plan.manifests)));
+    await inBatches(
+      plan.blobs,
+      pacing(ctx),
+      (batch) => index.deleteProxyBlobs(batch),
+      async (gone, batch) => {
+        removeContent(gone, true, await index.proxyContentKnown(digestsOf(gone)));
+        // Rows read again since the plan stay, and so does their content.
+        for (let i = gone.length; i < batch.length; i++) progress.tick();
+      },
+    );
+    await Promise.all(removals);
+  }
   progress.stop();
   if (items) sortStoreItems(items, 'proxy');
   logger.info({ ...summary, dry_run: ctx.dryRun }, ctx.dryRun ? 'gc: proxy cache done (dry run: the counts are what it would delete)' : 'gc: proxy cache done');
