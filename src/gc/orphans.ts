@@ -14,9 +14,6 @@ import type { GcUploads } from './wiring.js';
 import type { StoreSummary } from './summary.js';
 import { coalescedKnown } from './coalesced-known.js';
 
-/** File removals in flight at once (each a few steps on the sweeper's worker thread, or requests to S3). */
-export const FILE_CONCURRENCY = 32;
-
 export interface OrphanSource {
   blobs: BlobSweeper;
   /** Which of these digests the index knows. */
@@ -75,7 +72,7 @@ export async function sweepOrphans(ctx: GcContext, phase: string, source: Orphan
     ctx.leftoversSeen.add(l.name);
     orphan(l.size, { path: l.name });
   });
-  const files = pLimit(FILE_CONCURRENCY);
+  const files = pLimit(source.blobs.removalConcurrency);
   const knownAgain = coalescedKnown((digests) => source.known(digests));
   await Promise.all(
     content.map((b) =>

@@ -12,7 +12,7 @@ import type { Digest } from '../primitives/types.js';
 import type { BlobSweeper } from '../storage/blob-store.js';
 import { inBatches, pacing } from './batches.js';
 import type { GcContext } from './context.js';
-import { FILE_CONCURRENCY, sweepOrphans } from './orphans.js';
+import { sweepOrphans } from './orphans.js';
 import { planProxy } from './proxy-plan.js';
 import { sortStoreItems } from './registry-gc.js';
 import { emptySummary, type StoreSummary } from './summary.js';
@@ -26,7 +26,7 @@ export async function collectProxy(ctx: GcContext, store: { blobs: BlobSweeper }
   const { max_age: maxAge, max_size: maxSize } = config.gc.proxy;
 
   await sweepOrphans(ctx, 'proxy orphans', { blobs: store.blobs, known: (d) => index.proxyContentKnown(d) }, cutoff, summary);
-  const files = pLimit(FILE_CONCURRENCY);
+  const files = pLimit(store.blobs.removalConcurrency);
   const knownAgain = coalescedKnown((digests) => index.proxyContentKnown(digests));
 
   const plan = await planProxy(index, { cutoff, ageCutoff: maxAge > 0 ? ctx.now - maxAge : -Infinity, maxSize });

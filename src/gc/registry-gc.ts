@@ -22,7 +22,7 @@ import type { UploadSession } from '../storage/upload-store.js';
 import { inBatches, pacing } from './batches.js';
 import type { GcContext } from './context.js';
 import type { GcUploads } from './wiring.js';
-import { FILE_CONCURRENCY, sweepOrphans } from './orphans.js';
+import { sweepOrphans } from './orphans.js';
 import { planRegistry } from './registry-plan.js';
 import { emptySummary, sortItems, type GcItem, type StoreSummary } from './summary.js';
 import { coalescedKnown } from './coalesced-known.js';
@@ -44,7 +44,7 @@ export async function collectRegistry(
 ): Promise<StoreSummary> {
   const { index, config, logger, progress, items } = ctx;
   const summary = emptySummary('registry');
-  const files = pLimit(FILE_CONCURRENCY);
+  const files = pLimit(store.blobs.removalConcurrency);
   const knownAgain = coalescedKnown((digests) => index.blobsKnown(digests));
   const cutoff = ctx.now - ctx.grace;
 

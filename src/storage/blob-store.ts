@@ -91,6 +91,11 @@ export interface Leftover {
 /** GC's view of a store: what is there, and removal that never takes content back from a writer. */
 export interface BlobSweeper {
   /**
+   * How many removeUnwanted calls GC keeps in flight on this store: what its backend takes at
+   * once without queueing (requests to S3), or enough to fill each message to a worker.
+   */
+  readonly removalConcurrency: number;
+  /**
    * Every stored blob, in no particular order. `skip`, when given, is asked about digests in
    * batches before their size and time are read, and the ones it returns are left out (GC
    * passes the index's: it needs nothing more about content the index knows).

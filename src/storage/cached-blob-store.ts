@@ -66,6 +66,10 @@ export class CachedBlobStore implements BlobStore {
     return this.inner.list(skip);
   }
 
+  get removalConcurrency(): number {
+    return this.inner.removalConcurrency;
+  }
+
   async removeUnwanted(digest: Digest, cutoff: number, wanted: () => boolean | Promise<boolean>): Promise<number> {
     const freed = await this.inner.removeUnwanted(digest, cutoff, wanted);
     if (freed > 0) this.cache.delete(digest);

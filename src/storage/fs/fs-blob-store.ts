@@ -137,6 +137,10 @@ export class FsBlobStore implements BlobStore {
     return this.sweeper.list(skip);
   }
 
+  get removalConcurrency(): number {
+    return this.sweeper.removalConcurrency;
+  }
+
   removeUnwanted(digest: Digest, cutoff: number, wanted: () => boolean | Promise<boolean>): Promise<number> {
     return this.sweeper.removeUnwanted(digest, cutoff, wanted);
   }

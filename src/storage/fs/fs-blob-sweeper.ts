@@ -21,6 +21,12 @@ const HEX = /^[a-f0-9]+$/;
 const ASIDE = /^(.+)\.gc-[a-f0-9]{12}$/;
 /** stat() calls in flight while listing (libuv thread pool). */
 const STAT_CONCURRENCY = 64;
+/**
+ * Removals in flight: their steps go to the worker together (sweep-worker.ts), so the more there
+ * are, the fewer messages. With 32 a message, half a million removals after GC's row deletes
+ * took about 11 s of round trips; with 1,024 a message carries about 10 ms of the worker's work.
+ */
+const REMOVALS_IN_FLIGHT = 1024;
 
 async function entries(dir: string): Promise<string[]> {
   try {
@@ -40,6 +46,7 @@ async function fileInfo(path: string): Promise<{ size: number; mtimeMs: number }
 }
 
 export class FsBlobSweeper implements BlobSweeper {
+  readonly removalConcurrency = REMOVALS_IN_FLIGHT;
   private readonly worker = new SweepWorker();
   /** Aside names: this sweeper's random prefix and a counter, unique without a random draw per file. */
   private readonly asidePrefix = randomBytes(3).toString('hex');

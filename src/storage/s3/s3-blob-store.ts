@@ -138,6 +138,10 @@ export class S3BlobStore implements BlobStore {
     return this.sweeper.list();
   }
 
+  get removalConcurrency(): number {
+    return this.sweeper.removalConcurrency;
+  }
+
   removeUnwanted(digest: Digest, cutoff: number, wanted: () => boolean | Promise<boolean>): Promise<number> {
     this.verified.delete(digest);
     return this.sweeper.removeUnwanted(digest, cutoff, wanted);

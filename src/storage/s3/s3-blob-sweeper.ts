@@ -30,7 +30,11 @@ import type { S3Paths } from './s3-paths.js';
 /** HEAD's Last-Modified is whole seconds: an object may have been written up to this much later. */
 const LAST_MODIFIED_RESOLUTION = 999;
 
+/** Removals in flight: each is a few requests to the object store (HEAD, copy, delete). */
+const REMOVALS_IN_FLIGHT = 32;
+
 export class S3BlobSweeper {
+  readonly removalConcurrency = REMOVALS_IN_FLIGHT;
   constructor(
     private readonly bucket: S3Bucket,
     private readonly paths: S3Paths,
