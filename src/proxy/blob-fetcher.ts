@@ -51,7 +51,7 @@ export class BlobFetcher {
     private readonly metrics: ProxyMetrics = noProxyMetrics,
     /** Leases and the peer path, shared by the replicas on one index; without it, one process alone. */
     private readonly cluster?: RelayDeps,
-    /** How fast downloads warming started read the upstream (warm-pace.ts); none: as fast as any. */
+    /** How fast downloads warming started read the upstream (warm-pace.ts); none: unpaced. */
     private readonly warmPace?: WarmPace,
   ) {
     this.flights = new SingleFlight<BlobDownload | undefined>(() => metrics.joined('blob'));

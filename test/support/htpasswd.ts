@@ -21,9 +21,14 @@ export async function htpasswdLines(users: Record<string, HtpasswdEntry>): Promi
   return `${lines.join('\n')}\n`;
 }
 
-/** A new temporary directory (`prefix` names it) with `htpasswd` in it; returns the directory. */
+/**
+ * A new temporary directory (`prefix` names it) with `htpasswd` in it; returns the directory.
+ * It is made in the test run's scratch dir (TEST_KEEL_RUN_DIR, which global-teardown.js
+ * removes), so the callers, twenty across the suite, leave nothing behind in the shared temp
+ * folder; outside a jest run, in the system's temp folder.
+ */
 export async function rootWithUsers(prefix: string, users: Record<string, HtpasswdEntry>): Promise<string> {
-  const root = await mkdtemp(join(tmpdir(), `${prefix}-`));
+  const root = await mkdtemp(join(process.env.TEST_KEEL_RUN_DIR ?? tmpdir(), `${prefix}-`));
   await writeFile(join(root, 'htpasswd'), await htpasswdLines(users));
   return root;
 }

@@ -1,17 +1,15 @@
 /**
- * A writable that appends what it is given to an open file at a running position, feeding
- * a hash and refusing more than `limit` bytes on the way: one stage where a Transform (hash)
- * and a write stream were two. Chunks that arrive while a write is under way are written
+ * A writable that appends what it is given to an open file at a running position, refusing
+ * more than `limit` bytes on the way (the file's digest is the hashing worker's:
+ * file-hasher.ts). Chunks that arrive while a write is under way are written
  * together with one writev. `bytes` counts what was accepted; `written` hears the running
  * total after each write lands. The file handle stays open: its owner closes it.
  */
-import type { Hash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import { Writable } from 'node:stream';
 import { TooLargeError } from '../storage-errors.js';
 
 export interface AppenderOptions {
-  hash?: Hash | undefined;
   limit?: number;
   written?: (bytes: number) => void;
   /**
@@ -88,7 +86,6 @@ export class FileAppender extends Writable {
       callback(new TooLargeError(limit));
       return;
     }
-    for (const b of buffers) this.options.hash?.update(b);
     this.bytes += size;
     const batch = this.options.batch ?? 0;
     if (batch <= 0) {
