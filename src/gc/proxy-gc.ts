@@ -46,6 +46,9 @@ export async function collectProxy(ctx: GcContext, store: { blobs: BlobSweeper }
   // content while the next batches are deleted (the files' steps run on the sweeper's worker).
   const handled = new Set<string>();
   const removals: Array<Promise<void>> = [];
+  // Removals are awaited only after the last batch: each one's failure is held here until then
+  // (left unhandled meanwhile, the first would end the process as an unhandled rejection).
+  let failed: { error: unknown } | undefined;
   const removeContent = (entries: ReadonlyArray<{ digest: string; size: number }>, blobRows: boolean, named: ReadonlySet<string>): void => {
     for (const { digest, size } of entries) {
       progress.tick();
@@ -62,6 +65,8 @@ export async function collectProxy(ctx: GcContext, store: { blobs: BlobSweeper }
             // Await first, then add: `summary.bytes += await ...` would read the total before the await.
             const freed = await store.blobs.removeUnwanted(digest as Digest, cutoff, () => knownAgain(digest));
             summary.bytes += freed;
+          }).catch((error: unknown) => {
+            failed ??= { error };
           }),
         );
     }
@@ -86,6 +91,7 @@ export async function collectProxy(ctx: GcContext, store: { blobs: BlobSweeper }
       },
     );
     await Promise.all(removals);
+    if (failed) throw failed.error;
   }
   progress.stop();
   if (items) sortStoreItems(items, 'proxy');
