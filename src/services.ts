@@ -33,6 +33,7 @@ import { UpstreamClient } from './proxy/upstream-client.js';
 import { Upstreams } from './proxy/upstreams.js';
 import type { IntegrityReporter } from './registry/blob-integrity.js';
 import type { Clock } from './primitives/clock.js';
+import { v8HeapHeadroom } from './primitives/heap-headroom.js';
 import { createRegistry, type Registry } from './registry/registry.js';
 import type { StorageBackend } from './storage/backend.js';
 import { createBackend, SendBuffers, type FreeSpace } from './storage/backends.js';
@@ -125,7 +126,7 @@ export async function buildServices(config: Config, logger: Logger, clock: Clock
     retryDelayMs: Math.max(100, Math.floor(config.cluster.download_lease_renew / 3)),
     ...(metrics ? { metrics } : {}),
   };
-  const fetcher = new BlobFetcher(requester, proxyContent, proxyIndex, clock, logger, config.temporary_registry_storage, metrics, cluster, warmPace(config.proxy.warm.bandwidth));
+  const fetcher = new BlobFetcher(requester, proxyContent, proxyIndex, clock, logger, config.temporary_registry_storage, metrics, cluster, warmPace(config.proxy.warm.bandwidth), v8HeapHeadroom);
   const proxy = new PullThrough({
     sources,
     requester,

@@ -15,6 +15,7 @@
 import { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Clock } from '../primitives/clock.js';
+import { noHeapHeadroom, type HeapHeadroom } from '../primitives/heap-headroom.js';
 import { RegistryError } from '../primitives/errors.js';
 import type { Digest } from '../primitives/types.js';
 import type { BlobStore, BlobWriter } from '../storage/blob-store.js';
@@ -53,6 +54,8 @@ export class BlobFetcher {
     private readonly cluster?: RelayDeps,
     /** How fast downloads warming started read the upstream (warm-pace.ts); none: unpaced. */
     private readonly warmPace?: WarmPace,
+    /** Raised while a download writes (heap-headroom.ts): its buffers cost many full GCs otherwise. */
+    private readonly heap: HeapHeadroom = noHeapHeadroom,
   ) {
     this.flights = new SingleFlight<BlobDownload | undefined>(() => metrics.joined('blob'));
   }
@@ -215,6 +218,7 @@ export class BlobFetcher {
     storedElsewhere: () => Promise<boolean>,
     ended: { release: () => Promise<void>; leave: () => void },
   ): Promise<void> {
+    const releaseHeap = this.heap.hold();
     let counted = 0;
     const from = member ?? 'a peer replica';
     const grew = (total: number): void => {
@@ -260,6 +264,8 @@ export class BlobFetcher {
       const message = (err as Error).message;
       this.logger.warn({ upstream: source.name, member: from, digest, bytes: download.written, error: message }, 'proxy blob download failed; nothing cached');
       download.failed(new RegistryError('UNAVAILABLE', member === undefined ? `download relayed from a peer replica failed: ${message}` : `download from upstream "${member}" failed: ${message}`, { digest }));
+    } finally {
+      releaseHeap();
     }
   }
 }

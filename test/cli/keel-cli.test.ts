@@ -138,7 +138,9 @@ describe('which configuration is read', () => {
     const keel = run(KEEL, ['--config', await config('')]);
     await keel.logged('keel listening');
     const args = (await readFile(`/proc/${keel.pid}/cmdline`, 'utf8')).split('\0');
-    expect(args.slice(0, 4)).toEqual(['node', '--max-semi-space-size=2', '--max-old-space-size=256', '--heap-growing-percent=200']);
+    expect(args.slice(0, 3)).toEqual(['node', '--max-semi-space-size=2', '--max-old-space-size=256']);
+    // The heap-growing factor is raised at run time while downloads run (heap-headroom.ts), not fixed here.
+    expect(args.some((arg) => arg.startsWith('--heap-growing-percent'))).toBe(false);
     expect(args.includes('--scavenger-max-new-space-capacity-mb=2')).toBe(offered);
   });
 });

@@ -5,39 +5,11 @@
 // must wait until the blob is verified and stored.
 import { request, type IncomingMessage } from 'node:http';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { serveBytes, startFaultServer, type FaultServer } from '../support/fault-upstream.js';
+import { gate, startFaultServer, type FaultServer } from '../support/fault-upstream.js';
 import { startKeel, type KeelProcess } from '../support/keel-server.js';
 import { errorCode, randomBytes, sha256 } from '../support/oci-client.js';
 
 const KiB = 1024;
-
-/** An upstream answer for one blob: `sent` bytes at once, the rest when `release()` is called. */
-interface Gated {
-  release(): void;
-  /** Whether release() was called (read when a response reaches the test). */
-  released: boolean;
-}
-
-function gate(fault: FaultServer, body: Buffer, sent: number): Gated {
-  let open = (): void => undefined;
-  const opened = new Promise<void>((resolve) => {
-    open = resolve;
-  });
-  const gated: Gated = {
-    released: false,
-    release() {
-      gated.released = true;
-      open();
-    },
-  };
-  fault.handle((req, res) => {
-    if (req.method !== 'GET') return serveBytes(res, body, req.method);
-    res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': String(body.length) });
-    res.write(body.subarray(0, sent));
-    void opened.then(() => res.end(body.subarray(sent)));
-  });
-  return gated;
-}
 
 /** A full GET read as it streams: `reached(n)` resolves once n bytes have arrived. */
 interface FullPull {

@@ -110,3 +110,36 @@ export function serveFlood(res: ServerResponse, status: number, headers: Outgoin
     done,
   };
 }
+
+/** An upstream answer for one blob (gate()): `sent` bytes at once, the rest when `release()` is called. */
+export interface Gated {
+  release(): void;
+  /** Whether release() was called (read when a response reaches the test). */
+  released: boolean;
+}
+
+/**
+ * From now on `fault` answers every blob GET with the first `sent` bytes of `body` and holds
+ * the rest back until `release()` (or, with `cut`, destroys the connection then instead);
+ * HEADs get the headers alone.
+ */
+export function gate(fault: FaultServer, body: Buffer, sent: number, cut = false): Gated {
+  let open = (): void => undefined;
+  const opened = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  const gated: Gated = {
+    released: false,
+    release() {
+      gated.released = true;
+      open();
+    },
+  };
+  fault.handle((req, res) => {
+    if (req.method !== 'GET') return serveBytes(res, body, req.method);
+    res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': String(body.length) });
+    res.write(body.subarray(0, sent));
+    void opened.then(() => (cut ? res.destroy() : res.end(body.subarray(sent))));
+  });
+  return gated;
+}
