@@ -11,7 +11,8 @@
  *
  * Buffers are sized to what the destination drains: a send starts on small buffers and moves
  * a buffer up to a large one when its last write was taken at once or completed at FAST_DRAIN
- * or faster (and the shared budget has one), back down when a write drained slower. A client reading at 2 MB/s
+ * or faster, the send has averaged STEADY_FAST or more, and the shared budget has one; back
+ * down when a write drained slower. A client reading at 2 MB/s
  * waits ~30 ms for each 64 KiB, so it never holds more than two small buffers once the
  * socket's own buffers are full; a client on loopback drains 1 MiB in well under a millisecond.
  */
@@ -29,6 +30,16 @@ const BUFFERS = 2;
  * up); an event-loop pause of a few ms does not bring a fast client under it.
  */
 export const FAST_DRAIN = (32 << 20) / 1000;
+/**
+ * Bytes per millisecond (8 MiB/s) that a send must have averaged since it started to move up
+ * to a large buffer. A slow client whose socket buffer has room takes each 64 KiB write at
+ * once too (the kernel's buffer drains as the client reads), so "taken at once" alone let
+ * 300 clients at 2 MB/s take large buffers over and over: in one BENCH_ONLY=slow run they
+ * held the 16 MiB budget all along (1,041 large writes, 267,935 refused), and the one fast
+ * client, refused 1,015 times, stayed on 64 KiB reads queued behind theirs. Their average
+ * falls under this within about a second, once their socket buffers are full.
+ */
+export const STEADY_FAST = (8 << 20) / 1000;
 
 interface Slot {
   buffer: Buffer;
@@ -66,12 +77,16 @@ export async function sendFile(path: string, dest: Writable, buffers: SendBuffer
     const end = range ? Math.min(range.end + 1, size) : size;
     let position = range?.start ?? 0;
     const count = Math.min(BUFFERS, Math.ceil((end - position) / buffers.smallSize));
+    const sendStarted = buffers.now();
+    /** Bytes of the writes that have completed: the send's average is completed / elapsed. */
+    let completed = 0;
+    const average = (): number => completed / Math.max(buffers.now() - sendStarted, 1e-3);
     for (let i = 0; i < count; i++) slots.push({ buffer: buffers.takeSmall(), written: Promise.resolve(), done: true, rate: undefined, flushed: false });
     for (let i = 0; position < end; i = (i + 1) % count) {
       const slot = slots[i];
       if (slot === undefined) throw new Error('unreachable: slot index out of range');
       await closed.race(slot.written);
-      resize(slot, buffers, end - position);
+      resize(slot, buffers, end - position, average());
       const { bytesRead } = await handle.read(slot.buffer, 0, Math.min(slot.buffer.length, end - position), position);
       if (bytesRead === 0) throw new Error(`${path} ended at byte ${position}, before byte ${end}`);
       position += bytesRead;
@@ -84,6 +99,7 @@ export async function sendFile(path: string, dest: Writable, buffers: SendBuffer
         () => {
           slot.done = true;
           slot.rate = bytesRead / Math.max(buffers.now() - started, 1e-3);
+          completed += bytesRead;
         },
         () => undefined,
       );
@@ -104,12 +120,13 @@ export async function sendFile(path: string, dest: Writable, buffers: SendBuffer
  * Moves the slot to a large buffer after a fast write (when more than a small one is left to
  * send), to a small one after a slow write. A write the socket took whole at once is fast
  * whatever its callback's delay: on a busy server (300 slow clients) the callback waits for
- * the event loop, and timing alone would keep a fast client on small buffers.
+ * the event loop, and timing alone would keep a fast client on small buffers. Either way the
+ * send's `average` (bytes per ms since it started) must be STEADY_FAST or more.
  */
-function resize(slot: Slot, buffers: SendBuffers, remaining: number): void {
+function resize(slot: Slot, buffers: SendBuffers, remaining: number, average: number): void {
   if (slot.rate === undefined) return;
   const large = slot.buffer.length === buffers.largeSize;
-  const fast = slot.flushed || slot.rate >= FAST_DRAIN;
+  const fast = (slot.flushed || slot.rate >= FAST_DRAIN) && average >= STEADY_FAST;
   if (!large && fast && remaining > buffers.smallSize) {
     const bigger = buffers.takeLarge();
     if (bigger === undefined) return;

@@ -51,6 +51,24 @@ class SlowSink extends Writable {
   }
 }
 
+/**
+ * A destination that takes each chunk whole at once (as a socket with room in its buffer) and
+ * moves the sends' clock by `ms(chunk length)` before the write's callback runs.
+ */
+class EagerSink extends Writable {
+  readonly chunks: number[] = [];
+  readonly hash = createHash('sha256');
+  constructor(private readonly ms: (bytes: number) => number) {
+    super();
+  }
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this.chunks.push(chunk.length);
+    this.hash.update(chunk);
+    clock += this.ms(chunk.length);
+    callback();
+  }
+}
+
 const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
 describe('sendFile', () => {
@@ -145,22 +163,24 @@ describe('sendFile', () => {
 
   test('a destination that takes every write at once stays on large buffers even when its callbacks come late (a busy event loop)', async () => {
     // Takes each chunk synchronously (as a socket with room in its buffer), but the clock
-    // moves 100 ms before each callback: timing alone would call it slow.
-    class EagerSink extends Writable {
-      readonly chunks: number[] = [];
-      readonly hash = createHash('sha256');
-      override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-        this.chunks.push(chunk.length);
-        this.hash.update(chunk);
-        clock += 100;
-        callback();
-      }
-    }
-    const sink = new EagerSink();
+    // moves 3 ms before each callback: 64 KiB in 3 ms is 21 MiB/s, so timing alone
+    // (FAST_DRAIN, 32 MiB/s) would call it slow; the send's average stays above STEADY_FAST.
+    const sink = new EagerSink(() => 3);
     await sendFile(path, sink, pool, content.length);
     expect(sink.hash.digest('hex')).toBe(sha256(content));
     expect(sink.chunks.slice(0, 2)).toEqual([SMALL_SEND_BUFFER, SMALL_SEND_BUFFER]);
     expect(sink.chunks.slice(2, 6)).toEqual([LARGE_SEND_BUFFER, LARGE_SEND_BUFFER, LARGE_SEND_BUFFER, LARGE_SEND_BUFFER]);
+  });
+
+  test('a destination that takes every write at once but drains at 2 MB/s overall (a slow client with room in its socket buffer) stays on small buffers', async () => {
+    // Each write is taken whole at once, and the clock moves as a 2 MB/s reader would take
+    // that long for it: 32 ms per 64 KiB.
+    const sink = new EagerSink((bytes) => bytes / 2000);
+    await sendFile(path, sink, pool, content.length);
+    expect(sink.hash.digest('hex')).toBe(sha256(content));
+    expect(Math.max(...sink.chunks)).toBe(SMALL_SEND_BUFFER);
+    // Not one large buffer was taken: the budget stays free for a fast client.
+    expect(pool.counts.large).toBe(0);
   });
 
   test('fast destinations share the budget of large buffers: beyond it they stay on small ones', async () => {
