@@ -12,13 +12,16 @@
  * Buffers are sized to what the destination drains: a send starts on small buffers and moves
  * a buffer up to a large one when its last write was taken at once or completed at FAST_DRAIN
  * or faster, the send has averaged STEADY_FAST or more, and the shared budget has one; back
- * down when a write drained slower. A client reading at 2 MB/s
- * waits ~30 ms for each 64 KiB, so it never holds more than two small buffers once the
- * socket's own buffers are full; a client on loopback drains 1 MiB in well under a millisecond.
+ * down when a write drained slower. Small ones are the 64 KiB chunks of the file that every
+ * send shares (shared-chunks.ts): clients reading one blob at nearby offsets (a cluster's
+ * nodes pulling one layer) write the same chunk, read once. A client reading at 2 MB/s waits
+ * ~30 ms for each 64 KiB, so it references at most two chunks once the socket's own buffers
+ * are full; a client on loopback drains 1 MiB in well under a millisecond.
  */
 import { open } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import type { SendBuffers } from './send-buffers.js';
+import type { Chunk } from './shared-chunks.js';
 import type { ByteRange } from '../blob-store.js';
 import { ContentIntegrityError } from '../storage-errors.js';
 import { destinationClosed, write } from '../../primitives/writable-waits.js';
@@ -42,7 +45,10 @@ export const FAST_DRAIN = (32 << 20) / 1000;
 export const STEADY_FAST = (8 << 20) / 1000;
 
 interface Slot {
-  buffer: Buffer;
+  /** A large buffer of the slot's own, or undefined: the slot sends shared chunks (shared-chunks.ts). */
+  large: Buffer | undefined;
+  /** The shared chunk the last write used, until that write completed. */
+  chunk: Chunk | undefined;
   written: Promise<void>;
   /** The last write's callback ran (the buffer may be refilled or handed back). */
   done: boolean;
@@ -72,7 +78,8 @@ export async function sendFile(path: string, dest: Writable, buffers: SendBuffer
   const slots: Slot[] = [];
   try {
     // One fstat on the open file: the length it holds now, whatever the index says.
-    const actual = (await handle.stat()).size;
+    const stat = await handle.stat();
+    const actual = stat.size;
     if (actual !== size) throw new ContentIntegrityError(path.slice(path.lastIndexOf('/') + 1), path, size, actual);
     const end = range ? Math.min(range.end + 1, size) : size;
     let position = range?.start ?? 0;
@@ -81,25 +88,44 @@ export async function sendFile(path: string, dest: Writable, buffers: SendBuffer
     /** Bytes of the writes that have completed: the send's average is completed / elapsed. */
     let completed = 0;
     const average = (): number => completed / Math.max(buffers.now() - sendStarted, 1e-3);
-    for (let i = 0; i < count; i++) slots.push({ buffer: buffers.takeSmall(), written: Promise.resolve(), done: true, rate: undefined, flushed: false });
+    const opened = handle;
+    const read = async (buffer: Buffer, at: number, length: number): Promise<number> => (await opened.read(buffer, 0, length, at)).bytesRead;
+    const chunkSize = buffers.chunks.size;
+    // The file's identity for the shared chunks: a blob file rewritten at this path (a repaired
+    // copy renamed over it) is another inode, so nothing read from the one before is served.
+    const file = { id: `${stat.dev}:${stat.ino}:${stat.mtimeMs}:${size}`, path };
+    for (let i = 0; i < count; i++) slots.push({ large: undefined, chunk: undefined, written: Promise.resolve(), done: true, rate: undefined, flushed: false });
     for (let i = 0; position < end; i = (i + 1) % count) {
       const slot = slots[i];
       if (slot === undefined) throw new Error('unreachable: slot index out of range');
       await closed.race(slot.written);
+      slot.chunk?.release();
+      slot.chunk = undefined;
       resize(slot, buffers, end - position, average());
-      const { bytesRead } = await handle.read(slot.buffer, 0, Math.min(slot.buffer.length, end - position), position);
-      if (bytesRead === 0) throw new Error(`${path} ended at byte ${position}, before byte ${end}`);
-      position += bytesRead;
+      let bytes: Buffer;
+      if (slot.large !== undefined) {
+        const bytesRead = await read(slot.large, position, Math.min(slot.large.length, end - position));
+        if (bytesRead === 0) throw new Error(`${path} ended at byte ${position}, before byte ${end}`);
+        bytes = slot.large.subarray(0, bytesRead);
+      } else {
+        // The chunk holding `position`, from `position` to the chunk's end or the range's.
+        const index = Math.floor(position / chunkSize);
+        const from = index * chunkSize;
+        slot.chunk = await buffers.chunks.get(file, index, Math.min(chunkSize, size - from), read);
+        bytes = slot.chunk.bytes.subarray(position - from, Math.min(end - from, chunkSize));
+      }
+      position += bytes.length;
       slot.done = false;
       const started = buffers.now();
-      slot.written = write(dest, slot.buffer.subarray(0, bytesRead));
+      slot.written = write(dest, bytes);
       // Nothing left queued: the socket took it all in this call, however busy the event loop.
       slot.flushed = dest.writableLength === 0;
+      const sent = bytes.length;
       slot.written.then(
         () => {
           slot.done = true;
-          slot.rate = bytesRead / Math.max(buffers.now() - started, 1e-3);
-          completed += bytesRead;
+          slot.rate = sent / Math.max(buffers.now() - started, 1e-3);
+          completed += sent;
         },
         () => undefined,
       );
@@ -109,8 +135,13 @@ export async function sendFile(path: string, dest: Writable, buffers: SendBuffer
     closed.dispose();
     // Only buffers whose last write completed go back: the socket may still hold the others.
     for (const slot of slots) {
-      if (slot.done) buffers.give(slot.buffer);
-      else buffers.lose(slot.buffer);
+      if (slot.done) {
+        slot.chunk?.release();
+        if (slot.large !== undefined) buffers.give(slot.large);
+      } else {
+        slot.chunk?.lose();
+        if (slot.large !== undefined) buffers.lose(slot.large);
+      }
     }
     await handle.close();
   }
@@ -125,15 +156,11 @@ export async function sendFile(path: string, dest: Writable, buffers: SendBuffer
  */
 function resize(slot: Slot, buffers: SendBuffers, remaining: number, average: number): void {
   if (slot.rate === undefined) return;
-  const large = slot.buffer.length === buffers.largeSize;
   const fast = (slot.flushed || slot.rate >= FAST_DRAIN) && average >= STEADY_FAST;
-  if (!large && fast && remaining > buffers.smallSize) {
-    const bigger = buffers.takeLarge();
-    if (bigger === undefined) return;
-    buffers.give(slot.buffer);
-    slot.buffer = bigger;
-  } else if (large && !fast) {
-    buffers.give(slot.buffer);
-    slot.buffer = buffers.takeSmall();
+  if (slot.large === undefined && fast && remaining > buffers.smallSize) {
+    slot.large = buffers.takeLarge();
+  } else if (slot.large !== undefined && !fast) {
+    buffers.give(slot.large);
+    slot.large = undefined;
   }
 }
