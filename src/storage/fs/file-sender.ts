@@ -76,6 +76,7 @@ export async function sendFile(path: string, dest: Writable, buffers: SendBuffer
   }
   const closed = destinationClosed(dest);
   const slots: Slot[] = [];
+  let closeFile = (): void => undefined;
   try {
     // One fstat on the open file: the length it holds now, whatever the index says.
     const stat = await handle.stat();
@@ -94,6 +95,7 @@ export async function sendFile(path: string, dest: Writable, buffers: SendBuffer
     // The file's identity for the shared chunks: a blob file rewritten at this path (a repaired
     // copy renamed over it) is another inode, so nothing read from the one before is served.
     const file = { id: `${stat.dev}:${stat.ino}:${stat.mtimeMs}:${size}`, path };
+    closeFile = buffers.chunks.open(file);
     for (let i = 0; i < count; i++) slots.push({ large: undefined, chunk: undefined, written: Promise.resolve(), done: true, rate: undefined, flushed: false });
     for (let i = 0; position < end; i = (i + 1) % count) {
       const slot = slots[i];
@@ -143,6 +145,7 @@ export async function sendFile(path: string, dest: Writable, buffers: SendBuffer
         if (slot.large !== undefined) buffers.lose(slot.large);
       }
     }
+    closeFile();
     await handle.close();
   }
 }

@@ -61,6 +61,9 @@ describe('SharedChunks', () => {
     const buffers = pool();
     const chunks = new SharedChunks(buffers, 2 * SIZE);
     const f = file(10 * SIZE);
+    // Two sends of the file under way: what one releases, the other may need.
+    chunks.open(at('/f'));
+    chunks.open(at('/f'));
     for (const index of [0, 1]) (await chunks.get(at('/f'), index, SIZE, f.read)).release();
     expect(chunks.counts).toEqual({ held: 2, idle: 2, reads: 2 });
     // Chunk 0 again: no read. It is now the most recently used.
@@ -79,6 +82,24 @@ describe('SharedChunks', () => {
     expect(chunks.counts.held - chunks.counts.idle).toBe(1);
     d.release();
     expect(chunks.counts.held).toBe(chunks.counts.idle);
+  });
+
+  test('a file with one send under way keeps nothing: its chunks go back once released; a second send makes them stay', async () => {
+    const buffers = pool();
+    const chunks = new SharedChunks(buffers, 8 * SIZE);
+    const f = file(4 * SIZE);
+    const close = chunks.open(at('/f'));
+    (await chunks.get(at('/f'), 0, SIZE, f.read)).release();
+    expect(chunks.counts).toEqual({ held: 0, idle: 0, reads: 1 });
+    expect(buffers.given).toEqual([buffers.taken[0]]);
+    const second = chunks.open(at('/f'));
+    (await chunks.get(at('/f'), 1, SIZE, f.read)).release();
+    expect(chunks.counts).toEqual({ held: 1, idle: 1, reads: 2 });
+    second();
+    second();
+    (await chunks.get(at('/f'), 2, SIZE, f.read)).release();
+    expect(chunks.counts).toEqual({ held: 1, idle: 1, reads: 3 });
+    close();
   });
 
   test('a chunk whose write never completed is not handed back for reuse when it leaves', async () => {
