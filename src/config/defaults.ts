@@ -29,8 +29,9 @@ export const DEFAULTS = {
     blob_stream_wait: '10s',
     /**
      * Memory for the large (1 MiB) send buffers of clients that read fast; every stream may
-     * also use two 64 KiB ones. Send buffers never take more than
-     * blob_send_memory + blob_streams x 128 KiB.
+     * also hold two of the 64 KiB file chunks streams share, and 16 MiB of idle chunks are
+     * kept (storage/fs/send-buffers.ts). Send buffers never take more than
+     * blob_send_memory + 16 MiB + blob_streams x 128 KiB.
      */
     blob_send_memory: '16MiB',
   },
