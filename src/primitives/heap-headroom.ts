@@ -40,7 +40,8 @@ export class V8HeapHeadroom implements HeapHeadroom {
     private readonly setFlags: (flags: string) => void = setFlagsFromString,
     execArgv: readonly string[] = process.execArgv,
   ) {
-    this.fixed = execArgv.some((arg) => arg === FLAG || arg.startsWith(`${FLAG}=`) || arg === '--heap_growing_percent' || arg.startsWith('--heap_growing_percent='));
+    // V8 takes its flags with dashes or underscores, the value after `=` or as the next argument.
+    this.fixed = execArgv.some((arg) => /^--heap[-_]growing[-_]percent(=|$)/.test(arg));
   }
 
   hold(): () => void {
@@ -61,7 +62,7 @@ export class V8HeapHeadroom implements HeapHeadroom {
 }
 
 /** The process's one: the flag is process-wide, so its holders are counted in one place (services.ts). */
-export const v8HeapHeadroom: HeapHeadroom = new V8HeapHeadroom();
+export const v8HeapHeadroom = new V8HeapHeadroom();
 
 /** Leaves V8's factor as it is (tests and tools that build a fetcher of their own). */
 export const noHeapHeadroom: HeapHeadroom = { hold: () => () => undefined };

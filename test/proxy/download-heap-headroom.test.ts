@@ -2,7 +2,7 @@
 // it writes, and gives it back when it is stored or has failed: a real listening Keel, a
 // hand-written loopback upstream that holds a blob's rest until the test releases it.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { V8HeapHeadroom, v8HeapHeadroom } from '../../src/primitives/heap-headroom.js';
+import { v8HeapHeadroom } from '../../src/primitives/heap-headroom.js';
 import { gate, startFaultServer, type FaultServer } from '../support/fault-upstream.js';
 import { startKeel, type KeelProcess } from '../support/keel-server.js';
 import { randomBytes, sha256 } from '../support/oci-client.js';
@@ -23,7 +23,7 @@ async function pull(url: string, started: (res: Response) => void): Promise<{ st
 describe('the heap headroom during a proxy download', () => {
   let fault: FaultServer;
   let keel: KeelProcess;
-  const held = (): number => (v8HeapHeadroom as V8HeapHeadroom).held;
+  const held = (): number => v8HeapHeadroom.held;
 
   beforeAll(async () => {
     fault = await startFaultServer((_req, res) => res.writeHead(404).end());
