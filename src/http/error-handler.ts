@@ -17,18 +17,21 @@ import { RegistryError } from '../primitives/errors.js';
 import { StorageFullError } from '../storage/storage-errors.js';
 import { clearResultHeaders } from './result-headers.js';
 
-/** Errors that can only mean the client went away. */
-const CLIENT_GONE = new Set(['ECONNRESET', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE']);
-/** Errors of a write to a closed connection: the client's doing when its response is destroyed. */
-const WRITE_AFTER_CLOSE = new Set(['EPIPE', 'ERR_STREAM_DESTROYED']);
+/** Errors of a connection that closed, or of a write to one. */
+const CONNECTION_GONE = new Set(['ECONNRESET', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE', 'EPIPE', 'ERR_STREAM_DESTROYED']);
 
 /**
  * A client that leaves mid-response is normal (a cancelled pull, a timeout on its side): the
- * request log line says `aborted`, and nothing is logged as an error.
+ * request log line says `aborted`, and nothing is logged as an error. The error's code alone
+ * does not tell: a stream Keel reads from fails with the same codes when its own peer drops it
+ * (an object store closing a GET, another replica going away), and that is a fault to log,
+ * with the client's connection still open. Only an error of that kind while the client's
+ * connection is closed is the client's doing.
  */
-function isClientGone(err: unknown, res: { destroyed: boolean }): boolean {
+function isClientGone(err: unknown, req: IncomingMessage, res: { destroyed: boolean }): boolean {
   const code = (err as NodeJS.ErrnoException | undefined)?.code ?? '';
-  return CLIENT_GONE.has(code) || (WRITE_AFTER_CLOSE.has(code) && res.destroyed) || (err as Error | undefined)?.message === 'aborted';
+  const gone = CONNECTION_GONE.has(code) || (err as Error | undefined)?.message === 'aborted';
+  return gone && (res.destroyed || (req.socket?.destroyed ?? true));
 }
 
 /**
@@ -69,7 +72,7 @@ export interface ErrorHandlerOptions {
 export function errorHandler(logger: Logger, options: ErrorHandlerOptions = {}): ErrorRequestHandler {
   return (err: unknown, req, res, _next) => {
     if (err instanceof StorageFullError) options.storageFull?.(err);
-    const clientGone = isClientGone(err, res);
+    const clientGone = isClientGone(err, req, res);
     if (res.headersSent || clientGone) {
       if (clientGone) {
         logger.debug({ code: (err as NodeJS.ErrnoException).code, method: req.method, path: req.path }, 'client went away during the response');
