@@ -56,6 +56,17 @@ export interface StartS3Options {
    * memstore does not fail, every request hangs (pitfall 9): size it above the test's data.
    */
   memoryBytes?: number;
+  /**
+   * How long radosgw's beast frontend waits for a read or write on a socket to progress
+   * before it drops the connection (its request_timeout_ms; default 65 s): a test of a reader
+   * that stalls longer than the object store waits sets it short.
+   */
+  requestTimeoutMs?: number;
+}
+
+interface Settings {
+  memoryBytes: number;
+  requestTimeoutMs: number | undefined;
 }
 
 const TOOLS: readonly ToolName[] = ['ceph-mon', 'ceph-osd', 'monmaptool', 'radosgw', 'radosgw-admin', 'ceph'];
@@ -78,7 +89,7 @@ function hasAdminSockets(dir: string): boolean {
   return dir.length <= 80;
 }
 
-function cephConf(dir: string, fsid: string, ports: Ports, memoryBytes: number): string {
+function cephConf(dir: string, fsid: string, ports: Ports, settings: Settings): string {
   const asok = hasAdminSockets(dir) ? `${dir}/run/$name.asok` : '';
   return `[global]
 fsid = ${fsid}
@@ -123,7 +134,7 @@ mon data avail crit = 0
 paxos propose interval = 0.05
 paxos min wait = 0.01
 osd objectstore = memstore
-memstore device bytes = ${memoryBytes}
+memstore device bytes = ${settings.memoryBytes}
 osd fast shutdown = true
 [mon.a]
 mon data = ${dir}/mon
@@ -131,7 +142,7 @@ mon data = ${dir}/mon
 osd data = ${dir}/osd0
 [client.rgw]
 # without tcp_nodelay every GET takes ~48 ms (pitfall 7)
-rgw frontends = beast endpoint=127.0.0.1:${ports.rgw} tcp_nodelay=1
+rgw frontends = beast endpoint=127.0.0.1:${ports.rgw} tcp_nodelay=1${settings.requestTimeoutMs === undefined ? '' : ` request_timeout_ms=${settings.requestTimeoutMs}`}
 rgw data = ${dir}/rgw
 rgw thread pool size = 64
 # deleted data is freed by RGW's GC only, after 2 h by default; memstore keeps it in RAM
@@ -184,10 +195,10 @@ interface Attempt {
 }
 
 /** One try at bringing the cluster up on the given ports; leaves `procs` for the caller to stop. */
-async function bringUp(dir: string, ports: Ports, memoryBytes: number, keys: { access: string; secret: string }, procs: ManagedProcess[]): Promise<Attempt> {
+async function bringUp(dir: string, ports: Ports, settings: Settings, keys: { access: string; secret: string }, procs: ManagedProcess[]): Promise<Attempt> {
   const conf = join(dir, 'ceph.conf');
   const fsid = randomUUID();
-  await writeFile(conf, cephConf(dir, fsid, ports, memoryBytes));
+  await writeFile(conf, cephConf(dir, fsid, ports, settings));
   const step = async (tool: ToolName, args: string[]): Promise<string> =>
     (await run(toolPath(tool), ['-c', conf, ...args], { timeoutMs: STEP_TIMEOUT_MS })).stdout.toString('utf8');
   const daemon = async (name: string, tool: ToolName, args: string[], ready: () => Promise<boolean>): Promise<ManagedProcess> => {
@@ -263,7 +274,7 @@ async function stopAll(procs: readonly ManagedProcess[]): Promise<string[]> {
  */
 export async function startS3(options: StartS3Options = {}): Promise<S3Server> {
   await ensureTools(TOOLS);
-  const memoryBytes = options.memoryBytes ?? DEFAULT_MEMORY_BYTES;
+  const settings: Settings = { memoryBytes: options.memoryBytes ?? DEFAULT_MEMORY_BYTES, requestTimeoutMs: options.requestTimeoutMs };
   const keys = { access: `KEEL${randomBytes(8).toString('hex').toUpperCase()}`, secret: randomBytes(24).toString('base64url') };
   for (let attempt = 1; ; attempt++) {
     const dir = await mkdtemp(join(tmpdir(), 'keel-s3-'));
@@ -275,7 +286,7 @@ export async function startS3(options: StartS3Options = {}): Promise<S3Server> {
       const mon = await freePort();
       let rgw = await freePort();
       while (rgw === mon) rgw = await freePort();
-      up = await bringUp(dir, { mon, rgw }, memoryBytes, keys, procs);
+      up = await bringUp(dir, { mon, rgw }, settings, keys, procs);
     } catch (e) {
       const logs = await logsTail(dir);
       const failure = new StartFailure(

@@ -5,7 +5,7 @@
  * from the object store themselves. GC's view (list, removeUnwanted, sweepLeftovers) is in
  * s3-blob-sweeper.ts.
  */
-import type { Readable, Writable } from 'node:stream';
+import { Readable, type Writable } from 'node:stream';
 import { LRUCache } from 'lru-cache';
 import type { Clock } from '../../primitives/clock.js';
 import { digestBuffer } from '../../primitives/digest.js';
@@ -17,6 +17,7 @@ import type { S3Bucket } from './s3-bucket.js';
 import { S3BlobSweeper } from './s3-blob-sweeper.js';
 import { S3BlobWriter } from './s3-blob-writer.js';
 import type { S3Paths } from './s3-paths.js';
+import { resumingBody } from './resuming-body.js';
 import { DEFAULT_TUNING, type S3Tuning } from './s3-tuning.js';
 
 export interface S3BlobStoreOptions {
@@ -73,9 +74,12 @@ export class S3BlobStore implements BlobStore {
   }
 
   async reader(digest: Digest, range?: ByteRange): Promise<Readable> {
-    const got = await this.bucket.get(this.paths.blob(digest), range);
+    const key = this.paths.blob(digest);
+    const got = await this.bucket.get(key, range);
     if (!got) throw new BlobNotFoundError(digest);
-    return got.body;
+    const start = range?.start ?? 0;
+    const end = Math.min(range?.end ?? Infinity, got.total - 1);
+    return Readable.from(resumingBody({ bucket: this.bucket, key, body: got.body, start, end }), { objectMode: false });
   }
 
   async send(digest: Digest, dest: Writable, size: number, range?: ByteRange): Promise<void> {
@@ -93,13 +97,17 @@ export class S3BlobStore implements BlobStore {
       throw new ContentIntegrityError(digest, where, size, got.total);
     }
     // Written one chunk at a time, each only after the destination took the last: the body
-    // is read as fast as the client reads, never faster.
+    // is read as fast as the client reads, never faster, and resumed where the object store
+    // dropped it (a client that paused longer than the store waits).
+    const start = range?.start ?? 0;
+    const end = range ? Math.min(range.end, size - 1) : size - 1;
     const closed = destinationClosed(dest);
     try {
-      for await (const chunk of got.body) await closed.race(write(dest, chunk as Buffer));
+      for await (const chunk of resumingBody({ bucket: this.bucket, key, body: got.body, start, end })) {
+        await closed.race(write(dest, chunk));
+      }
     } finally {
       closed.dispose();
-      if (!got.body.readableEnded) got.body.destroy();
     }
   }
 
