@@ -66,7 +66,7 @@ export async function spawnKeel(extraToml = '', options: { listen?: string } = {
     }
     for (const waiter of [...waiters]) waiter(entry);
   });
-  const port = await new Promise<number>((resolvePort, reject) => {
+  const listening = new Promise<number>((resolvePort, reject) => {
     const started = (entry: LogEntry): void => {
       if (entry.msg === 'keel listening' && typeof entry.port === 'number' && entry.port > 0) {
         waiters.delete(started);
@@ -74,9 +74,20 @@ export async function spawnKeel(extraToml = '', options: { listen?: string } = {
       }
     };
     waiters.add(started);
-    child.once('exit', (code) => reject(new Error(`keel exited with ${code}: ${stderr}`)));
+    // 'close', not 'exit': by then stderr is read to its end, so the message holds Keel's last words.
+    void closed.then((code) => reject(new Error(`keel exited with ${code}: ${stderr}`)));
     setTimeout(() => reject(new Error(`keel did not start within 20s: ${stderr}`)), 20_000).unref();
   });
+  let port: number;
+  try {
+    port = await listening;
+  } catch (err) {
+    // A Keel that failed to start (or is still starting) leaves neither a process nor its files.
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await closed;
+    await rm(parent, { recursive: true, force: true });
+    throw err;
+  }
   const pid = child.pid as number;
   return {
     url: `http://127.0.0.1:${port}`,

@@ -41,11 +41,19 @@ export interface StartOptions {
 
 export async function startKeel(options: StartOptions = {}): Promise<KeelProcess> {
   const root = options.root ?? (await mkdtemp(join(tmpdir(), 'keel-test-')));
-  const config = parseConfig(options.toml ?? '', 'test configuration', root, {}, {
-    listen: '127.0.0.1:0',
-    log: { level: 'silent' },
-  });
-  const running = await startServer({ config, logger: options.logger ?? pino({ level: 'silent' }), clock: options.clock ?? systemClock, ...(options.freeSpace ? { freeSpace: options.freeSpace } : {}) });
+  let config: Config;
+  let running: RunningServer;
+  try {
+    config = parseConfig(options.toml ?? '', 'test configuration', root, {}, {
+      listen: '127.0.0.1:0',
+      log: { level: 'silent' },
+    });
+    running = await startServer({ config, logger: options.logger ?? pino({ level: 'silent' }), clock: options.clock ?? systemClock, ...(options.freeSpace ? { freeSpace: options.freeSpace } : {}) });
+  } catch (err) {
+    // A server that did not start leaves no folder of its own behind (a test's own root is the test's).
+    if (options.root === undefined) await rm(root, { recursive: true, force: true });
+    throw err;
+  }
   const host = `127.0.0.1:${running.address.port}`;
   return {
     url: `http://${host}`,
