@@ -1,17 +1,26 @@
 /**
  * One upstream blob download in progress, which any number of clients read whole while it
- * grows (ranges wait until it is stored). Readers read the spool (download-spool.ts: the
- * store's writer itself on the filesystem) with positional reads. Before the download is
- * committed or cancelled it is sealed: readers stop reading the spool and, once it is
- * stored, read what they still lack from the store, so the writer may release the spool.
+ * grows (ranges wait until it is stored). Readers near the head send the writer's last
+ * landed chunks from memory (the window); readers further behind read the spool
+ * (download-spool.ts: the store's writer itself on the filesystem) with positional reads.
+ * Before the download is committed or cancelled it is sealed: readers stop reading the spool
+ * and, once it is stored, read what they still lack from the store, so the writer may release
+ * the spool.
  */
 import { EventEmitter, once } from 'node:events';
 import type { Writable } from 'node:stream';
-import { destinationClosed, write } from '../primitives/writable-waits.js';
+import { destinationClosed, write, type DestinationWatch } from '../primitives/writable-waits.js';
 import type { DownloadSpool } from './download-spool.js';
 
 /** Each client's read buffer for a download in progress. */
 const READ_CHUNK = 256 << 10;
+/**
+ * The writer's latest landed bytes kept in memory (its own chunks, referenced, not copied):
+ * a reader at most this far behind the head sends them instead of reading the spool back.
+ */
+const WINDOW = 4 << 20;
+/** Most bytes a reader sends from the window in one corked write. */
+const WINDOW_SEND = 1 << 20;
 
 export class BlobDownload {
   /** Bytes written so far; readers may read up to here. */
@@ -28,6 +37,10 @@ export class BlobDownload {
   private sealed = false;
   /** Spool reads under way. */
   private reading = 0;
+  /** The window: the writer's last landed chunks, in order, the first at byte `windowStart`. */
+  private window: Buffer[] = [];
+  private windowStart = 0;
+  private windowBytes = 0;
   private settle: () => void = () => undefined;
   /** Resolves when the download is stored or has failed. */
   readonly settled = new Promise<void>((resolve) => {
@@ -45,12 +58,18 @@ export class BlobDownload {
   /** Stops spool reads and waits for those under way: the writer commits or cancels next. */
   async seal(): Promise<void> {
     this.sealed = true;
+    this.dropWindow(this.written);
     this.events.emit('change');
     while (this.reading > 0) await once(this.events, 'idle');
   }
 
-  /** The writer's bytes so far have landed in the file. */
-  grewTo(written: number): void {
+  /**
+   * The writer's bytes so far have landed in the file; `chunks`, when the writer gives them,
+   * are the bytes that just did (kept in the window). Without them the window is emptied.
+   */
+  grewTo(written: number, chunks?: readonly Buffer[]): void {
+    if (chunks === undefined) this.dropWindow(written);
+    else this.widen(written, chunks);
     this.written = written;
     this.events.emit('change');
   }
@@ -109,6 +128,10 @@ export class BlobDownload {
         this.throwIfFailed();
         if (this.sealed || this.state !== 'running') return await this.rest(dest, position, closed.promise);
         const verified = Math.max(0, this.written - 1);
+        if (position < verified && position >= this.windowStart && position < this.windowStart + this.windowBytes) {
+          position += await this.sendWindow(dest, position, verified, closed);
+          continue;
+        }
         if (position < verified) {
           buffer ??= Buffer.allocUnsafe(READ_CHUNK);
           const bytesRead = await this.readSpool(buffer, position, verified - position);
@@ -134,6 +157,58 @@ export class BlobDownload {
       unsubscribe?.();
       closed.dispose();
     }
+  }
+
+  /**
+   * Sends from the window, from `position` (inside it) up to `end` (exclusive) or WINDOW_SEND
+   * bytes, in one corked write; returns the bytes sent. The slices stay valid after the window
+   * moves on: they reference the chunks, which live as long as a slice does.
+   */
+  private async sendWindow(dest: Writable, position: number, end: number, closed: DestinationWatch): Promise<number> {
+    const slices: Buffer[] = [];
+    let at = this.windowStart;
+    let sent = 0;
+    const until = Math.min(end, position + WINDOW_SEND);
+    for (const chunk of this.window) {
+      const chunkEnd = at + chunk.length;
+      if (chunkEnd > position && at < until) {
+        const slice = chunk.subarray(Math.max(0, position - at), Math.min(chunk.length, until - at));
+        slices.push(slice);
+        sent += slice.length;
+      }
+      at = chunkEnd;
+      if (at >= until) break;
+    }
+    const last = slices.pop() as Buffer;
+    dest.cork();
+    for (const slice of slices) dest.write(slice);
+    const written = write(dest, last);
+    dest.uncork();
+    await closed.race(written);
+    return sent;
+  }
+
+  private widen(written: number, chunks: readonly Buffer[]): void {
+    let size = 0;
+    for (const chunk of chunks) size += chunk.length;
+    // Chunks that do not follow the window (a writer that started over) start a new one.
+    if (this.windowStart + this.windowBytes !== written - size) this.dropWindow(written - size);
+    for (const chunk of chunks) {
+      if (chunk.length === 0) continue;
+      this.window.push(chunk);
+      this.windowBytes += chunk.length;
+    }
+    while (this.window.length > 1 && this.windowBytes - (this.window[0] as Buffer).length >= WINDOW) {
+      const first = this.window.shift() as Buffer;
+      this.windowStart += first.length;
+      this.windowBytes -= first.length;
+    }
+  }
+
+  private dropWindow(at: number): void {
+    this.window = [];
+    this.windowStart = at;
+    this.windowBytes = 0;
   }
 
   /** Waits for the outcome; then fails with the download, or sends what `dest` lacks from the store. */

@@ -221,10 +221,10 @@ export class BlobFetcher {
     const releaseHeap = this.heap.hold();
     let counted = 0;
     const from = member ?? 'a peer replica';
-    const grew = (total: number): void => {
+    const grew = (total: number, chunks?: readonly Buffer[]): void => {
       if (member !== undefined) this.metrics.upstreamBytes(source.name, member, total - counted);
       counted = total;
-      download.grewTo(total);
+      download.grewTo(total, chunks);
     };
     try {
       try {

@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, open, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline, Transform, type Readable, type TransformCallback } from 'node:stream';
-import type { BlobWriter } from '../storage/blob-store.js';
+import type { BlobWriter, Landed } from '../storage/blob-store.js';
 
 export interface DownloadSpool {
   /** Reads up to `length` bytes at `position` into `buffer`; returns the bytes read. */
@@ -19,7 +19,7 @@ export interface DownloadSpool {
    * spool, a stream that has written each chunk to the spool first otherwise. `landed` hears
    * the spooled total when the spool is a file of its own.
    */
-  source(body: Readable, landed: (total: number) => void): Readable;
+  source(body: Readable, landed: Landed): Readable;
   /** True when readers follow the writer itself (its `landed` is the spool's). */
   readonly followsWriter: boolean;
   /** Releases the spool (its own file is removed); readers must be done with it. */
@@ -53,14 +53,14 @@ class SpoolTee extends Transform {
   constructor(
     private readonly handle: FileHandle,
     private readonly spooled: { position: number },
-    private readonly landed: (total: number) => void,
+    private readonly landed: Landed,
   ) {
     super();
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.writeAll(chunk).then(() => {
-      this.landed(this.spooled.position);
+      this.landed(this.spooled.position, [chunk]);
       callback(null, chunk);
     }, callback);
   }

@@ -41,15 +41,20 @@ export interface BlobProvider {
   redirectUrl?(digest: Digest): Promise<string | undefined>;
 }
 
+/** Hears the running total once written bytes landed; `chunks`, when given, are the bytes that just did, in order. */
+export type Landed = (total: number, chunks?: readonly Buffer[]) => void;
+
 /** Bytes on their way into the store; invisible to readers until commit. */
 export interface BlobWriter {
   /** Bytes written so far. */
   readonly size: number;
   /**
    * Appends `source` (at most `limit` bytes, a TooLargeError beyond); `landed` hears the total
-   * each time written bytes have reached the store. Returns the bytes appended.
+   * each time written bytes have reached the store, and the chunks that just landed when the
+   * writer still has them (the filesystem's: readers near the head send those instead of
+   * reading the file back). Returns the bytes appended.
    */
-  write(source: Readable, options?: { limit?: number; landed?: (total: number) => void }): Promise<number>;
+  write(source: Readable, options?: { limit?: number; landed?: Landed }): Promise<number>;
   /**
    * Reads back bytes already written (for clients that follow a download as it grows), when
    * the backend can; undefined when it cannot (then the caller keeps its own spool).

@@ -39,6 +39,10 @@ async function collect(d: BlobDownload): Promise<Buffer> {
 interface Harness {
   writer: BlobWriter;
   spool: DownloadSpool;
+  /** Hand the landed chunks to the download, as BlobFetcher does (false: totals only, no window). */
+  chunks: boolean;
+  /** Reads of the spool so far. */
+  spoolReads: number;
   /** Set when the download is stored. */
   digest?: Digest;
 }
@@ -46,7 +50,7 @@ interface Harness {
 const harnesses = new Map<BlobDownload, Harness>();
 
 /** A download written through a real filesystem blob store's writer, as BlobFetcher does. */
-async function newDownload(size: number | undefined, options: { ownSpool?: boolean } = {}): Promise<BlobDownload> {
+async function newDownload(size: number | undefined, options: { ownSpool?: boolean; chunks?: boolean } = {}): Promise<BlobDownload> {
   const store = createFsBackend({ root: join(dir, 'store'), tempRoot: join(dir, 'tmp') }).blobs;
   const inner = await store.writer();
   // Without readAt (as an object store's writer), the download keeps a spool file of its own.
@@ -60,8 +64,16 @@ async function newDownload(size: number | undefined, options: { ownSpool?: boole
         cancel: () => inner.cancel(),
       }
     : inner;
-  const h: Harness = { writer, spool: await spoolFor(writer, join(dir, 'spool')) };
-  const d: BlobDownload = new BlobDownload(h.spool, size, (dest, start, end) => {
+  const spool = await spoolFor(writer, join(dir, 'spool'));
+  const h: Harness = { writer, spool, chunks: options.chunks ?? true, spoolReads: 0 };
+  const counted: DownloadSpool = {
+    ...spool,
+    readAt: (buffer, position, length) => {
+      h.spoolReads++;
+      return spool.readAt(buffer, position, length);
+    },
+  };
+  const d: BlobDownload = new BlobDownload(counted, size, (dest, start, end) => {
     if (!h.digest) throw new Error('read from the store before it was stored');
     return store.send(h.digest, dest, d.written, { start, end });
   });
@@ -76,8 +88,8 @@ function harness(d: BlobDownload): Harness {
 }
 
 async function write(d: BlobDownload, data: Buffer): Promise<void> {
-  const { writer, spool } = harness(d);
-  const grew = (total: number): void => d.grewTo(total);
+  const { writer, spool, chunks } = harness(d);
+  const grew = (total: number, landed?: readonly Buffer[]): void => d.grewTo(total, chunks ? landed : undefined);
   await writer.write(spool.source(Readable.from([data]), grew), spool.followsWriter ? { landed: grew } : {});
 }
 
@@ -102,6 +114,11 @@ async function fail(d: BlobDownload, error: Error): Promise<void> {
 
 const tick = (): Promise<void> => new Promise((r) => setTimeout(r, 5));
 
+/** Polls until `done()` holds, however long that takes (the test's own timeout bounds it). */
+async function until(done: () => boolean): Promise<void> {
+  while (!done()) await tick();
+}
+
 /** Polls until `value()` reaches `target` (or two seconds pass), then returns it. */
 async function settle(value: () => number, target: number): Promise<number> {
   for (let i = 0; i < 400 && value() < target; i++) await tick();
@@ -109,12 +126,14 @@ async function settle(value: () => number, target: number): Promise<number> {
 }
 
 describe.each([
-  ['reading the writer back', false],
-  ['with a spool file of its own', true],
-])('BlobDownload readers, %s', (_name, ownSpool) => {
+  ['reading the writer back', false, true],
+  ['with a spool file of its own', true, true],
+  ['reading the writer back, told totals only', false, false],
+  ['with a spool file of its own, told totals only', true, false],
+])('BlobDownload readers, %s', (_name, ownSpool, chunks) => {
   test('a reader gets every byte as the download grows, the last one only after verification', async () => {
     const data = randomBytes(3000);
-    const d = await newDownload(data.length, { ownSpool });
+    const d = await newDownload(data.length, { ownSpool, chunks });
     const sink = new Sink();
     const ended = d.sendTo(sink);
     const length = (): number => sink.bytes.length;
@@ -131,7 +150,7 @@ describe.each([
 
   test('readers that join late see the same bytes', async () => {
     const data = randomBytes(5000);
-    const d = await newDownload(data.length, { ownSpool });
+    const d = await newDownload(data.length, { ownSpool, chunks });
     await write(d, data.subarray(0, 4000));
     const early = collect(d);
     await write(d, data.subarray(4000));
@@ -143,7 +162,7 @@ describe.each([
 
   test('a failed download fails every reader without delivering the last byte', async () => {
     const data = randomBytes(2000);
-    const d = await newDownload(data.length, { ownSpool });
+    const d = await newDownload(data.length, { ownSpool, chunks });
     const result = collect(d);
     await write(d, data);
     await tick();
@@ -153,8 +172,8 @@ describe.each([
 
   test('stored() waits for the outcome: it resolves once stored, and fails with a failed download', async () => {
     const data = randomBytes(2000);
-    const good = await newDownload(data.length, { ownSpool });
-    const bad = await newDownload(data.length, { ownSpool });
+    const good = await newDownload(data.length, { ownSpool, chunks });
+    const bad = await newDownload(data.length, { ownSpool, chunks });
     const outcomes: string[] = [];
     const goodStored = good.stored(new Sink()).then(() => outcomes.push('good stored'));
     const badStored = bad.stored(new Sink()).catch((err: Error) => outcomes.push(`bad: ${err.message}`));
@@ -169,7 +188,7 @@ describe.each([
 
   test('stored() gives up when its client goes away, and the download carries on', async () => {
     const data = randomBytes(2000);
-    const d = await newDownload(data.length, { ownSpool });
+    const d = await newDownload(data.length, { ownSpool, chunks });
     const gone = new Sink();
     const waiting = d.stored(gone);
     await write(d, data.subarray(0, 1000));
@@ -183,7 +202,7 @@ describe.each([
 
   test('a client that goes away stops its send without disturbing the download', async () => {
     const data = randomBytes(600 * 1024);
-    const d = await newDownload(data.length, { ownSpool });
+    const d = await newDownload(data.length, { ownSpool, chunks });
     const gone = new Sink();
     const sending = d.sendTo(gone);
     await write(d, data.subarray(0, 1000));
@@ -197,7 +216,7 @@ describe.each([
 
   test('a reader paused by the seal gets the rest from the store; the spool is gone afterwards', async () => {
     const data = randomBytes(4000);
-    const d = await newDownload(data.length, { ownSpool });
+    const d = await newDownload(data.length, { ownSpool, chunks });
     await write(d, data);
     await d.seal();
     const reading = collect(d);
@@ -210,6 +229,34 @@ describe.each([
     expect((await collect(d)).equals(data)).toBe(true);
     expect(await readdir(join(dir, 'tmp', 'ingest'))).toEqual([]);
     expect(await readdir(join(dir, 'spool')).catch(() => [])).toEqual([]);
+  });
+});
+
+describe.each([
+  ['reading the writer back', false],
+  ['with a spool file of its own', true],
+])('BlobDownload window, %s', (_name, ownSpool) => {
+  test('a reader at the head sends the landed chunks from memory; one that joins far behind reads the spool', async () => {
+    const data = randomBytes(9 << 20);
+    const d = await newDownload(data.length, { ownSpool });
+    const h = harness(d);
+    const sink = new Sink();
+    const early = d.sendTo(sink);
+    for (let at = 0; at < 8 << 20; at += 1 << 20) {
+      await write(d, data.subarray(at, at + (1 << 20)));
+      // All but the last byte, which waits for the digest.
+      await until(() => sink.bytes.length >= at + (1 << 20) - 1);
+      expect(sink.bytes.length).toBe(at + (1 << 20) - 1);
+    }
+    expect(h.spoolReads).toBe(0);
+    // 8 MiB landed, the window holds the last 4: a reader from byte 0 needs the spool.
+    const late = collect(d);
+    await until(() => h.spoolReads > 0);
+    await write(d, data.subarray(8 << 20));
+    await store(d, data);
+    await early;
+    expect(sink.bytes.equals(data)).toBe(true);
+    expect((await late).equals(data)).toBe(true);
   });
 });
 

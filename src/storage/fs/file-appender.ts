@@ -11,7 +11,8 @@ import { TooLargeError } from '../storage-errors.js';
 
 export interface AppenderOptions {
   limit?: number;
-  written?: (bytes: number) => void;
+  /** The running total after each write lands, and the chunks that write held. */
+  written?: (bytes: number, chunks: readonly Buffer[]) => void;
   /**
    * Bytes gathered before they are written (accepted at once until then): one writev per
    * this many bytes instead of one per few socket chunks. Fewer, larger writes cost less CPU
@@ -92,7 +93,7 @@ export class FileAppender extends Writable {
       // Writes are one at a time here already (the next chunk waits for this callback).
       this.inflight = this.writeAll(buffers, size).then(() => {
         this.position += size;
-        this.options.written?.(this.position - this.start);
+        this.options.written?.(this.position - this.start, buffers);
         callback();
       }, callback);
       return;
@@ -133,7 +134,7 @@ export class FileAppender extends Writable {
       if (size > 0) {
         await this.writeAll(buffers, size);
         this.position += size;
-        this.options.written?.(this.position - this.start);
+        this.options.written?.(this.position - this.start, buffers);
       }
     }).then(
       () => callback(),

@@ -9,7 +9,7 @@
 import { open, truncate, unlink, type FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { BlobWriter } from '../blob-store.js';
+import type { BlobWriter, Landed } from '../blob-store.js';
 import type { FileHasher } from './file-hasher.js';
 import { asStorageError, BlobDigestMismatchError } from '../storage-errors.js';
 import { digestAlgorithm, type Digest, type DigestAlgorithm } from '../../primitives/types.js';
@@ -49,20 +49,20 @@ export class FsBlobWriter implements BlobWriter {
     return bytesRead;
   };
 
-  async write(source: Readable, options: { limit?: number; landed?: (total: number) => void } = {}): Promise<number> {
+  async write(source: Readable, options: { limit?: number; landed?: Landed } = {}): Promise<number> {
     if (this.done) throw new Error('the blob writer is already committed or cancelled');
     const start = this.written;
     let failed = false;
     const sink = new FileAppender(this.handle, start, {
       limit: options.limit ?? Infinity,
       batch: WRITE_BATCH,
-      written: (bytes) => {
+      written: (bytes, chunks) => {
         if (failed) return;
         this.written = start + bytes;
         this.flush.wrote(this.written);
         // The file is its own key: one writer per temporary file.
         this.hasher.advance(this.path, this.path, this.written);
-        options.landed?.(this.written);
+        options.landed?.(this.written, chunks);
       },
     });
     try {
