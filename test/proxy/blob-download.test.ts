@@ -9,14 +9,21 @@ import { BlobDownload } from '../../src/proxy/blob-download.js';
 import { spoolFor, type DownloadSpool } from '../../src/proxy/download-spool.js';
 import { digestBuffer } from '../../src/primitives/digest.js';
 import type { Digest } from '../../src/primitives/types.js';
+import type { StorageBackend } from '../../src/storage/backend.js';
 import type { BlobWriter } from '../../src/storage/blob-store.js';
 import { createFsBackend } from '../../src/storage/fs/fs-backend.js';
 
 let dir: string;
+/** The backends this test's downloads write through: each has a hashing and a sweeping worker to stop. */
+let backends: StorageBackend[] = [];
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'keel-download-'));
 });
-afterEach(() => rm(dir, { recursive: true, force: true }));
+afterEach(async () => {
+  await Promise.all(backends.map((b) => b.close()));
+  backends = [];
+  await rm(dir, { recursive: true, force: true });
+});
 
 /** Keeps a copy of every chunk: the sender refills its buffer once a write called back. */
 class Sink extends Writable {
@@ -51,7 +58,9 @@ const harnesses = new Map<BlobDownload, Harness>();
 
 /** A download written through a real filesystem blob store's writer, as BlobFetcher does. */
 async function newDownload(size: number | undefined, options: { ownSpool?: boolean; chunks?: boolean } = {}): Promise<BlobDownload> {
-  const store = createFsBackend({ root: join(dir, 'store'), tempRoot: join(dir, 'tmp') }).blobs;
+  const backend = createFsBackend({ root: join(dir, 'store'), tempRoot: join(dir, 'tmp') });
+  backends.push(backend);
+  const store = backend.blobs;
   const inner = await store.writer();
   // Without readAt (as an object store's writer), the download keeps a spool file of its own.
   const writer: BlobWriter = options.ownSpool
