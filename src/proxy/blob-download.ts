@@ -15,8 +15,10 @@ import type { DownloadSpool } from './download-spool.js';
 /** Each client's read buffer for a download in progress. */
 const READ_CHUNK = 256 << 10;
 /**
- * The writer's latest landed bytes kept in memory (its own chunks, referenced, not copied):
- * a reader at most this far behind the head sends them instead of reading the spool back.
+ * At most this many of the writer's latest landed bytes are kept in memory (its own chunks,
+ * referenced, not copied): a reader at most this far behind the head sends them instead of
+ * reading the spool back. The window holds only what such readers have yet to send, so with
+ * readers at the head it is the last landed batch or two, not 4 MiB per download.
  */
 const WINDOW = 4 << 20;
 /** Most bytes a reader sends from the window in one corked write. */
@@ -41,6 +43,8 @@ export class BlobDownload {
   private window: Buffer[] = [];
   private windowStart = 0;
   private windowBytes = 0;
+  /** Where each sendTo is (the first byte it has yet to send): the window keeps what they still need. */
+  private readonly readers = new Set<{ position: number }>();
   private settle: () => void = () => undefined;
   /** Resolves when the download is stored or has failed. */
   readonly settled = new Promise<void>((resolve) => {
@@ -121,10 +125,13 @@ export class BlobDownload {
   async sendTo(dest: Writable, from = 0): Promise<void> {
     const closed = destinationClosed(dest);
     let unsubscribe: (() => void) | undefined;
+    const reader = { position: from };
+    this.readers.add(reader);
     try {
       let position = from;
       let buffer: Buffer | undefined;
       for (;;) {
+        reader.position = position;
         this.throwIfFailed();
         if (this.sealed || this.state !== 'running') return await this.rest(dest, position, closed.promise);
         const verified = Math.max(0, this.written - 1);
@@ -154,9 +161,15 @@ export class BlobDownload {
         unsubscribe = undefined;
       }
     } finally {
+      this.readers.delete(reader);
       unsubscribe?.();
       closed.dispose();
     }
+  }
+
+  /** Bytes the window holds now (for tests). */
+  get windowed(): number {
+    return this.windowBytes;
   }
 
   /**
@@ -198,8 +211,17 @@ export class BlobDownload {
       this.window.push(chunk);
       this.windowBytes += chunk.length;
     }
-    while (this.window.length > 1 && this.windowBytes - (this.window[0] as Buffer).length >= WINDOW) {
-      const first = this.window.shift() as Buffer;
+    // Kept from the first byte a reader has yet to send (a reader at the head waits behind
+    // the last byte, held back until the digest is verified), and at most the last WINDOW
+    // bytes: a reader further behind reads the spool until it catches up. With no reader, the
+    // last chunk stays, for one that joins.
+    let needed = written;
+    for (const reader of this.readers) if (reader.position < needed) needed = reader.position;
+    for (;;) {
+      const first = this.window[0] as Buffer;
+      if (this.window.length <= 1) break;
+      if (this.windowStart + first.length > needed && this.windowBytes - first.length < WINDOW) break;
+      this.window.shift();
       this.windowStart += first.length;
       this.windowBytes -= first.length;
     }

@@ -258,7 +258,10 @@ describe.each([
       expect(sink.bytes.length).toBe(at + (1 << 20) - 1);
     }
     expect(h.spoolReads).toBe(0);
-    // 8 MiB landed, the window holds the last 4: a reader from byte 0 needs the spool.
+    // The window holds only what the reader at the head may still need: the chunk with the
+    // byte it waits behind and the last one, not the 4 MiB it may grow to.
+    expect(d.windowed).toBeLessThanOrEqual(2 << 20);
+    // 8 MiB landed, the window holds the last MiBs: a reader from byte 0 needs the spool.
     const late = collect(d);
     await until(() => h.spoolReads > 0);
     await write(d, data.subarray(8 << 20));
@@ -266,6 +269,38 @@ describe.each([
     await early;
     expect(sink.bytes.equals(data)).toBe(true);
     expect((await late).equals(data)).toBe(true);
+  });
+
+  test('the window keeps what a reader that fell behind still needs, up to its 4 MiB', async () => {
+    const data = randomBytes(7 << 20);
+    const d = await newDownload(data.length, { ownSpool });
+    const h = harness(d);
+    // A client that takes its first write, then stops reading until let go.
+    let release: (() => void) | undefined;
+    const received: Buffer[] = [];
+    const stalled = new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        received.push(Buffer.from(chunk));
+        if (release === undefined && received.length === 1) release = callback;
+        else callback();
+      },
+    });
+    const sending = d.sendTo(stalled);
+    await write(d, data.subarray(0, 1 << 20));
+    await until(() => release !== undefined);
+    for (let at = 1 << 20; at < 3 << 20; at += 1 << 20) await write(d, data.subarray(at, at + (1 << 20)));
+    // 3 MiB landed while the reader was held at its first write: all of it is kept for it.
+    expect(d.windowed).toBe(3 << 20);
+    // Beyond 4 MiB behind, the oldest chunks go (that reader then reads the spool for them).
+    for (let at = 3 << 20; at < 6 << 20; at += 1 << 20) await write(d, data.subarray(at, at + (1 << 20)));
+    expect(d.windowed).toBe(4 << 20);
+    (release as () => void)();
+    await until(() => Buffer.concat(received).length >= (6 << 20) - 1);
+    expect(h.spoolReads).toBeGreaterThan(0);
+    await write(d, data.subarray(6 << 20));
+    await store(d, data);
+    await sending;
+    expect(Buffer.concat(received).equals(data)).toBe(true);
   });
 });
 
