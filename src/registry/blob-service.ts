@@ -4,6 +4,7 @@ import type { BlobStore, ByteRange } from '../storage/blob-store.js';
 import type { RegistryIndex } from '../storage/registry-index.js';
 import { BlobNotFoundError } from '../storage/storage-errors.js';
 import { ignoreIntegrityFailures, sendContent, verifyContent, type IntegrityReporter } from './blob-integrity.js';
+import { CheckedFiles } from './checked-files.js';
 import type { Clock } from '../primitives/clock.js';
 import { RegistryError } from '../primitives/errors.js';
 import { RepoCache } from './repo-cache.js';
@@ -13,15 +14,24 @@ import type { Digest, RepoName } from '../primitives/types.js';
 export class BlobService implements RepositoryMemory {
   /** Sizes of blobs found in a repository; a blob not found is looked up again every time. */
   private readonly sizes: RepoCache<number>;
+  /** Files a HEAD found with their recorded length, trusted as long as the sizes above. */
+  private readonly files: CheckedFiles;
+  /** Hears every integrity failure: the file is checked again on its next HEAD, then `report` is told. */
+  private readonly failed: IntegrityReporter;
 
   constructor(
     private readonly index: RegistryIndex,
     private readonly content: BlobStore,
     clock: Clock,
-    private readonly report: IntegrityReporter = ignoreIntegrityFailures,
+    report: IntegrityReporter = ignoreIntegrityFailures,
     cacheMs?: number,
   ) {
     this.sizes = new RepoCache<number>(clock, cacheMs);
+    this.files = new CheckedFiles(clock, cacheMs);
+    this.failed = (failure) => {
+      this.files.distrust(failure.digest);
+      report(failure);
+    };
   }
 
   /** Size of a blob the repository may see; BLOB_UNKNOWN otherwise. */
@@ -37,12 +47,15 @@ export class BlobService implements RepositoryMemory {
 
   /**
    * Size of a blob the repository may see and whose file is stored with that size (HEAD):
-   * the index lookup is cached, the file is stat'ed every time, so a HEAD never answers 200
-   * for a file that is gone.
+   * the index lookup and the file's check are both remembered for the index cache's TTL
+   * (checked-files.ts), so a file that goes away unseen answers HEAD 200 for at most that
+   * long, and not once a GET found it gone.
    */
   async storedSize(repo: RepoName, digest: Digest): Promise<number> {
     const size = await this.stat(repo, digest);
-    await verifyContent(this.content, digest, size, this.report);
+    if (this.files.trusted(digest)) return size;
+    await verifyContent(this.content, digest, size, this.failed);
+    this.files.checked(digest);
     return size;
   }
 
@@ -69,7 +82,7 @@ export class BlobService implements RepositoryMemory {
    * the backend's send); BLOB_UNKNOWN before anything is written when the file disagrees.
    */
   send(digest: Digest, dest: Writable, size: number, range?: ByteRange): Promise<void> {
-    return sendContent(this.content, digest, dest, size, range, this.report);
+    return sendContent(this.content, digest, dest, size, range, this.failed);
   }
 
   /** Drops what this service remembers of the repository (it was deleted as a whole). */

@@ -1,11 +1,15 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
 import { BlobService } from '../../src/registry/blob-service.js';
 import { digestBuffer } from '../../src/primitives/digest.js';
 import { parseRepoName } from '../../src/primitives/types.js';
+import type { StorageBackend } from '../../src/storage/backend.js';
 import { createFsBackend } from '../../src/storage/fs/fs-backend.js';
+import { blobPath } from '../../src/storage/fs/paths.js';
+import type { ContentIntegrityError } from '../../src/storage/storage-errors.js';
 import { openDatabase, SqliteIndex } from '../../src/storage/sqlite/sqlite-index.js';
 import { ManualClock } from '../support/manual-clock.js';
 
@@ -62,5 +66,58 @@ describe('BlobService.stat', () => {
     await expect(blobs.stat(otherRepo, digest)).rejects.toMatchObject({ code: 'BLOB_UNKNOWN' });
     await other.linkBlob(otherRepo, digest, bytes.length, clock.now());
     expect(await blobs.stat(otherRepo, digest)).toBe(bytes.length);
+  });
+});
+
+describe('BlobService.storedSize (HEAD)', () => {
+  const repo = parseRepoName('team/app');
+  const bytes = Buffer.from('layer bytes');
+  const digest = digestBuffer(bytes);
+  let backend: StorageBackend | undefined;
+  afterEach(async () => {
+    await backend?.close();
+    backend = undefined;
+  });
+
+  async function service(clock: ManualClock, cacheMs?: number): Promise<{ blobs: BlobService; file: string; failures: ContentIntegrityError[] }> {
+    const root = join(dir, 'store');
+    backend = createFsBackend({ root, tempRoot: join(dir, 'tmp') });
+    await backend.blobs.writeBytes(digest, bytes);
+    await index.linkBlob(repo, digest, bytes.length, clock.now());
+    const failures: ContentIntegrityError[] = [];
+    const blobs = new BlobService(index, backend.blobs, clock, (f) => failures.push(f), cacheMs);
+    return { blobs, file: blobPath(root, digest), failures };
+  }
+
+  test('a file found right is trusted for the index cache TTL, then checked again', async () => {
+    const clock = new ManualClock(0);
+    const { blobs, file, failures } = await service(clock);
+    expect(await blobs.storedSize(repo, digest)).toBe(bytes.length);
+    await unlink(file);
+    clock.advance(999);
+    expect(await blobs.storedSize(repo, digest)).toBe(bytes.length);
+    clock.advance(1);
+    await expect(blobs.storedSize(repo, digest)).rejects.toMatchObject({ code: 'BLOB_UNKNOWN' });
+    expect(failures.map((f) => f.digest)).toEqual([digest]);
+  });
+
+  test('a GET that finds the file gone ends the trust at once', async () => {
+    const clock = new ManualClock(0);
+    const { blobs, file, failures } = await service(clock);
+    expect(await blobs.storedSize(repo, digest)).toBe(bytes.length);
+    await writeFile(file, 'short');
+    const sink = new PassThrough();
+    sink.resume();
+    await expect(blobs.send(digest, sink, bytes.length)).rejects.toMatchObject({ code: 'BLOB_UNKNOWN' });
+    await expect(blobs.storedSize(repo, digest)).rejects.toMatchObject({ code: 'BLOB_UNKNOWN' });
+    expect(failures).toHaveLength(2);
+  });
+
+  test('with no cache TTL (an index replicas share) every HEAD checks the file', async () => {
+    const clock = new ManualClock(0);
+    const { blobs, file } = await service(clock, 0);
+    expect(await blobs.storedSize(repo, digest)).toBe(bytes.length);
+    await unlink(file);
+    await expect(blobs.storedSize(repo, digest)).rejects.toMatchObject({ code: 'BLOB_UNKNOWN' });
   });
 });
